@@ -1,0 +1,56 @@
+/* mtugate.conf as a plain struct: loaded, range-checked, no side effects. */
+#ifndef MTUGATE_CONF_CONF_H
+#define MTUGATE_CONF_CONF_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf/addr.h"
+
+struct diag;
+
+#define CONF_MAX_HEADENDS 16
+
+enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARNING, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+
+/* A queue number or a range "0-1"; first < 0 means the queue is not used ("off"). */
+struct qrange {
+	int first, last;
+};
+
+struct conf {
+	char path[PATH_MAX];
+	struct {
+		char user[64];			/* empty: stay root */
+		char control_socket[108];	/* sun_path size */
+		char groups_dir[PATH_MAX];	/* relative paths are taken from the config file's folder */
+		enum log_level log_level;
+	} daemon;
+	struct {
+		struct qrange mss, pmtu, dtls;
+		unsigned max_len;
+		bool fail_open;
+	} queues;
+	struct {
+		struct ipaddr addr[CONF_MAX_HEADENDS];
+		size_t naddr;
+		uint16_t tls_port, dtls_port, advertised_dtls_port;
+	} headend;
+	struct {
+		bool enable;
+		uint16_t listen_port;
+		char certificate[PATH_MAX];
+		char private_key[PATH_MAX];
+		char upstream_ca[PATH_MAX];
+	} proxy;
+};
+
+/* Defaults as documented in conf/mtugate.conf. */
+void conf_defaults(struct conf *c);
+/* Load and validate path into c. Returns 0, or -1 with every error added to d
+ * as FILE:LINE (not only the first). */
+int conf_load(struct conf *c, const char *path, struct diag *d);
+
+#endif

@@ -1,0 +1,63 @@
+/* Counters: one set per thread (single writer, no locks), added up when read. */
+#ifndef MTUGATE_DAEMON_STATS_H
+#define MTUGATE_DAEMON_STATS_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define STATS_MAX_GROUPS 1024
+#define STATS_MAX_SETS 64
+
+typedef _Atomic uint64_t ctr;	/* single writer; relaxed loads for readers */
+
+/* X-macros keep the counter names, the struct and the renderers in one place. */
+#define STATS_PACKET_FIELDS(X) X(seen) X(accepted) X(rewritten) X(dropped) X(malformed) \
+	X(nogroup) X(queue_batches) X(verdict_errors)
+#define STATS_GROUP_FIELDS(X) X(packets) X(mss_rewritten) X(mss_inserted) X(mss_unchanged) \
+	X(pmtu_sent) X(pmtu_suppressed) X(dtls_relayed) X(dtls_blocked) X(dtls_port_rewritten) \
+	X(connect_rewritten) X(sessions)
+
+#define STATS_DECL(f) ctr f;
+struct grp_counters {
+	STATS_GROUP_FIELDS(STATS_DECL)
+};
+struct counters {
+	STATS_PACKET_FIELDS(STATS_DECL)
+	struct grp_counters g[STATS_MAX_GROUPS];	/* indexed by group slot */
+};
+#undef STATS_DECL
+
+/* Increment from the owning thread only: a plain load/store, no bus lock. */
+static inline void ctr_add(ctr *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+static inline void ctr_inc(ctr *c) { ctr_add(c, 1); }
+static inline uint64_t ctr_get(ctr *c) { return atomic_load_explicit(c, memory_order_relaxed); }
+
+/* The registry: counter sets of every thread and the stable group-name slots. */
+struct stats {
+	pthread_mutex_t lock;
+	struct counters *sets[STATS_MAX_SETS];
+	size_t nsets;
+	char names[STATS_MAX_GROUPS][64];
+	size_t nnames;
+	struct timespec start;	/* CLOCK_MONOTONIC */
+};
+
+void stats_init(struct stats *s);
+void stats_destroy(struct stats *s);	/* frees the sets it handed out */
+/* A zeroed counter set owned by the calling thread, summed into every read. */
+struct counters *stats_new_set(struct stats *s);
+/* The slot of a group name: the same name always gets the same slot, so
+ * counters survive reloads. STATS_MAX_GROUPS - 1 is the overflow slot. */
+unsigned stats_slot(struct stats *s, const char *name);
+/* Sum every set into out (plain values in the same layout). */
+void stats_sum(struct stats *s, struct counters *out);
+uint64_t stats_uptime(const struct stats *s);
+
+#endif
