@@ -1,0 +1,77 @@
+#include "daemon/stats.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void stats_init(struct stats *s)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_init(&s->lock, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &s->start);
+}
+
+void stats_destroy(struct stats *s)
+{
+	for (size_t i = 0; i < s->nsets; i++)
+		free(s->sets[i]);
+	s->nsets = 0;
+	pthread_mutex_destroy(&s->lock);
+}
+
+struct counters *stats_new_set(struct stats *s)
+{
+	struct counters *c = NULL;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->nsets < STATS_MAX_SETS && (c = calloc(1, sizeof(*c))))
+		s->sets[s->nsets++] = c;
+	pthread_mutex_unlock(&s->lock);
+	return c;
+}
+
+unsigned stats_slot(struct stats *s, const char *name)
+{
+	unsigned slot;
+
+	pthread_mutex_lock(&s->lock);
+	for (slot = 0; slot < s->nnames; slot++)
+		if (strcmp(s->names[slot], name) == 0)
+			goto out;
+	/* The last slot absorbs overflow so a counter index is always valid. */
+	if (s->nnames < STATS_MAX_GROUPS - 1) {
+		snprintf(s->names[s->nnames], sizeof(s->names[0]), "%s", name);
+		slot = (unsigned)s->nnames++;
+	} else {
+		slot = STATS_MAX_GROUPS - 1;
+	}
+out:
+	pthread_mutex_unlock(&s->lock);
+	return slot;
+}
+
+#define SUM_FIELD(f) ctr_add(&out->f, ctr_get(&c->f));
+#define SUM_GFIELD(f) ctr_add(&out->g[i].f, ctr_get(&c->g[i].f));
+
+void stats_sum(struct stats *s, struct counters *out)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&s->lock);
+	for (size_t k = 0; k < s->nsets; k++) {
+		struct counters *c = s->sets[k];
+
+		STATS_PACKET_FIELDS(SUM_FIELD)
+		for (size_t i = 0; i < STATS_MAX_GROUPS; i++) {
+			STATS_GROUP_FIELDS(SUM_GFIELD)
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+uint64_t stats_uptime(const struct stats *s)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)(now.tv_sec - s->start.tv_sec);
+}
