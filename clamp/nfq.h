@@ -1,0 +1,50 @@
+/* One NFQUEUE: the only user of libmnl and libnetfilter_queue. */
+#ifndef MTUGATE_CLAMP_NFQ_H
+#define MTUGATE_CLAMP_NFQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum nfq_action { NFQ_ACCEPT, NFQ_DROP };
+
+/* What the handler decided for one packet. Defaults: accept, unchanged, no mark. */
+struct nfq_verdict {
+	enum nfq_action action;
+	const uint8_t *payload;	/* non-NULL: the packet was rewritten into this */
+	size_t len;		/* length of payload */
+	bool set_mark;
+	uint32_t mark;
+};
+
+struct nfq_packet {
+	uint8_t *buf;		/* the packet, writable in place (no room to grow) */
+	size_t len;
+	uint32_t mark;
+	bool gso;		/* a GSO/GRO super-packet: longer than any one wire packet */
+	bool csum_unready;	/* checksum left to offload: treat as valid */
+	uint32_t indev, outdev;
+};
+
+typedef void (*nfq_handler)(void *arg, const struct nfq_packet *pk, struct nfq_verdict *v);
+
+struct nfq_stats {
+	uint64_t received, batches, verdict_errors, recv_errors;
+};
+
+struct nfq_queue;
+
+/* Bind queue num: copy whole packets, NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO,
+ * NETLINK_NO_ENOBUFS, queue length max_len and a receive buffer sized for it.
+ * NULL with errno set on failure. */
+struct nfq_queue *nfq_queue_open(uint16_t num, unsigned max_len, bool fail_open, nfq_handler fn,
+			   void *arg);
+int nfq_queue_fd(const struct nfq_queue *q);
+/* Drain the socket: batched reads (recvmmsg), one callback per packet, batched
+ * ACCEPT verdicts for unchanged packets, one message per other verdict, all
+ * sent together. Returns packets handled, or -errno on a socket error. */
+int nfq_queue_process(struct nfq_queue *q);
+const struct nfq_stats *nfq_queue_stats(const struct nfq_queue *q);
+void nfq_queue_close(struct nfq_queue *q);	/* unbinds the queue */
+
+#endif
