@@ -1,0 +1,56 @@
+#include "clamp/clamp.h"
+
+#include "clamp/mss.h"
+#include "clamp/pkt.h"
+#include "policy/policy.h"
+
+void clamp_mss(const struct policy *pol, uint8_t *buf, size_t len, size_t cap,
+	       struct clamp_mss_out *o)
+{
+	struct pkt p;
+
+	*o = (struct clamp_mss_out){ .res = CLAMP_PASS, .mss = MSS_SKIP, .len = len };
+	if (pkt_parse(&p, buf, len) != PKT_OK) {
+		o->res = CLAMP_MALFORMED;
+		o->mss = MSS_BAD;
+		return;
+	}
+	const struct group *gs = policy_by_pool(pol, p.family, p.src);
+	const struct group *gd = policy_by_pool(pol, p.family, p.dst);
+	uint16_t ms = gs ? group_mss(gs, p.family) : 0;
+	uint16_t md = gd ? group_mss(gd, p.family) : 0;
+	const struct group *g = gs ? gs : gd;
+	uint16_t target = ms;
+
+	/* Between two pools the smaller MSS wins; mss = off (0) never wins. */
+	if (md && (!ms || md < ms)) {
+		g = gd;
+		target = md;
+	}
+	o->group = g;
+	if (!target)
+		return;
+	o->mss = mss_clamp(buf, len, cap, &p, target, &o->len);
+	if (o->mss == MSS_LOWERED || o->mss == MSS_ADDED)
+		o->res = CLAMP_REWRITTEN;
+	else if (o->mss == MSS_BAD)
+		o->res = CLAMP_MALFORMED;
+}
+
+const struct group *clamp_attribute(const struct policy *pol, const uint8_t *buf, size_t len,
+				    int *malformed)
+{
+	struct pkt p;
+	const struct group *g;
+
+	*malformed = 0;
+	if (pkt_parse(&p, buf, len) != PKT_OK) {
+		*malformed = -1;
+		return NULL;
+	}
+	if ((g = policy_by_pool(pol, p.family, p.dst)) || (g = policy_by_pool(pol, p.family, p.src)))
+		return g;
+	if ((g = policy_by_clients(pol, p.family, p.src)))
+		return g;
+	return policy_by_clients(pol, p.family, p.dst);
+}

@@ -1,0 +1,32 @@
+/* Per-packet decisions of the packet path: pure, policy in, verdict out. */
+#ifndef MTUGATE_CLAMP_CLAMP_H
+#define MTUGATE_CLAMP_CLAMP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct policy;
+struct group;
+
+enum clamp_res { CLAMP_PASS, CLAMP_REWRITTEN, CLAMP_MALFORMED };
+
+struct clamp_mss_out {
+	enum clamp_res res;
+	int mss;			/* the enum mss_res of mss_clamp() */
+	const struct group *group;	/* the group whose MSS applied, or whose pool matched */
+	size_t len;			/* packet length after the call */
+};
+
+/* TCP SYN / SYN-ACK to or from a group pool: lower its MSS to the group's
+ * (between two pools the smaller wins). buf holds len bytes with cap bytes of
+ * room for an inserted option. */
+void clamp_mss(const struct policy *pol, uint8_t *buf, size_t len, size_t cap,
+	       struct clamp_mss_out *o);
+
+/* The group of a packet for counting: destination pool, source pool, then
+ * clients by source and destination. NULL: no group. -1 in *malformed when
+ * the packet does not parse. */
+const struct group *clamp_attribute(const struct policy *pol, const uint8_t *buf, size_t len,
+				    int *malformed);
+
+#endif

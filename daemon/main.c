@@ -1,0 +1,275 @@
+/* mtugated: binds the NFQUEUEs, serves the control socket, reloads on SIGHUP. */
+#include <errno.h>
+#include <grp.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conf/conf.h"
+#include "conf/diag.h"
+#include "daemon/caps.h"
+#include "daemon/control.h"
+#include "daemon/log.h"
+#include "daemon/loop.h"
+#include "daemon/stats.h"
+#include "daemon/worker.h"
+#include "policy/policy.h"
+
+#define MAX_WORKERS 256
+
+struct daemon {
+	const char *conf_path;
+	struct conf conf;
+	struct stats stats;
+	struct policy_box *box;
+	struct loop *loop;
+	struct ctl_server *ctl;
+	struct ctl_ops ops;
+	struct worker *workers[MAX_WORKERS];
+	size_t nworkers;
+	int sigfd;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: mtugated [-c FILE] [-f] [-t] [-V]\n"
+		   "  -c FILE   configuration (default %s/mtugate/mtugate.conf)\n"
+		   "  -f        stay in the foreground, log to stderr\n"
+		   "  -t        check the configuration and group files, then exit\n"
+		   "  -V        print the version\n", SYSCONFDIR);
+}
+
+static unsigned daemon_slot_of(void *arg, const char *name)
+{
+	return stats_slot(arg, name);
+}
+
+/* Load the config and the groups it names into a policy; NULL with every error in d. */
+static struct policy *daemon_load(const char *path, struct conf *c, struct diag *d)
+{
+	if (conf_load(c, path, d) < 0)
+		return NULL;
+	return policy_load_dir(c->daemon.groups_dir, d);
+}
+
+static int daemon_reload(void *arg, struct diag *d)
+{
+	struct daemon *dm = arg;
+	struct conf nc;
+	struct policy *np = daemon_load(dm->conf_path, &nc, d);
+
+	if (!np) {
+		for (size_t i = 0; i < d->n; i++)
+			log_error("reload: %s", d->msgs[i]);
+		log_error("reload failed: %zu error(s), keeping the running policy", diag_count(d));
+		return -1;
+	}
+	policy_assign_slots(np, daemon_slot_of, &dm->stats);
+	policy_box_swap(dm->box, np);
+	log_setlevel(nc.daemon.log_level);
+	/* Queues, socket and user are bound at start: say so rather than ignore it. */
+	if (memcmp(&nc.queues, &dm->conf.queues, sizeof(nc.queues)) ||
+	    strcmp(nc.daemon.control_socket, dm->conf.daemon.control_socket) ||
+	    strcmp(nc.daemon.user, dm->conf.daemon.user))
+		log_warnx("reload: [queues], control_socket and user take effect only at restart");
+	dm->conf.daemon.log_level = nc.daemon.log_level;
+	log_info("reloaded: %zu group(s) in force", policy_count(np));
+	return 0;
+}
+
+static void daemon_signal(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct daemon *dm = arg;
+	struct signalfd_siginfo si;
+
+	(void)events;
+	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			struct diag d = { 0 };
+
+			log_info("SIGHUP: reloading %s", dm->conf_path);
+			daemon_reload(dm, &d);
+			diag_free(&d);
+		} else {
+			log_info("signal %u: stopping", si.ssi_signo);
+			loop_stop(l);
+		}
+	}
+}
+
+static int daemon_bind_range(struct daemon *dm, enum queue_kind kind, const struct qrange *r)
+{
+	if (r->first < 0)
+		return 0;
+	for (int n = r->first; n <= r->last; n++) {
+		struct worker *w;
+
+		if (dm->nworkers == MAX_WORKERS) {
+			log_error("more than %d queues", MAX_WORKERS);
+			return -1;
+		}
+		if (!(w = worker_new(kind, (uint16_t)n, &dm->conf, &dm->stats, dm->box))) {
+			log_warn("cannot bind NFQUEUE %d (%s)%s", n, worker_kind_name(kind),
+				 errno == EPERM ? ": needs CAP_NET_ADMIN" :
+				 errno == EBUSY ? ": another process holds it" : "");
+			return -1;
+		}
+		dm->workers[dm->nworkers++] = w;
+		log_info("queue %d bound (%s)", n, worker_kind_name(kind));
+	}
+	return 0;
+}
+
+/* The socket's folder: created for a run by hand; systemd's RuntimeDirectory does it otherwise. */
+static void daemon_mkdir_socket(const char *path, uid_t uid, gid_t gid)
+{
+	char tmp[sizeof(((struct conf *)0)->daemon.control_socket)];
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	char *dir = dirname(tmp);
+	if (mkdir(dir, 0750) == 0 && uid != (uid_t)-1 && chown(dir, uid, gid) < 0)
+		log_warn("chown %s", dir);
+}
+
+static int daemon_run(struct daemon *dm)
+{
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+	bool root = geteuid() == 0;
+	sigset_t mask;
+	char err[256];
+	int ret = 1;
+
+	if (dm->conf.daemon.user[0]) {
+		if (caps_lookup_user(dm->conf.daemon.user, &uid, &gid) < 0) {
+			log_error("%s: [daemon] user '%s' does not exist", dm->conf_path,
+				  dm->conf.daemon.user);
+			return 1;
+		}
+	}
+	if (!root && !caps_have_net()) {
+		log_error("needs root, or CAP_NET_ADMIN and CAP_NET_RAW, to bind NFQUEUEs");
+		return 1;
+	}
+
+	/* Signals are read from a signalfd on the main loop, never delivered to threads. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if ((dm->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
+		fatal("signalfd");
+	if (!(dm->loop = loop_new()))
+		fatal("loop");
+	loop_add(dm->loop, dm->sigfd, EPOLLIN, daemon_signal, dm);
+
+	if (daemon_bind_range(dm, QUEUE_MSS, &dm->conf.queues.mss) < 0 ||
+	    daemon_bind_range(dm, QUEUE_PMTU, &dm->conf.queues.pmtu) < 0 ||
+	    daemon_bind_range(dm, QUEUE_DTLS, &dm->conf.queues.dtls) < 0)
+		goto out;
+
+	dm->ops = (struct ctl_ops){ .stats = &dm->stats, .box = dm->box,
+				    .reload = daemon_reload, .arg = dm };
+	daemon_mkdir_socket(dm->conf.daemon.control_socket, uid, gid);
+	if (!(dm->ctl = ctl_server_new(dm->loop, dm->conf.daemon.control_socket, gid, &dm->ops))) {
+		log_warn("control socket %s", dm->conf.daemon.control_socket);
+		goto out;
+	}
+
+	if (root && uid != (uid_t)-1 && uid != 0) {
+		if (caps_drop(uid, gid, err, sizeof(err)) < 0) {
+			log_error("cannot drop to user '%s' keeping CAP_NET_ADMIN and CAP_NET_RAW: %s",
+				  dm->conf.daemon.user, err);
+			goto out;
+		}
+		log_info("running as %s with CAP_NET_ADMIN and CAP_NET_RAW only",
+			 dm->conf.daemon.user);
+	} else if (root) {
+		log_warnx("[daemon] user is empty: running as root");
+	}
+
+	for (size_t i = 0; i < dm->nworkers; i++) {
+		int r = worker_start(dm->workers[i]);
+
+		if (r < 0) {
+			errno = -r;
+			log_warn("starting a packet thread");
+			goto out;
+		}
+	}
+	log_info("started: %zu queue(s), control socket %s", dm->nworkers,
+		 dm->conf.daemon.control_socket);
+	if (loop_run(dm->loop) < 0)
+		log_warn("main loop");
+	else
+		ret = 0;
+out:
+	for (size_t i = 0; i < dm->nworkers; i++)
+		worker_free(dm->workers[i]);	/* stops the thread, unbinds the queue */
+	dm->nworkers = 0;
+	ctl_server_free(dm->ctl);
+	loop_free(dm->loop);
+	close(dm->sigfd);
+	if (ret == 0)
+		log_info("stopped");
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon dm = { .conf_path = SYSCONFDIR "/mtugate/mtugate.conf", .sigfd = -1 };
+	bool foreground = false, test = false;
+	struct diag d = { 0 };
+	struct policy *pol;
+	int opt, ret;
+
+	while ((opt = getopt(argc, argv, "c:ftVh")) != -1) {
+		switch (opt) {
+		case 'c': dm.conf_path = optarg; break;
+		case 'f': foreground = true; break;
+		case 't': test = true; break;
+		case 'V': printf("mtugated %s\n", MTUGATE_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	pol = daemon_load(dm.conf_path, &dm.conf, &d);
+	if (test) {
+		diag_print(&d, stderr);
+		if (pol)
+			printf("configuration OK\n");
+		policy_free(pol);
+		diag_free(&d);
+		return pol ? 0 : 1;
+	}
+	log_init(foreground, pol ? (int)dm.conf.daemon.log_level : LOG_LEVEL_INFO);
+	if (!pol) {
+		for (size_t i = 0; i < d.n; i++)
+			log_error("%s", d.msgs[i]);
+		diag_free(&d);
+		return 1;
+	}
+	diag_free(&d);
+	stats_init(&dm.stats);
+	policy_assign_slots(pol, daemon_slot_of, &dm.stats);
+	dm.box = policy_box_new(pol);
+	if (!foreground && daemon(0, 0) < 0)
+		fatal("daemon");
+	ret = daemon_run(&dm);
+	policy_box_free(dm.box);
+	stats_destroy(&dm.stats);
+	return ret;
+}

@@ -1,0 +1,70 @@
+#!/bin/bash
+# Runs every suite, shows each suite's "NAME: N passed, N failed" line (and the
+# log of any that failed), and ends with the total. Exit status: 0 only if
+# nothing failed.
+set -u
+cd "$(dirname "$0")/.."
+B=${B:-build}
+FUZZ_SMOKE_SECONDS=${FUZZ_SMOKE_SECONDS:-5}
+logdir=$(mktemp -d /tmp/mtugate-tests.XXXXXX)
+pass=0 fail=0 skipped=0
+
+suite() {	# suite NAME CMD...: run it, add up its summary line
+	local name=$1 log="$logdir/$1.log" rc line p f
+	shift
+	"$@" >"$log" 2>&1
+	rc=$?
+	line=$(grep -E '^[A-Za-z0-9_.-]+: [0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+	if [ "$rc" = 77 ]; then
+		echo "$name: skipped ($(tail -n 1 "$log"))"
+		skipped=$((skipped + 1))
+		return
+	fi
+	if [ -n "$line" ]; then
+		p=$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")
+		f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+	else
+		p=0 f=0
+	fi
+	# A crash or a non-zero exit with no failure counted is still a failure.
+	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi
+	pass=$((pass + p)) fail=$((fail + f))
+	echo "${line:-$name: $p passed, $f failed (exit $rc)}"
+	if [ "$f" != 0 ]; then
+		echo "---- $name log (last 60 lines) ----"
+		tail -n 60 "$log"
+		echo "----"
+	fi
+}
+
+fuzz_smoke() {	# each target over its corpus, then a few seconds of new inputs
+	local f n ok=0 bad=0
+	for f in build/fuzz/fuzz_*; do
+		[ -x "$f" ] || continue
+		n=$(basename "$f")
+		mkdir -p "tests/fuzz/corpus/$n"
+		if "$f" -max_total_time="$FUZZ_SMOKE_SECONDS" "$(mktemp -d)" "tests/fuzz/corpus/$n" \
+			>"$logdir/$n.fuzz" 2>&1; then
+			ok=$((ok + 1)); grep -E '^Done [0-9]+ runs' "$logdir/$n.fuzz" | sed "s/^/$n: /"
+		else
+			bad=$((bad + 1)); echo "$n: FAILED"; tail -n 30 "$logdir/$n.fuzz"
+		fi
+	done
+	echo "fuzz-smoke: $ok passed, $bad failed"
+}
+
+for t in "$B"/tests/test_*; do
+	[ -x "$t" ] && suite "$(basename "$t")" "$t"
+done
+suite fuzz-smoke fuzz_smoke
+if [ "$(id -u)" = 0 ]; then
+	for t in tests/netns/e2e-*.sh; do
+		[ -f "$t" ] && suite "$(basename "$t" .sh)" env B="$B" bash "$t"
+	done
+	[ -f tests/debian/run.sh ] && suite debian bash tests/debian/run.sh
+else
+	echo "namespace tests: skipped (need root)"
+fi
+echo "total: $pass passed, $fail failed"
+rm -rf "$logdir"
+[ "$fail" = 0 ]
