@@ -1,0 +1,121 @@
+#!/bin/bash
+# The daemon on real NFQUEUEs: client -- gateway (mtugated + the printed rules) -- server.
+# TCP and UDP pass and are counted per group; reload keeps the old policy on a
+# broken group file; kill -9 leaves traffic flowing (fail-open, --queue-bypass);
+# SIGTERM unbinds the queues and removes the socket.
+set -u
+cd "$(dirname "$0")/../.."
+B=${B:-build}
+[ "$(id -u)" = 0 ] || { echo "needs root (network namespaces)"; exit 77; }
+. tests/netns/common.sh
+
+tmp=$(mktemp -d /tmp/mg-found.XXXXXX)
+c=mgf$$-c gw=mgf$$-gw s=mgf$$-s
+cleanup() {
+	[ -n "${dpid:-}" ] && kill -9 "$dpid" 2>/dev/null
+	for n in $c $gw $s; do ip netns pids $n 2>/dev/null | xargs -r kill -9 2>/dev/null; ip netns del $n 2>/dev/null; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+ns_create $c $gw $s
+ns_link $c 198.18.1.2/24 2001:db8:1::2/64  $gw 198.18.1.1/24 2001:db8:1::1/64
+ns_link $s 198.18.3.2/24 2001:db8:3::2/64  $gw 198.18.3.1/24 2001:db8:3::1/64
+ns_route $c 198.18.1.1 2001:db8:1::1
+ns_route $s 198.18.3.1 2001:db8:3::1
+ns_forwarding $gw
+
+mkdir -p "$tmp/groups.d"
+cat >"$tmp/mtugate.conf" <<CONF
+[daemon]
+user = nobody
+control_socket = $tmp/run/mtugate.sock
+groups_dir = groups.d
+log_level = debug
+[queues]
+mss = 0-1
+pmtu = 2
+dtls = 3
+max_len = 4096
+[headend]
+address = 198.18.3.2, 2001:db8:3::2
+dtls_port = 4443
+advertised_dtls_port = 4443
+CONF
+group() {	# group FILE NAME MTU
+	cat >"$tmp/groups.d/$1" <<GRP
+[group]
+name = $2
+pool = 198.18.1.0/24, 2001:db8:1::/64
+clients = 198.18.1.0/24, 2001:db8:1::/64
+mtu = $3
+dtls = relay
+GRP
+}
+group alpha.conf alpha 1300
+ctl() { ip netns exec $gw "$B/mtugatectl" -s "$tmp/run/mtugate.sock" "$@"; }
+
+out=$("$B/mtugated" -t -c "$tmp/mtugate.conf" 2>&1)
+check "mtugated -t accepts the test configuration" test "$out" = "configuration OK"
+
+"$B/mtugatectl" -c "$tmp/mtugate.conf" rules --iptables >"$tmp/rules4"
+"$B/mtugatectl" -c "$tmp/mtugate.conf" rules --ip6tables >"$tmp/rules6"
+check "iptables-restore takes the printed IPv4 rules" ip netns exec $gw iptables-restore --noflush "$tmp/rules4"
+check "ip6tables-restore takes the printed IPv6 rules" ip netns exec $gw ip6tables-restore --noflush "$tmp/rules6"
+
+ip netns exec $gw "$B/mtugated" -f -c "$tmp/mtugate.conf" 2>"$tmp/daemon.log" &
+dpid=$!
+check "the control socket answers" wait_until 10 ctl ping
+check "the socket is mode 0660" test "$(stat -c %a "$tmp/run/mtugate.sock")" = 660
+check "the daemon runs as its user" wait_until 5 grep -q "^Uid:.*\b$(id -u nobody)\b" /proc/$dpid/status
+capeff=$(awk '/^CapEff/ {print $2}' /proc/$dpid/status)
+check "only CAP_NET_ADMIN and CAP_NET_RAW remain (CapEff=$capeff)" test "$capeff" = 0000000000003000
+
+# TCP both families through the queue, and UDP to the headend's DTLS port.
+ip netns exec $s socat -u TCP4-LISTEN:8080,fork,reuseaddr OPEN:/dev/null 2>/dev/null &
+ip netns exec $s socat -u TCP6-LISTEN:8080,fork,reuseaddr OPEN:/dev/null 2>/dev/null &
+ip netns exec $s socat -u UDP4-RECVFROM:4443,fork OPEN:"$tmp/udp.out",creat,append 2>/dev/null &
+tcp4() { ip netns exec $c bash -c 'echo hello | timeout 3 socat -u - TCP4:198.18.3.2:8080,connect-timeout=2'; }
+tcp6() { ip netns exec $c bash -c 'echo hello | timeout 3 socat -u - TCP6:[2001:db8:3::2]:8080,connect-timeout=2'; }
+check "IPv4 TCP passes through mtugated" wait_until 10 tcp4
+check "IPv6 TCP passes through mtugated" wait_until 10 tcp6
+udp() { ip netns exec $c bash -c 'echo dtls-probe | socat -u - UDP4:198.18.3.2:4443'; grep -q dtls-probe "$tmp/udp.out"; }
+check "UDP to the DTLS port passes through mtugated" wait_until 10 udp
+
+json=$(ctl stats --json)
+jget() { python3 -c 'import json,sys; d=json.load(sys.stdin); exec("v=d"+sys.argv[1]); print(v)' "$1" <<<"$json"; }
+check "stats --json counts packets seen" test "$(jget '["packets"]["seen"]')" -ge 4
+check "every queued packet is accepted" test "$(jget '["packets"]["accepted"]')" = "$(jget '["packets"]["seen"]')"
+check "the SYNs count in group alpha" test "$(jget '["groups"]["alpha"]["mss_rewritten"]')" -ge 2
+check "the DTLS datagram counts in group alpha" test "$(jget '["groups"]["alpha"]["packets"]')" -ge 5
+
+# A broken group file: SIGHUP keeps the old policy, logs FILE:LINE, and the socket still answers.
+printf '[group]\nname = broken\npool = 192.0.2.0/33\nmtu = 1300\n' >"$tmp/groups.d/zz-broken.conf"
+kill -HUP $dpid
+check "a broken reload is logged as FILE:LINE" wait_until 5 grep -q "zz-broken.conf:3:" "$tmp/daemon.log"
+check "the control socket still answers after a broken reload" ctl ping
+check "the old policy stays in force" bash -c "'$B/mtugatectl' -s '$tmp/run/mtugate.sock' groups | grep -q 'alpha.*mtu.*1300'"
+check "mtugatectl reload reports the error and fails" bash -c "! '$B/mtugatectl' -s '$tmp/run/mtugate.sock' reload"
+rm "$tmp/groups.d/zz-broken.conf"
+group alpha.conf alpha 1200
+check "mtugatectl reload with a valid file succeeds" ctl reload
+check "the new policy is in force" bash -c "'$B/mtugatectl' -s '$tmp/run/mtugate.sock' groups | grep -q 'alpha.*mtu.*1200'"
+
+# SIGTERM: exit 0, queues unbound, socket gone.
+kill -TERM $dpid
+wait $dpid; rc=$?
+check "SIGTERM stops mtugated with exit 0 (got $rc)" test "$rc" = 0
+check "the control socket is removed" test ! -e "$tmp/run/mtugate.sock"
+check "the queues are unbound" bash -c "! ip netns exec $gw cat /proc/net/netfilter/nfnetlink_queue | grep -q ."
+
+# kill -9: the kernel bypasses the unbound queues (fail-open), traffic still flows at once.
+ip netns exec $gw "$B/mtugated" -f -c "$tmp/mtugate.conf" 2>>"$tmp/daemon.log" &
+dpid=$!
+check "restarted" wait_until 10 ctl ping
+kill -9 $dpid; wait $dpid 2>/dev/null; dpid=
+start=$(date +%s%N)
+check "IPv4 TCP passes with the daemon killed" tcp4
+check "IPv6 TCP passes with the daemon killed" tcp6
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+check "without delay (${ms} ms for both)" test "$ms" -lt 2000
+finish e2e-foundation
