@@ -29,7 +29,7 @@ endif
 
 ifneq ($(V),1)
 Q := @
-E = @printf '  %-6s %s\n' $(1) $(2);
+E = printf '  %-6s %s\n' $(1) $(2);
 else
 E =
 endif
@@ -54,25 +54,25 @@ FUZZ_LIB_SRC := $(filter-out clamp/nfq.c clamp/rawsend.c proxy/tls.c proxy/conn.
 all: $(B)/mtugated $(B)/mtugatectl
 
 $(B)/%.o: %.c
-	$(call E,CC,$<)$(Q)mkdir -p $(dir $@) && $(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c -o $@ $<
+	$(Q)$(call E,CC,$<) mkdir -p $(dir $@) && $(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(B)/libmtugate.a: $(LIB_OBJ)
-	$(call E,AR,$@)$(Q)rm -f $@ && $(AR) rcs $@ $^
+	$(Q)$(call E,AR,$@) rm -f $@ && $(AR) rcs $@ $^
 
 $(B)/mtugated: $(B)/daemon/main.o $(B)/libmtugate.a
-	$(call E,LD,$@)$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(call E,LD,$@) $(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/mtugatectl: $(B)/daemon/mtugatectl.o $(B)/libmtugate.a
-	$(call E,LD,$@)$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(call E,LD,$@) $(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/tests/%: $(B)/tests/unit/%.o $(B)/libmtugate.a
-	$(call E,LD,$@)$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(call E,LD,$@) mkdir -p $(dir $@) && $(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/bench/%: $(B)/tests/bench/%.o $(B)/libmtugate.a
-	$(call E,LD,$@)$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(call E,LD,$@) mkdir -p $(dir $@) && $(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/tools/%: $(B)/tests/tools/%.o $(B)/libmtugate.a
-	$(call E,LD,$@)$(Q)mkdir -p $(dir $@) && $(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(call E,LD,$@) mkdir -p $(dir $@) && $(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 tests: all $(UNIT_BIN) $(BENCH_BIN) $(TOOL_BIN)
 
@@ -83,7 +83,7 @@ headers:
 			|| { echo "header $$h does not compile alone"; exit 1; }; done
 
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC)
-	$(call E,FUZZ,$@)$(Q)mkdir -p $(dir $@) && $(CLANG) -std=c11 -D_GNU_SOURCE -g -O1 -I. \
+	$(Q)$(call E,FUZZ,$@) mkdir -p $(dir $@) && $(CLANG) -std=c11 -D_GNU_SOURCE -g -O1 -I. \
 		-I/usr/include/iniparser -fsanitize=fuzzer,address,undefined -o $@ $^ -liniparser -pthread
 
 fuzz-build: $(FUZZ_BIN)

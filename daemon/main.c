@@ -1,6 +1,5 @@
 /* mtugated: binds the NFQUEUEs, serves the control socket, reloads on SIGHUP. */
 #include <errno.h>
-#include <grp.h>
 #include <libgen.h>
 #include <signal.h>
 #include <stdbool.h>

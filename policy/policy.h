@@ -16,6 +16,7 @@ enum dtls_mode { DTLS_RELAY, DTLS_BLOCK, DTLS_PASS };
 enum dtls_block { DTLS_BLOCK_DROP, DTLS_BLOCK_REJECT };
 enum mss_mode { MSS_AUTO, MSS_FIXED, MSS_OFF };
 
+/* Never include <grp.h> beside this header: it has its own struct group. */
 struct group {
 	char name[64];
 	char auth_group[64];
