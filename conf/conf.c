@@ -1,0 +1,390 @@
+/* mtugate.conf -> struct conf: every key from one table, every error reported. */
+#include "conf/conf.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <netinet/in.h>
+
+#include "conf/diag.h"
+#include "conf/ini.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#ifndef RUNSTATEDIR
+#define RUNSTATEDIR "/run"
+#endif
+
+/* One thread per queue: a range wider than this is a typo, not a plan. */
+#define CONF_MAX_QUEUE_RANGE 64
+/*
+ * The kernel stores the NFQUEUE length as any u32 (nfnetlink_queue.c takes
+ * NFQA_CFG_QUEUE_MAXLEN as given; its default is 1024). Past a million
+ * packets waiting in the kernel the daemon is not keeping up anyway, and the
+ * netlink receive buffer is sized from this value.
+ */
+#define CONF_MAX_QUEUE_LEN 1048576
+
+enum conf_kind {
+	CK_USER, CK_PATH, CK_SOCKET, CK_LOGLEVEL, CK_QUEUE, CK_UINT, CK_PORT, CK_BOOL, CK_ADDRS
+};
+
+struct conf_key {
+	const char *section, *key;
+	enum conf_kind kind;
+	size_t off, size;
+	unsigned min, max;
+};
+
+#define CONF_KEY(sec, name, kind, lo, hi) \
+	{ #sec, #name, kind, offsetof(struct conf, sec.name), \
+	  sizeof(((struct conf *)0)->sec.name), lo, hi }
+
+static const struct conf_key conf_keys[] = {
+	CONF_KEY(daemon, user, CK_USER, 0, 0),
+	CONF_KEY(daemon, control_socket, CK_SOCKET, 0, 0),
+	CONF_KEY(daemon, groups_dir, CK_PATH, 0, 0),
+	CONF_KEY(daemon, log_level, CK_LOGLEVEL, 0, 0),
+	CONF_KEY(queues, mss, CK_QUEUE, 0, 65535),
+	CONF_KEY(queues, pmtu, CK_QUEUE, 0, 65535),
+	CONF_KEY(queues, dtls, CK_QUEUE, 0, 65535),
+	CONF_KEY(queues, max_len, CK_UINT, 1, CONF_MAX_QUEUE_LEN),
+	CONF_KEY(queues, fail_open, CK_BOOL, 0, 0),
+	CONF_KEY(headend, addr, CK_ADDRS, 0, 0),
+	CONF_KEY(headend, tls_port, CK_PORT, 1, 65535),
+	CONF_KEY(headend, dtls_port, CK_PORT, 1, 65535),
+	CONF_KEY(headend, advertised_dtls_port, CK_PORT, 1, 65535),
+	CONF_KEY(proxy, enable, CK_BOOL, 0, 0),
+	CONF_KEY(proxy, listen_port, CK_PORT, 1, 65535),
+	CONF_KEY(proxy, certificate, CK_PATH, 0, 0),
+	CONF_KEY(proxy, private_key, CK_PATH, 0, 0),
+	CONF_KEY(proxy, upstream_ca, CK_PATH, 0, 0),
+};
+#define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
+
+static const char *const conf_sections[] = { "daemon", "queues", "headend", "proxy" };
+#define CONF_NSECTIONS (sizeof(conf_sections) / sizeof(conf_sections[0]))
+
+static const char *const conf_levels[] = { "error", "warning", "info", "debug", NULL };
+
+/* The struct field is headend.addr; the file says "address". */
+static const char *conf_key_name(const struct conf_key *k)
+{
+	return k->kind == CK_ADDRS ? "address" : k->key;
+}
+
+void conf_defaults(struct conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->daemon.user, sizeof(c->daemon.user), "mtugate");
+	snprintf(c->daemon.control_socket, sizeof(c->daemon.control_socket),
+		 RUNSTATEDIR "/mtugate/mtugate.sock");
+	snprintf(c->daemon.groups_dir, sizeof(c->daemon.groups_dir),
+		 SYSCONFDIR "/mtugate/groups.d");
+	c->daemon.log_level = LOG_LEVEL_INFO;
+	c->queues.mss = (struct qrange){ 0, 0 };
+	c->queues.pmtu = (struct qrange){ 2, 2 };
+	c->queues.dtls = (struct qrange){ 3, 3 };
+	c->queues.max_len = 8192;
+	c->queues.fail_open = true;
+	c->headend.tls_port = 443;
+	c->headend.dtls_port = 443;
+	c->headend.advertised_dtls_port = 443;
+	c->proxy.enable = false;
+	c->proxy.listen_port = 8443;
+	snprintf(c->proxy.certificate, sizeof(c->proxy.certificate),
+		 SYSCONFDIR "/mtugate/headend.crt");
+	snprintf(c->proxy.private_key, sizeof(c->proxy.private_key),
+		 SYSCONFDIR "/mtugate/headend.key");
+	snprintf(c->proxy.upstream_ca, sizeof(c->proxy.upstream_ca),
+		 "/etc/ssl/certs/ca-certificates.crt");
+}
+
+/* What a load needs besides the struct: where errors go. */
+struct conf_ctx {
+	struct conf *c;
+	const char *path;
+	struct diag *d;
+};
+
+static void conf_bad(struct conf_ctx *x, const struct conf_key *k, int line, const char *v,
+		     const char *why)
+{
+	diag_add(x->d, x->path, line, "invalid %s '%s': %s", conf_key_name(k), v, why);
+}
+
+/* Names useradd accepts, and room in the field. Existence is checked when
+ * the daemon drops privileges, not here: parsing stays free of NSS calls. */
+static bool conf_user_ok(const char *v, size_t size)
+{
+	size_t n = strlen(v);
+
+	if (n >= size || n > 32 || v[0] == '-')
+		return false;
+	for (const char *p = v; *p; p++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-", *p) &&
+		    !(*p == '$' && p[1] == '\0'))
+			return false;
+	return true;
+}
+
+static int conf_queue_parse(const char *v, struct qrange *q)
+{
+	char first[8], rest[8];
+	const char *dash = strchr(v, '-');
+	unsigned a, b;
+
+	if (!strcasecmp(v, "off")) {
+		*q = (struct qrange){ -1, -1 };
+		return 0;
+	}
+	if (!dash) {
+		if (ini_parse_uint(v, 0, 65535, &a))
+			return -EINVAL;
+		*q = (struct qrange){ (int)a, (int)a };
+		return 0;
+	}
+	if ((size_t)(dash - v) >= sizeof(first) || strlen(dash + 1) >= sizeof(rest))
+		return -EINVAL;
+	memcpy(first, v, (size_t)(dash - v));
+	first[dash - v] = '\0';
+	snprintf(rest, sizeof(rest), "%s", dash + 1);
+	if (ini_parse_uint(first, 0, 65535, &a) || ini_parse_uint(rest, 0, 65535, &b) || a > b)
+		return -EINVAL;
+	if (b - a >= CONF_MAX_QUEUE_RANGE)
+		return -ERANGE;
+	*q = (struct qrange){ (int)a, (int)b };
+	return 0;
+}
+
+static void conf_set_addrs(struct conf_ctx *x, int line, const char *v)
+{
+	char item[INET6_ADDRSTRLEN + 8];
+	const char *cur = v;
+	size_t n = 0;
+	int r;
+
+	if (!*v)
+		return;
+	while ((r = ini_list_next(&cur, item, sizeof(item))) != 0) {
+		struct ipaddr a;
+		char buf[INET6_ADDRSTRLEN];
+
+		if (r < 0 || addr_parse(&a, item) < 0) {
+			diag_add(x->d, x->path, line,
+				 "invalid address '%s': expected IPv4 or IPv6 addresses, comma-separated",
+				 r < 0 ? "(too long)" : item);
+			continue;
+		}
+		if (n == CONF_MAX_HEADENDS) {
+			diag_add(x->d, x->path, line, "too many addresses: at most %d",
+				 CONF_MAX_HEADENDS);
+			break;
+		}
+		for (size_t i = 0; i < n && r; i++)
+			if (!memcmp(&x->c->headend.addr[i], &a, sizeof(a))) {
+				diag_add(x->d, x->path, line, "duplicate address %s",
+					 addr_format(&a, buf, sizeof(buf)));
+				r = 0;
+			}
+		if (r)
+			x->c->headend.addr[n++] = a;
+	}
+	x->c->headend.naddr = n;
+}
+
+/* Parse one value into its field, or report why not. */
+static void conf_set(struct conf_ctx *x, const struct conf_key *k, int line, const char *v)
+{
+	char *field = (char *)x->c + k->off;
+	char why[96];
+	unsigned u;
+	bool b;
+	int i;
+
+	switch (k->kind) {
+	case CK_USER:
+		if (!conf_user_ok(v, k->size))
+			conf_bad(x, k, line, v,
+				 "expected a user name (letters, digits, '_', '.', '-', at most 32) or nothing");
+		else
+			snprintf(field, k->size, "%s", v);
+		break;
+	case CK_SOCKET:
+	case CK_PATH:
+		if (!*v)
+			conf_bad(x, k, line, v, "expected a path");
+		else if (strlen(v) >= k->size)
+			diag_add(x->d, x->path, line, "invalid %s: longer than %zu characters%s",
+				 k->key, k->size - 1, k->kind == CK_SOCKET ? " (sun_path)" : "");
+		else
+			snprintf(field, k->size, "%s", v);
+		break;
+	case CK_LOGLEVEL:
+		i = ini_parse_choice(v, conf_levels);
+		if (i < 0)
+			conf_bad(x, k, line, v, "expected error, warning, info or debug");
+		else
+			*(enum log_level *)(void *)field = (enum log_level)i;
+		break;
+	case CK_QUEUE:
+		i = conf_queue_parse(v, (struct qrange *)(void *)field);
+		if (i == -ERANGE)
+			conf_bad(x, k, line, v, "at most 64 queues in a range (one thread each)");
+		else if (i < 0)
+			conf_bad(x, k, line, v,
+				 "expected a queue number 0..65535, a range 'A-B' with A <= B, or 'off'");
+		break;
+	case CK_UINT:
+	case CK_PORT:
+		if (ini_parse_uint(v, k->min, k->max, &u) < 0) {
+			snprintf(why, sizeof(why), "expected %s %u..%u",
+				 k->kind == CK_PORT ? "a port number" : "a number", k->min, k->max);
+			conf_bad(x, k, line, v, why);
+		} else if (k->kind == CK_PORT) {
+			*(uint16_t *)(void *)field = (uint16_t)u;
+		} else {
+			*(unsigned *)(void *)field = u;
+		}
+		break;
+	case CK_BOOL:
+		if (ini_parse_bool(v, &b) < 0)
+			conf_bad(x, k, line, v, "expected yes, no, true, false, on, off, 1 or 0");
+		else
+			*(bool *)(void *)field = b;
+		break;
+	case CK_ADDRS:
+		conf_set_addrs(x, line, v);
+		break;
+	}
+}
+
+/* A relative groups_dir is taken from the config file's folder, so that
+ * "mtugated -c /srv/gw/mtugate.conf" finds /srv/gw/groups.d whatever the cwd. */
+static void conf_resolve_groups_dir(struct conf_ctx *x, int line)
+{
+	struct conf *c = x->c;
+	const char *slash = strrchr(x->path, '/');
+	char buf[PATH_MAX];
+	int n;
+
+	if (c->daemon.groups_dir[0] == '/' || !slash)
+		return;
+	n = snprintf(buf, sizeof(buf), "%.*s/%s", (int)(slash - x->path), x->path,
+		     c->daemon.groups_dir);
+	if (n < 0 || (size_t)n >= sizeof(buf)) {
+		diag_add(x->d, x->path, line, "invalid groups_dir: longer than %zu characters",
+			 sizeof(buf) - 1);
+		return;
+	}
+	memcpy(c->daemon.groups_dir, buf, (size_t)n + 1);
+}
+
+static bool qrange_overlap(struct qrange a, struct qrange b)
+{
+	return a.first >= 0 && b.first >= 0 && a.first <= b.last && b.first <= a.last;
+}
+
+static const char *qrange_format(struct qrange q, char *buf, size_t len)
+{
+	if (q.first == q.last)
+		snprintf(buf, len, "%d", q.first);
+	else
+		snprintf(buf, len, "%d-%d", q.first, q.last);
+	return buf;
+}
+
+/* Each queue number is bound once, by one thread with one job. */
+static void conf_check_queues(struct conf_ctx *x, const struct ini *ini)
+{
+	static const char *const names[] = { "mss", "pmtu", "dtls" };
+	const struct qrange q[] = { x->c->queues.mss, x->c->queues.pmtu, x->c->queues.dtls };
+	int lines[3];
+	char a[16], b[16];
+
+	for (size_t i = 0; i < 3; i++)
+		ini_get(ini, "queues", names[i], &lines[i]);
+	for (size_t i = 0; i < 3; i++)
+		for (size_t j = i + 1; j < 3; j++) {
+			size_t later = lines[i] > lines[j] ? i : j, other = later == i ? j : i;
+
+			if (!qrange_overlap(q[i], q[j]))
+				continue;
+			diag_add(x->d, x->path, lines[later],
+				 "queue %s %s overlaps queue %s %s: each queue has one job",
+				 names[later], qrange_format(q[later], a, sizeof(a)), names[other],
+				 qrange_format(q[other], b, sizeof(b)));
+		}
+}
+
+static void conf_check_all(struct conf_ctx *x, const struct ini *ini)
+{
+	int line;
+
+	conf_check_queues(x, ini);
+	/* The DTLS path and the proxy's rules match traffic by headend address. */
+	if (!x->c->headend.naddr && (x->c->queues.dtls.first >= 0 || x->c->proxy.enable)) {
+		const char *v = ini_get(ini, "headend", "address", &line);
+
+		if (!v)
+			line = ini_section_line(ini, "headend");
+		if (!v || !*v)
+			diag_add(x->d, x->path, line,
+				 "[headend] address is required while [queues] dtls is not off or [proxy] enable = yes");
+	}
+}
+
+static size_t conf_check_schema(const struct ini *ini, struct diag *d)
+{
+	const char *names[CONF_NSECTIONS][CONF_NKEYS + 1];
+	struct ini_schema schema[CONF_NSECTIONS];
+
+	for (size_t s = 0; s < CONF_NSECTIONS; s++) {
+		size_t n = 0;
+
+		for (size_t i = 0; i < CONF_NKEYS; i++)
+			if (!strcmp(conf_keys[i].section, conf_sections[s]))
+				names[s][n++] = conf_key_name(&conf_keys[i]);
+		names[s][n] = NULL;
+		schema[s] = (struct ini_schema){ conf_sections[s], names[s] };
+	}
+	return ini_check_schema(ini, schema, CONF_NSECTIONS, d);
+}
+
+int conf_load(struct conf *c, const char *path, struct diag *d)
+{
+	struct diag local = { 0 };
+	struct conf_ctx x = { c, path, &local };
+	struct ini *ini;
+	int line;
+
+	conf_defaults(c);
+	if (strlen(path) >= sizeof(c->path)) {
+		diag_add(d, path, 0, "path too long");
+		return -1;
+	}
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	ini = ini_open(path, &local);
+	if (!ini) {
+		ini_diag_move(d, &local, path);
+		return -1;
+	}
+	conf_check_schema(ini, &local);
+	for (size_t i = 0; i < CONF_NKEYS; i++) {
+		const char *v = ini_get(ini, conf_keys[i].section, conf_key_name(&conf_keys[i]), &line);
+
+		if (v)
+			conf_set(&x, &conf_keys[i], line, v);
+	}
+	if (ini_get(ini, "daemon", "groups_dir", &line))
+		conf_resolve_groups_dir(&x, line);
+	conf_check_all(&x, ini);
+	ini_close(ini);
+	if (!diag_count(&local))
+		return 0;
+	ini_diag_move(d, &local, path);
+	return -1;
+}
