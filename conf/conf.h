@@ -44,6 +44,11 @@ struct conf {
 		char certificate[PATH_MAX];
 		char private_key[PATH_MAX];
 		char upstream_ca[PATH_MAX];
+		char upstream_name[256];	/* name to verify; empty: the headend address */
+		bool insecure_upstream;		/* no verification: warned at every start */
+		unsigned max_sessions;
+		unsigned handshake_timeout;	/* seconds */
+		unsigned idle_timeout;		/* seconds */
 	} proxy;
 };
 
