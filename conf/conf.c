@@ -29,7 +29,8 @@
 #define CONF_MAX_QUEUE_LEN 1048576
 
 enum conf_kind {
-	CK_USER, CK_PATH, CK_SOCKET, CK_LOGLEVEL, CK_QUEUE, CK_UINT, CK_PORT, CK_BOOL, CK_ADDRS
+	CK_USER, CK_PATH, CK_SOCKET, CK_LOGLEVEL, CK_QUEUE, CK_UINT, CK_PORT, CK_BOOL, CK_ADDRS,
+	CK_HOST
 };
 
 struct conf_key {
@@ -62,6 +63,11 @@ static const struct conf_key conf_keys[] = {
 	CONF_KEY(proxy, certificate, CK_PATH, 0, 0),
 	CONF_KEY(proxy, private_key, CK_PATH, 0, 0),
 	CONF_KEY(proxy, upstream_ca, CK_PATH, 0, 0),
+	CONF_KEY(proxy, upstream_name, CK_HOST, 0, 0),
+	CONF_KEY(proxy, insecure_upstream, CK_BOOL, 0, 0),
+	CONF_KEY(proxy, max_sessions, CK_UINT, 1, 1048576),
+	CONF_KEY(proxy, handshake_timeout, CK_UINT, 1, 3600),
+	CONF_KEY(proxy, idle_timeout, CK_UINT, 1, 86400),
 };
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -101,6 +107,10 @@ void conf_defaults(struct conf *c)
 		 SYSCONFDIR "/mtugate/headend.key");
 	snprintf(c->proxy.upstream_ca, sizeof(c->proxy.upstream_ca),
 		 "/etc/ssl/certs/ca-certificates.crt");
+	c->proxy.insecure_upstream = false;
+	c->proxy.max_sessions = 10000;
+	c->proxy.handshake_timeout = 30;
+	c->proxy.idle_timeout = 300;
 }
 
 /* What a load needs besides the struct: where errors go. */
@@ -258,6 +268,14 @@ static void conf_set(struct conf_ctx *x, const struct conf_key *k, int line, con
 		break;
 	case CK_ADDRS:
 		conf_set_addrs(x, line, v);
+		break;
+	case CK_HOST:
+		/* A DNS name or an address literal; empty means the headend address. */
+		if (strlen(v) >= k->size || strspn(v, "abcdefghijklmnopqrstuvwxyz"
+						    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.:_-") != strlen(v))
+			conf_bad(x, k, line, v, "expected a host name or address, or nothing");
+		else
+			snprintf(field, k->size, "%s", v);
 		break;
 	}
 }
