@@ -1,0 +1,240 @@
+#!/bin/bash
+# The Debian package, end to end: build it from a copy of the tree, lint it,
+# install it, run the installed daemon (in a network namespace) and tool,
+# then purge it and check that only what Debian policy keeps is left.
+#
+#   tests/debian/run.sh              as above (root; make check runs it)
+#   tests/debian/run.sh --installed  only the checks of an installed package
+#                                    (debian/tests/control runs it so)
+#
+# Exit 77 when not root or when the build tools are missing. Packages needed:
+# dpkg-dev debhelper lintian fakeroot, plus the build's -dev packages and
+# iproute2. A package installed before the run is replaced, then purged.
+set -u
+root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tests/netns/common.sh
+. "$root/tests/netns/common.sh"
+
+mode=full
+[ "${1:-}" = --installed ] && mode=installed
+if [ "$(id -u)" != 0 ]; then
+	echo "debian: skipped: needs root (dpkg -i, namespaces, NFQUEUE)"; exit 77
+fi
+if [ "$mode" = full ]; then
+	for t in dpkg-buildpackage dh; do
+		command -v "$t" >/dev/null || { echo "debian: skipped: $t missing"; exit 77; }
+	done
+fi
+
+tmp=$(mktemp -d /tmp/mtugate-deb.XXXXXX)
+chmod 0711 "$tmp"	# the daemon, as user mtugate, reads its config in here
+ns=mtugate-deb-$$
+daemon_pid=
+installed_by_us=no
+
+cleanup() {
+	[ -n "$daemon_pid" ] && kill -KILL "$daemon_pid" 2>/dev/null
+	ip netns del "$ns" 2>/dev/null
+	[ "$installed_by_us" = yes ] && dpkg --purge mtugate >/dev/null 2>&1
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+has_line() { grep -qE "$1" "$2"; }
+
+build_package() {
+	local src
+	src=$tmp/mtugate-$(cat "$root/VERSION")
+	mkdir -p "$src"
+	# Only what git knows (tracked or not ignored), never build/ or .git, so
+	# the repository stays clean and the build sees a fresh tree.
+	if git -C "$root" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+		(cd "$root" && git ls-files -z --cached --others --exclude-standard |
+			while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
+			tar --null -T - -cf -) | tar -xf - -C "$src"
+	else
+		tar -C "$root" --exclude=./build --exclude=./build-san --exclude=./.git -cf - . |
+			tar -xf - -C "$src"
+	fi
+	check "source tree copied" test -f "$src/debian/control"
+	if (cd "$src" && dpkg-buildpackage -us -uc -b) >"$tmp/build.log" 2>&1; then
+		check "dpkg-buildpackage -us -uc -b" true
+	else
+		tail -n 40 "$tmp/build.log"
+		check "dpkg-buildpackage -us -uc -b" false
+		return 1
+	fi
+	deb=$(find "$tmp" -maxdepth 1 -name 'mtugate_*.deb' | head -n 1)
+	check "a .deb was built" test -f "$deb"
+	[ -f "$deb" ] || return 1
+	check "hardening: PIE and bindnow" sh -c \
+		"dpkg-deb -x '$deb' '$tmp/x' && readelf -d '$tmp/x/usr/sbin/mtugated' | grep -q 'FLAGS.*BIND_NOW'"
+	check "hardening: fortified" sh -c "nm -D '$tmp/x/usr/sbin/mtugated' | grep -q '__.*_chk'"
+
+	if command -v lintian >/dev/null; then
+		lintian "$tmp"/mtugate_*.changes >"$tmp/lintian.log" 2>&1
+		grep -E '^[EW]: ' "$tmp/lintian.log"
+		check "lintian: no errors, no warnings" sh -c "! grep -qE '^[EW]: ' '$tmp/lintian.log'"
+	else
+		check "lintian installed" false
+	fi
+}
+
+install_package() {
+	if dpkg -i "$deb" >"$tmp/install.log" 2>&1; then
+		installed_by_us=yes
+		check "dpkg -i" true
+	else
+		tail -n 20 "$tmp/install.log"
+		check "dpkg -i" false
+		return 1
+	fi
+}
+
+check_installed() {
+	local f
+	for f in /usr/sbin/mtugated /usr/sbin/mtugatectl /etc/mtugate/mtugate.conf \
+		/lib/systemd/system/mtugate.service /lib/systemd/system/mtugate-rules.service \
+		/usr/lib/sysusers.d/mtugate.conf /usr/share/man/man8/mtugated.8.gz \
+		/usr/share/man/man8/mtugatectl.8.gz /usr/share/man/man5/mtugate.conf.5.gz; do
+		check "installed: $f" test -e "$f"
+	done
+	check "groups.d holds an example group" sh -c 'ls /etc/mtugate/groups.d/*.conf'
+	check "/etc/mtugate files are conffiles" sh -c \
+		"dpkg-query -W -f='\${Conffiles}' mtugate | grep -q ' /etc/mtugate/mtugate.conf '"
+	check "system user mtugate exists" getent passwd mtugate
+	check "its shell is nologin" sh -c 'getent passwd mtugate | grep -q ":/usr/sbin/nologin$"'
+	# deb-systemd-helper records the enablement even where systemd is not running.
+	check "mtugate.service enabled" test -L /etc/systemd/system/multi-user.target.wants/mtugate.service
+	check "mtugate-rules.service not enabled" test ! -e \
+		/etc/systemd/system/multi-user.target.wants/mtugate-rules.service
+
+	/usr/sbin/mtugated -t -c /etc/mtugate/mtugate.conf >"$tmp/t.out" 2>&1
+	check "mtugated -t exits 0" test $? = 0
+	cat "$tmp/t.out"
+	check "mtugated -t says configuration OK" has_line '^configuration OK$' "$tmp/t.out"
+	/usr/sbin/mtugatectl --help >"$tmp/help.out" 2>&1
+	check "mtugatectl --help exits 0" test $? = 0
+	for f in stats groups sessions rules reload; do
+		check "mtugatectl --help lists $f" has_line "\\b$f\\b" "$tmp/help.out"
+	done
+	check "mtugated -V prints the version" sh -c \
+		"/usr/sbin/mtugated -V 2>&1 | grep -qF '$(cat "$root/VERSION")'"
+	if command -v systemd-analyze >/dev/null; then
+		# Ignore what it says about other units; nothing about ours is allowed.
+		systemd-analyze verify /lib/systemd/system/mtugate.service \
+			/lib/systemd/system/mtugate-rules.service >"$tmp/verify.out" 2>&1
+		grep mtugate "$tmp/verify.out"
+		check "systemd-analyze verify: nothing about our units" \
+			sh -c "! grep -q mtugate '$tmp/verify.out'"
+	fi
+	for f in mtugated.8 mtugatectl.8; do
+		check "man $f renders without warnings" sh -c \
+			"! man --warnings -l /usr/share/man/man8/$f.gz 2>&1 >/dev/null | grep -q ."
+	done
+	check "man mtugate.conf.5 renders without warnings" sh -c \
+		"! man --warnings -l /usr/share/man/man5/mtugate.conf.5.gz 2>&1 >/dev/null | grep -q ."
+}
+
+# run_daemon HOW: start the installed daemon in a fresh namespace with the
+# example config, read its stats, check its credentials, stop it.
+# HOW=root: started as root, it drops to [daemon] user itself.
+# HOW=unit: started the way mtugate.service starts it (user mtugate, only the
+# two capabilities, ambient), reproduced with setpriv.
+run_daemon() {
+	local how=$1 run=$tmp/run-$1 conf=$tmp/mtugate-$1.conf sock st uid rc
+	sock=$run/mtugate.sock
+	mkdir -p "$run" && chown mtugate:mtugate "$run" && chmod 0750 "$run"
+	# The example config as installed; only the socket moves into the test's
+	# folder, so a daemon already running on this machine is not disturbed.
+	sed "s|^control_socket *=.*|control_socket = $sock|" /etc/mtugate/mtugate.conf >"$conf"
+	check "[$how] socket path replaced" has_line "^control_socket = $sock\$" "$conf"
+	ip netns add "$ns" && ip -n "$ns" link set lo up
+	if [ "$how" = root ]; then
+		ip netns exec "$ns" /usr/sbin/mtugated -f -c "$conf" >"$tmp/daemon-$how.log" 2>&1 &
+	else
+		ip netns exec "$ns" setpriv --reuid=mtugate --regid=mtugate --init-groups \
+			--inh-caps=-all,+net_admin,+net_raw --ambient-caps=-all,+net_admin,+net_raw \
+			--bounding-set=-all,+net_admin,+net_raw --no-new-privs \
+			/usr/sbin/mtugated -f -c "$conf" >"$tmp/daemon-$how.log" 2>&1 &
+	fi
+	daemon_pid=$!
+	if wait_until 10 /usr/sbin/mtugatectl -s "$sock" stats; then
+		check "[$how] daemon answers on its control socket" true
+	else
+		check "[$how] daemon answers on its control socket" false
+		tail -n 20 "$tmp/daemon-$how.log"
+	fi
+	# The wire protocol itself, without mtugatectl: name<TAB>value lines,
+	# then an empty line.
+	check "[$how] raw 'stats' request: tab-separated lines, blank line" python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])
+s.sendall(b"stats\n"); buf = b""
+while not buf.endswith(b"\n\n"):
+    d = s.recv(65536)
+    if not d: break
+    buf += d
+lines = buf.decode().split("\n")[:-2]
+assert buf.endswith(b"\n\n") and lines and all("\t" in l for l in lines), buf[:200]
+' "$sock"
+	/usr/sbin/mtugatectl -s "$sock" stats >"$tmp/stats-$how.out" 2>&1
+	check "[$how] mtugatectl stats exits 0" test $? = 0
+	/usr/sbin/mtugatectl -s "$sock" stats --json >"$tmp/stats-$how.json" 2>&1
+	check "[$how] stats --json is JSON with packets.seen" python3 -c \
+		'import json,sys; d=json.load(open(sys.argv[1])); assert d["packets"]["seen"] >= 0; assert "groups" in d' \
+		"$tmp/stats-$how.json"
+	check "[$how] stats --json lists the example group" python3 -c \
+		'import json,sys; d=json.load(open(sys.argv[1])); assert len(d["groups"]) >= 1' \
+		"$tmp/stats-$how.json"
+	# Whichever way it started, it must end as mtugate with exactly
+	# CAP_NET_ADMIN (12) and CAP_NET_RAW (13): 0x3000.
+	st=/proc/$daemon_pid/status
+	uid=$(id -u mtugate)
+	check "[$how] runs as user mtugate" sh -c "grep -qE '^Uid:\\s+$uid\\s+$uid\\s+$uid\\s+$uid\$' $st"
+	check "[$how] effective capabilities: NET_ADMIN, NET_RAW only" \
+		sh -c "grep -qE '^CapEff:\\s+0*3000\$' $st"
+	check "[$how] socket mode 0660" sh -c "[ \"\$(stat -c %a '$sock')\" = 660 ]"
+	kill -TERM "$daemon_pid"
+	wait_until 10 sh -c "! kill -0 $daemon_pid"
+	check "[$how] SIGTERM stops it" sh -c "! kill -0 $daemon_pid"
+	wait "$daemon_pid"; rc=$?
+	daemon_pid=
+	check "[$how] exit status 0 after SIGTERM" test "$rc" = 0
+	check "[$how] control socket removed" test ! -e "$sock"
+	ip netns del "$ns"
+}
+
+purge_package() {
+	local f
+	dpkg --purge mtugate >"$tmp/purge.log" 2>&1
+	check "dpkg --purge" test $? = 0
+	installed_by_us=no
+	check "package gone from dpkg" sh -c \
+		"! dpkg-query -W -f='\${Status}' mtugate 2>/dev/null | grep -q installed"
+	for f in /usr/sbin/mtugated /usr/sbin/mtugatectl /etc/mtugate \
+		/lib/systemd/system/mtugate.service /lib/systemd/system/mtugate-rules.service \
+		/etc/systemd/system/multi-user.target.wants/mtugate.service \
+		/var/lib/systemd/deb-systemd-helper-enabled/mtugate.service.dsh-also \
+		/usr/lib/sysusers.d/mtugate.conf /usr/share/man/man8/mtugated.8.gz \
+		/usr/share/doc/mtugate; do
+		check "purged: $f" test ! -e "$f"
+	done
+	# Debian keeps system users on purge: files the uid owns may remain, and a
+	# reused uid would inherit them (systemd-sysusers never deletes users).
+	check "system user kept, as policy has it" getent passwd mtugate
+}
+
+if [ "$mode" = full ]; then
+	build_package && install_package && {
+		check_installed
+		run_daemon root
+		run_daemon unit
+		purge_package
+	}
+else
+	check_installed
+	run_daemon root
+	run_daemon unit
+fi
+finish debian
