@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define SYNPKT_MAX 128
@@ -64,6 +65,18 @@ static inline bool synpkt_tcp_ok(const uint8_t *pkt, size_t l4off, size_t l4len)
 static inline bool synpkt_ip4_ok(const uint8_t *pkt)
 {
 	return synpkt_fold(synpkt_sum(pkt, (size_t)(pkt[0] & 15) * 4, 0)) == 0;
+}
+
+/* Hex fixture text to bytes; stops at cap or at the end of the text. */
+static inline size_t synpkt_unhex(uint8_t *out, size_t cap, const char *s)
+{
+	size_t n = 0;
+
+	for (; s[0] && s[1] && n < cap; s += 2) {
+		char h[3] = { s[0], s[1], 0 };
+		out[n++] = (uint8_t)strtoul(h, NULL, 16);
+	}
+	return n;
 }
 
 static inline void synpkt_put16(uint8_t *b, uint32_t v)

@@ -295,18 +295,6 @@ static const struct mss_case cases[] = {
 	  NULL },
 };
 
-static size_t unhex(uint8_t *out, size_t cap, const char *s)
-{
-	size_t n = 0;
-	unsigned v;
-
-	for (; s[0] && s[1] && n < cap; s += 2) {
-		sscanf(s, "%2x", &v);
-		out[n++] = (uint8_t)v;
-	}
-	return n;
-}
-
 /* Whatever mss_clamp wrote, the output must carry valid checksums. */
 static void check_sums(const char *name, const uint8_t *b, size_t len)
 {
@@ -326,12 +314,12 @@ static void check_sums(const char *name, const uint8_t *b, size_t len)
 static void run_case(const struct mss_case *c)
 {
 	uint8_t in[SYNPKT_MAX], out[SYNPKT_MAX];
-	size_t len = unhex(in, sizeof(in), c->in), olen, newlen = 0;
+	size_t len = synpkt_unhex(in, sizeof(in), c->in), olen, newlen = 0;
 	uint8_t *buf = malloc(len + c->room);
 	struct pkt p;
 	enum mss_res r;
 
-	olen = c->out ? unhex(out, sizeof(out), c->out) : len;
+	olen = c->out ? synpkt_unhex(out, sizeof(out), c->out) : len;
 	if (!c->out)
 		memcpy(out, in, len);
 	memcpy(buf, in, len);
@@ -354,7 +342,7 @@ static void run_case(const struct mss_case *c)
 static void run_truncations(const char *hex)
 {
 	uint8_t full[SYNPKT_MAX];
-	size_t len = unhex(full, sizeof(full), hex), k, newlen, hdr_end, iplen;
+	size_t len = synpkt_unhex(full, sizeof(full), hex), k, newlen, hdr_end, iplen;
 	struct pkt fp;
 
 	CHECK_INT(pkt_parse(&fp, full, len), PKT_OK);

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include "clamp/pkt.h"
+#include "tests/tools/synpkt.h"
 #include "tests/unit/t.h"
 
 struct pkt_case {
@@ -122,22 +123,10 @@ static const struct pkt_case cases[] = {
 	  "ffff" },
 };
 
-static size_t unhex(uint8_t *out, size_t cap, const char *s)
-{
-	size_t n = 0;
-	unsigned v;
-
-	for (; s[0] && s[1] && n < cap; s += 2) {
-		sscanf(s, "%2x", &v);
-		out[n++] = (uint8_t)v;
-	}
-	return n;
-}
-
 static void run_case(const struct pkt_case *c)
 {
 	uint8_t tmp[256];
-	size_t len = unhex(tmp, sizeof(tmp), c->hex);
+	size_t len = synpkt_unhex(tmp, sizeof(tmp), c->hex);
 	uint8_t *buf = malloc(len ? len : 1);
 	uint16_t sp = 0, dp = 0;
 	struct pkt p;
@@ -178,7 +167,7 @@ static void run_case(const struct pkt_case *c)
 static void run_truncations(const struct pkt_case *c)
 {
 	uint8_t tmp[256];
-	size_t len = unhex(tmp, sizeof(tmp), c->hex), k;
+	size_t len = synpkt_unhex(tmp, sizeof(tmp), c->hex), k;
 
 	for (k = 0; k < len; k++) {
 		uint8_t *buf = malloc(k ? k : 1);
