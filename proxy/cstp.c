@@ -1,0 +1,498 @@
+/* CSTP CONNECT rewriting and record stream parsing. */
+#include "proxy/cstp.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "proxy/http.h"
+
+const char *cstp_res_str(enum cstp_res r)
+{
+	switch (r) {
+	case CSTP_OK: return "connected";
+	case CSTP_REFUSED: return "CONNECT refused by the headend";
+	case CSTP_MORE: return "incomplete";
+	case CSTP_E_LINE: return "CONNECT response: line too long";
+	case CSTP_E_HEADERS: return "CONNECT response: too many headers";
+	case CSTP_E_HEAD: return "CONNECT response: header section too large";
+	case CSTP_E_SYNTAX: return "CONNECT response: malformed";
+	case CSTP_E_VALUE: return "CONNECT response: bad MTU or port value";
+	case CSTP_E_NOMTU: return "CONNECT response: no X-CSTP-MTU";
+	case CSTP_E_SPACE: return "CONNECT rewrite: output buffer too small";
+	}
+	return "?";
+}
+
+/* One line of the head, as head_walk() hands it over. */
+struct line {
+	const uint8_t *p;
+	size_t end;		/* content length (terminator excluded) */
+	size_t next;		/* length with its terminator */
+	size_t nl, voff, vlen;	/* header name and trimmed value (headers only) */
+	unsigned idx;		/* 0: the start line */
+	bool blank;		/* the empty line ending the head */
+};
+
+static enum cstp_res from_http(enum http_res r)
+{
+	switch (r) {
+	case HTTP_MORE: return CSTP_MORE;
+	case HTTP_E_LINE: return CSTP_E_LINE;
+	default: return CSTP_E_SYNTAX;
+	}
+}
+
+/* Split the head into lines and hand each to visit(), start and blank line
+ * included; nothing is visited unless the whole head is there and valid. */
+static enum cstp_res head_walk(const uint8_t *in, size_t inlen,
+			       enum cstp_res (*visit)(void *arg, const struct line *l), void *arg,
+			       size_t *head_len)
+{
+	size_t off = 0;
+	unsigned n;
+
+	/* First pass: limits and syntax only. */
+	for (n = 0;; n++) {
+		size_t end, next, nl, voff, vlen;
+		enum http_res r = http_line(in + off, inlen - off, &end, &next);
+
+		if (r != HTTP_DONE) {
+			if (r == HTTP_MORE && inlen >= HTTP_MAX_HEAD)
+				return CSTP_E_HEAD;
+			return from_http(r);
+		}
+		if (off + next > HTTP_MAX_HEAD)
+			return CSTP_E_HEAD;
+		if (n > 0 && end == 0) {
+			off += next;
+			break;
+		}
+		if (n > HTTP_MAX_HEADERS)
+			return CSTP_E_HEADERS;
+		if (n > 0 && !http_header_split(in + off, end, &nl, &voff, &vlen))
+			return CSTP_E_SYNTAX;
+		off += next;
+	}
+	*head_len = off;
+	off = 0;
+	for (unsigned i = 0; i <= n; i++) {
+		struct line l = { .p = in + off, .idx = i };
+		enum cstp_res r;
+
+		http_line(in + off, *head_len - off, &l.end, &l.next);
+		l.blank = i == n;
+		if (i > 0 && !l.blank)
+			http_header_split(l.p, l.end, &l.nl, &l.voff, &l.vlen);
+		r = visit(arg, &l);
+		if (r != CSTP_OK)
+			return r;
+		off += l.next;
+	}
+	return CSTP_OK;
+}
+
+static bool name_prefix(const struct line *l, const char *lower_prefix)
+{
+	size_t n = strlen(lower_prefix);
+
+	return l->nl >= n && http_name_is(l->p, n, lower_prefix);
+}
+
+static bool name_is(const struct line *l, const char *lower_name)
+{
+	return http_name_is(l->p, l->nl, lower_name);
+}
+
+static bool parse_uint(const uint8_t *v, size_t n, unsigned max, unsigned *out)
+{
+	unsigned x = 0;
+
+	if (n == 0 || n > 5)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return false;
+		x = x * 10 + (unsigned)(v[i] - '0');
+	}
+	if (x == 0 || x > max)
+		return false;
+	*out = x;
+	return true;
+}
+
+static int hexval(uint8_t c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+		return (c | 0x20) - 'a' + 10;
+	return -1;
+}
+
+/* Hex digits to bytes: the decoded length, or 0 when not hex or too long. */
+static size_t parse_hex(const uint8_t *v, size_t n, uint8_t *out, size_t cap)
+{
+	if (n == 0 || n % 2 || n / 2 > cap)
+		return 0;
+	for (size_t i = 0; i < n; i += 2) {
+		int h = hexval(v[i]), lo = hexval(v[i + 1]);
+		if (h < 0 || lo < 0)
+			return 0;
+		out[i / 2] = (uint8_t)(h * 16 + lo);
+	}
+	return n / 2;
+}
+
+static void parse_addr(const uint8_t *v, size_t n, struct cstp_offer *o)
+{
+	char s[64];
+	size_t k = 0;
+
+	while (k < n && v[k] != '/')
+		k++;
+	if (k == 0 || k >= sizeof(s))
+		return;
+	memcpy(s, v, k);
+	s[k] = 0;
+	if (inet_pton(AF_INET, s, o->addr4) == 1)
+		o->has_addr4 = true;
+	else if (inet_pton(AF_INET6, s, o->addr6) == 1)
+		o->has_addr6 = true;
+}
+
+struct resp {
+	const struct cstp_policy *pol;
+	struct cstp_offer *o;
+	unsigned min_cstp, min_dtls;
+	bool dtls_ce, cstp_ce;
+	unsigned mtu;		/* the value written to the MTU headers */
+	uint8_t *out;
+	size_t cap, len;
+};
+
+static bool is_dtls(const struct line *l)
+{
+	return name_prefix(l, "x-dtls");
+}
+
+/* Pass 1: what the headend offered. */
+static enum cstp_res resp_collect(void *arg, const struct line *l)
+{
+	struct resp *r = arg;
+	struct cstp_offer *o = r->o;
+	const uint8_t *v = l->p + l->voff;
+	unsigned x;
+
+	if (l->idx == 0) {
+		const uint8_t *s = l->p;
+		size_t n = l->end;
+		if (n < 12 || memcmp(s, "HTTP/1.", 7) || (s[7] != '0' && s[7] != '1') || s[8] != ' ')
+			return CSTP_E_SYNTAX;
+		for (int i = 9; i < 12; i++)
+			if (s[i] < '0' || s[i] > '9')
+				return CSTP_E_SYNTAX;
+		if (n > 12 && s[12] != ' ')
+			return CSTP_E_SYNTAX;
+		o->status = (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
+		return CSTP_OK;
+	}
+	if (l->blank)
+		return CSTP_OK;
+	if (is_dtls(l))
+		o->dtls_offered = true;
+	if (name_is(l, "x-cstp-mtu") || name_is(l, "x-dtls-mtu")) {
+		bool cstp = name_is(l, "x-cstp-mtu");
+		unsigned *min = cstp ? &r->min_cstp : &r->min_dtls;
+		if (!parse_uint(v, l->vlen, 65535, &x))
+			return CSTP_E_VALUE;
+		*(cstp ? &o->cstp_mtu : &o->dtls_mtu) = x;
+		if (*min == 0 || x < *min)
+			*min = x;
+	} else if (name_is(l, "x-cstp-base-mtu")) {
+		if (parse_uint(v, l->vlen, 65535, &x))
+			o->base_mtu = x;
+	} else if (name_is(l, "x-dtls-port")) {
+		if (!parse_uint(v, l->vlen, 65535, &x))
+			return CSTP_E_VALUE;
+		o->dtls_port = (uint16_t)x;
+	} else if (name_is(l, "x-dtls-session-id")) {
+		o->has_session_id = l->vlen == 64 && parse_hex(v, l->vlen, o->session_id, 32) == 32;
+	} else if (name_is(l, "x-dtls-app-id")) {
+		o->app_id_len = parse_hex(v, l->vlen, o->app_id, sizeof(o->app_id));
+	} else if (name_is(l, "x-dtls-ciphersuite")) {
+		o->psk = l->vlen == 13 && memcmp(v, "PSK-NEGOTIATE", 13) == 0;
+	} else if (name_is(l, "x-cstp-address") || name_is(l, "x-cstp-address-ip6")) {
+		parse_addr(v, l->vlen, o);
+	} else if (name_is(l, "x-cstp-content-encoding")) {
+		r->cstp_ce = l->vlen > 0;
+	} else if (name_is(l, "x-dtls-content-encoding")) {
+		r->dtls_ce = l->vlen > 0;
+	}
+	return CSTP_OK;
+}
+
+static bool put(struct resp *r, const void *p, size_t n)
+{
+	if (n > r->cap - r->len)
+		return false;
+	memcpy(r->out + r->len, p, n);
+	r->len += n;
+	return true;
+}
+
+/* A header line with a new value: name and separator as sent, the original
+ * terminator. */
+static bool put_value(struct resp *r, const struct line *l, unsigned value)
+{
+	char num[8];
+	int k = snprintf(num, sizeof(num), "%u", value);
+	bool same = (size_t)k == l->vlen && memcmp(num, l->p + l->voff, l->vlen) == 0;
+
+	if (!same)
+		r->o->rewritten++;
+	return put(r, l->p, l->voff) && put(r, num, (size_t)k) &&
+	       put(r, l->p + l->end, l->next - l->end);
+}
+
+/* Pass 2: write the rewritten head. */
+static enum cstp_res resp_emit(void *arg, const struct line *l)
+{
+	struct resp *r = arg;
+	enum dtls_mode mode = r->pol->dtls;
+	bool ok;
+
+	if (l->idx == 0 || l->blank || mode == DTLS_PASS) {
+		ok = put(r, l->p, l->next);
+	} else if (mode == DTLS_BLOCK && is_dtls(l)) {
+		r->o->removed++;
+		ok = true;
+	} else if (name_is(l, "x-cstp-mtu") || (mode == DTLS_RELAY && name_is(l, "x-dtls-mtu"))) {
+		ok = put_value(r, l, r->mtu);
+	} else if (mode == DTLS_RELAY && r->pol->dtls_port && name_is(l, "x-dtls-port")) {
+		unsigned before = r->o->rewritten;
+		ok = put_value(r, l, r->pol->dtls_port);
+		if (r->o->rewritten != before)
+			r->o->port_rewritten = true;
+	} else {
+		ok = put(r, l->p, l->next);
+	}
+	return ok ? CSTP_OK : CSTP_E_SPACE;
+}
+
+enum cstp_res cstp_rewrite_response(const uint8_t *in, size_t inlen, const struct cstp_policy *pol,
+				    uint8_t *out, size_t cap, size_t *outlen, struct cstp_offer *offer)
+{
+	struct resp r = { .pol = pol, .o = offer, .out = out, .cap = cap };
+	enum cstp_res res;
+	size_t head_len = 0;
+
+	memset(offer, 0, sizeof(*offer));
+	*outlen = 0;
+	res = head_walk(in, inlen, resp_collect, &r, &head_len);
+	if (res != CSTP_OK)
+		return res;
+	offer->head_len = head_len;
+	if (pol->dtls != DTLS_PASS && offer->status == 200 && !r.min_cstp)
+		return CSTP_E_NOMTU;
+
+	r.mtu = r.min_cstp;
+	if (pol->dtls == DTLS_RELAY && r.min_dtls && (r.mtu == 0 || r.min_dtls < r.mtu))
+		r.mtu = r.min_dtls;
+	if (pol->mtu && r.mtu > pol->mtu)
+		r.mtu = pol->mtu;
+	res = head_walk(in, inlen, resp_emit, &r, &head_len);
+	if (res != CSTP_OK)
+		return res;
+
+	switch (pol->dtls) {
+	case DTLS_PASS:
+		offer->sent_mtu = offer->cstp_mtu;
+		offer->sent_dtls_mtu = offer->dtls_mtu;
+		break;
+	case DTLS_BLOCK:
+		offer->sent_mtu = offer->cstp_mtu ? r.mtu : 0;
+		offer->dtls_removed = offer->removed > 0;
+		r.dtls_ce = false;
+		break;
+	case DTLS_RELAY:
+		offer->sent_mtu = offer->cstp_mtu ? r.mtu : 0;
+		offer->sent_dtls_mtu = offer->dtls_mtu ? r.mtu : 0;
+		break;
+	}
+	offer->compressed = r.cstp_ce || r.dtls_ce;
+	*outlen = r.len;
+	return offer->status == 200 ? CSTP_OK : CSTP_REFUSED;
+}
+
+struct req {
+	bool strip_compression, strip_dtls;
+	struct resp w;		/* only the output part is used */
+};
+
+static enum cstp_res req_emit(void *arg, const struct line *l)
+{
+	struct req *q = arg;
+	bool drop = false;
+
+	if (l->idx > 0 && !l->blank) {
+		drop = q->strip_compression &&
+		       (name_is(l, "x-cstp-accept-encoding") || name_is(l, "x-dtls-accept-encoding"));
+		/* Without a master secret or a cipher list the headend offers no DTLS. */
+		drop |= q->strip_dtls && is_dtls(l) &&
+			(name_is(l, "x-dtls-master-secret") ||
+			 (l->nl >= 12 && http_name_is(l->p + l->nl - 12, 12, "-ciphersuite")));
+	}
+	if (drop)
+		return CSTP_OK;
+	return put(&q->w, l->p, l->next) ? CSTP_OK : CSTP_E_SPACE;
+}
+
+enum cstp_res cstp_rewrite_request(const uint8_t *in, size_t inlen, bool strip_compression,
+				   bool strip_dtls, uint8_t *out, size_t cap, size_t *outlen,
+				   size_t *head_len)
+{
+	struct req q = { .strip_compression = strip_compression, .strip_dtls = strip_dtls,
+			 .w = { .out = out, .cap = cap } };
+	enum cstp_res res;
+
+	*outlen = 0;
+	*head_len = 0;
+	res = head_walk(in, inlen, req_emit, &q, head_len);
+	if (res == CSTP_OK)
+		*outlen = q.w.len;
+	return res;
+}
+
+/* ---- the record stream ---- */
+
+enum peek { PEEK_PASS, PEEK_HOLD, PEEK_MORE };
+
+/* Is the inner packet (avail of its plen bytes so far) a TCP SYN? *want is
+ * how many bytes would tell. */
+static enum peek peek_syn(const uint8_t *p, size_t avail, size_t plen, size_t *want)
+{
+	size_t l4, need;
+
+	*want = 1;
+	if (avail < 1)
+		return PEEK_MORE;
+	if (p[0] >> 4 == 4) {
+		*want = 20;
+		if (plen < 20)
+			return PEEK_PASS;
+		if (avail < 20)
+			return PEEK_MORE;
+		l4 = (size_t)(p[0] & 15) * 4;
+		if (l4 < 20 || p[9] != 6 || (((p[6] & 0x1f) << 8) | p[7]) != 0)
+			return PEEK_PASS;
+	} else if (p[0] >> 4 == 6) {
+		*want = 40;
+		if (plen < 40)
+			return PEEK_PASS;
+		if (avail < 40)
+			return PEEK_MORE;
+		/* Extension headers before TCP: rare, hold and let the clamp walk them. */
+		if (p[6] == 0 || p[6] == 43 || p[6] == 44 || p[6] == 60)
+			return PEEK_HOLD;
+		if (p[6] != 6)
+			return PEEK_PASS;
+		l4 = 40;
+	} else {
+		return PEEK_PASS;
+	}
+	need = l4 + 14;		/* TCP flags are byte 13 of the TCP header */
+	*want = need;
+	if (plen < need)
+		return PEEK_PASS;
+	if (avail < need)
+		return PEEK_MORE;
+	return (p[l4 + 13] & 0x02) ? PEEK_HOLD : PEEK_PASS;
+}
+
+static void count_record(struct cstp_stream *s, uint8_t type, size_t plen)
+{
+	static const bool known[CSTP_NTYPES] = {
+		[CSTP_DATA] = true, [CSTP_DPD_REQ] = true, [CSTP_DPD_RESP] = true,
+		[CSTP_DISCONNECT] = true, [CSTP_KEEPALIVE] = true, [CSTP_COMPRESSED] = true,
+		[CSTP_TERMINATE] = true,
+	};
+
+	/* Unknown types are forwarded (fail open, as for packets) and counted. */
+	if (type < CSTP_NTYPES && known[type])
+		s->records[type]++;
+	else
+		s->other++;
+	s->bytes += CSTP_HDR_LEN + plen;
+	if (type == CSTP_DATA)
+		s->data_bytes += plen;
+}
+
+enum cstp_ev cstp_stream_next(struct cstp_stream *s, const uint8_t *buf, size_t len,
+			      struct cstp_event *ev)
+{
+	static const uint8_t magic[4] = { 'S', 'T', 'F', 0x01 };
+	size_t plen, total, want;
+
+	memset(ev, 0, sizeof(*ev));
+	if (s->left) {
+		if (len == 0) {
+			ev->need = 1;
+			return CSTP_EV_NEED;
+		}
+		ev->len = len < s->left ? len : s->left;
+		s->left -= ev->len;
+		return CSTP_EV_FORWARD;
+	}
+	/* Garbage shows at its first byte, not only after eight. */
+	for (size_t i = 0; i < len && i < 4; i++)
+		if (buf[i] != magic[i])
+			return CSTP_EV_ERROR;
+	if (len < CSTP_HDR_LEN) {
+		ev->need = CSTP_HDR_LEN;
+		return CSTP_EV_NEED;
+	}
+	if (buf[7] != 0)
+		return CSTP_EV_ERROR;
+	plen = ((size_t)buf[4] << 8) | buf[5];
+	total = CSTP_HDR_LEN + plen;
+	ev->type = buf[6];
+	if (ev->type == CSTP_DATA && plen > 0) {
+		size_t avail = len - CSTP_HDR_LEN < plen ? len - CSTP_HDR_LEN : plen;
+
+		switch (peek_syn(buf + CSTP_HDR_LEN, avail, plen, &want)) {
+		case PEEK_MORE:
+			ev->need = CSTP_HDR_LEN + want;
+			return CSTP_EV_NEED;
+		case PEEK_HOLD:
+			if (len < total) {
+				ev->need = total;
+				return CSTP_EV_NEED;
+			}
+			count_record(s, ev->type, plen);
+			s->held++;
+			ev->len = total;
+			ev->pkt_off = CSTP_HDR_LEN;
+			ev->pkt_len = plen;
+			return CSTP_EV_PACKET;
+		case PEEK_PASS:
+			break;
+		}
+	}
+	count_record(s, ev->type, plen);
+	ev->len = len < total ? len : total;
+	s->left = total - ev->len;
+	return CSTP_EV_FORWARD;
+}
+
+void cstp_record_header(uint8_t hdr[CSTP_HDR_LEN], enum cstp_type type, size_t len)
+{
+	hdr[0] = 'S';
+	hdr[1] = 'T';
+	hdr[2] = 'F';
+	hdr[3] = 0x01;
+	hdr[4] = (uint8_t)(len >> 8);
+	hdr[5] = (uint8_t)len;
+	hdr[6] = (uint8_t)type;
+	hdr[7] = 0;
+}

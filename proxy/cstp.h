@@ -1,0 +1,145 @@
+/* CSTP: the CONNECT request/response rewriters and the record stream parser.
+ * Pure: bytes in, bytes out; no I/O, no allocation, no logging. */
+#ifndef MTUGATE_PROXY_CSTP_H
+#define MTUGATE_PROXY_CSTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy/policy.h"	/* enum dtls_mode */
+
+enum cstp_res {
+	CSTP_OK,		/* a 200 response, rewritten: the tunnel starts */
+	CSTP_REFUSED,		/* a well-formed non-200 response, rewritten the same way:
+				 * relay it, no tunnel starts, HTTP goes on */
+	CSTP_MORE,		/* the head is not complete yet: call again with more */
+	CSTP_E_LINE,		/* a line longer than HTTP_MAX_LINE */
+	CSTP_E_HEADERS,		/* more than HTTP_MAX_HEADERS headers */
+	CSTP_E_HEAD,		/* head larger than HTTP_MAX_HEAD */
+	CSTP_E_SYNTAX,		/* status line, header syntax, NUL, bare CR, obs-fold */
+	CSTP_E_VALUE,		/* an MTU or port that is not a number in range */
+	CSTP_E_NOMTU,		/* a 200 with no X-CSTP-MTU to rewrite (relay/block) */
+	CSTP_E_SPACE,		/* the output buffer is too small */
+};
+
+/* What happens to a response the rewriter cannot parse (every CSTP_E_*):
+ * the proxy must not forward it, and closes both sides giving
+ * cstp_res_str() as the reason. It cannot vouch for such a response, and a
+ * TLS-only group's guarantee ("never offered DTLS") must hold: passing it
+ * unchanged could hand the client an X-DTLS-* offer we did not see. */
+
+/* The group's policy for one tunnel. */
+struct cstp_policy {
+	enum dtls_mode dtls;
+	unsigned mtu;		/* the group's tunnel MTU; 0: no cap */
+	uint16_t dtls_port;	/* relay: the X-DTLS-Port to announce; 0: unchanged */
+};
+
+/* What the headend offered and what the client was sent. */
+struct cstp_offer {
+	int status;		/* the response's status code */
+	unsigned cstp_mtu;	/* X-CSTP-MTU offered (the last one); 0: absent */
+	unsigned dtls_mtu;	/* X-DTLS-MTU offered (the last one); 0: absent */
+	unsigned base_mtu;	/* X-CSTP-Base-MTU (never rewritten); 0: absent */
+	unsigned sent_mtu;	/* X-CSTP-MTU sent to the client */
+	unsigned sent_dtls_mtu;	/* X-DTLS-MTU sent; 0: none sent */
+	uint16_t dtls_port;	/* X-DTLS-Port offered (the last one, as openconnect uses) */
+	bool dtls_offered;	/* the response had an X-DTLS* header */
+	bool dtls_removed;	/* block: every X-DTLS* header was removed */
+	bool port_rewritten;
+	bool compressed;	/* X-CSTP- or X-DTLS-Content-Encoding: COMPRESSED
+				 * records may follow, and they cannot be clamped */
+	bool psk;		/* X-DTLS-CipherSuite: PSK-NEGOTIATE */
+	uint8_t session_id[32];	/* legacy X-DTLS-Session-ID (64 hex digits) */
+	bool has_session_id;
+	uint8_t app_id[64];	/* X-DTLS-App-ID (PSK-NEGOTIATE), hex decoded */
+	size_t app_id_len;	/* 0: absent or not hex */
+	uint8_t addr4[4];	/* X-CSTP-Address, for group attribution by pool */
+	bool has_addr4;
+	uint8_t addr6[16];	/* X-CSTP-Address-IP6 (or an IPv6 X-CSTP-Address) */
+	bool has_addr6;
+	unsigned removed;	/* header lines removed */
+	unsigned rewritten;	/* header lines whose value changed */
+	size_t head_len;	/* input bytes of the head: what follows is tunnel data */
+};
+
+/* Rewrite the headend's answer to CONNECT, per group:
+ *   DTLS_BLOCK: remove every header whose name starts with X-DTLS (X-DTLS-*,
+ *     X-DTLS12-*); X-CSTP-MTU = min(offered, mtu).
+ *   DTLS_RELAY: X-CSTP-MTU and X-DTLS-MTU (only if present) = min(X-CSTP-MTU,
+ *     X-DTLS-MTU, mtu) (the note's remedy 1: one MTU whatever the transport);
+ *     every X-DTLS-Port = dtls_port.
+ *   DTLS_PASS: unchanged (still parsed strictly, and reported).
+ * X-CSTP-Base-MTU, every other header, their order and spelling, and each
+ * line's terminator (CRLF or LF) stay byte for byte; a rewritten value keeps
+ * the name and the separator as sent. in holds what arrived so far; only the
+ * head is read (offer->head_len). Errors: see above. */
+enum cstp_res cstp_rewrite_response(const uint8_t *in, size_t inlen, const struct cstp_policy *pol,
+				    uint8_t *out, size_t cap, size_t *outlen, struct cstp_offer *offer);
+
+/* Rewrite the client's CONNECT request head. Compression hides inner TCP
+ * headers from the MSS clamp, and the response's Content-Encoding only
+ * confirms what the client offered, so the cure is here: strip_compression
+ * removes X-CSTP-Accept-Encoding and X-DTLS-Accept-Encoding. strip_dtls
+ * (for DTLS_BLOCK) removes X-DTLS-Master-Secret and every X-DTLS*-CipherSuite,
+ * so the headend offers no DTLS at all. *head_len: input bytes of the head.
+ * CSTP_OK, CSTP_MORE or an error as above. */
+enum cstp_res cstp_rewrite_request(const uint8_t *in, size_t inlen, bool strip_compression,
+				   bool strip_dtls, uint8_t *out, size_t cap, size_t *outlen,
+				   size_t *head_len);
+
+const char *cstp_res_str(enum cstp_res r);
+
+/* The CSTP record stream. */
+#define CSTP_HDR_LEN 8
+#define CSTP_RECORD_MAX (CSTP_HDR_LEN + 65535)
+
+enum cstp_type {
+	CSTP_DATA = 0x00, CSTP_DPD_REQ = 0x03, CSTP_DPD_RESP = 0x04, CSTP_DISCONNECT = 0x05,
+	CSTP_KEEPALIVE = 0x07, CSTP_COMPRESSED = 0x08, CSTP_TERMINATE = 0x09,
+};
+#define CSTP_NTYPES 10	/* counters indexed by type; unknown types count in other */
+
+enum cstp_ev {
+	CSTP_EV_FORWARD,	/* buf[0..len) may be forwarded now (consumed) */
+	CSTP_EV_PACKET,		/* buf[0..len) is one whole DATA record carrying an inner TCP
+				 * SYN: clamp buf[pkt_off..+pkt_len) in place, then forward */
+	CSTP_EV_NEED,		/* keep every byte given, call again with more appended;
+				 * need: how many bytes (<= CSTP_RECORD_MAX) are wanted */
+	CSTP_EV_ERROR,		/* malformed record header at buf[0]: close the tunnel */
+};
+
+struct cstp_event {
+	size_t len;
+	size_t pkt_off, pkt_len;
+	size_t need;
+	uint8_t type;
+};
+
+/* Parser state and counters of one direction. Zero it to start. */
+struct cstp_stream {
+	size_t left;			/* payload bytes of the current record not yet passed */
+	uint64_t records[CSTP_NTYPES];	/* whole records seen, by type */
+	uint64_t other;			/* records of an unknown type (forwarded) */
+	uint64_t bytes;			/* record bytes, headers included */
+	uint64_t data_bytes;		/* DATA payload bytes */
+	uint64_t held;			/* DATA records given as CSTP_EV_PACKET */
+};
+
+/* The next event for the unconsumed stream bytes buf[0..len). The state only
+ * moves on FORWARD and PACKET, so after NEED the caller keeps buf and appends.
+ * Non-DATA records, and DATA records whose inner packet is shown not to be a
+ * TCP SYN once its first bytes are in, flow through as they arrive, split
+ * anywhere; only a SYN's whole record (at most CSTP_RECORD_MAX) is held, so
+ * the caller's buffer needs that capacity. In-stream clamping may only
+ * lower the MSS in place (mss_clamp with cap = pkt_len): inserting an option
+ * changes the length; a caller that wants it re-frames the record with
+ * cstp_record_header(). */
+enum cstp_ev cstp_stream_next(struct cstp_stream *s, const uint8_t *buf, size_t len,
+			      struct cstp_event *ev);
+
+/* Write a record header for a payload of len (<= 65535) bytes. */
+void cstp_record_header(uint8_t hdr[CSTP_HDR_LEN], enum cstp_type type, size_t len);
+
+#endif
