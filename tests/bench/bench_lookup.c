@@ -32,6 +32,17 @@ static void store_be(uint8_t *b, uint64_t v, int n)
 		b[i] = (uint8_t)v;
 }
 
+/* The next aligned block of a /len after *cur (bits: 32, or 64 for the upper
+ * half of IPv6), past a random gap of up to two blocks. */
+static uint64_t pool_place(uint64_t *cur, unsigned len, unsigned bits, uint64_t *rng)
+{
+	uint64_t size = 1ULL << (bits - len), at;
+
+	at = (*cur + size - 1) / size * size + size * (rng_next(rng) % 3);
+	*cur = at + size;
+	return at;
+}
+
 /* Disjoint pools laid out with random sizes and gaps, so the tables hold
  * about two ranges per pool, as real configurations do. */
 static struct policy *policy_make(size_t npools, uint64_t *rng, uint64_t *v4end, uint64_t *v6end)
@@ -56,23 +67,13 @@ static struct policy *policy_make(size_t npools, uint64_t *rng, uint64_t *v4end,
 		g->pools = pf;
 		g->npools = 1;
 		if (i % 2 == 0) {
-			unsigned len = 20 + (unsigned)(rng_next(rng) % 11);
-			uint64_t size = 1ULL << (32 - len);
-
-			cur4 = (cur4 + size - 1) / size * size + size * (rng_next(rng) % 3);
 			pf->family = AF_INET;
-			pf->len = (uint8_t)len;
-			store_be(pf->addr, cur4, 4);
-			cur4 += size;
+			pf->len = (uint8_t)(20 + rng_next(rng) % 11);
+			store_be(pf->addr, pool_place(&cur4, pf->len, 32, rng), 4);
 		} else {
-			unsigned len = 48 + (unsigned)(rng_next(rng) % 17);
-			uint64_t size = 1ULL << (64 - len);
-
-			cur6 = (cur6 + size - 1) / size * size + size * (rng_next(rng) % 3);
 			pf->family = AF_INET6;
-			pf->len = (uint8_t)len;
-			store_be(pf->addr, cur6, 8);
-			cur6 += size;
+			pf->len = (uint8_t)(48 + rng_next(rng) % 17);
+			store_be(pf->addr, pool_place(&cur6, pf->len, 64, rng), 8);
 		}
 	}
 	*v4end = cur4;
