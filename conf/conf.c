@@ -118,6 +118,7 @@ struct conf_ctx {
 	struct conf *c;
 	const char *path;
 	struct diag *d;
+	bool bad[CONF_NKEYS];	/* the key's value was rejected */
 };
 
 static void conf_bad(struct conf_ctx *x, const struct conf_key *k, int line, const char *v,
@@ -321,20 +322,28 @@ static void conf_check_queues(struct conf_ctx *x, const struct ini *ini)
 	static const char *const names[] = { "mss", "pmtu", "dtls" };
 	const struct qrange q[] = { x->c->queues.mss, x->c->queues.pmtu, x->c->queues.dtls };
 	int lines[3];
+	bool bad[3];
 	char a[16], b[16];
 
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 0; i < 3; i++) {
 		ini_get(ini, "queues", names[i], &lines[i]);
+		bad[i] = false;
+		for (size_t k = 0; k < CONF_NKEYS; k++)
+			if (!strcmp(conf_keys[k].section, "queues") && !strcmp(conf_keys[k].key, names[i]))
+				bad[i] = x->bad[k];
+	}
 	for (size_t i = 0; i < 3; i++)
 		for (size_t j = i + 1; j < 3; j++) {
 			size_t later = lines[i] > lines[j] ? i : j, other = later == i ? j : i;
 
-			if (!qrange_overlap(q[i], q[j]))
+			/* A rejected value was reported already; its default is no news. */
+			if (bad[i] || bad[j] || !qrange_overlap(q[i], q[j]))
 				continue;
 			diag_add(x->d, x->path, lines[later],
-				 "queue %s %s overlaps queue %s %s: each queue has one job",
+				 "queue %s %s overlaps queue %s %s%s: each queue has one job",
 				 names[later], qrange_format(q[later], a, sizeof(a)), names[other],
-				 qrange_format(q[other], b, sizeof(b)));
+				 qrange_format(q[other], b, sizeof(b)),
+				 lines[other] ? "" : " (the default)");
 		}
 }
 
@@ -375,7 +384,7 @@ static size_t conf_check_schema(const struct ini *ini, struct diag *d)
 int conf_load(struct conf *c, const char *path, struct diag *d)
 {
 	struct diag local = { 0 };
-	struct conf_ctx x = { c, path, &local };
+	struct conf_ctx x = { c, path, &local, { false } };
 	struct ini *ini;
 	int line;
 
@@ -394,8 +403,11 @@ int conf_load(struct conf *c, const char *path, struct diag *d)
 	for (size_t i = 0; i < CONF_NKEYS; i++) {
 		const char *v = ini_get(ini, conf_keys[i].section, conf_key_name(&conf_keys[i]), &line);
 
+		size_t before = diag_count(&local);
+
 		if (v)
 			conf_set(&x, &conf_keys[i], line, v);
+		x.bad[i] = diag_count(&local) != before;
 	}
 	if (ini_get(ini, "daemon", "groups_dir", &line))
 		conf_resolve_groups_dir(&x, line);

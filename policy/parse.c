@@ -232,9 +232,9 @@ static void group_parse_mss(struct group_ctx *x)
 	case -ERANGE:
 		/* mtu - 40: the segment plus 20-byte IPv4 and TCP headers fills the tunnel. */
 		snprintf(why, sizeof(why),
-			 "expected %d..%u (%d is the smallest MSS Linux accepts; %u is mtu - 40, "
+			 "expected %d..%u (%d is the smallest MSS Linux accepts; %u is %s - 40, "
 			 "the largest IPv4 segment the tunnel carries)",
-			 GROUP_MSS_MIN, max, GROUP_MSS_MIN, max);
+			 GROUP_MSS_MIN, max, GROUP_MSS_MIN, max, g->mtu ? "mtu" : "the largest mtu");
 		break;
 	default:
 		snprintf(why, sizeof(why), "expected auto, off or a number");
