@@ -57,6 +57,10 @@ build_package() {
 			tar -xf - -C "$src"
 	fi
 	check "source tree copied" test -f "$src/debian/control"
+	# The source package too, from the pristine copy, so lintian sees
+	# debian/rules and debian/tests as well as the binary.
+	(cd "$tmp" && dpkg-source -b "$(basename "$src")") >"$tmp/source.log" 2>&1
+	check "dpkg-source -b (3.0 native)" test -f "$tmp/mtugate_$(cat "$root/VERSION").dsc"
 	if (cd "$src" && dpkg-buildpackage -us -uc -b) >"$tmp/build.log" 2>&1; then
 		check "dpkg-buildpackage -us -uc -b" true
 	else
@@ -72,7 +76,7 @@ build_package() {
 	check "hardening: fortified" sh -c "nm -D '$tmp/x/usr/sbin/mtugated' | grep -q '__.*_chk'"
 
 	if command -v lintian >/dev/null; then
-		lintian "$tmp"/mtugate_*.changes >"$tmp/lintian.log" 2>&1
+		lintian "$tmp"/mtugate_*.changes "$tmp"/mtugate_*.dsc >"$tmp/lintian.log" 2>&1
 		grep -E '^[EW]: ' "$tmp/lintian.log"
 		check "lintian: no errors, no warnings" sh -c "! grep -qE '^[EW]: ' '$tmp/lintian.log'"
 	else
