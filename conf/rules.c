@@ -1,0 +1,421 @@
+/* Printers for the rules a configuration needs. The packet path only ever
+ * sees what these rules queue, so each rule is as narrow as the decision it
+ * feeds (docs/protocol.md, NFQUEUE). */
+#include "conf/rules.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "clamp/dtls.h"
+#include "conf/conf.h"
+#include "daemon/strbuf.h"
+#include "policy/policy.h"
+
+#define RULES_DTLS_NFMASK (DTLS_MARK_TAG_MASK | 0xfu)
+
+struct rules_out {
+	const struct conf *c;
+	const struct policy *p;
+	int family;
+	struct strbuf *out;
+};
+
+static const char *rules_prefix(const struct prefix *pf, char *buf, size_t len)
+{
+	return prefix_format(pf, buf, len);
+}
+
+static const char *rules_addr(const struct ipaddr *a, char *buf, size_t len)
+{
+	return addr_format(a, buf, len);
+}
+
+static bool rules_qon(const struct qrange *q)
+{
+	return q->first >= 0;
+}
+
+static size_t rules_nheadends(const struct conf *c, int family)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < c->headend.naddr; i++)
+		n += c->headend.addr[i].family == family;
+	return n;
+}
+
+/* DNAT to dtls_port is needed only where CSCuh61321 splits the ports. */
+static bool rules_need_nat(const struct conf *c, int family)
+{
+	return rules_qon(&c->queues.dtls) && c->headend.dtls_port != c->headend.advertised_dtls_port &&
+	       rules_nheadends(c, family) > 0;
+}
+
+static bool rules_need_proxy(const struct conf *c, int family)
+{
+	return c->proxy.enable && rules_nheadends(c, family) > 0;
+}
+
+static void rules_ipt_queue(struct strbuf *out, const struct qrange *q)
+{
+	if (q->first == q->last)
+		strbuf_printf(out, " -j NFQUEUE --queue-num %d --queue-bypass\n", q->first);
+	else
+		strbuf_printf(out, " -j NFQUEUE --queue-balance %d:%d --queue-bypass\n", q->first, q->last);
+}
+
+static void rules_ipt_mss(const struct rules_out *r)
+{
+	static const char *const dir[] = { "-s", "-d" };
+	char buf[64];
+	size_t i, k, d;
+
+	if (!rules_qon(&r->c->queues.mss))
+		return;
+	strbuf_printf(r->out, "# MSS clamp: SYN and SYN-ACK (never RST) to or from each pool\n");
+	for (i = 0; i < policy_count(r->p); i++) {
+		const struct group *g = policy_group(r->p, i);
+
+		if (g->mss_mode == MSS_OFF)
+			continue;
+		for (k = 0; k < g->npools; k++) {
+			if (g->pools[k].family != r->family)
+				continue;
+			for (d = 0; d < 2; d++) {
+				strbuf_printf(r->out, "-A MTUGATE_MSS %s %s -p tcp --tcp-flags SYN,RST SYN"
+					      " -m comment --comment \"%s\"", dir[d],
+					      rules_prefix(&g->pools[k], buf, sizeof(buf)), g->name);
+				rules_ipt_queue(r->out, &r->c->queues.mss);
+			}
+		}
+	}
+}
+
+static void rules_ipt_pmtu(const struct rules_out *r)
+{
+	char buf[64];
+	size_t i, k;
+
+	if (!rules_qon(&r->c->queues.pmtu))
+		return;
+	strbuf_printf(r->out, "# Path MTU: packets toward a pool larger than the group's mtu%s\n",
+		      r->family == AF_INET ? " (DF set)" : "");
+	for (i = 0; i < policy_count(r->p); i++) {
+		const struct group *g = policy_group(r->p, i);
+
+		if (!g->pmtu || g->mtu >= 65535)
+			continue;
+		for (k = 0; k < g->npools; k++) {
+			if (g->pools[k].family != r->family)
+				continue;
+			/* RFC 8201: no IPv6 link is smaller than 1280. */
+			if (r->family == AF_INET6 && g->mtu < 1280) {
+				strbuf_printf(r->out, "# %s: mtu %u is below the IPv6 minimum 1280: no rule\n",
+					      g->name, g->mtu);
+				continue;
+			}
+			strbuf_printf(r->out, "-A MTUGATE_PMTU -d %s -m length --length %u:65535",
+				      rules_prefix(&g->pools[k], buf, sizeof(buf)), g->mtu + 1);
+			/* Only DF packets get frag-needed (RFC 1191); the others the
+			 * headend fragments, so they need no decision. */
+			if (r->family == AF_INET)
+				strbuf_printf(r->out, " -m u32 --u32 \"4&0x4000=0x4000\"");
+			strbuf_printf(r->out, " -m comment --comment \"%s\"", g->name);
+			rules_ipt_queue(r->out, &r->c->queues.pmtu);
+		}
+	}
+}
+
+static void rules_ports(struct strbuf *out, const struct conf *c, const char *single,
+			const char *multi)
+{
+	if (c->headend.dtls_port == c->headend.advertised_dtls_port)
+		strbuf_printf(out, " %s %u", single, c->headend.dtls_port);
+	else
+		strbuf_printf(out, " -m multiport %s %u,%u", multi, c->headend.advertised_dtls_port,
+			      c->headend.dtls_port);
+}
+
+static void rules_ipt_dtls(const struct rules_out *r)
+{
+	const struct conf *c = r->c;
+	char buf[64];
+	size_t i;
+
+	if (!rules_qon(&c->queues.dtls) || !rules_nheadends(c, r->family))
+		return;
+	/* A UDP flow stays NEW until the headend answers (CSCuh61321: never), so
+	 * the decision kept in the connection mark ends the queueing. */
+	strbuf_printf(r->out, "# DTLS: the first datagrams of a flow, until the daemon's mark is on"
+		      " the connection\n");
+	for (i = 0; i < c->headend.naddr; i++) {
+		const char *h;
+
+		if (c->headend.addr[i].family != r->family)
+			continue;
+		h = rules_addr(&c->headend.addr[i], buf, sizeof(buf));
+		strbuf_printf(r->out, "-A MTUGATE_DTLS -d %s -p udp", h);
+		rules_ports(r->out, c, "--dport", "--dports");
+		strbuf_printf(r->out, " -m conntrack --ctstate NEW -m connmark --mark 0x0/0x%x", RULES_DTLS_NFMASK);
+		rules_ipt_queue(r->out, &c->queues.dtls);
+		strbuf_printf(r->out, "-A MTUGATE_DTLS -s %s -p udp", h);
+		rules_ports(r->out, c, "--sport", "--sports");
+		strbuf_printf(r->out, " -m conntrack --ctstate NEW -m connmark --mark 0x0/0x%x", RULES_DTLS_NFMASK);
+		rules_ipt_queue(r->out, &c->queues.dtls);
+	}
+	/* Marks the DTLS path sets (clamp/dtls.h): the verdict's mark goes onto
+	 * the connection, so later datagrams stay in the kernel. Blocked flows
+	 * are dropped or rejected by the daemon's verdict itself. */
+	strbuf_printf(r->out, "-A MTUGATE_FORWARD -m mark --mark 0x%x/0x%x -j CONNMARK --save-mark"
+		      " --nfmask 0x%x --ctmask 0x%x\n", DTLS_MARK_TAG, DTLS_MARK_TAG_MASK,
+		      RULES_DTLS_NFMASK, RULES_DTLS_NFMASK);
+}
+
+static void rules_ipt_proxy(const struct rules_out *r)
+{
+	const struct conf *c = r->c;
+	char buf[64];
+	size_t i;
+
+	if (!rules_need_proxy(c, r->family))
+		return;
+	strbuf_printf(r->out, "# TLS proxy intake: the proxy's own sockets first, then TPROXY\n");
+	strbuf_printf(r->out, "-A MTUGATE_PROXY -p tcp -m socket --transparent -j MARK --set-xmark 0x%x/0x%x\n",
+		      RULES_PROXY_MARK, RULES_PROXY_MARK);
+	strbuf_printf(r->out, "-A MTUGATE_PROXY -p tcp -m socket --transparent -j RETURN\n");
+	for (i = 0; i < c->headend.naddr; i++) {
+		if (c->headend.addr[i].family != r->family)
+			continue;
+		strbuf_printf(r->out, "-A MTUGATE_PROXY -d %s -p tcp --dport %u -j TPROXY --on-port %u"
+			      " --tproxy-mark 0x%x/0x%x\n",
+			      rules_addr(&c->headend.addr[i], buf, sizeof(buf)), c->headend.tls_port,
+			      c->proxy.listen_port, RULES_PROXY_MARK, RULES_PROXY_MARK);
+	}
+}
+
+static void rules_ipt_nat(const struct rules_out *r, int hooks)
+{
+	const struct conf *c = r->c;
+	char buf[64];
+	size_t i;
+
+	if (!rules_need_nat(c, r->family))
+		return;
+	strbuf_printf(r->out, "*nat\n:MTUGATE_DNAT - [0:0]\n-F MTUGATE_DNAT\n");
+	strbuf_printf(r->out, "# CSCuh61321: DTLS to the advertised port reaches the port the headend"
+		      " listens on; conntrack maps the replies back\n");
+	for (i = 0; i < c->headend.naddr; i++) {
+		const char *h;
+
+		if (c->headend.addr[i].family != r->family)
+			continue;
+		h = rules_addr(&c->headend.addr[i], buf, sizeof(buf));
+		strbuf_printf(r->out, "-A MTUGATE_DNAT -d %s -p udp --dport %u -m mark --mark 0x%x/0x%x"
+			      " -j DNAT --to-destination %s%s%s:%u\n", h, c->headend.advertised_dtls_port,
+			      DTLS_MARK_TAG | DTLS_MARK_NORMALIZE, DTLS_MARK_TAG_MASK | DTLS_MARK_NORMALIZE,
+			      r->family == AF_INET6 ? "[" : "", h, r->family == AF_INET6 ? "]" : "",
+			      c->headend.dtls_port);
+	}
+	if (hooks)
+		strbuf_printf(r->out, "-I PREROUTING -j MTUGATE_DNAT\n");
+	strbuf_printf(r->out, "COMMIT\n");
+}
+
+static const char *const rules_chains[] = {
+	"MTUGATE_PREROUTING", "MTUGATE_FORWARD", "MTUGATE_PROXY", "MTUGATE_DTLS",
+	"MTUGATE_MSS", "MTUGATE_PMTU",
+};
+
+int rules_iptables(const struct conf *c, const struct policy *p, int family, int hooks,
+		   struct strbuf *out)
+{
+	struct rules_out r = { c, p, family, out };
+	const char *tool = family == AF_INET6 ? "ip6tables" : "iptables";
+	size_t i;
+
+	strbuf_printf(out, "# mtugate: %s-restore --noflush (mtugatectl rules --%s)\n", tool, tool);
+	strbuf_printf(out, "# The MTUGATE_* chains are flushed and refilled each time. The jumps from\n"
+		      "# the built-in chains (-I lines) must be added once only: re-apply with\n"
+		      "# `mtugatectl rules --%s --no-hooks`, or add them by `mtugatectl rules --hooks`.\n",
+		      tool);
+	strbuf_printf(out, "*mangle\n");
+	for (i = 0; i < sizeof(rules_chains) / sizeof(rules_chains[0]); i++)
+		strbuf_printf(out, ":%s - [0:0]\n", rules_chains[i]);
+	/* Declaring a chain flushes it under --noflush with legacy iptables only. */
+	for (i = 0; i < sizeof(rules_chains) / sizeof(rules_chains[0]); i++)
+		strbuf_printf(out, "-F %s\n", rules_chains[i]);
+	strbuf_printf(out, "-A MTUGATE_PREROUTING -j MTUGATE_PROXY\n"
+		      "-A MTUGATE_PREROUTING -j MTUGATE_DTLS\n");
+	rules_ipt_proxy(&r);
+	rules_ipt_dtls(&r);
+	strbuf_printf(out, "-A MTUGATE_FORWARD -j MTUGATE_MSS\n-A MTUGATE_FORWARD -j MTUGATE_PMTU\n");
+	rules_ipt_mss(&r);
+	rules_ipt_pmtu(&r);
+	if (hooks)
+		strbuf_printf(out, "-I PREROUTING -j MTUGATE_PREROUTING\n-I FORWARD -j MTUGATE_FORWARD\n");
+	strbuf_printf(out, "COMMIT\n");
+	rules_ipt_nat(&r, hooks);
+	return out->oom ? -ENOMEM : 0;
+}
+
+int rules_hooks(const struct conf *c, struct strbuf *out)
+{
+	static const int fams[] = { AF_INET, AF_INET6 };
+	static const char *const hooks[][2] = {
+		{ "mangle -C PREROUTING -j MTUGATE_PREROUTING", "mangle -I PREROUTING -j MTUGATE_PREROUTING" },
+		{ "mangle -C FORWARD -j MTUGATE_FORWARD", "mangle -I FORWARD -j MTUGATE_FORWARD" },
+		{ "nat -C PREROUTING -j MTUGATE_DNAT", "nat -I PREROUTING -j MTUGATE_DNAT" },
+	};
+	size_t f, i;
+
+	for (f = 0; f < 2; f++) {
+		const char *tool = fams[f] == AF_INET6 ? "ip6tables" : "iptables";
+
+		for (i = 0; i < 3; i++) {
+			if (i == 2 && !rules_need_nat(c, fams[f]))
+				continue;
+			strbuf_printf(out, "%s -t %s 2>/dev/null || %s -t %s\n", tool, hooks[i][0], tool,
+				      hooks[i][1]);
+		}
+	}
+	return out->oom ? -ENOMEM : 0;
+}
+
+int rules_routes(const struct conf *c, struct strbuf *out)
+{
+	if (rules_need_proxy(c, AF_INET))
+		strbuf_printf(out, "ip rule add fwmark 0x%x/0x%x lookup %d\n"
+			      "ip route add local 0.0.0.0/0 dev lo table %d\n",
+			      RULES_PROXY_MARK, RULES_PROXY_MARK, RULES_PROXY_TABLE, RULES_PROXY_TABLE);
+	if (rules_need_proxy(c, AF_INET6))
+		strbuf_printf(out, "ip -6 rule add fwmark 0x%x/0x%x lookup %d\n"
+			      "ip -6 route add local ::/0 dev lo table %d\n",
+			      RULES_PROXY_MARK, RULES_PROXY_MARK, RULES_PROXY_TABLE, RULES_PROXY_TABLE);
+	return out->oom ? -ENOMEM : 0;
+}
+
+static void rules_nft_queue(struct strbuf *out, const struct qrange *q)
+{
+	if (q->first == q->last)
+		strbuf_printf(out, " queue num %d bypass\n", q->first);
+	else
+		strbuf_printf(out, " queue num %d-%d fanout,bypass\n", q->first, q->last);
+}
+
+static const char *rules_nft_ip(int family)
+{
+	return family == AF_INET6 ? "ip6" : "ip";
+}
+
+static void rules_nft_prerouting(const struct conf *c, struct strbuf *out)
+{
+	char buf[64];
+	size_t i;
+
+	strbuf_printf(out, "\tchain prerouting {\n\t\ttype filter hook prerouting priority mangle;"
+		      " policy accept;\n");
+	if (c->proxy.enable && c->headend.naddr) {
+		strbuf_printf(out, "\t\tmeta l4proto tcp socket transparent 1 meta mark set meta mark"
+			      " | 0x%x return\n", RULES_PROXY_MARK);
+		for (i = 0; i < c->headend.naddr; i++) {
+			const char *ip = rules_nft_ip(c->headend.addr[i].family);
+
+			strbuf_printf(out, "\t\t%s daddr %s tcp dport %u meta mark set meta mark | 0x%x"
+				      " tproxy %s to :%u accept\n", ip,
+				      rules_addr(&c->headend.addr[i], buf, sizeof(buf)),
+				      c->headend.tls_port, RULES_PROXY_MARK, ip, c->proxy.listen_port);
+		}
+	}
+	if (rules_qon(&c->queues.dtls)) {
+		for (i = 0; i < c->headend.naddr; i++) {
+			const char *ip = rules_nft_ip(c->headend.addr[i].family);
+			static const char *const dir[][2] = { { "daddr", "dport" }, { "saddr", "sport" } };
+			size_t d;
+
+			rules_addr(&c->headend.addr[i], buf, sizeof(buf));
+			for (d = 0; d < 2; d++) {
+				strbuf_printf(out, "\t\t%s %s %s udp %s { %u", ip, dir[d][0], buf, dir[d][1],
+					      c->headend.advertised_dtls_port);
+				if (c->headend.dtls_port != c->headend.advertised_dtls_port)
+					strbuf_printf(out, ", %u", c->headend.dtls_port);
+				strbuf_printf(out, " } ct state new ct mark & 0x%x == 0x0", RULES_DTLS_NFMASK);
+				rules_nft_queue(out, &c->queues.dtls);
+			}
+		}
+	}
+	strbuf_printf(out, "\t}\n");
+}
+
+static void rules_nft_forward(const struct conf *c, const struct policy *p, struct strbuf *out)
+{
+	static const char *const dir[] = { "saddr", "daddr" };
+	char buf[64];
+	size_t i, k, d;
+
+	strbuf_printf(out, "\tchain forward {\n\t\ttype filter hook forward priority mangle;"
+		      " policy accept;\n");
+	/* nft 1.0 cannot merge two registers: the whole packet mark is saved. */
+	if (rules_qon(&c->queues.dtls) && c->headend.naddr)
+		strbuf_printf(out, "\t\tmeta mark & 0x%x == 0x%x ct mark set meta mark\n",
+			      DTLS_MARK_TAG_MASK, DTLS_MARK_TAG);
+	for (i = 0; i < policy_count(p); i++) {
+		const struct group *g = policy_group(p, i);
+
+		for (k = 0; k < g->npools; k++) {
+			const struct prefix *pf = &g->pools[k];
+			const char *ip = rules_nft_ip(pf->family);
+
+			rules_prefix(pf, buf, sizeof(buf));
+			for (d = 0; rules_qon(&c->queues.mss) && g->mss_mode != MSS_OFF && d < 2; d++) {
+				strbuf_printf(out, "\t\t%s %s %s tcp flags & (syn | rst) == syn", ip,
+					      dir[d], buf);
+				rules_nft_queue(out, &c->queues.mss);
+			}
+			if (!rules_qon(&c->queues.pmtu) || !g->pmtu || g->mtu >= 65535 ||
+			    (pf->family == AF_INET6 && g->mtu < 1280))
+				continue;
+			strbuf_printf(out, "\t\t%s daddr %s%s meta length %u-65535", ip, buf,
+				      pf->family == AF_INET ? " ip frag-off & 0x4000 != 0" : "", g->mtu + 1);
+			rules_nft_queue(out, &c->queues.pmtu);
+		}
+	}
+	strbuf_printf(out, "\t}\n");
+}
+
+static void rules_nft_dnat(const struct conf *c, struct strbuf *out)
+{
+	char buf[64];
+	size_t i;
+
+	if (!rules_need_nat(c, AF_INET) && !rules_need_nat(c, AF_INET6))
+		return;
+	strbuf_printf(out, "\tchain dnat {\n\t\ttype nat hook prerouting priority dstnat;"
+		      " policy accept;\n");
+	for (i = 0; i < c->headend.naddr; i++) {
+		int fam = c->headend.addr[i].family;
+		const char *ip = rules_nft_ip(fam);
+
+		rules_addr(&c->headend.addr[i], buf, sizeof(buf));
+		strbuf_printf(out, "\t\t%s daddr %s udp dport %u meta mark & 0x%x == 0x%x dnat %s to %s%s%s:%u\n",
+			      ip, buf, c->headend.advertised_dtls_port,
+			      DTLS_MARK_TAG_MASK | DTLS_MARK_NORMALIZE, DTLS_MARK_TAG | DTLS_MARK_NORMALIZE,
+			      ip, fam == AF_INET6 ? "[" : "", buf, fam == AF_INET6 ? "]" : "",
+			      c->headend.dtls_port);
+	}
+	strbuf_printf(out, "\t}\n");
+}
+
+int rules_nft(const struct conf *c, const struct policy *p, struct strbuf *out)
+{
+	strbuf_printf(out, "#!/usr/sbin/nft -f\n"
+		      "# mtugate: nft -f (mtugatectl rules --nft). The table is replaced as a whole.\n"
+		      "table inet mtugate\ndelete table inet mtugate\n\ntable inet mtugate {\n");
+	rules_nft_prerouting(c, out);
+	rules_nft_forward(c, p, out);
+	rules_nft_dnat(c, out);
+	strbuf_printf(out, "}\n");
+	return out->oom ? -ENOMEM : 0;
+}

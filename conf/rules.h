@@ -1,0 +1,34 @@
+/* The netfilter rules and policy routes a configuration needs, printed for
+ * iptables-restore --noflush, ip6tables-restore --noflush, nft -f and sh.
+ * Pure: text into a strbuf, no kernel calls. */
+#ifndef MTUGATE_CONF_RULES_H
+#define MTUGATE_CONF_RULES_H
+
+struct conf;
+struct policy;
+struct strbuf;
+
+/* TPROXY intake: the packet mark (value and mask) that sends a packet to the
+ * local routing table. Kept clear of clamp/dtls.h's DTLS_MARK_MASK. */
+#define RULES_PROXY_MARK 0x100u
+#define RULES_PROXY_TABLE 100
+
+/* One restore file for family (AF_INET: iptables, AF_INET6: ip6tables):
+ * MTUGATE_* chains in the mangle (and, for DTLS port normalization, nat)
+ * table, flushed before they are filled, so re-applying replaces them; the
+ * jumps from the built-in chains are included unless hooks is 0 (the jumps
+ * are the only lines a second application would add again).
+ * 0, or -ENOMEM when out ran out of memory. */
+int rules_iptables(const struct conf *c, const struct policy *p, int family, int hooks,
+		   struct strbuf *out);
+/* The same for both families as one `table inet mtugate` for nft -f; the
+ * table is replaced as a whole, so re-applying is idempotent. */
+int rules_nft(const struct conf *c, const struct policy *p, struct strbuf *out);
+/* The `ip rule` / `ip route` commands TPROXY needs, one per line for sh;
+ * nothing when [proxy] enable = no. */
+int rules_routes(const struct conf *c, struct strbuf *out);
+/* Shell lines adding the jumps from the built-in chains once each
+ * (`-C || -I`), for rule files applied with hooks = 0. */
+int rules_hooks(const struct conf *c, struct strbuf *out);
+
+#endif

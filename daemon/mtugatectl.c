@@ -1,0 +1,658 @@
+/* mtugatectl: talks to mtugated's control socket, and prints the rules a
+ * configuration needs. Commands dispatch through one table (wg.c, occtl). */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "conf/conf.h"
+#include "conf/diag.h"
+#include "conf/rules.h"
+#include "daemon/strbuf.h"
+#include "policy/policy.h"
+
+#ifndef MTUGATE_VERSION
+#define MTUGATE_VERSION "unknown"
+#endif
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#ifndef RUNSTATEDIR
+#define RUNSTATEDIR "/run"
+#endif
+
+#define CTLC_TIMEOUT_MS 10000
+
+struct ctlc {
+	const char *conf;	/* -c */
+	char sock[108];		/* -s, or from the configuration */
+};
+
+/* One "key<TAB>value" line of a reply; pointers into the reply buffer. */
+struct ctlc_kv {
+	const char *key, *val;
+};
+
+struct ctlc_reply {
+	struct strbuf raw;
+	struct ctlc_kv *kv;
+	size_t n;
+};
+
+static void ctlc_reply_free(struct ctlc_reply *r)
+{
+	strbuf_free(&r->raw);
+	free(r->kv);
+}
+
+static int ctlc_connect(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "mtugatectl: socket path too long: %s\n", path);
+		return -1;
+	}
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		int e = errno;
+
+		fprintf(stderr, "mtugatectl: cannot connect to %s: %s%s\n", path, strerror(e),
+			e == ENOENT || e == ECONNREFUSED ? " (is mtugated running?)" : "");
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static bool ctlc_complete(const struct strbuf *b)
+{
+	return (b->len == 1 && b->buf[0] == '\n') ||
+	       (b->len >= 2 && b->buf[b->len - 1] == '\n' && b->buf[b->len - 2] == '\n');
+}
+
+/* Split the reply into lines; the empty line that ends it is not one. */
+static int ctlc_split(struct ctlc_reply *r)
+{
+	char *p = r->raw.buf, *end = r->raw.buf + r->raw.len;
+	size_t cap = 0;
+
+	while (p < end && *p != '\n') {
+		char *nl = memchr(p, '\n', (size_t)(end - p)), *tab;
+
+		if (!nl)
+			break;
+		*nl = '\0';
+		if (r->n == cap) {
+			struct ctlc_kv *kv;
+
+			cap = cap ? cap * 2 : 64;
+			kv = realloc(r->kv, cap * sizeof(*kv));
+			if (!kv)
+				return -1;
+			r->kv = kv;
+		}
+		tab = strchr(p, '\t');
+		if (tab)
+			*tab = '\0';
+		r->kv[r->n].key = p;
+		r->kv[r->n++].val = tab ? tab + 1 : "";
+		p = nl + 1;
+	}
+	return 0;
+}
+
+/* Send one command, read the whole reply. 0, or -1 after saying why. */
+static int ctlc_request(const struct ctlc *x, const char *cmd, struct ctlc_reply *r)
+{
+	struct strbuf req = { 0 };
+	char buf[65536];
+	int fd = ctlc_connect(x->sock), rc = -1;
+	size_t off = 0;
+
+	memset(r, 0, sizeof(*r));
+	if (fd < 0)
+		return -1;
+	strbuf_printf(&req, "%s\n", cmd);
+	while (off < req.len) {
+		ssize_t n = send(fd, req.buf + off, req.len - off, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "mtugatectl: %s: %s\n", x->sock, strerror(errno));
+			goto out;
+		}
+		off += (size_t)n;
+	}
+	while (!ctlc_complete(&r->raw)) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&pfd, 1, CTLC_TIMEOUT_MS) == 0) {
+			fprintf(stderr, "mtugatectl: %s: no reply within %d s\n", x->sock,
+				CTLC_TIMEOUT_MS / 1000);
+			goto out;
+		}
+		n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			fprintf(stderr, "mtugatectl: %s: %s\n", x->sock,
+				n < 0 ? strerror(errno) : "connection closed before the reply ended");
+			goto out;
+		}
+		strbuf_append(&r->raw, buf, (size_t)n);
+		if (r->raw.oom)
+			goto out;
+	}
+	if (ctlc_split(r) < 0)
+		goto out;
+	rc = 0;
+	for (size_t i = 0; i < r->n; i++) {
+		if (strncmp(r->kv[i].key, "error=", 6) == 0) {
+			fprintf(stderr, "mtugatectl: %s: %s (%s)\n", cmd, r->kv[i].val, r->kv[i].key + 6);
+			rc = -1;
+		}
+	}
+out:
+	strbuf_free(&req);
+	close(fd);
+	if (rc < 0)
+		ctlc_reply_free(r);
+	return rc;
+}
+
+/* "group.NAME.FIELD": NAME may itself hold dots, FIELD never does. */
+static bool ctlc_group_key(const char *key, const char **name, size_t *nlen, const char **field)
+{
+	const char *dot;
+
+	if (strncmp(key, "group.", 6) != 0)
+		return false;
+	dot = strrchr(key + 6, '.');
+	if (!dot || dot == key + 6)
+		return false;
+	*name = key + 6;
+	*nlen = (size_t)(dot - *name);
+	*field = dot + 1;
+	return true;
+}
+
+/* Rows of group counters: [first, last) in the reply, one row per group. */
+struct ctlc_row {
+	const char *name;
+	size_t nlen, first, last;
+};
+
+static size_t ctlc_rows(const struct ctlc_reply *r, struct ctlc_row *rows)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < r->n; i++) {
+		const char *name, *field;
+		size_t nlen;
+
+		if (!ctlc_group_key(r->kv[i].key, &name, &nlen, &field))
+			continue;
+		if (n && rows[n - 1].last == i && rows[n - 1].nlen == nlen &&
+		    memcmp(rows[n - 1].name, name, nlen) == 0) {
+			rows[n - 1].last++;
+			continue;
+		}
+		rows[n++] = (struct ctlc_row){ name, nlen, i, i + 1 };
+	}
+	return n;
+}
+
+static const char *ctlc_field(const struct ctlc_reply *r, const struct ctlc_row *row,
+			      const char *field)
+{
+	for (size_t i = row->first; i < row->last; i++) {
+		const char *name, *f;
+		size_t nlen;
+
+		if (ctlc_group_key(r->kv[i].key, &name, &nlen, &f) && strcmp(f, field) == 0)
+			return r->kv[i].val;
+	}
+	return "0";
+}
+
+static const char *ctlc_get(const struct ctlc_reply *r, const char *key)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->kv[i].key, key) == 0)
+			return r->kv[i].val;
+	return "0";
+}
+
+static bool ctlc_is_number(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+static void ctlc_json_str(const char *s, size_t len)
+{
+	putchar('"');
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+static void ctlc_json_val(const char *v)
+{
+	if (ctlc_is_number(v))
+		fputs(v, stdout);
+	else
+		ctlc_json_str(v, strlen(v));
+}
+
+static void ctlc_stats_json(const struct ctlc_reply *r, const struct ctlc_row *rows, size_t nrows)
+{
+	const char *sep = "";
+	size_t i, k;
+
+	printf("{\"uptime_s\": ");
+	ctlc_json_val(ctlc_get(r, "uptime_s"));
+	printf(",\n \"packets\": {");
+	for (i = 0; i < r->n; i++) {
+		if (strncmp(r->kv[i].key, "packets.", 8) != 0)
+			continue;
+		printf("%s", sep);
+		ctlc_json_str(r->kv[i].key + 8, strlen(r->kv[i].key + 8));
+		printf(": ");
+		ctlc_json_val(r->kv[i].val);
+		sep = ", ";
+	}
+	printf("},\n \"groups\": {");
+	for (i = 0; i < nrows; i++) {
+		printf("%s\n  ", i ? "," : "");
+		ctlc_json_str(rows[i].name, rows[i].nlen);
+		printf(": {");
+		for (k = rows[i].first; k < rows[i].last; k++) {
+			const char *name, *f;
+			size_t nlen;
+
+			ctlc_group_key(r->kv[k].key, &name, &nlen, &f);
+			printf("%s", k > rows[i].first ? ", " : "");
+			ctlc_json_str(f, strlen(f));
+			printf(": ");
+			ctlc_json_val(r->kv[k].val);
+		}
+		printf("}");
+	}
+	printf("}}\n");
+}
+
+/* Label values escape backslash, quote and newline (exposition format). */
+static void ctlc_prom_label(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '\\' || s[i] == '"')
+			printf("\\%c", s[i]);
+		else if (s[i] == '\n')
+			printf("\\n");
+		else
+			putchar(s[i]);
+	}
+}
+
+static void ctlc_stats_prom(const struct ctlc_reply *r, const struct ctlc_row *rows, size_t nrows)
+{
+	size_t i, k;
+
+	printf("# HELP mtugate_uptime_seconds Seconds since mtugated started.\n"
+	       "# TYPE mtugate_uptime_seconds gauge\nmtugate_uptime_seconds %s\n",
+	       ctlc_get(r, "uptime_s"));
+	printf("# HELP mtugate_packets_total Packets handled by mtugated, by outcome.\n"
+	       "# TYPE mtugate_packets_total counter\n");
+	for (i = 0; i < r->n; i++)
+		if (strncmp(r->kv[i].key, "packets.", 8) == 0)
+			printf("mtugate_packets_total{kind=\"%s\"} %s\n", r->kv[i].key + 8, r->kv[i].val);
+	if (!nrows)
+		return;
+	/* One metric per counter of the first group, one sample per group. */
+	for (k = rows[0].first; k < rows[0].last; k++) {
+		const char *name, *f;
+		size_t nlen;
+
+		ctlc_group_key(r->kv[k].key, &name, &nlen, &f);
+		printf("# HELP mtugate_group_%s_total Per-group counter %s.\n"
+		       "# TYPE mtugate_group_%s_total counter\n", f, f, f);
+		for (i = 0; i < nrows; i++) {
+			printf("mtugate_group_%s_total{group=\"", f);
+			ctlc_prom_label(rows[i].name, rows[i].nlen);
+			printf("\"} %s\n", ctlc_field(r, &rows[i], f));
+		}
+	}
+}
+
+static int ctlc_width(const char *s, int min)
+{
+	int n = (int)strlen(s);
+
+	return n > min ? n : min;
+}
+
+static void ctlc_stats_table(const struct ctlc_reply *r, const struct ctlc_row *rows, size_t nrows)
+{
+	size_t i, k;
+	int namew = 5;
+
+	printf("uptime %s s\n\n", ctlc_get(r, "uptime_s"));
+	for (i = 0; i < r->n; i++)
+		if (strncmp(r->kv[i].key, "packets.", 8) == 0)
+			printf("%*s ", ctlc_width(r->kv[i].val, (int)strlen(r->kv[i].key + 8)),
+			       r->kv[i].key + 8);
+	printf("\n");
+	for (i = 0; i < r->n; i++)
+		if (strncmp(r->kv[i].key, "packets.", 8) == 0)
+			printf("%*s ", ctlc_width(r->kv[i].key + 8, (int)strlen(r->kv[i].val)),
+			       r->kv[i].val);
+	printf("\n");
+	if (!nrows)
+		return;
+	for (i = 0; i < nrows; i++)
+		if ((int)rows[i].nlen > namew)
+			namew = (int)rows[i].nlen;
+	printf("\n%-*s", namew, "group");
+	for (k = rows[0].first; k < rows[0].last; k++) {
+		const char *name, *f;
+		size_t nlen;
+
+		ctlc_group_key(r->kv[k].key, &name, &nlen, &f);
+		printf(" %*s", ctlc_width(f, 8), f);
+	}
+	printf("\n");
+	for (i = 0; i < nrows; i++) {
+		printf("%-*.*s", namew, (int)rows[i].nlen, rows[i].name);
+		for (k = rows[0].first; k < rows[0].last; k++) {
+			const char *name, *f;
+			size_t nlen;
+
+			ctlc_group_key(r->kv[k].key, &name, &nlen, &f);
+			printf(" %*s", ctlc_width(f, 8), ctlc_field(r, &rows[i], f));
+		}
+		printf("\n");
+	}
+}
+
+static int ctlc_stats(struct ctlc *x, int argc, char **argv)
+{
+	enum { TABLE, JSON, PROM } fmt = TABLE;
+	struct ctlc_reply r;
+	struct ctlc_row *rows;
+	size_t nrows;
+
+	if (argc > 2 || (argc == 2 && strcmp(argv[1], "--json") && strcmp(argv[1], "--prometheus"))) {
+		fprintf(stderr, "usage: mtugatectl stats [--json | --prometheus]\n");
+		return 2;
+	}
+	if (argc == 2)
+		fmt = strcmp(argv[1], "--json") == 0 ? JSON : PROM;
+	if (ctlc_request(x, "stats", &r) < 0)
+		return 1;
+	rows = calloc(r.n + 1, sizeof(*rows));
+	if (!rows) {
+		ctlc_reply_free(&r);
+		return 1;
+	}
+	nrows = ctlc_rows(&r, rows);
+	if (fmt == JSON)
+		ctlc_stats_json(&r, rows, nrows);
+	else if (fmt == PROM)
+		ctlc_stats_prom(&r, rows, nrows);
+	else
+		ctlc_stats_table(&r, rows, nrows);
+	free(rows);
+	ctlc_reply_free(&r);
+	return 0;
+}
+
+/* Replies printed as they come, one "key value" per line, aligned. */
+static int ctlc_plain(struct ctlc *x, const char *cmd, int argc)
+{
+	struct ctlc_reply r;
+	int w = 0;
+	size_t i;
+
+	if (argc > 1) {
+		fprintf(stderr, "usage: mtugatectl %s\n", cmd);
+		return 2;
+	}
+	if (ctlc_request(x, cmd, &r) < 0)
+		return 1;
+	for (i = 0; i < r.n; i++)
+		w = ctlc_width(r.kv[i].key, w);
+	for (i = 0; i < r.n; i++)
+		printf("%-*s  %s\n", w, r.kv[i].key, r.kv[i].val);
+	ctlc_reply_free(&r);
+	return 0;
+}
+
+static int ctlc_groups(struct ctlc *x, int argc, char **argv)
+{
+	(void)argv;
+	return ctlc_plain(x, "groups", argc);
+}
+
+static int ctlc_sessions(struct ctlc *x, int argc, char **argv)
+{
+	(void)argv;
+	return ctlc_plain(x, "sessions", argc);
+}
+
+static int ctlc_ping(struct ctlc *x, int argc, char **argv)
+{
+	(void)argv;
+	return ctlc_plain(x, "ping", argc);
+}
+
+static int ctlc_reload(struct ctlc *x, int argc, char **argv)
+{
+	struct ctlc_reply r;
+	int rc = 1;
+	size_t i;
+
+	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "usage: mtugatectl reload\n");
+		return 2;
+	}
+	if (ctlc_request(x, "reload", &r) < 0)
+		return 1;
+	for (i = 0; i < r.n; i++) {
+		if (strcmp(r.kv[i].key, "result") == 0 && strcmp(r.kv[i].val, "ok") == 0)
+			rc = 0;
+		else if (strcmp(r.kv[i].key, "error") == 0)
+			fprintf(stderr, "%s\n", r.kv[i].val);
+	}
+	if (rc == 0)
+		printf("reload: ok\n");
+	else
+		fprintf(stderr, "mtugatectl: reload failed: the running policy stays in force\n");
+	ctlc_reply_free(&r);
+	return rc;
+}
+
+static int ctlc_rules(struct ctlc *x, int argc, char **argv)
+{
+	const char *what = NULL;
+	struct diag d = { 0 };
+	struct strbuf out = { 0 };
+	struct policy *p = NULL;
+	struct conf c;
+	int hooks = 1, rc = 1, i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--no-hooks") == 0)
+			hooks = 0;
+		else if (!what && (!strcmp(argv[i], "--iptables") || !strcmp(argv[i], "--ip6tables") ||
+				   !strcmp(argv[i], "--nft") || !strcmp(argv[i], "--routes") ||
+				   !strcmp(argv[i], "--hooks")))
+			what = argv[i];
+		else
+			what = "";
+	}
+	if (!what || !*what) {
+		fprintf(stderr, "usage: mtugatectl rules --iptables | --ip6tables [--no-hooks]"
+			" | --nft | --routes | --hooks\n");
+		return 2;
+	}
+	conf_defaults(&c);
+	if (conf_load(&c, x->conf, &d) < 0)
+		goto out;
+	if (strcmp(what, "--routes") && strcmp(what, "--hooks") &&
+	    !(p = policy_load_dir(c.daemon.groups_dir, &d)))
+		goto out;
+	if (!strcmp(what, "--iptables"))
+		rules_iptables(&c, p, AF_INET, hooks, &out);
+	else if (!strcmp(what, "--ip6tables"))
+		rules_iptables(&c, p, AF_INET6, hooks, &out);
+	else if (!strcmp(what, "--nft"))
+		rules_nft(&c, p, &out);
+	else if (!strcmp(what, "--routes"))
+		rules_routes(&c, &out);
+	else
+		rules_hooks(&c, &out);
+	if (out.oom) {
+		fprintf(stderr, "mtugatectl: out of memory\n");
+		goto out;
+	}
+	if (out.len)
+		fwrite(out.buf, 1, out.len, stdout);
+	rc = fflush(stdout) == 0 ? 0 : 1;
+out:
+	diag_print(&d, stderr);
+	diag_free(&d);
+	policy_free(p);
+	strbuf_free(&out);
+	return rc;
+}
+
+struct ctlc_cmd {
+	const char *name;
+	int (*fn)(struct ctlc *x, int argc, char **argv);
+	const char *help;
+};
+
+static const struct ctlc_cmd ctlc_cmds[] = {
+	{ "stats", ctlc_stats, "stats [--json | --prometheus]   counters, per group and in total" },
+	{ "groups", ctlc_groups, "groups                          the policy in force, as the daemon compiled it" },
+	{ "sessions", ctlc_sessions, "sessions                        proxied tunnels: client, group, address, MTUs, DTLS" },
+	{ "rules", ctlc_rules, "rules --iptables | --ip6tables [--no-hooks] | --nft | --routes | --hooks\n"
+	  "                                  what this configuration needs, read from the config\n"
+	  "                                  file (no daemon needed)" },
+	{ "reload", ctlc_reload, "reload                          as SIGHUP, and report the result" },
+	{ "ping", ctlc_ping, "ping                            check that mtugated answers" },
+};
+
+static void ctlc_usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: mtugatectl [-s SOCKET] [-c FILE] COMMAND\n"
+		"  -s SOCKET  control socket (default: control_socket of FILE, else %s)\n"
+		"  -c FILE    configuration (default %s)\n"
+		"  -V         print the version\n"
+		"commands:\n", RUNSTATEDIR "/mtugate/mtugate.sock", SYSCONFDIR "/mtugate/mtugate.conf");
+	for (i = 0; i < sizeof(ctlc_cmds) / sizeof(ctlc_cmds[0]); i++)
+		fprintf(f, "  %s\n", ctlc_cmds[i].help);
+}
+
+/* No -s: the configuration's control_socket if it can be read, else the default. */
+static void ctlc_default_socket(struct ctlc *x)
+{
+	struct diag d = { 0 };
+	struct conf c;
+
+	snprintf(x->sock, sizeof(x->sock), "%s", RUNSTATEDIR "/mtugate/mtugate.sock");
+	if (access(x->conf, R_OK) < 0)
+		return;
+	conf_defaults(&c);
+	if (conf_load(&c, x->conf, &d) == 0 && c.daemon.control_socket[0])
+		snprintf(x->sock, sizeof(x->sock), "%s", c.daemon.control_socket);
+	diag_free(&d);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ctlc x = { .conf = SYSCONFDIR "/mtugate/mtugate.conf" };
+	const char *sock = NULL;
+	size_t i;
+	int o;
+
+	while ((o = getopt_long(argc, argv, "+s:c:hV", opts, NULL)) != -1) {
+		switch (o) {
+		case 's':
+			sock = optarg;
+			break;
+		case 'c':
+			x.conf = optarg;
+			break;
+		case 'h':
+			ctlc_usage(stdout);
+			return 0;
+		case 'V':
+			printf("mtugatectl %s\n", MTUGATE_VERSION);
+			return 0;
+		default:
+			ctlc_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		ctlc_usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[optind], "help") || !strcmp(argv[optind], "--help")) {
+		ctlc_usage(stdout);
+		return 0;
+	}
+	for (i = 0; i < sizeof(ctlc_cmds) / sizeof(ctlc_cmds[0]); i++) {
+		if (strcmp(argv[optind], ctlc_cmds[i].name))
+			continue;
+		if (sock) {
+			if (strlen(sock) >= sizeof(x.sock)) {
+				fprintf(stderr, "mtugatectl: socket path too long: %s\n", sock);
+				return 1;
+			}
+			strcpy(x.sock, sock);
+		} else if (strcmp(ctlc_cmds[i].name, "rules")) {
+			ctlc_default_socket(&x);
+		}
+		return ctlc_cmds[i].fn(&x, argc - optind, argv + optind);
+	}
+	fprintf(stderr, "mtugatectl: unknown command '%s'\n", argv[optind]);
+	ctlc_usage(stderr);
+	return 2;
+}
