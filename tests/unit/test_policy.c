@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "conf/addr.h"
 #include "conf/diag.h"
@@ -525,6 +526,98 @@ static void test_errors(void)
 	policy_free(p);
 }
 
+static void file_write(const char *dir, const char *name, const char *text)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	if (!f)
+		abort();
+	fputs(text, f);
+	fclose(f);
+}
+
+/* Through the real group-file parser: the message names files and lines as
+ * the user wrote them, and the later file in name order carries the error. */
+static void test_load_dir(void)
+{
+	char dir[] = "/tmp/test_policy.XXXXXX";
+	static const char *names[] = { "10-alpha.conf", "20-beta.conf", "30-gamma.conf" };
+	char want[3][1024];
+	struct diag d = { 0 };
+	struct policy *p;
+
+	if (!mkdtemp(dir)) {
+		CHECK(0);
+		return;
+	}
+	file_write(dir, names[0], "[group]\nname = alpha\nmtu = 1400\n"
+				  "pool = 192.0.2.0/25, 2001:db8:1::/48\n");
+	file_write(dir, names[1], "; overlaps alpha twice\n[group]\nname = beta\n"
+				  "auth_group = alpha\nmtu = 1400\n\n"
+				  "pool = 192.0.2.64/26, 2001:db8::/32\n");
+	file_write(dir, names[2], "[group]\nname = alpha\nmtu = 1400\npool = 198.18.9.0/24\n");
+	/* struct group keeps no auth_group line: the name line stands for it. */
+	snprintf(want[0], sizeof(want[0]),
+		 "%s/20-beta.conf:3: duplicate auth_group 'alpha' (also group 'alpha' in %s/10-alpha.conf:2)",
+		 dir, dir);
+	snprintf(want[1], sizeof(want[1]),
+		 "%s/20-beta.conf:7: pool 192.0.2.64/26 overlaps pool 192.0.2.0/25 of group 'alpha' (%s/10-alpha.conf:4)",
+		 dir, dir);
+	snprintf(want[2], sizeof(want[2]),
+		 "%s/20-beta.conf:7: pool 2001:db8::/32 overlaps pool 2001:db8:1::/48 of group 'alpha' (%s/10-alpha.conf:4)",
+		 dir, dir);
+	p = policy_load_dir(dir, &d);
+	CHECK(p == NULL);
+	/* The duplicate name (gamma's file) and gamma's auth_group defaulting to it. */
+	CHECK_INT(diag_count(&d), 5);
+	for (size_t i = 0; i < 3 && i < diag_count(&d); i++)
+		CHECK_STR(d.msgs[i], want[i]);
+	if (diag_count(&d) == 5) {
+		char w[1024];
+
+		snprintf(w, sizeof(w),
+			 "%s/30-gamma.conf:2: duplicate group name 'alpha' (first in %s/10-alpha.conf:2)",
+			 dir, dir);
+		CHECK_STR(d.msgs[3], w);
+		snprintf(w, sizeof(w),
+			 "%s/30-gamma.conf:2: duplicate auth_group 'alpha' (also group 'alpha' in %s/10-alpha.conf:2)",
+			 dir, dir);
+		CHECK_STR(d.msgs[4], w);
+	} else {
+		diag_print(&d, stderr);
+	}
+	diag_free(&d);
+	policy_free(p);
+
+	/* Fixed, the same directory compiles and answers. */
+	file_write(dir, names[1], "[group]\nname = beta\nmtu = 1400\n"
+				  "pool = 192.0.2.128/26, 2001:db8:2::/48\n");
+	file_write(dir, names[2], "[group]\nname = gamma\nmtu = 1400\npool = 198.18.9.0/24\n"
+				  "clients = 198.18.0.0/15\n");
+	p = policy_load_dir(dir, &d);
+	CHECK(p != NULL);
+	CHECK_INT(diag_count(&d), 0);
+	diag_print(&d, stderr);
+	if (p) {
+		CHECK_STR(lookup_name(pool_text(p, 0, "192.0.2.130")), "beta");
+		CHECK_STR(lookup_name(pool_text(p, 0, "2001:db8:1::9")), "alpha");
+		CHECK_STR(lookup_name(pool_text(p, 1, "198.19.0.1")), "gamma");
+		CHECK_STR(lookup_name(policy_by_auth(p, "beta", 4)), "beta");
+	}
+	policy_free(p);
+	diag_free(&d);
+	for (int i = 0; i < 3; i++) {
+		char path[512];
+
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
 #define READERS 3
 #define SWAPS 10000
 
@@ -632,6 +725,7 @@ int main(int argc, char **argv)
 	printf("seed 0x%llx\n", (unsigned long long)seed);
 	test_fixed_tables();
 	test_errors();
+	test_load_dir();
 	test_random_tables(seed ? seed : 1);
 	test_box_threads();
 	return t_done("test_policy");
