@@ -29,13 +29,18 @@
 #endif
 
 #define CTL_MAX_LINE 1024		/* a request longer than this closes the connection */
+/* The rest can be lowered by a test that includes this file. */
+#ifndef CTL_MAX_CLIENTS
 #define CTL_MAX_CLIENTS 64
+#endif
 #define CTL_MAX_ERRORS 8		/* bad requests before a client is dropped */
 #define CTL_PIPELINE_OUT (64 * 1024)	/* stop reading while this much is unsent */
 /* Replies are only produced while less than CTL_PIPELINE_OUT is unsent, so this
  * bounds one reply (a policy with thousands of pools); past it the client is dropped. */
 #define CTL_MAX_OUT (8 * 1024 * 1024)
+#ifndef CTL_IDLE_S
 #define CTL_IDLE_S 30			/* no request, or no progress writing */
+#endif
 #define CTL_TICK_MS 1000
 
 /* Untrusted text goes back into a line protocol: no tabs, newlines or binary. */
