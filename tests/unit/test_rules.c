@@ -1,0 +1,301 @@
+/* The printed rules: the shipped example configuration against its committed
+ * outputs (conf/rules/), and constructed configurations for each variant.
+ * `test_rules --write` regenerates conf/rules/ from conf/mtugate.conf. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "conf/conf.h"
+#include "conf/diag.h"
+#include "conf/rules.h"
+#include "daemon/strbuf.h"
+#include "policy/policy.h"
+#include "tests/unit/t.h"
+
+static char *slurp(const char *path)
+{
+	struct strbuf b = { 0 };
+	char buf[4096];
+	size_t n;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return NULL;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		strbuf_append(&b, buf, n);
+	fclose(f);
+	if (!b.buf)
+		strbuf_append(&b, "", 0);
+	return b.buf;
+}
+
+static int count(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+/* The shipped example: conf/mtugate.conf with the repository's groups.d. */
+static void test_shipped(int write)
+{
+	static const struct { const char *file; int kind; } outs[] = {
+		{ "conf/rules/mtugate.iptables", AF_INET },
+		{ "conf/rules/mtugate.ip6tables", AF_INET6 },
+		{ "conf/rules/mtugate.nft", 0 },
+	};
+	struct diag d = { 0 };
+	struct policy *p;
+	struct conf c;
+
+	conf_defaults(&c);
+	CHECK_INT(conf_load(&c, "conf/mtugate.conf", &d), 0);
+	snprintf(c.daemon.groups_dir, sizeof(c.daemon.groups_dir), "conf/groups.d");
+	p = policy_load_dir(c.daemon.groups_dir, &d);
+	CHECK(p != NULL);
+	diag_print(&d, stderr);
+	diag_free(&d);
+	if (!p)
+		return;
+	for (size_t i = 0; i < sizeof(outs) / sizeof(outs[0]); i++) {
+		struct strbuf out = { 0 };
+		char *want;
+
+		if (outs[i].kind)
+			CHECK_INT(rules_iptables(&c, p, outs[i].kind, 1, &out), 0);
+		else
+			CHECK_INT(rules_nft(&c, p, &out), 0);
+		if (write) {
+			FILE *f = fopen(outs[i].file, "w");
+
+			CHECK(f && fwrite(out.buf, 1, out.len, f) == out.len && fclose(f) == 0);
+		}
+		want = slurp(outs[i].file);
+		CHECK(want != NULL);
+		if (want && strcmp(want, out.buf)) {
+			fprintf(stderr, "%s differs from the printed rules (run test_rules --write"
+				" after a deliberate change):\n%s", outs[i].file, out.buf);
+			CHECK(0);
+		}
+		free(want);
+		strbuf_free(&out);
+	}
+	policy_free(p);
+}
+
+static struct prefix *prefixes(size_t *n, const char *a, const char *b)
+{
+	struct prefix *v = calloc(2, sizeof(*v));
+
+	*n = 0;
+	if (a && prefix_parse(&v[(*n)++], a) < 0)
+		abort();
+	if (b && prefix_parse(&v[(*n)++], b) < 0)
+		abort();
+	return v;
+}
+
+/* Three groups: one of each kind the printers must tell apart. */
+static struct policy *sample_policy(void)
+{
+	struct group *g = calloc(3, sizeof(*g));
+	struct diag d = { 0 };
+	struct policy *p;
+
+	strcpy(g[0].name, "full");
+	g[0].pools = prefixes(&g[0].npools, "192.0.2.128/26", "2001:db8:0:80::/64");
+	g[0].mtu = 1380;
+	g[0].mss_mode = MSS_AUTO;
+	g[0].pmtu = true;
+	strcpy(g[1].name, "nomss");		/* mss = off, pmtu = no: no rule at all */
+	g[1].pools = prefixes(&g[1].npools, "192.0.2.64/26", "2001:db8:0:40::/64");
+	g[1].mtu = 1400;
+	g[1].mss_mode = MSS_OFF;
+	g[1].pmtu = false;
+	strcpy(g[2].name, "small");		/* mtu below IPv6's 1280 */
+	g[2].pools = prefixes(&g[2].npools, "192.0.2.0/26", "2001:db8:0:c0::/64");
+	g[2].mtu = 1000;
+	g[2].mss_mode = MSS_FIXED;
+	g[2].mss = 900;
+	g[2].pmtu = true;
+	for (int i = 0; i < 3; i++)
+		strcpy(g[i].auth_group, g[i].name);
+	p = policy_compile(g, 3, &d);
+	diag_print(&d, stderr);
+	diag_free(&d);
+	if (!p)
+		abort();
+	return p;
+}
+
+static void sample_conf(struct conf *c, int proxy, int ports_differ, int range)
+{
+	conf_defaults(c);
+	c->queues.mss = (struct qrange){ 0, range ? 1 : 0 };
+	c->queues.pmtu = (struct qrange){ 2, 2 };
+	c->queues.dtls = (struct qrange){ 3, 3 };
+	c->headend.naddr = 2;
+	if (addr_parse(&c->headend.addr[0], "198.18.2.2") < 0 ||
+	    addr_parse(&c->headend.addr[1], "2001:db8:2::2") < 0)
+		abort();
+	c->headend.tls_port = 443;
+	c->headend.dtls_port = ports_differ ? 444 : 443;
+	c->headend.advertised_dtls_port = 443;
+	c->proxy.enable = proxy;
+	c->proxy.listen_port = 8443;
+}
+
+static const char want_v4[] =
+	"# mtugate: iptables-restore --noflush (mtugatectl rules --iptables)\n"
+	"# The MTUGATE_* chains are flushed and refilled each time. The jumps from\n"
+	"# the built-in chains (-I lines) must be added once only: re-apply with\n"
+	"# `mtugatectl rules --iptables --no-hooks`, or add them by `mtugatectl rules --hooks`.\n"
+	"*mangle\n"
+	":MTUGATE_PREROUTING - [0:0]\n:MTUGATE_FORWARD - [0:0]\n:MTUGATE_PROXY - [0:0]\n"
+	":MTUGATE_DTLS - [0:0]\n:MTUGATE_MSS - [0:0]\n:MTUGATE_PMTU - [0:0]\n"
+	"-F MTUGATE_PREROUTING\n-F MTUGATE_FORWARD\n-F MTUGATE_PROXY\n-F MTUGATE_DTLS\n"
+	"-F MTUGATE_MSS\n-F MTUGATE_PMTU\n"
+	"-A MTUGATE_PREROUTING -j MTUGATE_PROXY\n-A MTUGATE_PREROUTING -j MTUGATE_DTLS\n"
+	"# DTLS: the first datagrams of a flow, until the daemon's mark is on the connection\n"
+	"-A MTUGATE_DTLS -d 198.18.2.2 -p udp --dport 443 -m conntrack --ctstate NEW"
+	" -m connmark --mark 0x0/0xffff000f -j NFQUEUE --queue-num 3 --queue-bypass\n"
+	"-A MTUGATE_DTLS -s 198.18.2.2 -p udp --sport 443 -m conntrack --ctstate NEW"
+	" -m connmark --mark 0x0/0xffff000f -j NFQUEUE --queue-num 3 --queue-bypass\n"
+	"-A MTUGATE_FORWARD -m mark --mark 0x4d540000/0xffff0000 -j CONNMARK --save-mark"
+	" --nfmask 0xffff000f --ctmask 0xffff000f\n"
+	"-A MTUGATE_FORWARD -j MTUGATE_MSS\n-A MTUGATE_FORWARD -j MTUGATE_PMTU\n"
+	"# MSS clamp: SYN and SYN-ACK (never RST) to or from each pool\n"
+	"-A MTUGATE_MSS -s 192.0.2.128/26 -p tcp --tcp-flags SYN,RST SYN -m comment --comment \"full\""
+	" -j NFQUEUE --queue-num 0 --queue-bypass\n"
+	"-A MTUGATE_MSS -d 192.0.2.128/26 -p tcp --tcp-flags SYN,RST SYN -m comment --comment \"full\""
+	" -j NFQUEUE --queue-num 0 --queue-bypass\n"
+	"-A MTUGATE_MSS -s 192.0.2.0/26 -p tcp --tcp-flags SYN,RST SYN -m comment --comment \"small\""
+	" -j NFQUEUE --queue-num 0 --queue-bypass\n"
+	"-A MTUGATE_MSS -d 192.0.2.0/26 -p tcp --tcp-flags SYN,RST SYN -m comment --comment \"small\""
+	" -j NFQUEUE --queue-num 0 --queue-bypass\n"
+	"# Path MTU: packets toward a pool larger than the group's mtu (DF set)\n"
+	"-A MTUGATE_PMTU -d 192.0.2.128/26 -m length --length 1381:65535 -m u32 --u32"
+	" \"4&0x4000=0x4000\" -m comment --comment \"full\" -j NFQUEUE --queue-num 2 --queue-bypass\n"
+	"-A MTUGATE_PMTU -d 192.0.2.0/26 -m length --length 1001:65535 -m u32 --u32"
+	" \"4&0x4000=0x4000\" -m comment --comment \"small\" -j NFQUEUE --queue-num 2 --queue-bypass\n"
+	"-I PREROUTING -j MTUGATE_PREROUTING\n-I FORWARD -j MTUGATE_FORWARD\n"
+	"COMMIT\n";
+
+static void test_variants(void)
+{
+	struct policy *p = sample_policy();
+	struct strbuf o = { 0 };
+	struct conf c;
+
+	/* Policy order follows names: full, nomss, small. */
+	sample_conf(&c, 0, 0, 0);
+	CHECK_INT(rules_iptables(&c, p, AF_INET, 1, &o), 0);
+	CHECK_STR(o.buf, want_v4);
+	if (strcmp(o.buf, want_v4))
+		fprintf(stderr, "%s", o.buf);
+
+	/* IPv6: its own addresses only, no DF match, and no PMTU rule under 1280. */
+	strbuf_reset(&o);
+	CHECK_INT(rules_iptables(&c, p, AF_INET6, 1, &o), 0);
+	CHECK_INT(count(o.buf, "198.18.") + count(o.buf, "192.0.2."), 0);
+	CHECK_INT(count(o.buf, "-A MTUGATE_MSS -s 2001:db8:0:80::/64 -p tcp --tcp-flags SYN,RST SYN"), 1);
+	CHECK_INT(count(o.buf, "-A MTUGATE_MSS -d 2001:db8:0:c0::/64 -p tcp --tcp-flags SYN,RST SYN"), 1);
+	CHECK_INT(count(o.buf, "-A MTUGATE_PMTU -d 2001:db8:0:80::/64 -m length --length 1381:65535"
+			" -m comment --comment \"full\" -j NFQUEUE --queue-num 2 --queue-bypass\n"), 1);
+	CHECK_INT(count(o.buf, "# small: mtu 1000 is below the IPv6 minimum 1280: no rule\n"), 1);
+	CHECK_INT(count(o.buf, "2001:db8:0:c0::/64 -m length"), 0);
+	CHECK_INT(count(o.buf, "u32"), 0);
+	CHECK_INT(count(o.buf, "-A MTUGATE_DTLS -d 2001:db8:2::2 -p udp --dport 443 -m conntrack"), 1);
+	/* mss = off and pmtu = no: the group's pools appear nowhere. */
+	CHECK_INT(count(o.buf, "2001:db8:0:40::"), 0);
+	CHECK_INT(count(o.buf, "TPROXY") + count(o.buf, "*nat"), 0);
+
+	/* No hooks: the only difference is the two -I lines. */
+	strbuf_reset(&o);
+	rules_iptables(&c, p, AF_INET, 0, &o);
+	CHECK_INT(count(o.buf, "\n-I "), 0);
+	CHECK_INT((long long)o.len, (long long)strlen(want_v4) - 
+		  (long long)strlen("-I PREROUTING -j MTUGATE_PREROUTING\n-I FORWARD -j MTUGATE_FORWARD\n"));
+
+	/* A queue range, the proxy, and CSCuh61321's split ports. */
+	sample_conf(&c, 1, 1, 1);
+	strbuf_reset(&o);
+	rules_iptables(&c, p, AF_INET, 1, &o);
+	CHECK_INT(count(o.buf, "-j NFQUEUE --queue-balance 0:1 --queue-bypass\n"), 4);
+	CHECK_INT(count(o.buf, "--queue-num 0 "), 0);
+	CHECK_INT(count(o.buf, "-A MTUGATE_PROXY -p tcp -m socket --transparent -j MARK --set-xmark"
+			" 0x100/0x100\n-A MTUGATE_PROXY -p tcp -m socket --transparent -j RETURN\n"
+			"-A MTUGATE_PROXY -d 198.18.2.2 -p tcp --dport 443 -j TPROXY --on-port 8443"
+			" --tproxy-mark 0x100/0x100\n"), 1);
+	CHECK_INT(count(o.buf, "-A MTUGATE_DTLS -d 198.18.2.2 -p udp -m multiport --dports 443,444"), 1);
+	CHECK_INT(count(o.buf, "-A MTUGATE_DTLS -s 198.18.2.2 -p udp -m multiport --sports 443,444"), 1);
+	CHECK_INT(count(o.buf, "*nat\n:MTUGATE_DNAT - [0:0]\n-F MTUGATE_DNAT\n"), 1);
+	CHECK_INT(count(o.buf, "-A MTUGATE_DNAT -d 198.18.2.2 -p udp --dport 443 -m mark --mark"
+			" 0x4d540002/0xffff0002 -j DNAT --to-destination 198.18.2.2:444\n"
+			"-I PREROUTING -j MTUGATE_DNAT\nCOMMIT\n"), 1);
+	strbuf_reset(&o);
+	rules_iptables(&c, p, AF_INET6, 1, &o);
+	CHECK_INT(count(o.buf, "-j DNAT --to-destination [2001:db8:2::2]:444\n"), 1);
+	CHECK_INT(count(o.buf, "-A MTUGATE_PROXY -d 2001:db8:2::2 -p tcp --dport 443 -j TPROXY"), 1);
+
+	strbuf_reset(&o);
+	CHECK_INT(rules_routes(&c, &o), 0);
+	CHECK_STR(o.buf, "ip rule add fwmark 0x100/0x100 lookup 100\n"
+		  "ip route add local 0.0.0.0/0 dev lo table 100\n"
+		  "ip -6 rule add fwmark 0x100/0x100 lookup 100\n"
+		  "ip -6 route add local ::/0 dev lo table 100\n");
+	strbuf_reset(&o);
+	CHECK_INT(rules_hooks(&c, &o), 0);
+	CHECK_INT(count(o.buf, "\n"), 6);
+	CHECK_INT(count(o.buf, "iptables -t nat -C PREROUTING -j MTUGATE_DNAT 2>/dev/null ||"
+			" iptables -t nat -I PREROUTING -j MTUGATE_DNAT\n"), 1);
+
+	strbuf_reset(&o);
+	CHECK_INT(rules_nft(&c, p, &o), 0);
+	CHECK_INT(count(o.buf, "table inet mtugate\ndelete table inet mtugate\n"), 1);
+	CHECK_INT(count(o.buf, "ip saddr 192.0.2.128/26 tcp flags & (syn | rst) == syn"
+			" queue num 0-1 fanout,bypass\n"), 1);
+	CHECK_INT(count(o.buf, "ip daddr 192.0.2.128/26 ip frag-off & 0x4000 != 0 meta length"
+			" 1381-65535 queue num 2 bypass\n"), 1);
+	CHECK_INT(count(o.buf, "ip6 daddr 2001:db8:0:80::/64 meta length 1381-65535 queue num 2 bypass\n"), 1);
+	CHECK_INT(count(o.buf, "2001:db8:0:c0::/64 meta length"), 0);
+	CHECK_INT(count(o.buf, "192.0.2.64/26") + count(o.buf, "2001:db8:0:40::"), 0);
+	CHECK_INT(count(o.buf, "ip daddr 198.18.2.2 udp dport { 443, 444 } ct state new ct mark &"
+			" 0xffff000f == 0x0 queue num 3 bypass\n"), 1);
+	CHECK_INT(count(o.buf, "tproxy ip to :8443 accept\n"), 1);
+	CHECK_INT(count(o.buf, "tproxy ip6 to :8443 accept\n"), 1);
+	CHECK_INT(count(o.buf, "dnat ip6 to [2001:db8:2::2]:444\n"), 1);
+	CHECK_INT(count(o.buf, "{"), count(o.buf, "}"));
+
+	/* Proxy off, ports equal, a queue off: nothing of those. */
+	sample_conf(&c, 0, 0, 0);
+	c.queues.pmtu.first = c.queues.pmtu.last = -1;
+	strbuf_reset(&o);
+	rules_routes(&c, &o);
+	CHECK_INT((long long)o.len, 0);
+	strbuf_reset(&o);
+	rules_hooks(&c, &o);
+	CHECK_INT(count(o.buf, "MTUGATE_DNAT"), 0);
+	strbuf_reset(&o);
+	rules_iptables(&c, p, AF_INET, 1, &o);
+	CHECK_INT(count(o.buf, "-A MTUGATE_PMTU"), 0);
+	CHECK_INT(count(o.buf, "-A MTUGATE_MSS"), 4);
+	strbuf_reset(&o);
+	rules_nft(&c, p, &o);
+	CHECK_INT(count(o.buf, "tproxy") + count(o.buf, "socket") + count(o.buf, "meta length") +
+		  count(o.buf, "chain dnat"), 0);
+
+	strbuf_free(&o);
+	policy_free(p);
+}
+
+int main(int argc, char **argv)
+{
+	test_shipped(argc > 1 && strcmp(argv[1], "--write") == 0);
+	test_variants();
+	return t_done("test_rules");
+}
