@@ -207,7 +207,7 @@ static inline size_t synpkt_make(uint8_t *buf, uint64_t *r, uint32_t index,
 	} else {
 		buf[0] = 0x45;
 		synpkt_put16(buf + 2, (uint32_t)(ipl + l4len));
-		synpkt_put16(buf + 4, synpkt_rand(r));
+		synpkt_put16(buf + 4, synpkt_rand(r) | 1);	/* raw sockets fill a 0 ID */
 		buf[6] = synpkt_rand(r) % 2 ? 0x40 : 0;
 		buf[8] = 64;
 		buf[9] = 6;
