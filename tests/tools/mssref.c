@@ -8,7 +8,6 @@
  * agrees.
  * mssref -c reads such lines and appends CKOFF VALID: the offset of the TCP
  * checksum in HEX (in hex digits) and "ok" or "bad" for that checksum. */
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,9 +87,7 @@ int main(int argc, char **argv)
 
 	if (argc == 2 && strcmp(argv[1], "-c") == 0)
 		return mssref_check();
-	if (argc != 8 || inet_pton(AF_INET, argv[4], a.src4) != 1 ||
-	    inet_pton(AF_INET, argv[5], a.dst4) != 1 || inet_pton(AF_INET6, argv[6], a.src6) != 1 ||
-	    inet_pton(AF_INET6, argv[7], a.dst6) != 1) {
+	if (argc != 8 || !synpkt_parse_addrs(&a, argv + 4)) {
 		fprintf(stderr, "usage: mssref SEED N TARGET SRC4 DST4 SRC6 DST6\n");
 		return 2;
 	}

@@ -1,7 +1,6 @@
 /* syngen SEED N SRC4 DST4 SRC6 DST6: send the N random SYNs and SYN-ACKs of
  * tests/tools/synpkt.h through raw sockets (the packets carry their own IP
  * headers), for the kernel-differential MSS test. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -20,9 +19,7 @@ int main(int argc, char **argv)
 	unsigned long n, i, sent = 0;
 	int s4, s6;
 
-	if (argc != 7 || inet_pton(AF_INET, argv[3], a.src4) != 1 ||
-	    inet_pton(AF_INET, argv[4], a.dst4) != 1 || inet_pton(AF_INET6, argv[5], a.src6) != 1 ||
-	    inet_pton(AF_INET6, argv[6], a.dst6) != 1) {
+	if (argc != 7 || !synpkt_parse_addrs(&a, argv + 3)) {
 		fprintf(stderr, "usage: syngen SEED N SRC4 DST4 SRC6 DST6\n");
 		return 2;
 	}

@@ -4,11 +4,13 @@
 #ifndef MTUGATE_TESTS_TOOLS_SYNPKT_H
 #define MTUGATE_TESTS_TOOLS_SYNPKT_H
 
+#include <arpa/inet.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define SYNPKT_MAX 128
 #define SYNPKT_SEQ_BASE 1000000u
@@ -16,6 +18,13 @@
 struct synpkt_addrs {
 	uint8_t src4[4], dst4[4], src6[16], dst6[16];
 };
+
+/* The four addresses from argv[0..3]: SRC4 DST4 SRC6 DST6. */
+static inline bool synpkt_parse_addrs(struct synpkt_addrs *a, char **argv)
+{
+	return inet_pton(AF_INET, argv[0], a->src4) == 1 && inet_pton(AF_INET, argv[1], a->dst4) == 1 &&
+	       inet_pton(AF_INET6, argv[2], a->src6) == 1 && inet_pton(AF_INET6, argv[3], a->dst6) == 1;
+}
 
 /* xorshift64*: the same sequence on every machine for a seed. */
 static inline uint32_t synpkt_rand(uint64_t *s)
