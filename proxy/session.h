@@ -1,0 +1,61 @@
+/* The table of proxied tunnels: written by the proxy thread, read by the DTLS
+ * packet path (group by DTLS session ID or App-ID) and the control socket.
+ * One mutex; bounded at creation. */
+#ifndef MTUGATE_PROXY_SESSION_H
+#define MTUGATE_PROXY_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct strbuf;
+
+#define SESSION_ID_MAX 64	/* an App-ID; a legacy session ID is 32 bytes */
+#define SESSION_GROUP_MAX 64
+
+enum session_dtls {
+	SESSION_DTLS_NONE,	/* the headend offered none */
+	SESSION_DTLS_BLOCKED,	/* offered, removed by the proxy (dtls = block) */
+	SESSION_DTLS_RELAYED,	/* offered, MTUs equalised (dtls = relay) */
+	SESSION_DTLS_PASSED,	/* offered, untouched (dtls = pass) */
+};
+
+struct session_info {
+	uint8_t id[SESSION_ID_MAX];	/* how the DTLS path finds the session */
+	size_t id_len;			/* 0: no DTLS key (not found by id) */
+	bool id_is_app;			/* id is an X-DTLS-App-ID */
+	char group[SESSION_GROUP_MAX];	/* "" when no group matched */
+	struct sockaddr_storage client;	/* outer client address and port */
+	uint8_t addr4[4], addr6[16];	/* assigned inner addresses */
+	bool has_addr4, has_addr6;
+	unsigned cstp_mtu, dtls_mtu;	/* offered by the headend (0: absent) */
+	unsigned sent_mtu, sent_dtls_mtu;	/* sent to the client (0: none) */
+	enum session_dtls dtls;
+	uint64_t bytes_up, bytes_down;	/* CSTP record bytes client->headend, back */
+};
+
+struct session_table;
+
+/* A table for at most max sessions; NULL on allocation failure. */
+struct session_table *session_table_new(size_t max);
+void session_table_free(struct session_table *t);
+
+/* Add a session: its handle (>= 0), or -1 when the table is full. An entry
+ * with the same id replaces the older one's id (a reconnect reuses it). */
+int session_add(struct session_table *t, const struct session_info *s);
+void session_remove(struct session_table *t, int handle);
+void session_set_bytes(struct session_table *t, int handle, uint64_t up, uint64_t down);
+size_t session_count(struct session_table *t);
+
+/* The group name of the session with this DTLS id, copied into name (cap
+ * bytes). false when no session has it. */
+bool session_group_by_id(struct session_table *t, const uint8_t *id, size_t len, char *name,
+			 size_t cap);
+
+/* One "session\tclient=... group=..." line per session, oldest first. */
+void session_format(struct session_table *t, struct strbuf *out);
+
+const char *session_dtls_str(enum session_dtls d);
+
+#endif
