@@ -392,7 +392,7 @@ static void rules_nft_dnat(const struct conf *c, struct strbuf *out)
 
 	if (!rules_need_nat(c, AF_INET) && !rules_need_nat(c, AF_INET6))
 		return;
-	strbuf_printf(out, "\tchain dnat {\n\t\ttype nat hook prerouting priority dstnat;"
+	strbuf_printf(out, "\tchain nat_prerouting {\n\t\ttype nat hook prerouting priority dstnat;"
 		      " policy accept;\n");
 	for (i = 0; i < c->headend.naddr; i++) {
 		int fam = c->headend.addr[i].family;

@@ -287,7 +287,7 @@ static void test_variants(void)
 	strbuf_reset(&o);
 	rules_nft(&c, p, &o);
 	CHECK_INT(count(o.buf, "tproxy") + count(o.buf, "socket") + count(o.buf, "meta length") +
-		  count(o.buf, "chain dnat"), 0);
+		  count(o.buf, "chain nat_prerouting"), 0);
 
 	strbuf_free(&o);
 	policy_free(p);
