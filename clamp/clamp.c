@@ -1,10 +1,25 @@
 #include "clamp/clamp.h"
 
+#include <string.h>
+
+#include "clamp/csum.h"
 #include "clamp/mss.h"
 #include "clamp/pkt.h"
 #include "policy/policy.h"
 
-void clamp_mss(const struct policy *pol, uint8_t *buf, size_t len, size_t cap,
+/* Replace a partial (offload) TCP checksum with the full one. */
+static void clamp_tcp_csum_full(uint8_t *buf, const struct pkt *p)
+{
+	uint8_t *th = buf + p->l4off;
+	uint32_t sum;
+
+	th[16] = th[17] = 0;
+	sum = csum_pseudo(p->family, p->src, p->dst, 6, (uint32_t)p->l4len);
+	uint16_t c = csum_fold(csum_partial(th, p->l4len, sum));
+	memcpy(th + 16, &c, 2);	/* csum.h values are in packet byte order */
+}
+
+void clamp_mss(const struct policy *pol, uint8_t *buf, size_t len, size_t cap, bool csum_unready,
 	       struct clamp_mss_out *o)
 {
 	struct pkt p;
@@ -31,8 +46,11 @@ void clamp_mss(const struct policy *pol, uint8_t *buf, size_t len, size_t cap,
 	if (!target)
 		return;
 	o->mss = mss_clamp(buf, len, cap, &p, target, &o->len);
-	if (o->mss == MSS_LOWERED || o->mss == MSS_ADDED)
+	if (o->mss == MSS_LOWERED || o->mss == MSS_ADDED) {
 		o->res = CLAMP_REWRITTEN;
+		if (csum_unready && pkt_parse(&p, buf, o->len) == PKT_OK)
+			clamp_tcp_csum_full(buf, &p);
+	}
 	else if (o->mss == MSS_BAD)
 		o->res = CLAMP_MALFORMED;
 }

@@ -2,6 +2,7 @@
 #ifndef MTUGATE_CLAMP_CLAMP_H
 #define MTUGATE_CLAMP_CLAMP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,8 +20,10 @@ struct clamp_mss_out {
 
 /* TCP SYN / SYN-ACK to or from a group pool: lower its MSS to the group's
  * (between two pools the smaller wins). buf holds len bytes with cap bytes of
- * room for an inserted option. */
-void clamp_mss(const struct policy *pol, uint8_t *buf, size_t len, size_t cap,
+ * room for an inserted option. csum_unready: the TCP checksum field holds only
+ * the pseudo-header sum (checksum offload, NFQA_SKB_CSUMNOTREADY); a rewritten
+ * packet then gets a complete checksum, since the kernel takes it as final. */
+void clamp_mss(const struct policy *pol, uint8_t *buf, size_t len, size_t cap, bool csum_unready,
 	       struct clamp_mss_out *o);
 
 /* The group of a packet for counting: destination pool, source pool, then

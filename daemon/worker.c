@@ -65,7 +65,7 @@ static void worker_mss(struct worker *w, const struct nfq_packet *pk, struct nfq
 		return;
 	}
 	memcpy(w->scratch, pk->buf, pk->len);
-	clamp_mss(w->pol, w->scratch, pk->len, WORKER_SCRATCH, &o);
+	clamp_mss(w->pol, w->scratch, pk->len, WORKER_SCRATCH, pk->csum_unready, &o);
 	if (o.group)
 		ctr_inc(&w->ctr->g[o.group->slot].packets);
 	else if (o.res != CLAMP_MALFORMED)

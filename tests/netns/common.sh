@@ -39,7 +39,7 @@ ns_create() {
 
 ns_link() {	# ns_link NS_A ADDR4 ADDR6 NS_B ADDR4 ADDR6: a veth pair between two namespaces
 	local a=$1 a4=$2 a6=$3 b=$4 b4=$5 b6=$6 ia="v-$4" ib="v-$1"
-	ia=${ia: -15} ib=${ib: -15}
+	ia=$(printf %.15s "$ia") ib=$(printf %.15s "$ib")
 	ip link add "$ia" netns "$a" type veth peer name "$ib" netns "$b"
 	ip -n "$a" addr add "$a4" dev "$ia"; ip -n "$a" addr add "$a6" dev "$ia" nodad
 	ip -n "$b" addr add "$b4" dev "$ib"; ip -n "$b" addr add "$b6" dev "$ib" nodad

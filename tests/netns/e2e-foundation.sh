@@ -10,11 +10,12 @@ B=${B:-build}
 . tests/netns/common.sh
 
 tmp=$(mktemp -d /tmp/mg-found.XXXXXX)
+chmod 755 "$tmp"	# the daemon re-reads its files as its own user
 c=mgf$$-c gw=mgf$$-gw s=mgf$$-s
 cleanup() {
 	[ -n "${dpid:-}" ] && kill -9 "$dpid" 2>/dev/null
 	for n in $c $gw $s; do ip netns pids $n 2>/dev/null | xargs -r kill -9 2>/dev/null; ip netns del $n 2>/dev/null; done
-	rm -rf "$tmp"
+	[ -n "${KEEP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"
 }
 trap cleanup EXIT
 
@@ -73,7 +74,7 @@ check "only CAP_NET_ADMIN and CAP_NET_RAW remain (CapEff=$capeff)" test "$capeff
 
 # TCP both families through the queue, and UDP to the headend's DTLS port.
 ip netns exec $s socat -u TCP4-LISTEN:8080,fork,reuseaddr OPEN:/dev/null 2>/dev/null &
-ip netns exec $s socat -u TCP6-LISTEN:8080,fork,reuseaddr OPEN:/dev/null 2>/dev/null &
+ip netns exec $s socat -u TCP6-LISTEN:8080,fork,reuseaddr,ipv6only=1 OPEN:/dev/null 2>/dev/null &
 ip netns exec $s socat -u UDP4-RECVFROM:4443,fork OPEN:"$tmp/udp.out",creat,append 2>/dev/null &
 tcp4() { ip netns exec $c bash -c 'echo hello | timeout 3 socat -u - TCP4:198.18.3.2:8080,connect-timeout=2'; }
 tcp6() { ip netns exec $c bash -c 'echo hello | timeout 3 socat -u - TCP6:[2001:db8:3::2]:8080,connect-timeout=2'; }
@@ -97,9 +98,9 @@ check "the control socket still answers after a broken reload" ctl ping
 check "the old policy stays in force" bash -c "'$B/mtugatectl' -s '$tmp/run/mtugate.sock' groups | grep -q 'alpha.*mtu.*1300'"
 check "mtugatectl reload reports the error and fails" bash -c "! '$B/mtugatectl' -s '$tmp/run/mtugate.sock' reload"
 rm "$tmp/groups.d/zz-broken.conf"
-group alpha.conf alpha 1200
+group alpha.conf alpha 1280
 check "mtugatectl reload with a valid file succeeds" ctl reload
-check "the new policy is in force" bash -c "'$B/mtugatectl' -s '$tmp/run/mtugate.sock' groups | grep -q 'alpha.*mtu.*1200'"
+check "the new policy is in force" bash -c "'$B/mtugatectl' -s '$tmp/run/mtugate.sock' groups | grep -q 'alpha.*mtu.*1280'"
 
 # SIGTERM: exit 0, queues unbound, socket gone.
 kill -TERM $dpid
