@@ -14,6 +14,7 @@
 #include "conf/conf.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
+#include "daemon/qhandler.h"
 #include "daemon/stats.h"
 #include "policy/policy.h"
 
@@ -29,6 +30,8 @@ struct worker {
 	struct counters *ctr;
 	struct policy_box *box;
 	struct policy *pol;	/* held for one round of packets */
+	struct pmtu_state *pmtu;
+	struct dtlsq_state *dtls;
 	uint8_t scratch[WORKER_SCRATCH];
 };
 
@@ -82,22 +85,6 @@ static void worker_mss(struct worker *w, const struct nfq_packet *pk, struct nfq
 	}
 }
 
-/* Queues whose actions arrive with later features: attribute and count. */
-static void worker_count_only(struct worker *w, const struct nfq_packet *pk)
-{
-	int bad;
-	const struct group *g = clamp_attribute(w->pol, pk->buf, pk->len, &bad);
-
-	if (bad) {
-		ctr_inc(&w->ctr->malformed);
-		return;
-	}
-	if (g)
-		ctr_inc(&w->ctr->g[g->slot].packets);
-	else
-		ctr_inc(&w->ctr->nogroup);
-}
-
 static void worker_packet(void *arg, const struct nfq_packet *pk, struct nfq_verdict *v)
 {
 	struct worker *w = arg;
@@ -108,8 +95,10 @@ static void worker_packet(void *arg, const struct nfq_packet *pk, struct nfq_ver
 		worker_mss(w, pk, v);
 		break;
 	case QUEUE_PMTU:
+		pmtu_packet(w->pmtu, w->pol, w->ctr, pk, v);
+		break;
 	case QUEUE_DTLS:
-		worker_count_only(w, pk);
+		dtlsq_packet(w->dtls, w->pol, w->ctr, pk, v);
 		break;
 	}
 	if (v->action == NFQ_DROP)
@@ -152,6 +141,10 @@ struct worker *worker_new(enum queue_kind kind, uint16_t num, const struct conf 
 	w->num = num;
 	w->box = box;
 	if (!(w->ctr = stats_new_set(s)) || !(w->loop = loop_new()))
+		goto err;
+	if (kind == QUEUE_PMTU && !(w->pmtu = pmtu_state_new(c)))
+		goto err;
+	if (kind == QUEUE_DTLS && !(w->dtls = dtlsq_state_new(c)))
 		goto err;
 	if (!(w->q = nfq_queue_open(num, c->queues.max_len, c->queues.fail_open, worker_packet, w)))
 		goto err;
@@ -204,6 +197,8 @@ void worker_free(struct worker *w)
 		return;
 	worker_stop(w);
 	nfq_queue_close(w->q);
+	pmtu_state_free(w->pmtu);
+	dtlsq_state_free(w->dtls);
 	loop_free(w->loop);
 	free(w);	/* the counter set belongs to the stats registry */
 }
