@@ -55,7 +55,7 @@ static enum cstp_res head_walk(const uint8_t *in, size_t inlen,
 	/* First pass: limits and syntax only. */
 	for (n = 0;; n++) {
 		size_t end, next, nl, voff, vlen;
-		enum http_res r = http_line(in + off, inlen - off, &end, &next);
+		enum http_res r = http_find_line(in + off, inlen - off, &end, &next);
 
 		if (r != HTTP_DONE) {
 			if (r == HTTP_MORE && inlen >= HTTP_MAX_HEAD)
@@ -70,7 +70,7 @@ static enum cstp_res head_walk(const uint8_t *in, size_t inlen,
 		}
 		if (n > HTTP_MAX_HEADERS)
 			return CSTP_E_HEADERS;
-		if (n > 0 && !http_header_split(in + off, end, &nl, &voff, &vlen))
+		if (n > 0 && !http_split_header(in + off, end, &nl, &voff, &vlen))
 			return CSTP_E_SYNTAX;
 		off += next;
 	}
@@ -80,10 +80,10 @@ static enum cstp_res head_walk(const uint8_t *in, size_t inlen,
 		struct line l = { .p = in + off, .idx = i };
 		enum cstp_res r;
 
-		http_line(in + off, *head_len - off, &l.end, &l.next);
+		http_find_line(in + off, *head_len - off, &l.end, &l.next);
 		l.blank = i == n;
 		if (i > 0 && !l.blank)
-			http_header_split(l.p, l.end, &l.nl, &l.voff, &l.vlen);
+			http_split_header(l.p, l.end, &l.nl, &l.voff, &l.vlen);
 		r = visit(arg, &l);
 		if (r != CSTP_OK)
 			return r;
@@ -485,7 +485,7 @@ enum cstp_ev cstp_stream_next(struct cstp_stream *s, const uint8_t *buf, size_t 
 	return CSTP_EV_FORWARD;
 }
 
-void cstp_record_header(uint8_t hdr[CSTP_HDR_LEN], enum cstp_type type, size_t len)
+void cstp_write_header(uint8_t hdr[CSTP_HDR_LEN], enum cstp_type type, size_t len)
 {
 	hdr[0] = 'S';
 	hdr[1] = 'T';

@@ -74,7 +74,8 @@ struct cstp_offer {
  * X-CSTP-Base-MTU, every other header, their order and spelling, and each
  * line's terminator (CRLF or LF) stay byte for byte; a rewritten value keeps
  * the name and the separator as sent. in holds what arrived so far; only the
- * head is read (offer->head_len). Errors: see above. */
+ * head is read (offer->head_len). A value grows by 4 bytes at most, so
+ * cap >= head_len + 4 * HTTP_MAX_HEADERS always suffices. Errors: see above. */
 enum cstp_res cstp_rewrite_response(const uint8_t *in, size_t inlen, const struct cstp_policy *pol,
 				    uint8_t *out, size_t cap, size_t *outlen, struct cstp_offer *offer);
 
@@ -135,11 +136,11 @@ struct cstp_stream {
  * the caller's buffer needs that capacity. In-stream clamping may only
  * lower the MSS in place (mss_clamp with cap = pkt_len): inserting an option
  * changes the length; a caller that wants it re-frames the record with
- * cstp_record_header(). */
+ * cstp_write_header(). */
 enum cstp_ev cstp_stream_next(struct cstp_stream *s, const uint8_t *buf, size_t len,
 			      struct cstp_event *ev);
 
 /* Write a record header for a payload of len (<= 65535) bytes. */
-void cstp_record_header(uint8_t hdr[CSTP_HDR_LEN], enum cstp_type type, size_t len);
+void cstp_write_header(uint8_t hdr[CSTP_HDR_LEN], enum cstp_type type, size_t len);
 
 #endif

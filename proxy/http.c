@@ -408,7 +408,7 @@ enum http_res http_framer_eof(struct http_framer *f)
 	return HTTP_E_EOF;
 }
 
-enum http_res http_line(const uint8_t *buf, size_t len, size_t *end, size_t *next)
+enum http_res http_find_line(const uint8_t *buf, size_t len, size_t *end, size_t *next)
 {
 	size_t lim = len < HTTP_MAX_LINE ? len : HTTP_MAX_LINE;
 
@@ -435,7 +435,7 @@ enum http_res http_line(const uint8_t *buf, size_t len, size_t *end, size_t *nex
 	return len >= HTTP_MAX_LINE ? HTTP_E_LINE : HTTP_MORE;
 }
 
-bool http_header_split(const uint8_t *line, size_t n, size_t *name_len, size_t *voff, size_t *vlen)
+bool http_split_header(const uint8_t *line, size_t n, size_t *name_len, size_t *voff, size_t *vlen)
 {
 	size_t i = 0, e;
 
@@ -589,6 +589,34 @@ static void url_group(const uint8_t *u, size_t n, char *dst)
 	group_set(dst, tmp, o);
 }
 
+/* Legacy form posts (no XML auth): group_list=NAME among the fields. */
+static void form_group(const uint8_t *b, size_t n, char *dst)
+{
+	static const char key[] = "group_list=";
+	const size_t kl = sizeof(key) - 1;
+	char tmp[HTTP_GROUP_MAX];
+	size_t o = 0;
+
+	for (size_t i = 0; i + kl <= n; i++) {
+		if ((i > 0 && b[i - 1] != '&') || memcmp(b + i, key, kl))
+			continue;
+		for (size_t k = i + kl; k < n && b[k] != '&' && b[k] != '\r' && b[k] != '\n'; k++) {
+			int c = b[k];
+			if (o >= sizeof(tmp))
+				return;
+			if (c == '+')
+				c = ' ';
+			else if (c == '%' && k + 2 < n && hexval(b[k + 1]) >= 0 && hexval(b[k + 2]) >= 0) {
+				c = hexval(b[k + 1]) * 16 + hexval(b[k + 2]);
+				k += 2;
+			}
+			tmp[o++] = (char)c;
+		}
+		group_set(dst, tmp, o);
+		return;
+	}
+}
+
 void http_extract_groups(const uint8_t *head, size_t head_len, const uint8_t *body,
 			 size_t body_len, struct http_groups *g)
 {
@@ -596,7 +624,7 @@ void http_extract_groups(const uint8_t *head, size_t head_len, const uint8_t *bo
 
 	memset(g, 0, sizeof(*g));
 	/* The group-url shows as the path of a POST request line. */
-	if (http_line(head, head_len, &end, &next) == HTTP_DONE && end > 5 &&
+	if (http_find_line(head, head_len, &end, &next) == HTTP_DONE && end > 5 &&
 	    memcmp(head, "POST ", 5) == 0) {
 		size_t t = 5, te = 5;
 		while (te < end && head[te] != ' ')
@@ -605,6 +633,8 @@ void http_extract_groups(const uint8_t *head, size_t head_len, const uint8_t *bo
 	}
 	xml_element(body, body_len, "group-select", g->select);
 	xml_element(body, body_len, "tunnel-group", g->tunnel);
+	if (!g->select[0])
+		form_group(body, body_len, g->select);
 	if (!g->url[0]) {
 		char access[512];
 

@@ -96,12 +96,12 @@ const char *http_res_str(enum http_res r);
  * CRLF (as openconnect reads them, so nothing can hide from us behind a bare
  * LF); a bare CR or a NUL is an error. HTTP_DONE: *end is where the
  * terminator starts, *next the byte after it. HTTP_MORE: no LF yet. */
-enum http_res http_line(const uint8_t *buf, size_t len, size_t *end, size_t *next);
+enum http_res http_find_line(const uint8_t *buf, size_t len, size_t *end, size_t *next);
 
 /* Split a header line (terminator excluded): a token name, ':' with no space
  * before it, a value of visible characters, spaces and tabs, returned with
  * surrounding whitespace trimmed. false if malformed (obs-fold included). */
-bool http_header_split(const uint8_t *line, size_t n, size_t *name_len, size_t *voff, size_t *vlen);
+bool http_split_header(const uint8_t *line, size_t n, size_t *name_len, size_t *voff, size_t *vlen);
 
 /* Case-insensitive comparison of a header name with a lower-case name. */
 bool http_name_is(const uint8_t *name, size_t n, const char *lower);
@@ -109,7 +109,8 @@ bool http_name_is(const uint8_t *name, size_t n, const char *lower);
 /* Group name candidates of one message; "" where absent. Names longer than
  * HTTP_GROUP_MAX - 1, empty, or with control characters are ignored. */
 struct http_groups {
-	char select[HTTP_GROUP_MAX];	/* <group-select> in the client's XML */
+	char select[HTTP_GROUP_MAX];	/* <group-select> in the client's XML, or a
+					 * legacy form's group_list= field */
 	char url[HTTP_GROUP_MAX];	/* group-url: the path of a POST, or of <group-access> */
 	char tunnel[HTTP_GROUP_MAX];	/* <tunnel-group>, e.g. inside <opaque> */
 };

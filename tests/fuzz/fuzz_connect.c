@@ -20,10 +20,10 @@ static void check_head(const uint8_t *h, size_t n, bool block, unsigned mtu)
 	unsigned line = 0;
 
 	while (off < n) {
-		if (http_line(h + off, n - off, &end, &next) != HTTP_DONE)
+		if (http_find_line(h + off, n - off, &end, &next) != HTTP_DONE)
 			abort();
 		if (line++ > 0 && end > 0) {
-			if (!http_header_split(h + off, end, &nl, &voff, &vlen))
+			if (!http_split_header(h + off, end, &nl, &voff, &vlen))
 				abort();
 			if (block && nl >= 6 && http_name_is(h + off, 6, "x-dtls"))
 				abort();

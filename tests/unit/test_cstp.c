@@ -374,7 +374,7 @@ static void test_request(void)
 
 static size_t put_record(uint8_t *p, uint8_t type, const uint8_t *payload, size_t n)
 {
-	cstp_record_header(p, (enum cstp_type)type, n);
+	cstp_write_header(p, (enum cstp_type)type, n);
 	if (n)
 		memcpy(p + CSTP_HDR_LEN, payload, n);
 	return CSTP_HDR_LEN + n;
@@ -570,7 +570,7 @@ static void test_stream_bad(void)
 	CHECK_INT(cstp_stream_next(&s, (const uint8_t *)"", 0, &ev), CSTP_EV_NEED);
 
 	/* A DATA header promising 65535 bytes of SYN: held up to CSTP_RECORD_MAX. */
-	cstp_record_header(b, CSTP_DATA, 65535);
+	cstp_write_header(b, CSTP_DATA, 65535);
 	memcpy(b + CSTP_HDR_LEN, syn4, sizeof(syn4));
 	CHECK_INT(cstp_stream_next(&s, b, CSTP_HDR_LEN + sizeof(syn4), &ev), CSTP_EV_NEED);
 	CHECK_INT(ev.need, CSTP_RECORD_MAX);

@@ -365,6 +365,12 @@ static void test_groups(void)
 	groups_of("POST / HTTP/1.1\r\n\r\n",
 		  "<group-select>first</group-select><group-select>second</group-select>", &g);
 	CHECK_STR(g.select, "second");
+	groups_of("POST / HTTP/1.1\r\n\r\n", "username=u&group_list=tls%2Donly+x&password=p", &g);
+	CHECK_STR(g.select, "tls-only x");
+	groups_of("POST / HTTP/1.1\r\n\r\n", "group_list=relay", &g);
+	CHECK_STR(g.select, "relay");
+	groups_of("POST / HTTP/1.1\r\n\r\n", "xgroup_list=relay", &g);
+	CHECK_STR(g.select, "");
 }
 
 int main(void)
