@@ -197,7 +197,7 @@ const char *session_dtls_str(enum session_dtls d)
 	return "?";
 }
 
-static void session_fmt_client(const struct sockaddr_storage *ss, char *buf, size_t len)
+const char *session_addr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
 {
 	char a[INET6_ADDRSTRLEN];
 
@@ -214,6 +214,7 @@ static void session_fmt_client(const struct sockaddr_storage *ss, char *buf, siz
 	} else {
 		snprintf(buf, len, "-");
 	}
+	return buf;
 }
 
 static void session_fmt_one(const struct session_info *s, struct strbuf *out)
@@ -221,7 +222,7 @@ static void session_fmt_one(const struct session_info *s, struct strbuf *out)
 	char client[INET6_ADDRSTRLEN + 10], a4[INET_ADDRSTRLEN] = "", a6[INET6_ADDRSTRLEN] = "";
 	char id[2 * SESSION_ID_MAX + 1] = "-";
 
-	session_fmt_client(&s->client, client, sizeof(client));
+	session_addr_str(&s->client, client, sizeof(client));
 	if (s->has_addr4)
 		inet_ntop(AF_INET, s->addr4, a4, sizeof(a4));
 	if (s->has_addr6)

@@ -57,5 +57,7 @@ bool session_group_by_id(struct session_table *t, const uint8_t *id, size_t len,
 void session_format(struct session_table *t, struct strbuf *out);
 
 const char *session_dtls_str(enum session_dtls d);
+/* "198.18.1.2:40000", "[2001:db8:1::2]:443", or "-"; returns buf. */
+const char *session_addr_str(const struct sockaddr_storage *ss, char *buf, size_t len);
 
 #endif

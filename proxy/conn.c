@@ -1,0 +1,947 @@
+#include "proxy/conn.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "clamp/mss.h"
+#include "clamp/pkt.h"
+#include "conf/conf.h"
+#include "daemon/log.h"
+#include "daemon/loop.h"
+#include "daemon/stats.h"
+#include "proxy/cstp.h"
+#include "proxy/http.h"
+#include "proxy/listen.h"
+#include "proxy/session.h"
+#include "proxy/tls.h"
+
+/* A direction's buffer holds one whole CSTP record (a SYN is clamped whole)
+ * plus room for a rewritten head that grew by a few bytes. */
+#define DIR_READ_MAX (CSTP_RECORD_MAX + 512)
+#define DIR_CAP (DIR_READ_MAX + 1024)
+#define REWRITE_CAP (HTTP_MAX_HEAD + 1024)
+#define CAPTURE_CAP 16384	/* an auth request's XML, for group names */
+#define MAX_PENDING 8		/* requests awaiting their response */
+#define PUMP_ROUNDS 32		/* then yield to other connections */
+
+enum conn_state { CONN_HANDSHAKE, CONN_HTTP, CONN_TUNNEL };
+enum req_state { REQ_HEAD, REQ_BODY, REQ_CONNECT };
+
+struct side {
+	const char *name;	/* "client" / "headend" */
+	int fd;
+	struct tls *tls;
+	bool hs_done, eof;
+	enum tls_res rwant, wwant;	/* the last read's / write's WANT_*, else TLS_OK */
+	uint32_t events;		/* registered epoll interest */
+};
+
+/* Bytes read from one side for the other: [off, ready) may be written,
+ * [ready, len) are not processed yet. */
+struct dir {
+	uint8_t *buf;
+	size_t off, ready, len;
+	size_t wpend;		/* a write to retry with exactly this length */
+	struct cstp_stream st;
+};
+
+struct conn {
+	struct conn_env *env;
+	struct conn *prev, *next, *again_next;
+	bool in_again, dead;
+	struct side c, s;
+	struct dir up, down;	/* up: client -> headend */
+	bool connected;		/* upstream TCP */
+	enum conn_state state;
+	enum req_state rq;
+	time_t started, active;
+	struct sockaddr_storage client, dst;
+	/* HTTP */
+	struct http_framer req, resp;
+	struct http_capture cap;
+	bool resp_active;
+	uint8_t pending[MAX_PENDING];	/* enum http_kind of each outstanding request */
+	unsigned npending;
+	char group[64];
+	const char *group_from;
+	/* tunnel */
+	struct cstp_offer offer;
+	int session;
+	unsigned slot;
+	bool has_slot;
+};
+
+static void conn_pump(struct conn *c);
+
+static time_t conn_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static const uint8_t *conn_addr(const struct sockaddr_storage *ss, int *family)
+{
+	*family = ss->ss_family;
+	if (ss->ss_family == AF_INET6)
+		return (const uint8_t *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
+	return (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
+}
+
+/* ---- closing ---- */
+
+static void side_release(struct conn *c, struct side *x)
+{
+	if (x->tls) {
+		tls_close(x->tls);
+		tls_free(x->tls);
+	}
+	if (x->fd >= 0) {
+		loop_del(c->env->loop, x->fd);
+		close(x->fd);
+	}
+	x->fd = -1;
+	x->tls = NULL;
+}
+
+static void conn_unlink(struct conn *c)
+{
+	struct conn_env *env = c->env;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		env->head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	if (c->in_again) {
+		struct conn **p = &env->again;
+
+		while (*p && *p != c)
+			p = &(*p)->again_next;
+		if (*p)
+			*p = c->again_next;
+	}
+}
+
+/* relayd's relay_close(): one line with the reason, then everything goes. */
+static void conn_close(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void conn_close(struct conn *c, const char *fmt, ...)
+{
+	char reason[256], cl[64], dst[64];
+	va_list ap;
+
+	if (c->dead)
+		return;
+	c->dead = true;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	session_addr_str(&c->client, cl, sizeof(cl));
+	session_addr_str(&c->dst, dst, sizeof(dst));
+	if (c->state == CONN_TUNNEL)
+		log_info("proxy %s -> %s: tunnel closed: %s (group %s, %llu bytes up, %llu down, %lld s)",
+			 cl, dst, reason, c->group[0] ? c->group : "-",
+			 (unsigned long long)c->up.st.bytes, (unsigned long long)c->down.st.bytes,
+			 (long long)(conn_now() - c->started));
+	else
+		log_info("proxy %s -> %s: closed: %s", cl, dst, reason);
+	if (c->session >= 0)
+		session_remove(c->env->sessions, c->session);
+	if (c->state == CONN_TUNNEL)
+		c->env->ntunnels--;
+	side_release(c, &c->c);
+	side_release(c, &c->s);
+	conn_unlink(c);
+	c->env->nconns--;
+	free(c->up.buf);
+	free(c->down.buf);
+	free(c->cap.buf);
+	free(c);
+}
+
+/* ---- the group ---- */
+
+static void conn_hint_put(struct conn *c)
+{
+	struct conn_env *env = c->env;
+	struct conn_hint *h = NULL;
+	int family;
+	const uint8_t *a = conn_addr(&c->client, &family);
+	size_t alen = family == AF_INET6 ? 16 : 4;
+
+	for (size_t i = 0; i < CONN_HINTS && !h; i++)
+		if (env->hints[i].family == family && !memcmp(env->hints[i].addr, a, alen))
+			h = &env->hints[i];
+	if (!h) {
+		h = &env->hints[env->nexthint];
+		env->nexthint = (env->nexthint + 1) % CONN_HINTS;
+	}
+	memset(h, 0, sizeof(*h));
+	h->family = (uint8_t)family;
+	memcpy(h->addr, a, alen);
+	h->when = conn_now();
+	snprintf(h->group, sizeof(h->group), "%s", c->group);
+}
+
+static void conn_hint_get(struct conn *c)
+{
+	int family;
+	const uint8_t *a = conn_addr(&c->client, &family);
+	time_t now = conn_now();
+
+	for (size_t i = 0; i < CONN_HINTS; i++) {
+		struct conn_hint *h = &c->env->hints[i];
+
+		if (h->family == family && !memcmp(h->addr, a, family == AF_INET6 ? 16 : 4) &&
+		    now - h->when <= CONN_HINT_TTL) {
+			snprintf(c->group, sizeof(c->group), "%s", h->group);
+			c->group_from = "an earlier authentication from this address";
+			return;
+		}
+	}
+}
+
+/* A finished client request: its XML or URL may name the group
+ * (<group-select>, then <tunnel-group>, then the group-url path). */
+static void conn_request_done(struct conn *c)
+{
+	struct http_groups g;
+	struct policy *p;
+	const char *cand[3];
+	static const char *const from[3] = { "<group-select>", "<tunnel-group>", "the group-url" };
+
+	if (!c->cap.buf || c->cap.len < c->cap.head_len)
+		return;
+	http_extract_groups(c->cap.buf, c->cap.head_len, c->cap.buf + c->cap.head_len,
+			    c->cap.len - c->cap.head_len, &g);
+	cand[0] = g.select;
+	cand[1] = g.tunnel;
+	cand[2] = g.url;
+	p = policy_hold(c->env->box);
+	for (int i = 0; i < 3; i++) {
+		const struct group *gr;
+
+		if (!cand[i][0] || !(gr = policy_by_auth(p, cand[i], strlen(cand[i]))))
+			continue;
+		if (strcmp(c->group, gr->name)) {
+			snprintf(c->group, sizeof(c->group), "%s", gr->name);
+			c->group_from = from[i];
+			conn_hint_put(c);
+		}
+		break;
+	}
+	policy_release(p);
+}
+
+/* ---- buffers ---- */
+
+static bool dir_alloc(struct dir *d)
+{
+	if (!d->buf)
+		d->buf = malloc(DIR_CAP);
+	return d->buf != NULL;
+}
+
+/* Keep idle tunnels small: an empty buffer is given back. */
+static void dir_trim(struct dir *d)
+{
+	if (d->off == d->len && !d->wpend) {
+		d->off = d->ready = d->len = 0;
+		free(d->buf);
+		d->buf = NULL;
+	}
+}
+
+/* Replace the head [ready, ready+inlen) with out[0..outlen). */
+static bool dir_splice(struct dir *d, size_t inlen, const uint8_t *out, size_t outlen)
+{
+	size_t tail = d->len - d->ready - inlen;
+
+	if (d->ready + outlen + tail > DIR_CAP)
+		return false;
+	memmove(d->buf + d->ready + outlen, d->buf + d->ready + inlen, tail);
+	memcpy(d->buf + d->ready, out, outlen);
+	d->len = d->ready + outlen + tail;
+	d->ready += outlen;
+	return true;
+}
+
+/* ---- I/O ---- */
+
+static bool side_read(struct conn *c, struct side *x, struct dir *d)
+{
+	size_t n;
+	enum tls_res r;
+	char e[160];
+
+	if (x->eof || !x->tls || (d->buf && d->len >= DIR_READ_MAX))
+		return false;
+	if (!dir_alloc(d)) {
+		conn_close(c, "out of memory");
+		return false;
+	}
+	if (d->off > 0 && d->off == d->ready) {
+		/* Only unprocessed bytes remain: move them down, nothing is mid-write. */
+		if (!d->wpend) {
+			memmove(d->buf, d->buf + d->off, d->len - d->off);
+			d->len -= d->off;
+			d->ready = d->off = 0;
+		}
+	} else if (d->off > 0 && DIR_READ_MAX - d->len < 16384) {
+		memmove(d->buf, d->buf + d->off, d->len - d->off);
+		d->len -= d->off;
+		d->ready -= d->off;
+		d->off = 0;
+	}
+	if (d->len >= DIR_READ_MAX)
+		return false;
+	r = tls_read(x->tls, d->buf + d->len, DIR_READ_MAX - d->len, &n);
+	x->rwant = TLS_OK;
+	switch (r) {
+	case TLS_OK:
+		d->len += n;
+		c->active = conn_now();
+		return true;
+	case TLS_WANT_READ:
+	case TLS_WANT_WRITE:
+		x->rwant = r;
+		return false;
+	case TLS_EOF:
+		x->eof = true;
+		return true;
+	case TLS_ERROR:
+		conn_close(c, "%s TLS: %s", x->name, tls_error(x->tls, e, sizeof(e)));
+		return false;
+	}
+	return false;
+}
+
+static bool side_write(struct conn *c, struct side *x, struct dir *d)
+{
+	size_t n, want = d->wpend ? d->wpend : d->ready - d->off;
+	enum tls_res r;
+	char e[160];
+
+	if (!want || !x->tls)
+		return false;
+	r = tls_write(x->tls, d->buf + d->off, want, &n);
+	x->wwant = TLS_OK;
+	switch (r) {
+	case TLS_OK:
+		d->off += n;
+		d->wpend = 0;
+		return true;
+	case TLS_WANT_READ:
+	case TLS_WANT_WRITE:
+		x->wwant = r;
+		d->wpend = want;
+		return false;
+	case TLS_EOF:
+		conn_close(c, "%s closed", x->name);
+		return false;
+	case TLS_ERROR:
+		conn_close(c, "%s TLS: %s", x->name, tls_error(x->tls, e, sizeof(e)));
+		return false;
+	}
+	return false;
+}
+
+/* ---- HTTP: client requests ---- */
+
+static enum http_kind conn_kind_of(const struct http_framer *f)
+{
+	if (f->connect)
+		return HTTP_RESPONSE_CONNECT;
+	return strcmp(f->method, "HEAD") == 0 ? HTTP_RESPONSE_NOBODY : HTTP_RESPONSE;
+}
+
+static bool conn_group_blocks(struct conn *c)
+{
+	struct policy *p = policy_hold(c->env->box);
+	const struct group *g = c->group[0] ? policy_by_name(p, c->group) : NULL;
+	bool block = g && g->dtls == DTLS_BLOCK;
+
+	policy_release(p);
+	return block;
+}
+
+/* One request head is complete in buf: frame it, and rewrite it if it is the
+ * CONNECT (compression off, DTLS off for a block group). */
+static bool conn_request_head(struct conn *c, uint8_t *tmp)
+{
+	struct dir *d = &c->up;
+	size_t outlen, head_len, used;
+	enum cstp_res r;
+	enum http_res hr;
+
+	r = cstp_rewrite_request(d->buf + d->ready, d->len - d->ready, true, conn_group_blocks(c),
+				 tmp, REWRITE_CAP, &outlen, &head_len);
+	if (r == CSTP_MORE)
+		return false;
+	if (r != CSTP_OK) {
+		conn_close(c, "client request: %s", r == CSTP_E_HEAD ? "header section too large" :
+			   r == CSTP_E_LINE ? "line too long" : r == CSTP_E_HEADERS ?
+			   "too many headers" : "malformed");
+		return false;
+	}
+	if (!c->cap.buf && !(c->cap.buf = malloc(CAPTURE_CAP))) {
+		conn_close(c, "out of memory");
+		return false;
+	}
+	c->cap.cap = CAPTURE_CAP;
+	http_framer_init(&c->req, HTTP_REQUEST, &c->cap);
+	hr = http_feed(&c->req, d->buf + d->ready, head_len, &used);
+	if (hr != HTTP_MORE && hr != HTTP_DONE) {
+		conn_close(c, "client request: %s", http_res_str(hr));
+		return false;
+	}
+	if (c->npending == MAX_PENDING) {
+		conn_close(c, "client pipelined more than %d requests", MAX_PENDING);
+		return false;
+	}
+	c->pending[c->npending++] = (uint8_t)conn_kind_of(&c->req);
+	if (c->req.connect) {
+		if (!dir_splice(d, head_len, tmp, outlen)) {
+			conn_close(c, "client request: no room to rewrite");
+			return false;
+		}
+		conn_request_done(c);
+		/* Whatever follows waits for the answer: tunnel data or another request. */
+		c->rq = REQ_CONNECT;
+		return true;
+	}
+	d->ready += head_len;
+	if (hr == HTTP_DONE) {
+		conn_request_done(c);
+		c->rq = REQ_HEAD;
+	} else {
+		c->rq = REQ_BODY;
+	}
+	return true;
+}
+
+static bool conn_up_http(struct conn *c, uint8_t *tmp)
+{
+	struct dir *d = &c->up;
+	bool progress = false;
+
+	while (!c->dead && d->ready < d->len && c->state == CONN_HTTP) {
+		size_t used;
+		enum http_res hr;
+
+		if (c->rq == REQ_CONNECT)
+			break;
+		if (c->rq == REQ_HEAD) {
+			if (!conn_request_head(c, tmp))
+				break;
+			progress = true;
+			continue;
+		}
+		hr = http_feed(&c->req, d->buf + d->ready, d->len - d->ready, &used);
+		d->ready += used;
+		progress = true;
+		if (hr == HTTP_DONE) {
+			conn_request_done(c);
+			c->rq = REQ_HEAD;
+		} else if (hr != HTTP_MORE) {
+			conn_close(c, "client request: %s", http_res_str(hr));
+		}
+	}
+	return progress;
+}
+
+/* ---- HTTP: the CONNECT answer ---- */
+
+static const struct group *conn_pick_group(struct conn *c, const struct policy *p,
+					   const struct cstp_offer *o)
+{
+	const struct group *g = NULL;
+	int family;
+	const uint8_t *a;
+
+	if (c->group[0] && (g = policy_by_name(p, c->group)))
+		return g;
+	if (o->has_addr4 && (g = policy_by_pool(p, AF_INET, o->addr4)))
+		c->group_from = "X-CSTP-Address in its pool";
+	else if (o->has_addr6 && (g = policy_by_pool(p, AF_INET6, o->addr6)))
+		c->group_from = "X-CSTP-Address-IP6 in its pool";
+	else if ((a = conn_addr(&c->client, &family)) && (g = policy_by_clients(p, family, a)))
+		c->group_from = "the client address";
+	if (g)
+		snprintf(c->group, sizeof(c->group), "%s", g->name);
+	return g;
+}
+
+static enum session_dtls conn_dtls_state(const struct group *g, const struct cstp_offer *o)
+{
+	if (!o->dtls_offered)
+		return SESSION_DTLS_NONE;
+	if (!g || g->dtls == DTLS_PASS)
+		return SESSION_DTLS_PASSED;
+	return g->dtls == DTLS_BLOCK ? SESSION_DTLS_BLOCKED : SESSION_DTLS_RELAYED;
+}
+
+static void conn_start_tunnel(struct conn *c, const struct group *g)
+{
+	struct cstp_offer *o = &c->offer;
+	struct session_info si = { 0 };
+	char cl[64];
+
+	c->state = CONN_TUNNEL;
+	c->env->ntunnels++;
+	free(c->cap.buf);
+	c->cap = (struct http_capture){ 0 };
+	memset(&c->up.st, 0, sizeof(c->up.st));
+	memset(&c->down.st, 0, sizeof(c->down.st));
+	if (o->app_id_len && o->app_id_len <= SESSION_ID_MAX) {
+		memcpy(si.id, o->app_id, o->app_id_len);
+		si.id_len = o->app_id_len;
+		si.id_is_app = true;
+	} else if (o->has_session_id) {
+		memcpy(si.id, o->session_id, sizeof(o->session_id));
+		si.id_len = sizeof(o->session_id);
+	}
+	snprintf(si.group, sizeof(si.group), "%s", g ? g->name : "");
+	si.client = c->client;
+	memcpy(si.addr4, o->addr4, 4);
+	memcpy(si.addr6, o->addr6, 16);
+	si.has_addr4 = o->has_addr4;
+	si.has_addr6 = o->has_addr6;
+	si.cstp_mtu = o->cstp_mtu;
+	si.dtls_mtu = o->dtls_mtu;
+	si.sent_mtu = o->sent_mtu;
+	si.sent_dtls_mtu = o->sent_dtls_mtu;
+	si.dtls = conn_dtls_state(g, o);
+	if ((c->session = session_add(c->env->sessions, &si)) < 0)
+		log_warnx("proxy: session table full: the DTLS path will not know this tunnel");
+	if (g) {
+		c->slot = g->slot;
+		c->has_slot = true;
+		ctr_inc(&c->env->ctr->g[g->slot].sessions);
+		if (o->removed || o->rewritten)
+			ctr_inc(&c->env->ctr->g[g->slot].connect_rewritten);
+	}
+	log_info("proxy %s: tunnel up, group %s (from %s), X-CSTP-MTU %u -> %u, X-DTLS-MTU %u -> %u,"
+		 " DTLS %s%s", session_addr_str(&c->client, cl, sizeof(cl)), g ? g->name : "-",
+		 g ? c->group_from : "nothing", o->cstp_mtu, o->sent_mtu, o->dtls_mtu,
+		 o->sent_dtls_mtu, session_dtls_str(si.dtls),
+		 o->compressed ? ", compressed records are not clamped" : "");
+}
+
+/* The answer to CONNECT: parse it as is, learn the group, rewrite it. */
+static bool conn_connect_response(struct conn *c, uint8_t *tmp)
+{
+	struct dir *d = &c->down;
+	const struct cstp_policy pass = { .dtls = DTLS_PASS };
+	struct cstp_policy cp = pass;
+	size_t outlen, used, head_len;
+	struct policy *p;
+	const struct group *g;
+	enum cstp_res r;
+	enum http_res hr;
+
+	r = cstp_rewrite_response(d->buf + d->ready, d->len - d->ready, &pass, tmp, REWRITE_CAP,
+				  &outlen, &c->offer);
+	if (r == CSTP_MORE)
+		return false;
+	p = policy_hold(c->env->box);
+	g = (r == CSTP_OK || r == CSTP_REFUSED) ? conn_pick_group(c, p, &c->offer) : NULL;
+	if (g)
+		cp = (struct cstp_policy){ .dtls = g->dtls, .mtu = g->mtu,
+					   .dtls_port = c->env->conf->headend.advertised_dtls_port };
+	if (r == CSTP_OK || r == CSTP_REFUSED)
+		r = cstp_rewrite_response(d->buf + d->ready, d->len - d->ready, &cp, tmp,
+					  REWRITE_CAP, &outlen, &c->offer);
+	if (r != CSTP_OK && r != CSTP_REFUSED) {
+		policy_release(p);
+		conn_close(c, "%s", cstp_res_str(r));
+		return false;
+	}
+	head_len = c->offer.head_len;
+	c->npending--;
+	memmove(c->pending, c->pending + 1, c->npending);
+	if (r == CSTP_REFUSED) {
+		/* Not a tunnel: the body follows as in any response, then HTTP goes on. */
+		http_framer_init(&c->resp, HTTP_RESPONSE_CONNECT, NULL);
+		hr = http_feed(&c->resp, d->buf + d->ready, head_len, &used);
+		c->resp_active = hr == HTTP_MORE;
+		c->rq = REQ_HEAD;
+		log_info("proxy: CONNECT refused by the headend (status %d)", c->offer.status);
+	}
+	if (!dir_splice(d, head_len, tmp, outlen)) {
+		policy_release(p);
+		conn_close(c, "CONNECT response: no room to rewrite");
+		return false;
+	}
+	if (r == CSTP_OK)
+		conn_start_tunnel(c, g);
+	policy_release(p);
+	return true;
+}
+
+static bool conn_down_http(struct conn *c, uint8_t *tmp)
+{
+	struct dir *d = &c->down;
+	bool progress = false;
+
+	while (!c->dead && d->ready < d->len && c->state == CONN_HTTP) {
+		size_t used;
+		enum http_res hr;
+
+		if (!c->resp_active) {
+			if (!c->npending) {
+				conn_close(c, "headend sent data with no request outstanding");
+				break;
+			}
+			if (c->pending[0] == HTTP_RESPONSE_CONNECT) {
+				if (!conn_connect_response(c, tmp))
+					break;
+				progress = true;
+				continue;
+			}
+			http_framer_init(&c->resp, (enum http_kind)c->pending[0], NULL);
+			c->resp_active = true;
+		}
+		hr = http_feed(&c->resp, d->buf + d->ready, d->len - d->ready, &used);
+		d->ready += used;
+		progress = true;
+		if (hr == HTTP_DONE) {
+			c->resp_active = false;
+			/* A refused CONNECT was popped already. */
+			if (c->resp.kind != HTTP_RESPONSE_CONNECT) {
+				c->npending--;
+				memmove(c->pending, c->pending + 1, c->npending);
+			}
+		} else if (hr != HTTP_MORE) {
+			conn_close(c, "headend response: %s", http_res_str(hr));
+		}
+	}
+	return progress;
+}
+
+/* ---- the tunnel ---- */
+
+/* An inner SYN or SYN-ACK: lower its MSS in place, as the packet path does;
+ * the record cannot grow, so a missing option is not added. */
+static void conn_clamp(struct conn *c, uint8_t *pkt, size_t len)
+{
+	struct policy *p;
+	const struct group *g;
+	struct pkt pk;
+	size_t nl;
+	uint16_t target;
+
+	if (!c->group[0] || pkt_parse(&pk, pkt, len) != PKT_OK)
+		return;
+	p = policy_hold(c->env->box);
+	if ((g = policy_by_name(p, c->group)) && (target = group_mss(g, pk.family))) {
+		enum mss_res r = mss_clamp(pkt, len, len, &pk, target, &nl);
+		struct grp_counters *gc = &c->env->ctr->g[g->slot];
+
+		if (r == MSS_LOWERED)
+			ctr_inc(&gc->mss_rewritten);
+		else if (r == MSS_KEPT)
+			ctr_inc(&gc->mss_unchanged);
+	}
+	policy_release(p);
+}
+
+static bool conn_stream(struct conn *c, struct dir *d, const char *from)
+{
+	bool progress = false;
+
+	while (!c->dead && d->ready < d->len) {
+		struct cstp_event ev;
+
+		switch (cstp_stream_next(&d->st, d->buf + d->ready, d->len - d->ready, &ev)) {
+		case CSTP_EV_PACKET:
+			conn_clamp(c, d->buf + d->ready + ev.pkt_off, ev.pkt_len);
+			/* fall through */
+		case CSTP_EV_FORWARD:
+			d->ready += ev.len;
+			progress = true;
+			break;
+		case CSTP_EV_NEED:
+			return progress;
+		case CSTP_EV_ERROR:
+			conn_close(c, "malformed CSTP record from the %s", from);
+			return false;
+		}
+	}
+	return progress;
+}
+
+/* ---- handshakes ---- */
+
+static bool conn_handshake(struct conn *c)
+{
+	enum tls_res r;
+	char e[160];
+	bool progress = false;
+
+	if (!c->c.hs_done) {
+		r = tls_handshake(c->c.tls);
+		c->c.rwant = TLS_OK;
+		if (r == TLS_OK) {
+			c->c.hs_done = progress = true;
+		} else if (r == TLS_WANT_READ || r == TLS_WANT_WRITE) {
+			c->c.rwant = r;
+		} else {
+			conn_close(c, "client TLS handshake: %s",
+				   r == TLS_EOF ? "client closed" : tls_error(c->c.tls, e, sizeof(e)));
+			return false;
+		}
+	}
+	if (!c->c.hs_done || !c->connected)
+		return progress;
+	if (!c->s.tls && !(c->s.tls = tls_connect_new(c->env->tls, c->s.fd, tls_sni(c->c.tls), &c->dst))) {
+		conn_close(c, "headend TLS: cannot set up the connection");
+		return false;
+	}
+	r = tls_handshake(c->s.tls);
+	c->s.rwant = TLS_OK;
+	if (r == TLS_WANT_READ || r == TLS_WANT_WRITE) {
+		c->s.rwant = r;
+		return progress;
+	}
+	if (r != TLS_OK) {
+		conn_close(c, "headend TLS handshake: %s",
+			   r == TLS_EOF ? "headend closed" : tls_error(c->s.tls, e, sizeof(e)));
+		return false;
+	}
+	c->s.hs_done = true;
+	c->state = CONN_HTTP;
+	{
+		char a[96], b[96], cl[64];
+
+		log_debug("proxy %s: client %s, headend %s", session_addr_str(&c->client, cl, sizeof(cl)),
+			  tls_describe(c->c.tls, a, sizeof(a)), tls_describe(c->s.tls, b, sizeof(b)));
+	}
+	return true;
+}
+
+/* ---- epoll interest ---- */
+
+static uint32_t side_interest(const struct conn *c, const struct side *x, const struct dir *in,
+			      const struct dir *out)
+{
+	uint32_t ev = 0;
+
+	if (c->state == CONN_HANDSHAKE) {
+		if (x == &c->s && !c->connected)
+			return EPOLLOUT;
+		if (x->rwant == TLS_WANT_READ)
+			ev |= EPOLLIN;
+		if (x->rwant == TLS_WANT_WRITE)
+			ev |= EPOLLOUT;
+		return ev;
+	}
+	if (!x->eof && (!in->buf || in->len < DIR_READ_MAX) && x->rwant != TLS_WANT_WRITE)
+		ev |= EPOLLIN;
+	if (x->rwant == TLS_WANT_WRITE || x->wwant == TLS_WANT_WRITE)
+		ev |= EPOLLOUT;
+	if (x->wwant == TLS_WANT_READ)
+		ev |= EPOLLIN;
+	if (out->ready > out->off && x->wwant == TLS_OK)
+		ev |= EPOLLOUT;
+	return ev;
+}
+
+static void conn_interest(struct conn *c)
+{
+	uint32_t ec = side_interest(c, &c->c, &c->up, &c->down);
+	uint32_t es = side_interest(c, &c->s, &c->down, &c->up);
+
+	if (ec != c->c.events && loop_mod(c->env->loop, c->c.fd, ec) == 0)
+		c->c.events = ec;
+	if (es != c->s.events && loop_mod(c->env->loop, c->s.fd, es) == 0)
+		c->s.events = es;
+}
+
+/* ---- the pump ---- */
+
+static bool conn_round(struct conn *c, uint8_t *tmp)
+{
+	bool p = false;
+
+	if (c->state == CONN_HANDSHAKE) {
+		p = conn_handshake(c);
+		if (c->dead || c->state == CONN_HANDSHAKE)
+			return p;
+	}
+	p |= side_read(c, &c->c, &c->up);
+	if (!c->dead)
+		p |= side_read(c, &c->s, &c->down);
+	if (!c->dead && c->state == CONN_HTTP) {
+		p |= conn_up_http(c, tmp);
+		if (!c->dead)
+			p |= conn_down_http(c, tmp);
+	}
+	if (!c->dead && c->state == CONN_TUNNEL) {
+		/* The client's bytes after CONNECT wait in up: they are records now. */
+		p |= conn_stream(c, &c->up, "client");
+		if (!c->dead)
+			p |= conn_stream(c, &c->down, "headend");
+	}
+	if (!c->dead)
+		p |= side_write(c, &c->s, &c->up);
+	if (!c->dead)
+		p |= side_write(c, &c->c, &c->down);
+	if (c->dead)
+		return false;
+	/* A side that closed ends the connection once what it sent is delivered. */
+	if (c->c.eof && c->up.off == c->up.ready)
+		conn_close(c, "%s", c->up.st.records[CSTP_DISCONNECT] ? "client disconnected" :
+			   "client closed the connection");
+	else if (c->s.eof && c->down.off == c->down.ready)
+		conn_close(c, "%s", c->down.st.records[CSTP_DISCONNECT] || c->down.st.records[CSTP_TERMINATE]
+			   ? "headend ended the tunnel" : "headend closed the connection");
+	return c->dead ? false : p;
+}
+
+static void conn_pump(struct conn *c)
+{
+	uint8_t *tmp = NULL;
+	int i;
+
+	/* Rewrites need a scratch head; only HTTP states use it. */
+	if (c->state != CONN_TUNNEL && !(tmp = malloc(REWRITE_CAP))) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	for (i = 0; i < PUMP_ROUNDS; i++)
+		if (!conn_round(c, tmp))
+			break;
+	free(tmp);
+	if (c->dead)
+		return;
+	if (i == PUMP_ROUNDS && !c->in_again) {
+		/* Still busy: give the others a turn, come back through the kick fd. */
+		uint64_t one = 1;
+
+		c->in_again = true;
+		c->again_next = c->env->again;
+		c->env->again = c;
+		if (write(c->env->kickfd, &one, sizeof(one)) < 0) {
+			/* Already signalled: the counter is not zero. */
+		}
+	}
+	dir_trim(&c->up);
+	dir_trim(&c->down);
+	conn_interest(c);
+}
+
+void conn_run_again(struct conn_env *env)
+{
+	struct conn *list = env->again;
+
+	env->again = NULL;
+	while (list) {
+		struct conn *c = list;
+
+		list = c->again_next;
+		c->in_again = false;
+		conn_pump(c);
+	}
+}
+
+static void conn_event(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct conn *c = arg;
+	char e[64];
+	int r;
+
+	(void)l;
+	if (fd == c->s.fd && !c->connected) {
+		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			return;
+		if ((r = listen_connected(fd)) < 0) {
+			conn_close(c, "headend %s: connect: %s", session_addr_str(&c->dst, e, sizeof(e)),
+				   strerror(-r));
+			return;
+		}
+		c->connected = true;
+	}
+	conn_pump(c);
+	if (c->dead)
+		return;
+	/* An error or hang-up the pump could not act on would fire forever. */
+	if ((events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLIN) &&
+	    !((fd == c->c.fd ? c->c.events : c->s.events) & EPOLLIN))
+		conn_close(c, "%s reset the connection", fd == c->c.fd ? "client" : "headend");
+}
+
+struct conn *conn_new(struct conn_env *env, int cfd, const struct sockaddr_storage *client,
+		      const struct sockaddr_storage *dst)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	char a[64], b[64];
+	int sfd;
+
+	if (!c) {
+		close(cfd);
+		log_warnx("proxy: out of memory for a connection");
+		return NULL;
+	}
+	*c = (struct conn){ .env = env, .c = { .name = "client", .fd = cfd },
+			    .s = { .name = "headend", .fd = -1 }, .client = *client, .dst = *dst,
+			    .session = -1 };
+	c->started = c->active = conn_now();
+	if ((sfd = listen_upstream(client, dst)) < 0) {
+		log_warnx("proxy %s -> %s: closed: upstream socket: %s",
+			  session_addr_str(client, a, sizeof(a)), session_addr_str(dst, b, sizeof(b)),
+			  strerror(-sfd));
+		close(cfd);
+		free(c);
+		return NULL;
+	}
+	c->s.fd = sfd;
+	/* The list first: conn_close() unlinks whatever state it finds. */
+	c->next = env->head;
+	if (env->head)
+		env->head->prev = c;
+	env->head = c;
+	env->nconns++;
+	if (!(c->c.tls = tls_accept_new(env->tls, cfd)) ||
+	    loop_add(env->loop, cfd, EPOLLIN, conn_event, c) < 0 ||
+	    loop_add(env->loop, sfd, EPOLLOUT, conn_event, c) < 0) {
+		conn_close(c, "cannot set the connection up");
+		return NULL;
+	}
+	c->c.events = EPOLLIN;
+	c->s.events = EPOLLOUT;
+	conn_hint_get(c);
+	return c;
+}
+
+void conn_tick(struct conn_env *env)
+{
+	const struct conf *cf = env->conf;
+	struct conn *c = env->head, *next;
+	time_t now = conn_now();
+
+	for (; c; c = next) {
+		next = c->next;
+		if (c->state == CONN_HANDSHAKE && now - c->started >= (time_t)cf->proxy.handshake_timeout)
+			conn_close(c, "TLS handshake timeout (%u s)%s", cf->proxy.handshake_timeout,
+				   c->c.hs_done ? ", waiting for the headend" : "");
+		else if (c->state != CONN_HANDSHAKE && now - c->active >= (time_t)cf->proxy.idle_timeout)
+			conn_close(c, "idle timeout (%u s)", cf->proxy.idle_timeout);
+		else if (c->session >= 0)
+			session_set_bytes(env->sessions, c->session, c->up.st.bytes, c->down.st.bytes);
+	}
+}
+
+void conn_close_all(struct conn_env *env, const char *reason)
+{
+	while (env->head)
+		conn_close(env->head, "%s", reason);
+}

@@ -1,0 +1,66 @@
+/* One proxied connection: client TLS in, headend TLS out, the HTTP exchange
+ * relayed and sniffed for the group, the CONNECT answer rewritten per group,
+ * then the CSTP stream relayed with in-stream MSS clamping. Runs on the
+ * proxy thread only. */
+#ifndef MTUGATE_PROXY_CONN_H
+#define MTUGATE_PROXY_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "policy/policy.h"
+
+struct conf;
+struct counters;
+struct loop;
+struct session_table;
+struct tls_ctx;
+struct conn;
+
+/* Groups learnt in one connection's authentication, for the CONNECT that
+ * openconnect sends on a fresh connection from the same address. */
+#define CONN_HINTS 256
+#define CONN_HINT_TTL 300	/* seconds: openconnect's cookie lifetime scale */
+
+struct conn_hint {
+	uint8_t family;
+	uint8_t addr[16];
+	time_t when;
+	char group[64];
+};
+
+/* What every connection of the proxy shares; owned by proxy.c. */
+struct conn_env {
+	const struct conf *conf;
+	struct tls_ctx *tls;
+	struct loop *loop;
+	struct policy_box *box;
+	struct counters *ctr;
+	struct session_table *sessions;
+	struct conn *head;		/* every live connection */
+	struct conn *again;		/* connections to pump once more (fairness) */
+	int kickfd;			/* eventfd: wakes the loop for `again` */
+	size_t nconns, ntunnels;
+	struct conn_hint hints[CONN_HINTS];
+	size_t nexthint;
+};
+
+/* Take over an accepted client socket whose original destination is dst:
+ * start the upstream connect and the client handshake. On failure the fd is
+ * closed and the reason logged; NULL. */
+struct conn *conn_new(struct conn_env *env, int cfd, const struct sockaddr_storage *client,
+		      const struct sockaddr_storage *dst);
+
+/* Once a second: timeouts and the byte counts the session table shows. */
+void conn_tick(struct conn_env *env);
+
+/* The kick eventfd fired: pump what asked for another turn. */
+void conn_run_again(struct conn_env *env);
+
+/* Close every connection (shutdown), logging reason. */
+void conn_close_all(struct conn_env *env, const char *reason);
+
+#endif

@@ -1,0 +1,25 @@
+/* Transparent sockets for the proxy: the TPROXY listener, and the upstream
+ * connection that leaves with the client's own address. */
+#ifndef MTUGATE_PROXY_LISTEN_H
+#define MTUGATE_PROXY_LISTEN_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* A non-blocking IP_TRANSPARENT listener on port for AF_INET or AF_INET6
+ * (v6 only): the fd, or -errno. */
+int listen_open(int family, uint16_t port);
+
+/* Accept one connection (non-blocking, close-on-exec). Under TPROXY the
+ * accepted socket's local address is the original destination (the
+ * headend). The fd, or -errno (-EAGAIN: none pending). */
+int listen_accept(int lfd, struct sockaddr_storage *client, struct sockaddr_storage *dst);
+
+/* Start a non-blocking connect to dst from the client's address (any port),
+ * so the headend sees the real client. The fd, or -errno. */
+int listen_upstream(const struct sockaddr_storage *client, const struct sockaddr_storage *dst);
+
+/* The result of the connect once the fd is writable: 0 or -errno. */
+int listen_connected(int fd);
+
+#endif

@@ -1,0 +1,208 @@
+#include "proxy/proxy.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conf/conf.h"
+#include "daemon/log.h"
+#include "daemon/loop.h"
+#include "daemon/stats.h"
+#include "proxy/conn.h"
+#include "proxy/listen.h"
+#include "proxy/session.h"
+#include "proxy/tls.h"
+
+#define ACCEPT_BATCH 64		/* per wake-up, so a flood cannot starve tunnels */
+
+struct proxy {
+	struct conf conf;
+	struct conn_env env;
+	struct loop *loop;
+	struct tls_ctx *tls;
+	struct session_table *sessions;
+	int lfd[2];		/* IPv4, IPv6 */
+	int kickfd;
+	pthread_t th;
+	bool started;
+};
+
+static void proxy_accept(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct proxy *p = arg;
+
+	(void)l;
+	(void)events;
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		struct sockaddr_storage client, dst;
+		int cfd = listen_accept(fd, &client, &dst);
+
+		if (cfd < 0) {
+			if (cfd != -EAGAIN && cfd != -EINTR)
+				log_limited(log_warnx, "proxy: accept: %s", strerror(-cfd));
+			return;
+		}
+		if (p->env.nconns >= p->conf.proxy.max_sessions) {
+			/* Closing at once resets the client: it retries elsewhere or later. */
+			close(cfd);
+			log_limited(log_warnx, "proxy: max_sessions (%u) reached: connection refused",
+				    p->conf.proxy.max_sessions);
+			continue;
+		}
+		conn_new(&p->env, cfd, &client, &dst);
+	}
+}
+
+static void proxy_tick(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct proxy *p = arg;
+
+	(void)l;
+	(void)fd;
+	(void)events;
+	conn_tick(&p->env);
+}
+
+static void proxy_kick(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct proxy *p = arg;
+	uint64_t n;
+
+	(void)l;
+	(void)events;
+	if (read(fd, &n, sizeof(n)) < 0) {
+		/* EAGAIN: a spurious wake-up, nothing to do. */
+	}
+	conn_run_again(&p->env);
+}
+
+static int proxy_listen(struct proxy *p)
+{
+	static const int fam[2] = { AF_INET, AF_INET6 };
+	bool want[2] = { false, false };
+
+	/* Listen for the families the headend has addresses in. */
+	for (size_t i = 0; i < p->conf.headend.naddr; i++)
+		want[p->conf.headend.addr[i].family == AF_INET6] = true;
+	for (int i = 0; i < 2; i++) {
+		if (!want[i])
+			continue;
+		if ((p->lfd[i] = listen_open(fam[i], p->conf.proxy.listen_port)) < 0) {
+			errno = -p->lfd[i];
+			log_warn("proxy: IPv%d listener on port %u%s", i ? 6 : 4,
+				 p->conf.proxy.listen_port,
+				 errno == EPERM ? " (IP_TRANSPARENT needs CAP_NET_ADMIN)" : "");
+			return -1;
+		}
+		if (loop_add(p->loop, p->lfd[i], EPOLLIN, proxy_accept, p) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+struct proxy *proxy_new(const struct conf *c, struct policy_box *box, struct stats *s)
+{
+	struct proxy *p = calloc(1, sizeof(*p));
+	char err[512];
+
+	if (!p) {
+		log_error("proxy: out of memory");
+		return NULL;
+	}
+	p->conf = *c;
+	p->lfd[0] = p->lfd[1] = p->kickfd = -1;
+	if (!(p->tls = tls_ctx_new(&p->conf, err, sizeof(err)))) {
+		log_error("proxy: %s", err);
+		goto err;
+	}
+	if (p->conf.proxy.insecure_upstream)
+		log_warnx("proxy: insecure_upstream = yes: the headend's certificate is NOT verified;"
+			  " anyone on the path to it can read every tunnel");
+	if (!(p->loop = loop_new()) || !(p->sessions = session_table_new(p->conf.proxy.max_sessions)) ||
+	    (p->kickfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
+	    loop_add(p->loop, p->kickfd, EPOLLIN, proxy_kick, p) < 0 ||
+	    loop_every(p->loop, 1000, proxy_tick, p) < 0) {
+		log_warn("proxy: setting up its loop");
+		goto err;
+	}
+	if (proxy_listen(p) < 0)
+		goto err;
+	p->env = (struct conn_env){ .conf = &p->conf, .tls = p->tls, .loop = p->loop, .box = box,
+				    .ctr = stats_new_set(s), .sessions = p->sessions,
+				    .kickfd = p->kickfd };
+	if (!p->env.ctr) {
+		log_error("proxy: no counter set left");
+		goto err;
+	}
+	log_info("proxy: listening on port %u, headend verified %s", p->conf.proxy.listen_port,
+		 p->conf.proxy.insecure_upstream ? "NOT AT ALL" : p->conf.proxy.upstream_name[0] ?
+		 "by name" : "by address");
+	return p;
+err:
+	proxy_free(p);
+	return NULL;
+}
+
+static void *proxy_main(void *arg)
+{
+	struct proxy *p = arg;
+
+	if (loop_run(p->loop) < 0)
+		log_warn("proxy loop");
+	return NULL;
+}
+
+int proxy_start(struct proxy *p)
+{
+	int r = pthread_create(&p->th, NULL, proxy_main, p);
+
+	if (r)
+		return -r;
+	p->started = true;
+	return 0;
+}
+
+void proxy_stop(struct proxy *p)
+{
+	if (!p || !p->started)
+		return;
+	loop_stop(p->loop);
+	pthread_join(p->th, NULL);
+	p->started = false;
+}
+
+void proxy_free(struct proxy *p)
+{
+	if (!p)
+		return;
+	proxy_stop(p);
+	if (p->env.loop)
+		conn_close_all(&p->env, "mtugated stopping");
+	for (int i = 0; i < 2; i++)
+		if (p->lfd[i] >= 0)
+			close(p->lfd[i]);
+	if (p->kickfd >= 0)
+		close(p->kickfd);
+	loop_free(p->loop);
+	session_table_free(p->sessions);
+	tls_ctx_free(p->tls);
+	free(p);
+}
+
+void proxy_sessions(void *proxy, struct strbuf *out)
+{
+	struct proxy *p = proxy;
+
+	if (p)
+		session_format(p->sessions, out);
+}
+
+bool proxy_group_by_id(struct proxy *p, const uint8_t *id, size_t len, char *name, size_t cap)
+{
+	return p && session_group_by_id(p->sessions, id, len, name, cap);
+}

@@ -1,0 +1,313 @@
+#include "proxy/tls.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "conf/conf.h"
+
+struct tls_ctx {
+	SSL_CTX *server;	/* toward clients: the headend's certificate */
+	SSL_CTX *client;	/* toward the headend */
+	bool verify;
+	char upstream_name[256];
+};
+
+struct tls {
+	SSL *ssl;
+	bool closed;
+	char err[160];
+};
+
+/* Partial writes and moving buffers let the relay write from a buffer it
+ * compacts; released buffers keep an idle tunnel small. */
+#define TLS_MODES (SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | \
+		   SSL_MODE_RELEASE_BUFFERS)
+
+static const char *tls_queue_str(char *buf, size_t len)
+{
+	unsigned long e = ERR_peek_last_error();
+
+	if (e)
+		ERR_error_string_n(e, buf, len);
+	else
+		snprintf(buf, len, "unknown OpenSSL error");
+	ERR_clear_error();
+	return buf;
+}
+
+static SSL_CTX *tls_ctx_base(const SSL_METHOD *m)
+{
+	SSL_CTX *c = SSL_CTX_new(m);
+
+	if (!c)
+		return NULL;
+	SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
+	SSL_CTX_set_mode(c, TLS_MODES);
+	/* A peer that drops TCP without close_notify ends the tunnel as EOF.
+	 * Renegotiation stays allowed: openconnect rekeys TLS 1.2 with it
+	 * (X-CSTP-Rekey-Method: ssl). */
+	SSL_CTX_set_options(c, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	return c;
+}
+
+/* Refuse a key anyone on the box could read: it is the headend's own. */
+static int tls_check_key_mode(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0) {
+		snprintf(err, errlen, "[proxy] private_key %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (st.st_mode & (S_IROTH | S_IWOTH)) {
+		snprintf(err, errlen, "[proxy] private_key %s is readable by everyone (mode %03o):"
+			 " refusing it; chmod 0600 or 0640", path, (unsigned)(st.st_mode & 0777));
+		return -1;
+	}
+	return 0;
+}
+
+static int tls_load_server(struct tls_ctx *x, const struct conf *c, char *err, size_t errlen)
+{
+	char e[160];
+
+	if (tls_check_key_mode(c->proxy.private_key, err, errlen) < 0)
+		return -1;
+	if (!(x->server = tls_ctx_base(TLS_server_method())))
+		goto ssl;
+	if (SSL_CTX_use_certificate_chain_file(x->server, c->proxy.certificate) != 1) {
+		snprintf(err, errlen, "[proxy] certificate %s: %s", c->proxy.certificate,
+			 tls_queue_str(e, sizeof(e)));
+		return -1;
+	}
+	if (SSL_CTX_use_PrivateKey_file(x->server, c->proxy.private_key, SSL_FILETYPE_PEM) != 1) {
+		snprintf(err, errlen, "[proxy] private_key %s: %s", c->proxy.private_key,
+			 tls_queue_str(e, sizeof(e)));
+		return -1;
+	}
+	if (SSL_CTX_check_private_key(x->server) != 1) {
+		snprintf(err, errlen, "[proxy] private_key %s does not match certificate %s",
+			 c->proxy.private_key, c->proxy.certificate);
+		return -1;
+	}
+	return 0;
+ssl:
+	snprintf(err, errlen, "TLS server context: %s", tls_queue_str(e, sizeof(e)));
+	return -1;
+}
+
+static int tls_load_client(struct tls_ctx *x, const struct conf *c, char *err, size_t errlen)
+{
+	char e[160];
+	struct stat st;
+	int ok;
+
+	if (!(x->client = tls_ctx_base(TLS_client_method()))) {
+		snprintf(err, errlen, "TLS client context: %s", tls_queue_str(e, sizeof(e)));
+		return -1;
+	}
+	x->verify = !c->proxy.insecure_upstream;
+	snprintf(x->upstream_name, sizeof(x->upstream_name), "%s", c->proxy.upstream_name);
+	if (!x->verify)
+		return 0;
+	if (stat(c->proxy.upstream_ca, &st) < 0) {
+		snprintf(err, errlen, "[proxy] upstream_ca %s: %s", c->proxy.upstream_ca, strerror(errno));
+		return -1;
+	}
+	if (S_ISDIR(st.st_mode))
+		ok = SSL_CTX_load_verify_locations(x->client, NULL, c->proxy.upstream_ca);
+	else
+		ok = SSL_CTX_load_verify_locations(x->client, c->proxy.upstream_ca, NULL);
+	if (ok != 1) {
+		snprintf(err, errlen, "[proxy] upstream_ca %s: %s", c->proxy.upstream_ca,
+			 tls_queue_str(e, sizeof(e)));
+		return -1;
+	}
+	SSL_CTX_set_verify(x->client, SSL_VERIFY_PEER, NULL);
+	return 0;
+}
+
+struct tls_ctx *tls_ctx_new(const struct conf *c, char *err, size_t errlen)
+{
+	struct tls_ctx *x = calloc(1, sizeof(*x));
+
+	if (!x) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (tls_load_server(x, c, err, errlen) < 0 || tls_load_client(x, c, err, errlen) < 0) {
+		tls_ctx_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+void tls_ctx_free(struct tls_ctx *x)
+{
+	if (!x)
+		return;
+	SSL_CTX_free(x->server);
+	SSL_CTX_free(x->client);
+	free(x);
+}
+
+static struct tls *tls_wrap(SSL_CTX *ctx, int fd)
+{
+	struct tls *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	if (!(t->ssl = SSL_new(ctx)) || SSL_set_fd(t->ssl, fd) != 1) {
+		tls_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+struct tls *tls_accept_new(struct tls_ctx *x, int fd)
+{
+	struct tls *t = tls_wrap(x->server, fd);
+
+	if (t)
+		SSL_set_accept_state(t->ssl);
+	return t;
+}
+
+static int tls_set_peer(struct tls_ctx *x, SSL *ssl, const struct sockaddr_storage *dst)
+{
+	X509_VERIFY_PARAM *p = SSL_get0_param(ssl);
+
+	if (!x->verify)
+		return 0;
+	if (x->upstream_name[0])
+		return X509_VERIFY_PARAM_set1_host(p, x->upstream_name, 0) == 1 ? 0 : -1;
+	if (dst->ss_family == AF_INET)
+		return X509_VERIFY_PARAM_set1_ip(p, (const unsigned char *)
+						 &((const struct sockaddr_in *)dst)->sin_addr, 4) == 1 ? 0 : -1;
+	if (dst->ss_family == AF_INET6)
+		return X509_VERIFY_PARAM_set1_ip(p, (const unsigned char *)
+						 &((const struct sockaddr_in6 *)dst)->sin6_addr, 16) == 1 ? 0 : -1;
+	return -1;
+}
+
+struct tls *tls_connect_new(struct tls_ctx *x, int fd, const char *sni,
+			    const struct sockaddr_storage *dst)
+{
+	struct tls *t = tls_wrap(x->client, fd);
+
+	if (!t)
+		return NULL;
+	SSL_set_connect_state(t->ssl);
+	if ((sni && SSL_set_tlsext_host_name(t->ssl, sni) != 1) || tls_set_peer(x, t->ssl, dst) < 0) {
+		tls_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+void tls_free(struct tls *t)
+{
+	if (!t)
+		return;
+	SSL_free(t->ssl);
+	free(t);
+}
+
+/* Map an OpenSSL result to ours, keeping the reason of a failure. */
+static enum tls_res tls_result(struct tls *t, int ret)
+{
+	int e = SSL_get_error(t->ssl, ret);
+	long v;
+
+	switch (e) {
+	case SSL_ERROR_NONE: return TLS_OK;
+	case SSL_ERROR_WANT_READ: return TLS_WANT_READ;
+	case SSL_ERROR_WANT_WRITE: return TLS_WANT_WRITE;
+	case SSL_ERROR_ZERO_RETURN: return TLS_EOF;
+	case SSL_ERROR_SYSCALL:
+		if (ERR_peek_last_error()) {
+			tls_queue_str(t->err, sizeof(t->err));
+		} else if (errno) {
+			snprintf(t->err, sizeof(t->err), "%s", strerror(errno));
+		} else {
+			ERR_clear_error();
+			return TLS_EOF;
+		}
+		return TLS_ERROR;
+	default:
+		if ((v = SSL_get_verify_result(t->ssl)) != X509_V_OK) {
+			snprintf(t->err, sizeof(t->err), "certificate verification failed: %s",
+				 X509_verify_cert_error_string(v));
+			ERR_clear_error();
+		} else {
+			tls_queue_str(t->err, sizeof(t->err));
+		}
+		return TLS_ERROR;
+	}
+}
+
+enum tls_res tls_handshake(struct tls *t)
+{
+	ERR_clear_error();
+	errno = 0;
+	return tls_result(t, SSL_do_handshake(t->ssl));
+}
+
+enum tls_res tls_read(struct tls *t, void *buf, size_t len, size_t *n)
+{
+	int r;
+
+	ERR_clear_error();
+	errno = 0;
+	*n = 0;
+	r = SSL_read_ex(t->ssl, buf, len, n);
+	return r == 1 ? TLS_OK : tls_result(t, r);
+}
+
+enum tls_res tls_write(struct tls *t, const void *buf, size_t len, size_t *n)
+{
+	int r;
+
+	ERR_clear_error();
+	errno = 0;
+	*n = 0;
+	r = SSL_write_ex(t->ssl, buf, len, n);
+	return r == 1 ? TLS_OK : tls_result(t, r);
+}
+
+void tls_close(struct tls *t)
+{
+	if (!t || t->closed)
+		return;
+	t->closed = true;
+	ERR_clear_error();
+	if (SSL_is_init_finished(t->ssl))
+		SSL_shutdown(t->ssl);
+	ERR_clear_error();
+}
+
+const char *tls_sni(const struct tls *t)
+{
+	return SSL_get_servername(t->ssl, TLSEXT_NAMETYPE_host_name);
+}
+
+const char *tls_describe(const struct tls *t, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s %s", SSL_get_version(t->ssl), SSL_get_cipher_name(t->ssl));
+	return buf;
+}
+
+const char *tls_error(struct tls *t, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", t->err[0] ? t->err : "TLS error");
+	return buf;
+}

@@ -1,0 +1,52 @@
+/* TLS for the proxy: the only OpenSSL user. Two contexts, one presenting the
+ * headend's certificate to clients, one verifying the headend upstream. */
+#ifndef MTUGATE_PROXY_TLS_H
+#define MTUGATE_PROXY_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct conf;
+struct tls_ctx;
+struct tls;
+
+enum tls_res {
+	TLS_OK,
+	TLS_WANT_READ,		/* wait for the fd to be readable, then call again */
+	TLS_WANT_WRITE,		/* wait for it to be writable */
+	TLS_EOF,		/* the peer closed (close_notify or TCP FIN) */
+	TLS_ERROR,		/* see tls_error() */
+};
+
+/* Load certificate, key and CA (as root, before privileges are dropped).
+ * NULL with the reason in err: a missing file, a private key readable by
+ * everyone, a key that does not match the certificate. */
+struct tls_ctx *tls_ctx_new(const struct conf *c, char *err, size_t errlen);
+void tls_ctx_free(struct tls_ctx *x);
+
+/* The client side of a connection (we are its server). */
+struct tls *tls_accept_new(struct tls_ctx *x, int fd);
+/* The headend side: SNI as the client sent it (NULL: none); the certificate
+ * must name upstream_name, or else carry the address dst. */
+struct tls *tls_connect_new(struct tls_ctx *x, int fd, const char *sni,
+			    const struct sockaddr_storage *dst);
+void tls_free(struct tls *t);
+
+enum tls_res tls_handshake(struct tls *t);
+enum tls_res tls_read(struct tls *t, void *buf, size_t len, size_t *n);
+/* Partial writes are allowed; after WANT_*, retry with the same bytes
+ * (they may have moved). */
+enum tls_res tls_write(struct tls *t, const void *buf, size_t len, size_t *n);
+/* Send close_notify once, never waiting for the answer. */
+void tls_close(struct tls *t);
+
+/* The SNI the client sent (accepted side), or NULL. */
+const char *tls_sni(const struct tls *t);
+/* "TLSv1.3 TLS_AES_256_GCM_SHA384" */
+const char *tls_describe(const struct tls *t, char *buf, size_t len);
+/* Why the last call failed: OpenSSL's error queue, or the certificate
+ * verification result. */
+const char *tls_error(struct tls *t, char *buf, size_t len);
+
+#endif
