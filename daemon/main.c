@@ -20,6 +20,7 @@
 #include "daemon/stats.h"
 #include "daemon/worker.h"
 #include "policy/policy.h"
+#include "proxy/proxy.h"
 
 #define MAX_WORKERS 256
 
@@ -34,6 +35,7 @@ struct daemon {
 	struct worker *workers[MAX_WORKERS];
 	size_t nworkers;
 	int sigfd;
+	struct proxy *proxy;	/* [proxy] enable = yes */
 };
 
 static void usage(FILE *f)
@@ -101,6 +103,12 @@ static void daemon_signal(struct loop *l, int fd, uint32_t events, void *arg)
 			loop_stop(l);
 		}
 	}
+}
+
+/* proxy: the control socket's arg is the daemon, the table is the proxy's. */
+static void daemon_sessions(void *arg, struct strbuf *out)
+{
+	proxy_sessions(((struct daemon *)arg)->proxy, out);
 }
 
 static int daemon_bind_range(struct daemon *dm, enum queue_kind kind, const struct qrange *r)
@@ -177,12 +185,16 @@ static int daemon_run(struct daemon *dm)
 		goto out;
 
 	dm->ops = (struct ctl_ops){ .stats = &dm->stats, .box = dm->box,
-				    .reload = daemon_reload, .arg = dm };
+				    .reload = daemon_reload, .sessions = daemon_sessions, .arg = dm };
 	daemon_mkdir_socket(dm->conf.daemon.control_socket, uid, gid);
 	if (!(dm->ctl = ctl_server_new(dm->loop, dm->conf.daemon.control_socket, gid, &dm->ops))) {
 		log_warn("control socket %s", dm->conf.daemon.control_socket);
 		goto out;
 	}
+
+	/* proxy: listeners and the headend's key need root; the thread starts after the drop. */
+	if (dm->conf.proxy.enable && !(dm->proxy = proxy_new(&dm->conf, dm->box, &dm->stats)))
+		goto out;
 
 	if (root && uid != (uid_t)-1 && uid != 0) {
 		if (caps_drop(uid, gid, err, sizeof(err)) < 0) {
@@ -205,6 +217,10 @@ static int daemon_run(struct daemon *dm)
 			goto out;
 		}
 	}
+	if (dm->proxy && (errno = -proxy_start(dm->proxy))) {
+		log_warn("starting the proxy thread");
+		goto out;
+	}
 	log_info("started: %zu queue(s), control socket %s", dm->nworkers,
 		 dm->conf.daemon.control_socket);
 	if (loop_run(dm->loop) < 0)
@@ -215,6 +231,8 @@ out:
 	for (size_t i = 0; i < dm->nworkers; i++)
 		worker_free(dm->workers[i]);	/* stops the thread, unbinds the queue */
 	dm->nworkers = 0;
+	proxy_free(dm->proxy);	/* stops its thread, closes the tunnels with a reason */
+	dm->proxy = NULL;
 	ctl_server_free(dm->ctl);
 	loop_free(dm->loop);
 	close(dm->sigfd);
