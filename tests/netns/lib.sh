@@ -58,7 +58,8 @@
 #                              prints the path. Options: proxy=yes|no|auto, NAME.KEY=VALUE
 #                              (group key override, e.g. tlsonly.dtls_block=reject)
 #   lab_mtugated_start CONF_TEXT_OR_FILE   start build/mtugated -f in the gw, wait for ping,
-#                              apply `mtugatectl rules` (iptables, ip6tables, routes)
+#                              apply `mtugatectl rules` (iptables, ip6tables, routes); returns 2
+#                              when [proxy] is enabled but nothing listens on its port
 #   lab_mtugated_stop          stop it and restore the gw's lab firewall
 #   mtugatectl ARGS...         build/mtugatectl -s on the lab's control socket
 #   lab_down                   tear the lab down (lab_up may follow)
@@ -150,7 +151,8 @@ lab_dead() { ! kill -0 "$1" 2>/dev/null; }
 
 # Stop everything this lab started and delete its namespaces; a script may lab_up again after.
 lab_down() { # [KEEP_FILES=0|1]
-	local ns pid f
+	local - ns pid f
+	set +e
 	if [[ -n $LAB_DIR && -d $LAB_DIR/pids ]]; then
 		for f in "$LAB_DIR"/pids/*; do [[ -f $f ]] && kill -TERM "$(<"$f")" 2>/dev/null; done
 	fi
@@ -411,7 +413,7 @@ LAB_OC_N=0
 
 lab_disconnect() {
 	[[ -n $LAB_OC_PID ]] || return 0
-	kill -INT "$LAB_OC_PID" 2>/dev/null
+	kill -INT "$LAB_OC_PID" 2>/dev/null || true
 	wait_until 5 lab_dead "$LAB_OC_PID" || kill -KILL "$LAB_OC_PID" 2>/dev/null
 	wait_until 2 lab_dead "$LAB_OC_PID" || true
 	rm -f "$LAB_DIR/pids/openconnect"
@@ -465,7 +467,7 @@ lab_dtls_settled() { lab_behaviour "$LAB_OC_LOG" >/dev/null; [[ $AC_DTLS_ESTABLI
 lab_http_get() { # [4|6] [MAX_SECONDS]
 	local host=$LAB_LAN4 got
 	[[ ${1:-4} == 6 ]] && host=[$LAB_LAN6]
-	got=$(n_client curl -sS -g --max-time "${2:-20}" "http://$host/$LAB_HTTP_FILE" | sha256sum | cut -d' ' -f1)
+	got=$(n_client curl -s -g --max-time "${2:-20}" "http://$host/$LAB_HTTP_FILE" | sha256sum | cut -d' ' -f1)
 	[[ $got == "$LAB_HTTP_SHA256" ]]
 }
 
@@ -526,7 +528,16 @@ lab_mtugated_start() {
 	"$B/mtugatectl" -c "$conf" rules --iptables | n_gw iptables-restore --noflush || return 1
 	"$B/mtugatectl" -c "$conf" rules --ip6tables | n_gw ip6tables-restore --noflush || return 1
 	"$B/mtugatectl" -c "$conf" rules --routes | n_gw sh -e || return 1
+	if lab_proxy_enabled "$conf"; then
+		local port
+		port=$(sed -n '/^\[proxy\]/,/^\[/ s/^listen_port *= *\([0-9]*\).*/\1/p' "$conf")
+		if ! wait_until 5 lab_listening "$NS_GW" tcp "${port:-8443}"; then
+			echo "$LAB_NAME: [proxy] enable = yes but nothing listens on port ${port:-8443}" >&2
+			return 2
+		fi
+	fi
 }
+lab_proxy_enabled() { sed -n '/^\[proxy\]/,/^\[/p' "$1" | grep -Eq '^enable *= *yes'; }
 
 lab_mtugated_stop() {
 	lab_kill mtugated
@@ -534,7 +545,7 @@ lab_mtugated_stop() {
 	# TPROXY routes from `rules --routes` would outlive the daemon.
 	if [[ -n $LAB_MG_CONF ]]; then
 		"$B/mtugatectl" -c "$LAB_MG_CONF" rules --routes 2>/dev/null \
-			| sed -n 's/^ip \(-[46] \)\{0,1\}\(rule\|route\) add /ip \1\2 del /p' | n_gw sh 2>/dev/null
+			| sed -n 's/^ip \(-[46] \)\{0,1\}\(rule\|route\) add /ip \1\2 del /p' | n_gw sh 2>/dev/null || true
 	fi
 	return 0
 }

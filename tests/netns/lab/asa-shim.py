@@ -48,10 +48,22 @@ class Session:
         self.dropped = 0
 
     async def client_to_server(self, reader, writer):
+        buf = b""
         while True:
             data = await reader.read(65536)
             if not data:
                 break
+            if self.connect_sent:
+                # ocserv wants each CSTP frame in a TLS record of its own.
+                buf += data
+                while len(buf) >= 8 and buf[:4] == b"STF\x01":
+                    end = 8 + struct.unpack("!H", buf[4:6])[0]
+                    if len(buf) < end:
+                        break
+                    writer.write(buf[:end])
+                    buf = buf[end:]
+                await writer.drain()
+                continue
             if data.startswith(b"CONNECT "):
                 self.connect_sent = True
             writer.write(data)
