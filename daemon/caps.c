@@ -48,7 +48,8 @@ int caps_drop(uid_t uid, gid_t gid, char *err, size_t errlen)
 {
 	/* The bounding set first, while CAP_SETPCAP is still ours. */
 	for (int c = 0; c <= CAP_LAST_CAP; c++) {
-		if (CAPS_KEEP & (1u << c))
+		/* CAP_LAST_CAP is past 31: shifting 1u that far is undefined. */
+		if (c < 32 && (CAPS_KEEP & (1u << c)))
 			continue;
 		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
 			FAIL("dropping the capability bounding set");
