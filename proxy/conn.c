@@ -75,6 +75,7 @@ struct conn {
 	int session;
 	unsigned slot;
 	bool has_slot;
+	bool req_rewritten;	/* the CONNECT request lost headers */
 };
 
 static void conn_pump(struct conn *c);
@@ -409,6 +410,7 @@ static bool conn_request_head(struct conn *c, uint8_t *tmp)
 	}
 	c->pending[c->npending++] = (uint8_t)conn_kind_of(&c->req);
 	if (c->req.connect) {
+		c->req_rewritten = outlen != head_len;
 		if (!dir_splice(d, head_len, tmp, outlen)) {
 			conn_close(c, "client request: no room to rewrite");
 			return false;
@@ -482,6 +484,9 @@ static const struct group *conn_pick_group(struct conn *c, const struct policy *
 
 static enum session_dtls conn_dtls_state(const struct group *g, const struct cstp_offer *o)
 {
+	/* A block group's request went without DTLS: the headend may offer none. */
+	if (g && g->dtls == DTLS_BLOCK)
+		return SESSION_DTLS_BLOCKED;
 	if (!o->dtls_offered)
 		return SESSION_DTLS_NONE;
 	if (!g || g->dtls == DTLS_PASS)
@@ -526,7 +531,7 @@ static void conn_start_tunnel(struct conn *c, const struct group *g)
 		c->slot = g->slot;
 		c->has_slot = true;
 		ctr_inc(&c->env->ctr->g[g->slot].sessions);
-		if (o->removed || o->rewritten)
+		if (o->removed || o->rewritten || c->req_rewritten)
 			ctr_inc(&c->env->ctr->g[g->slot].connect_rewritten);
 	}
 	log_info("proxy %s: tunnel up, group %s (from %s), X-CSTP-MTU %u -> %u, X-DTLS-MTU %u -> %u,"
@@ -798,12 +803,16 @@ static bool conn_round(struct conn *c, uint8_t *tmp)
 	if (c->dead)
 		return false;
 	/* A side that closed ends the connection once what it sent is delivered. */
-	if (c->c.eof && c->up.off == c->up.ready)
-		conn_close(c, "%s", c->up.st.records[CSTP_DISCONNECT] ? "client disconnected" :
-			   "client closed the connection");
-	else if (c->s.eof && c->down.off == c->down.ready)
-		conn_close(c, "%s", c->down.st.records[CSTP_DISCONNECT] || c->down.st.records[CSTP_TERMINATE]
-			   ? "headend ended the tunnel" : "headend closed the connection");
+	if ((c->c.eof && c->up.off == c->up.ready) || (c->s.eof && c->down.off == c->down.ready)) {
+		/* Who sent DISCONNECT says more than who closed TCP first. */
+		if (c->up.st.records[CSTP_DISCONNECT])
+			conn_close(c, "client disconnected (CSTP DISCONNECT)");
+		else if (c->down.st.records[CSTP_DISCONNECT] || c->down.st.records[CSTP_TERMINATE])
+			conn_close(c, "headend ended the tunnel (CSTP %s)",
+				   c->down.st.records[CSTP_TERMINATE] ? "TERMINATE" : "DISCONNECT");
+		else
+			conn_close(c, "%s closed the connection", c->c.eof ? "client" : "headend");
+	}
 	return c->dead ? false : p;
 }
 

@@ -1,0 +1,107 @@
+#!/bin/bash
+# shellcheck disable=SC2317 # helpers run through check
+# The TLS proxy end to end with the real peers: ocserv (legacy DTLS, two groups) behind an
+# ASA-style shim announcing unequal MTUs (1380 TLS, 1418 DTLS, the note's case), the gateway
+# dropping DTLS from the TLS-only group's clients, mtugated's proxy in between, openconnect.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+skip_unless_root
+
+log_has() { grep -q -- "$1" "$LAB_OC_LOG"; }
+mg_log_has() { grep -q -- "$1" "$LAB_DIR/mtugated.log"; }
+le() { (($1 <= $2)); }
+# The CONNECT response headers openconnect received (--dump-http-traffic).
+resp_has() { sed -n '/Got CONNECT response/,/CSTP connected/p' "$LAB_OC_LOG" | grep -qi -- "$1"; }
+sessions_has() { mtugatectl sessions | grep -q -- "$1"; }
+sessions_count() { [[ $(mtugatectl sessions | grep -c '^session') == "$1" ]]; }
+stat_ge() { # GROUP COUNTER MIN
+	local v
+	v=$(mtugatectl stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["groups"][sys.argv[1]][sys.argv[2]])' "$1" "$2")
+	(( v >= $3 ))
+}
+headend_sees() { # the headend's own view of the client address (transparency)
+	n_headend occtl -s "$LAB_DIR/ocserv/occtl.sock" show users | grep -q -- "$1"
+}
+# lab_behaviour's DTLS grep finds nothing when no DTLS was offered, which fails under
+# pipefail: its variables are set all the same.
+behaviour() { lab_behaviour || true; }
+bulk() { n_client iperf3 -c "$LAB_LAN4" -p 5201 -n 8M -J >"$LAB_DIR/iperf-$1.json"; }
+
+tunnel_works() { # GROUP
+	check "$1: ping LAN over IPv4 through the proxied tunnel" n_client ping -c1 -W3 "$LAB_LAN4"
+	check "$1: HTTP download over IPv4, sha256 matches" lab_http_get 4 30
+	check "$1: HTTP download over IPv6, sha256 matches" lab_http_get 6 30
+	check "$1: bulk transfer (iperf3, 8 MiB)" bulk "$1"
+}
+
+lab_up asa_mtus dtls_block=tlsonly:drop
+group_mtu=$(lab_tls_mtu)
+conf=$(lab_mtugate_conf proxy=yes)
+
+progress "a world-readable private key is refused with a clear error"
+check "lab key is world-readable (the fixture for this check)" test "$(stat -c %a "$LAB_KEY")" = 644
+set +e
+n_gw timeout 10 "$B/mtugated" -f -c "$conf" >"$LAB_DIR/badkey.log" 2>&1
+rc=$?
+set -e
+check "mtugated exits non-zero with a world-readable key" test "$rc" != 0 -a "$rc" != 124
+check "the error names the key and the reason" grep -q "private_key $LAB_KEY is readable by everyone" "$LAB_DIR/badkey.log"
+
+install -m 0600 "$LAB_KEY" "$LAB_DIR/mtugate/headend.key"
+sed -i "s|^private_key = .*|private_key = $LAB_DIR/mtugate/headend.key|" "$conf"
+lab_mtugated_start "$conf" || die "mtugated did not start"
+check "proxy listening in the gateway" lab_listening "$NS_GW" tcp 8443
+
+progress "relay group: DTLS passes, both MTUs equal"
+lab_connect relay
+wait_until 30 lab_dtls_settled || true
+behaviour
+check "relay: the proxy carried the tunnel" mg_log_has "tunnel up, group relay"
+check "relay: the headend sees the client's own address" headend_sees "$LAB_SRC4_relay"
+check "relay: DTLS offered" [ "$AC_DTLS_OFFERED" = yes ]
+check "relay: X-DTLS-MTU = X-CSTP-MTU ($AC_DTLS_MTU = $AC_CSTP_MTU)" [ "$AC_DTLS_MTU" = "$AC_CSTP_MTU" ]
+check "relay: X-CSTP-MTU <= group mtu $group_mtu" le "${AC_CSTP_MTU:-99999}" "$group_mtu"
+check "relay: Established DTLS connection" log_has "Established DTLS connection"
+check "relay: no reconnect predicted" [ "$AC_RECONNECT" = no ]
+tunnel_works relay
+check "relay: sessions lists it with DTLS relayed" sessions_has "group=relay .*dtls=relayed"
+check "relay: connect_rewritten counted" stat_ge relay connect_rewritten 1
+check "relay: sessions counted" stat_ge relay sessions 1
+
+progress "both tunnels at once"
+relay_pid=$LAB_OC_PID
+lab_client_route tlsonly
+LAB_DIR=$LAB_DIR ip netns exec "$NS_CLIENT" openconnect --passwd-on-stdin --non-inter \
+	--user="$LAB_USER" --authgroup="$(lab_label tlsonly)" --servercert "$LAB_PIN" \
+	--script /bin/true -i oc1 "https://$LAB_HEADEND4/" <<<"$LAB_PASS" >"$LAB_DIR/oc1.log" 2>&1 &
+echo $! >"$LAB_DIR/pids/oc1"
+disown $!
+check "sessions lists both tunnels" wait_until 30 sessions_count 2
+check "sessions: the TLS-only tunnel, DTLS blocked" sessions_has "client=$LAB_SRC4_tlsonly:[0-9]* group=tlsonly .*dtls=blocked"
+check "sessions: the relay tunnel still there" sessions_has "client=$LAB_SRC4_relay:[0-9]* group=relay"
+lab_kill oc1
+check "relay tunnel unaffected by the other" n_client ping -c1 -W3 "$LAB_LAN4"
+check "relay openconnect still running" kill -0 "$relay_pid"
+
+progress "TLS-only group: never offered DTLS"
+lab_connect tlsonly
+behaviour
+check "tlsonly: the proxy carried the tunnel" mg_log_has "tunnel up, group tlsonly"
+check "tlsonly: no X-DTLS-* header reached the client" [ "$AC_DTLS_OFFERED" = no ]
+check_not "tlsonly: no X-DTLS12 header either" resp_has '^\(\[[^]]*\] \)\{0,1\}X-DTLS'
+check "tlsonly: DTLS disabled" log_has "DTLS disabled"
+check "tlsonly: tun MTU ($AC_TUN_MTU) = X-CSTP-MTU sent ($AC_CSTP_MTU)" [ "$AC_TUN_MTU" = "$AC_CSTP_MTU" ]
+check "tlsonly: X-CSTP-MTU <= group mtu $group_mtu" le "${AC_CSTP_MTU:-99999}" "$group_mtu"
+check "tlsonly: no reconnect predicted" [ "$AC_RECONNECT" = no ]
+check "tlsonly: the headend sees the client's own address" headend_sees "$LAB_SRC4_tlsonly"
+tunnel_works tlsonly
+check "tlsonly: sessions lists it" sessions_has "group=tlsonly .*dtls=blocked"
+check "tlsonly: connect_rewritten counted" stat_ge tlsonly connect_rewritten 1
+# Bytes each way reach the table within its one-second refresh.
+check "tlsonly: bytes counted each way" wait_until 5 sessions_has "group=tlsonly .*bytes_up=[1-9][0-9]* bytes_down=[1-9]"
+
+lab_disconnect
+check "sessions empty after the clients left" wait_until 10 sessions_count 0
+check "every close was logged with a reason" mg_log_has "tunnel closed: client disconnected (CSTP DISCONNECT)"
+lab_mtugated_stop
+finish
