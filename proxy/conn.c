@@ -818,18 +818,16 @@ static bool conn_round(struct conn *c, uint8_t *tmp)
 
 static void conn_pump(struct conn *c)
 {
-	uint8_t *tmp = NULL;
 	int i;
 
-	/* Rewrites need a scratch head; only HTTP states use it. */
-	if (c->state != CONN_TUNNEL && !(tmp = malloc(REWRITE_CAP))) {
+	/* Rewrites need a scratch head: one for the thread, made on first use. */
+	if (!c->env->scratch && !(c->env->scratch = malloc(REWRITE_CAP))) {
 		conn_close(c, "out of memory");
 		return;
 	}
 	for (i = 0; i < PUMP_ROUNDS; i++)
-		if (!conn_round(c, tmp))
+		if (!conn_round(c, c->env->scratch))
 			break;
-	free(tmp);
 	if (c->dead)
 		return;
 	if (i == PUMP_ROUNDS && !c->in_again) {
@@ -953,4 +951,6 @@ void conn_close_all(struct conn_env *env, const char *reason)
 {
 	while (env->head)
 		conn_close(env->head, "%s", reason);
+	free(env->scratch);
+	env->scratch = NULL;
 }

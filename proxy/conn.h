@@ -43,6 +43,7 @@ struct conn_env {
 	struct conn *head;		/* every live connection */
 	struct conn *again;		/* connections to pump once more (fairness) */
 	int kickfd;			/* eventfd: wakes the loop for `again` */
+	uint8_t *scratch;		/* rewrite output, HTTP_MAX_HEAD and some */
 	size_t nconns, ntunnels;
 	struct conn_hint hints[CONN_HINTS];
 	size_t nexthint;
@@ -60,7 +61,7 @@ void conn_tick(struct conn_env *env);
 /* The kick eventfd fired: pump what asked for another turn. */
 void conn_run_again(struct conn_env *env);
 
-/* Close every connection (shutdown), logging reason. */
+/* Close every connection (shutdown), logging reason; frees the scratch. */
 void conn_close_all(struct conn_env *env, const char *reason);
 
 #endif

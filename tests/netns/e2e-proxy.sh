@@ -100,6 +100,16 @@ check "tlsonly: connect_rewritten counted" stat_ge tlsonly connect_rewritten 1
 # Bytes each way reach the table within its one-second refresh.
 check "tlsonly: bytes counted each way" wait_until 5 sessions_has "group=tlsonly .*bytes_up=[1-9][0-9]* bytes_down=[1-9]"
 
+progress "TLS-only group over IPv6 to the headend"
+LAB_CONNECT_TO=$LAB_HEADEND6 lab_connect tlsonly
+behaviour
+check "tlsonly/IPv6: the proxy carried the tunnel" mg_log_has "proxy \[$LAB_SRC6_tlsonly\]:[0-9]*: tunnel up, group tlsonly"
+check "tlsonly/IPv6: no X-DTLS-* header reached the client" [ "$AC_DTLS_OFFERED" = no ]
+check "tlsonly/IPv6: tun MTU = X-CSTP-MTU sent" [ "$AC_TUN_MTU" = "$AC_CSTP_MTU" ]
+check "tlsonly/IPv6: the headend sees the client's own address" headend_sees "$LAB_SRC6_tlsonly"
+check "tlsonly/IPv6: HTTP download over IPv4, sha256 matches" lab_http_get 4 30
+check "tlsonly/IPv6: sessions shows the IPv6 client" sessions_has "client=\[$LAB_SRC6_tlsonly\]:[0-9]* group=tlsonly"
+
 lab_disconnect
 check "sessions empty after the clients left" wait_until 10 sessions_count 0
 check "every close was logged with a reason" mg_log_has "tunnel closed: client disconnected (CSTP DISCONNECT)"
