@@ -1,38 +1,193 @@
+/* The PMTU queue: oversize DF packets toward group pools get ICMP
+ * fragmentation needed (RFC 1191) or Packet Too Big (RFC 8201) from the
+ * gateway itself, because the headend's own answer may be filtered
+ * (docs/problem.md, step 7). The rules queue only packets longer than a
+ * group's mtu; clamp/icmp.c decides and builds, clamp/rawsend.c sends. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
 
-#include "clamp/clamp.h"
+#include "clamp/icmp.h"
 #include "clamp/nfq.h"
+#include "clamp/pkt.h"
+#include "clamp/ratelimit.h"
+#include "clamp/rawsend.h"
+#include "daemon/log.h"
 #include "daemon/qhandler.h"
 #include "daemon/stats.h"
 #include "policy/policy.h"
 
-struct pmtu_state {
-	int unused;
+/* One group's bucket, and the rate it was filled for. */
+struct pmtu_bucket {
+	struct ratelimit_bucket b;
+	unsigned rate;
+	bool ready;
 };
+
+struct pmtu_state {
+	struct rawsend *raw;
+	struct ratelimit_hosts *hosts;
+	struct pmtu_bucket g[STATS_MAX_GROUPS];	/* by group slot: stable across reloads */
+	uint8_t out[ICMP6_MAX_LEN];
+};
+
+static uint64_t pmtu_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t pmtu_seed(void)
+{
+	uint64_t seed;
+
+	/* A seed nobody outside can guess spreads senders over the host table;
+	 * the clock is only the fallback (the group bucket still holds). */
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
+		seed = pmtu_now() ^ (uint64_t)(uintptr_t)&seed;
+	return seed;
+}
 
 struct pmtu_state *pmtu_state_new(const struct conf *c)
 {
+	struct pmtu_state *s = calloc(1, sizeof(*s));
+	int err;
+
 	(void)c;
-	return calloc(1, sizeof(struct pmtu_state));
+	if (!s)
+		return NULL;
+	if (!(s->raw = rawsend_open()))
+		goto err;
+	s->hosts = ratelimit_hosts_new(RATELIMIT_HOST_SLOTS, RATELIMIT_HOST_RATE,
+				       RATELIMIT_HOST_BURST, pmtu_seed());
+	if (!s->hosts) {
+		errno = ENOMEM;
+		goto err;
+	}
+	return s;
+err:
+	err = errno;
+	pmtu_state_free(s);
+	errno = err;
+	return NULL;
 }
 
 void pmtu_state_free(struct pmtu_state *s)
 {
+	if (!s)
+		return;
+	rawsend_close(s->raw);
+	ratelimit_hosts_free(s->hosts);
 	free(s);
+}
+
+/* The group's bucket, refilled from scratch when it is new or a reload
+ * changed pmtu_rate (burst = rate, as documented for group files). */
+static struct ratelimit_bucket *pmtu_bucket(struct pmtu_state *s, const struct group *g,
+					    uint64_t now)
+{
+	struct pmtu_bucket *b = &s->g[g->slot < STATS_MAX_GROUPS ? g->slot : STATS_MAX_GROUPS - 1];
+
+	if (!b->ready || b->rate != g->pmtu_rate) {
+		ratelimit_bucket_init(&b->b, g->pmtu_rate, g->pmtu_rate, now);
+		b->rate = g->pmtu_rate;
+		b->ready = true;
+	}
+	return &b->b;
+}
+
+/* Build and send the answer. false: nothing went out. */
+static bool pmtu_answer(struct pmtu_state *s, const struct pkt *p, const struct group *g)
+{
+	uint8_t src[16];
+	size_t len;
+	enum icmp_res r;
+	int err;
+
+	/* From the address the gateway itself would use toward the sender, as
+	 * the kernel does for its own ICMP: the sender may filter others. */
+	if ((err = rawsend_source(s->raw, p->family, p->src, src)) < 0) {
+		errno = -err;
+		log_limited(log_warn, "pmtu: no route back to the sender of an oversize packet");
+		return false;
+	}
+	r = icmp_build_too_big(p, src, g->mtu, s->out, sizeof(s->out), &len);
+	if (r != ICMP_SEND) {
+		log_limited(log_warnx, "pmtu: no ICMP built: %s", icmp_res_str(r));
+		return false;
+	}
+	if ((err = rawsend_send(s->raw, p->family, s->out, len, p->src)) < 0) {
+		errno = -err;
+		log_limited(log_warn, "pmtu: sending ICMP to the sender of an oversize packet");
+		return false;
+	}
+	return true;
 }
 
 void pmtu_packet(struct pmtu_state *s, const struct policy *pol, struct counters *ctr,
 		 const struct nfq_packet *pk, struct nfq_verdict *v)
 {
-	int bad;
-	const struct group *g = clamp_attribute(pol, pk->buf, pk->len, &bad);
+	struct pkt p;
+	const struct group *g;
+	struct grp_counters *gc;
+	enum icmp_res r;
+	uint64_t now;
 
-	(void)s;
-	(void)v;
-	if (bad)
-		ctr_inc(&ctr->malformed);
-	else if (g)
-		ctr_inc(&ctr->g[g->slot].packets);
-	else
+	if (pkt_parse(&p, pk->buf, pk->len) != PKT_OK) {
+		/* Includes GSO packets over 64 KiB (BIG TCP, IPv4 length 0). */
+		if (!pk->gso) {
+			ctr_inc(&ctr->malformed);
+			log_limited(log_debug, "pmtu: malformed packet of %zu bytes passed unchanged",
+				    pk->len);
+		}
+		return;
+	}
+	if (!(g = policy_by_pool(pol, p.family, p.dst))) {
 		ctr_inc(&ctr->nogroup);
+		return;
+	}
+	gc = &ctr->g[g->slot];
+	ctr_inc(&gc->packets);
+	if (!g->pmtu)
+		return;
+	r = icmp_check(&p, g->mtu);
+	if (r == ICMP_TRUNCATED) {
+		ctr_inc(&ctr->malformed);
+		return;
+	}
+	/* Not oversize, no DF (the headend fragments it), or a never-send case
+	 * (RFC 1812 4.3.2.7, RFC 4443 2.4(e)): the packet goes on unchanged. */
+	if (r != ICMP_SEND)
+		return;
+	/* The per-host limit keys on the host the ICMP goes to, the oversize
+	 * packet's source: no one sender can drain the group's budget, and no
+	 * host is flooded with our ICMP whatever it is made to send. */
+	now = pmtu_now();
+	if (!ratelimit_hosts_allow(s->hosts, p.family, p.src, now, pmtu_bucket(s, g, now))) {
+		/* Suppressed: drop all the same. The headend cannot carry it
+		 * either (it is over the tunnel MTU with DF set), and dropping
+		 * here keeps the sender's retransmission as its next chance to
+		 * get an ICMP once a token is back. */
+		ctr_inc(&gc->pmtu_suppressed);
+		if (!pk->gso)
+			v->action = NFQ_DROP;
+		return;
+	}
+	/* A GSO/GRO super-packet is longer than the wire packets it stands
+	 * for, and NFQUEUE does not tell their size. It is answered all the
+	 * same, since the MTU we announce is the tunnel's real one: a sender
+	 * whose segments fit loses nothing (TCP lowers its MSS only when it is
+	 * larger, and resends only segments over the new one), a sender whose
+	 * segments do not learns the MTU. But it passes, because all of it may
+	 * fit. Any other answered packet is dropped, even if the send failed. */
+	if (!pk->gso)
+		v->action = NFQ_DROP;
+	if (pmtu_answer(s, &p, g))
+		ctr_inc(&gc->pmtu_sent);
 }
