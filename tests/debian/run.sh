@@ -35,6 +35,7 @@ installed_by_us=no
 cleanup() {
 	[ -n "$daemon_pid" ] && kill -KILL "$daemon_pid" 2>/dev/null
 	ip netns del "$ns" 2>/dev/null
+	ip netns del "$ns-c" 2>/dev/null
 	[ "$installed_by_us" = yes ] && dpkg --purge mtugate >/dev/null 2>&1
 	rm -rf "$tmp"
 }
@@ -99,8 +100,9 @@ check_installed() {
 	local f
 	for f in /usr/sbin/mtugated /usr/sbin/mtugatectl /etc/mtugate/mtugate.conf \
 		/lib/systemd/system/mtugate.service /lib/systemd/system/mtugate-rules.service \
-		/usr/lib/sysusers.d/mtugate.conf /usr/share/man/man8/mtugated.8.gz \
-		/usr/share/man/man8/mtugatectl.8.gz /usr/share/man/man5/mtugate.conf.5.gz; do
+		/usr/libexec/mtugate/mtugate-rules /usr/lib/sysusers.d/mtugate.conf \
+		/usr/share/man/man8/mtugated.8.gz /usr/share/man/man8/mtugatectl.8.gz \
+		/usr/share/man/man5/mtugate.conf.5.gz /usr/share/doc/mtugate/README.md.gz; do
 		check "installed: $f" test -e "$f"
 	done
 	check "groups.d holds an example group" sh -c 'ls /etc/mtugate/groups.d/*.conf'
@@ -191,6 +193,7 @@ assert buf.endswith(b"\n\n") and lines and all("\t" in l for l in lines), buf[:2
 	check "[$how] stats --json lists the example group" python3 -c \
 		'import json,sys; d=json.load(open(sys.argv[1])); assert len(d["groups"]) >= 1' \
 		"$tmp/stats-$how.json"
+	[ "$how" = root ] && rules_and_traffic "$conf" "$sock"
 	# Whichever way it started, it must end as mtugate with exactly
 	# CAP_NET_ADMIN (12) and CAP_NET_RAW (13): 0x3000.
 	st=/proc/$daemon_pid/status
@@ -209,6 +212,49 @@ assert buf.endswith(b"\n\n") and lines and all("\t" in l for l in lines), buf[:2
 	ip netns del "$ns"
 }
 
+jumps() {	# jumps NS: how many jumps from built-in chains into MTUGATE_* chains
+	{ ip netns exec "$1" iptables-save; ip netns exec "$1" ip6tables-save; } |
+		grep -cE '^-A (PREROUTING|FORWARD) .*-j MTUGATE_'
+}
+
+mss_rewritten() {	# mss_rewritten SOCK GROUP: that group's counter, from stats --json
+	/usr/sbin/mtugatectl -s "$1" stats --json | python3 -c \
+		'import json,sys; print(json.load(sys.stdin)["groups"][sys.argv[1]]["mss_rewritten"])' "$2"
+}
+
+clamped() { [ "$(mss_rewritten "$1" tlsonly 2>/dev/null || echo 0)" -ge 1 ]; }
+
+# The installed rules script (what mtugate-rules.service runs) loads the rules
+# into the gateway namespace; a SYN from a client namespace toward the example
+# tlsonly pool crosses the gateway and is counted as clamped by the daemon.
+rules_and_traffic() {
+	local conf=$1 sock=$2 rules=/usr/libexec/mtugate/mtugate-rules
+	ip netns add "$ns-c" && ip -n "$ns-c" link set lo up
+	ip link add mgc$$ netns "$ns-c" type veth peer name mgg$$ netns "$ns"
+	ip -n "$ns-c" addr add 198.18.1.2/24 dev mgc$$ && ip -n "$ns-c" link set mgc$$ up
+	ip -n "$ns-c" route add default via 198.18.1.1
+	ip -n "$ns" addr add 198.18.1.1/24 dev mgg$$ && ip -n "$ns" link set mgg$$ up
+	# The pool is routed back to the client, which drops what it gets: the
+	# SYN still crosses the gateway's FORWARD chain, and nothing answers.
+	ip -n "$ns" route add 192.0.2.128/26 via 198.18.1.2
+	ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1
+	ip netns exec "$ns" env MTUGATE_CONF="$conf" "$rules" start
+	check "mtugate-rules start" test $? = 0
+	check "rules hooked into PREROUTING and FORWARD (v4, v6)" test "$(jumps "$ns")" = 4
+	ip netns exec "$ns" env MTUGATE_CONF="$conf" "$rules" start
+	check "mtugate-rules start again: each jump still once" test "$(jumps "$ns")" = 4
+	ip netns exec "$ns-c" python3 -c '
+import socket
+s = socket.socket(); s.settimeout(0.5)
+try: s.connect(("192.0.2.130", 80))
+except OSError: pass' 2>/dev/null
+	wait_until 5 clamped "$sock"
+	check "a forwarded SYN counted as clamped in group tlsonly" clamped "$sock"
+	ip netns exec "$ns" env MTUGATE_CONF="$conf" "$rules" stop
+	check "mtugate-rules stop unhooks every jump" test "$(jumps "$ns")" = 0
+	ip netns del "$ns-c"
+}
+
 purge_package() {
 	local f
 	dpkg --purge mtugate >"$tmp/purge.log" 2>&1
@@ -218,7 +264,7 @@ purge_package() {
 		"! dpkg-query -W -f='\${Status}' mtugate 2>/dev/null | grep -q installed"
 	for f in /usr/sbin/mtugated /usr/sbin/mtugatectl /etc/mtugate \
 		/lib/systemd/system/mtugate.service /lib/systemd/system/mtugate-rules.service \
-		/etc/systemd/system/multi-user.target.wants/mtugate.service \
+		/usr/libexec/mtugate /etc/systemd/system/multi-user.target.wants/mtugate.service \
 		/var/lib/systemd/deb-systemd-helper-enabled/mtugate.service.dsh-also \
 		/usr/lib/sysusers.d/mtugate.conf /usr/share/man/man8/mtugated.8.gz \
 		/usr/share/doc/mtugate; do
