@@ -1,0 +1,162 @@
+#!/bin/bash
+# SYNs per second forwarded through a gateway namespace and arriving clamped:
+# mtugated (the rules of `mtugatectl rules --iptables`) against the kernel's
+# `-j TCPMSS --set-mss` on the same SYNs from the same generator, alternating
+# in one run. At the receiver, iptables counters count every SYN, clamped or
+# not (lost = sent - arrived), and a capture gives arrival times: the rate
+# and, in a paced run, the one-way latency (capture time - the sender's TSval).
+#   sender S (pool 192.0.2.0/26) -- gateway G -- receiver R (198.18.3.2)
+# Environment: BENCH_MSS_N (SYNs per run, default 300000), BENCH_MSS_ROUNDS
+# (default 3), BENCH_MSS_QUEUES (default 0-1), BENCH_MSS_MAXLEN (8192),
+# BENCH_MSS_LAT_RATE / _LAT_N (paced latency run, default 5000/s, 10000).
+set -u
+cd "$(dirname "$0")/../.."
+B=${B:-build}
+[ "$(id -u)" = 0 ] || { echo "bench-mss: needs root (network namespaces)"; exit 77; }
+. tests/netns/common.sh
+
+N=${BENCH_MSS_N:-300000}
+ROUNDS=${BENCH_MSS_ROUNDS:-3}
+QUEUES=${BENCH_MSS_QUEUES:-0-1}
+MAXLEN=${BENCH_MSS_MAXLEN:-8192}
+LAT_RATE=${BENCH_MSS_LAT_RATE:-5000}
+LAT_N=${BENCH_MSS_LAT_N:-10000}
+MTU=1400 TARGET=1360	# mss = auto: mtu - 40
+SRC=192.0.2.1 DST=198.18.3.2 PORT=9
+S=mbS$$ G=mbG$$ R=mbR$$
+tmp=$(mktemp -d /tmp/bench-mss.XXXXXX)
+cap=$(mktemp -d /dev/shm/bench-mss.XXXXXX 2>/dev/null || mktemp -d /tmp/bench-mss-cap.XXXXXX)
+chmod 755 "$tmp"
+dpid= dump=
+
+cleanup() {
+	[ -n "$dump" ] && kill "$dump" 2>/dev/null
+	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
+	for n in $S $G $R; do ip netns pids $n 2>/dev/null | xargs -r kill -9 2>/dev/null; ip netns del $n 2>/dev/null; done
+	rm -rf "$tmp" "$cap"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+tool() {	# built by make, or here from the same sources
+	if [ -x "$B/tools/$1" ]; then echo "$B/tools/$1"; return; fi
+	${CC:-gcc} -std=c11 -D_GNU_SOURCE -O2 -I. "tests/tools/$1.c" clamp/pkt.c -o "$tmp/$1" && echo "$tmp/$1"
+}
+SYNBLAST=$(tool synblast) SYNSINK=$(tool synsink)
+[ -x "$B/mtugated" ] && [ -n "$SYNBLAST" ] && [ -n "$SYNSINK" ] || { echo "bench-mss: build first (make tests)"; exit 1; }
+
+ns_create $S $G $R
+ns_link $S 198.18.1.2/24 2001:db8:1::2/64 $G 198.18.1.1/24 2001:db8:1::1/64
+ns_link $R $DST/24 2001:db8:3::2/64 $G 198.18.3.1/24 2001:db8:3::1/64
+ns_route $S 198.18.1.1 2001:db8:1::1
+ns_route $R 198.18.3.1 2001:db8:3::1
+ns_forwarding $G
+ip -n $G route add 192.0.2.0/26 via 198.18.1.2
+rif=v-$G rif=${rif:0:15}
+# The receiver answers nothing; its raw table counts clamped and other SYNs.
+ip netns exec $R iptables -t raw -A PREROUTING -p tcp --dport $PORT -m tcpmss --mss 1:$TARGET -j DROP
+ip netns exec $R iptables -t raw -A PREROUTING -p tcp --dport $PORT -j DROP
+wait_until 10 ip netns exec $S ping -c1 -W1 $DST || { echo "bench-mss: no path"; exit 1; }
+
+mkdir -p "$tmp/groups.d"
+cat >"$tmp/mtugate.conf" <<CONF
+[daemon]
+user =
+control_socket = $tmp/mtugate.sock
+groups_dir = groups.d
+log_level = warning
+[queues]
+mss = $QUEUES
+pmtu = off
+dtls = off
+max_len = $MAXLEN
+fail_open = yes
+CONF
+printf '[group]\nname = bench\npool = 192.0.2.0/26, 2001:db8:40::/64\nmtu = %s\nmss = auto\npmtu = no\n' \
+	$MTU >"$tmp/groups.d/bench.conf"
+"$B/mtugatectl" -c "$tmp/mtugate.conf" rules --iptables >"$tmp/rules4" || exit 1
+ip netns exec $G "$B/mtugated" -f -c "$tmp/mtugate.conf" 2>"$tmp/daemon.log" &
+dpid=$!
+wait_until 10 ip netns exec $G "$B/mtugatectl" -s "$tmp/mtugate.sock" ping || {
+	echo "bench-mss: mtugated did not start"; cat "$tmp/daemon.log"; exit 1; }
+
+use() {	# use kernel|mtugate: the gateway's clamp
+	ip netns exec $G iptables -t mangle -F
+	ip netns exec $G iptables -t mangle -X
+	if [ "$1" = kernel ]; then
+		ip netns exec $G iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN \
+			-j TCPMSS --set-mss $TARGET
+	else
+		ip netns exec $G iptables-restore --noflush "$tmp/rules4"
+	fi
+}
+arrived() {	# clamped and other SYNs the receiver's raw table saw
+	ip netns exec $R iptables -t raw -L PREROUTING -vnx | awk '$3 == "DROP" { printf "%s ", $1 }'
+}
+settled() {	# all arrived, or nothing new since the last look
+	local now
+	now=$(arrived)
+	[ "$now" = "${last_seen:-}" ] && return 0
+	last_seen=$now
+	set -- $now
+	[ $(($1 + $2)) -ge "$n" ]
+}
+
+captured() {	# the capture file stopped growing
+	local now
+	now=$(stat -c %s "$pcap")
+	[ "$now" = "${last_seen:-}" ] && return 0
+	last_seen=$now
+	return 1
+}
+
+# run MODE COUNT RATE: one generator run; sets rate lost unclamped p50 p99
+run() {
+	local mode=$1 n=$2 pace=$3 pcap=$cap/$1.pcap out
+	use "$mode"
+	ip netns exec $R iptables -t raw -Z
+	rm -f "$pcap"
+	ip netns exec $R tcpdump -i "$rif" -s 128 -B 262144 --time-stamp-precision=nano -w "$pcap" \
+		"tcp dst port $PORT" 2>"$tmp/tcpdump.err" &
+	dump=$!
+	wait_until 10 grep -q "listening on" "$tmp/tcpdump.err"
+	ip netns exec $S "$SYNBLAST" -n "$n" -r "$pace" -k 16 -p $PORT -m 1460 $SRC $DST >"$tmp/blast" || true
+	last_seen=
+	while ! settled; do sleep 0.3; done
+	# tcpdump's ring hands over a partly filled block only after its timeout (1 s).
+	last_seen=
+	while ! captured; do sleep 0.6; done
+	kill -INT $dump; wait $dump 2>/dev/null; dump=
+	set -- $(arrived)
+	lost=$((n - $1 - $2)) unclamped=$2
+	capdrop=$(sed -n 's/^\([0-9]*\) packets dropped by kernel.*/\1/p' "$tmp/tcpdump.err")
+	out=$("$SYNSINK" -n "$n" -p $PORT -M $TARGET "$pcap")
+	rate=$(sed -n 's/.* rate=\([0-9]*\).*/\1/p' <<<"$out")
+	p50=$(sed -n 's/.* lat_p50_us=\([-0-9]*\).*/\1/p' <<<"$out")
+	p99=$(sed -n 's/.* lat_p99_us=\([-0-9]*\).*/\1/p' <<<"$out")
+	echo "  $mode: $(cat "$tmp/blast"); receiver: clamped=$1 other=$2 lost=$lost capture_dropped=${capdrop:-?}; $out"
+	rm -f "$pcap"
+}
+
+median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+krates= mrates= mlost=0 munclamped=0 klost=0
+echo "bench-mss: $N SYNs per run, $ROUNDS rounds, queues $QUEUES, max_len $MAXLEN, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+for r in $(seq "$ROUNDS"); do
+	run kernel "$N" 0; krates+=" $rate"; klost=$((klost + lost))
+	run mtugate "$N" 0; mrates+=" $rate"
+	mlost=$((mlost + lost)) munclamped=$((munclamped + unclamped))
+done
+k=$(median <<<"$krates") m=$(median <<<"$mrates")
+echo "bench-mss: kernel rates$krates; mtugate rates$mrates; kernel lost $klost in all rounds"
+echo "bench mss_syn_rate: mtugate=$m baseline=$k unit=syn/s ratio=$(awk -v m="$m" -v k="$k" 'BEGIN { printf "%.3f", k ? m / k : 0 }')"
+echo "measure mss_syn_lost: value=$mlost unit=syn"
+echo "measure mss_syn_unclamped: value=$munclamped unit=syn"
+
+# Latency at a paced rate, where no queue builds up: the added time per SYN.
+run kernel "$LAT_N" "$LAT_RATE"; k50=$p50 k99=$p99
+run mtugate "$LAT_N" "$LAT_RATE"; m50=$p50 m99=$p99
+echo "bench-mss: one-way latency at $LAT_RATE SYN/s: kernel p50 ${k50} us p99 ${k99} us; mtugate p50 ${m50} us p99 ${m99} us"
+echo "measure mss_latency_p50: value=$((m50 - k50)) unit=us"
+echo "measure mss_latency_p99: value=$((m99 - k99)) unit=us"
+echo "bench-mss: mtugated counters: $(ip netns exec $G "$B/mtugatectl" -s "$tmp/mtugate.sock" stats --json | tr -d '\n ')"
