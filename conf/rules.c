@@ -15,6 +15,13 @@
 #include "policy/policy.h"
 
 #define RULES_DTLS_NFMASK (DTLS_MARK_TAG_MASK | 0xfu)
+/* How long a blocked client stays blocked in the kernel after the daemon's
+ * last decision about it: longer than openconnect's 12 s handshake with its
+ * retransmissions, shorter than its 60 s retry, so each retry is decided
+ * afresh (a reload takes effect) at the cost of one queued datagram. */
+#define RULES_DTLS_REMEMBER 30
+#define RULES_RECENT_DROP "mtugate_dtls_drop"
+#define RULES_RECENT_REJECT "mtugate_dtls_reject"
 
 struct rules_out {
 	const struct conf *c;
@@ -52,6 +59,11 @@ static bool rules_need_nat(const struct conf *c, int family)
 {
 	return rules_qon(&c->queues.dtls) && c->headend.dtls_port != c->headend.advertised_dtls_port &&
 	       rules_nheadends(c, family) > 0;
+}
+
+static bool rules_need_dtls(const struct conf *c, int family)
+{
+	return rules_qon(&c->queues.dtls) && rules_nheadends(c, family) > 0;
 }
 
 static bool rules_need_proxy(const struct conf *c, int family)
@@ -145,7 +157,7 @@ static void rules_ipt_dtls(const struct rules_out *r)
 	char buf[64];
 	size_t i;
 
-	if (!rules_qon(&c->queues.dtls) || !rules_nheadends(c, r->family))
+	if (!rules_need_dtls(c, r->family))
 		return;
 	/* A UDP flow stays NEW until the headend answers (CSCuh61321: never), so
 	 * the decision kept in the connection mark ends the queueing. */
@@ -159,19 +171,73 @@ static void rules_ipt_dtls(const struct rules_out *r)
 		h = rules_addr(&c->headend.addr[i], buf, sizeof(buf));
 		strbuf_printf(r->out, "-A MTUGATE_DTLS -d %s -p udp", h);
 		rules_ports(r->out, c, "--dport", "--dports");
-		strbuf_printf(r->out, " -m conntrack --ctstate NEW -m connmark --mark 0x0/0x%x", RULES_DTLS_NFMASK);
-		rules_ipt_queue(r->out, &c->queues.dtls);
+		strbuf_printf(r->out, " -m conntrack --ctstate NEW -m connmark --mark 0x0/0x%x -j MTUGATE_DTLS_NEW\n",
+			      RULES_DTLS_NFMASK);
 		strbuf_printf(r->out, "-A MTUGATE_DTLS -s %s -p udp", h);
 		rules_ports(r->out, c, "--sport", "--sports");
 		strbuf_printf(r->out, " -m conntrack --ctstate NEW -m connmark --mark 0x0/0x%x", RULES_DTLS_NFMASK);
 		rules_ipt_queue(r->out, &c->queues.dtls);
 	}
+	/* A blocked flow cannot keep its mark: dropping its first datagram
+	 * drops the unconfirmed conntrack entry too. MTUGATE_FILTER remembers
+	 * the client in xt_recent instead, and its next datagrams are blocked
+	 * here without a round trip to the daemon. */
+	strbuf_printf(r->out, "# A client blocked in the last %d s (xt_recent lists, filled by MTUGATE_FILTER)"
+		      " is blocked again in the kernel\n", RULES_DTLS_REMEMBER);
+	strbuf_printf(r->out, "-A MTUGATE_DTLS_NEW -m recent --name %s --rcheck --seconds %d --rsource"
+		      " -j MARK --set-xmark 0x%x/0x%x\n", RULES_RECENT_DROP, RULES_DTLS_REMEMBER,
+		      DTLS_MARK_TAG | DTLS_MARK_BLOCKED, RULES_DTLS_NFMASK);
+	strbuf_printf(r->out, "-A MTUGATE_DTLS_NEW -m mark --mark 0x0/0x%x -m recent --name %s --rcheck"
+		      " --seconds %d --rsource -j MARK --set-xmark 0x%x/0x%x\n", DTLS_MARK_TAG_MASK,
+		      RULES_RECENT_REJECT, RULES_DTLS_REMEMBER,
+		      DTLS_MARK_TAG | DTLS_MARK_BLOCKED | DTLS_MARK_REJECT, RULES_DTLS_NFMASK);
+	strbuf_printf(r->out, "-A MTUGATE_DTLS_NEW -m mark --mark 0x0/0x%x", DTLS_MARK_TAG_MASK);
+	rules_ipt_queue(r->out, &c->queues.dtls);
 	/* Marks the DTLS path sets (clamp/dtls.h): the verdict's mark goes onto
-	 * the connection, so later datagrams stay in the kernel. Blocked flows
-	 * are dropped or rejected by the daemon's verdict itself. */
+	 * the connection, so later datagrams stay in the kernel. */
 	strbuf_printf(r->out, "-A MTUGATE_FORWARD -m mark --mark 0x%x/0x%x -j CONNMARK --save-mark"
 		      " --nfmask 0x%x --ctmask 0x%x\n", DTLS_MARK_TAG, DTLS_MARK_TAG_MASK,
 		      RULES_DTLS_NFMASK, RULES_DTLS_NFMASK);
+}
+
+/*
+ * dtls = block. The daemon accepts a blocked datagram with the BLOCKED mark
+ * rather than dropping it, so that this rule sees it: it records the client
+ * (xt_recent, --rsource) and drops it, or rejects it with ICMP port
+ * unreachable so that the client gives up DTLS at once (lab-notes: 0.7 s
+ * instead of a 12 s handshake timeout). REJECT exists in the filter table
+ * only, hence this chain; it is inserted first in FORWARD so that a
+ * stateful ruleset's accepts for the VPN ports come after it. Only the
+ * daemon's own decisions (DECIDED) renew an entry: a client is asked about
+ * again RULES_DTLS_REMEMBER seconds after its last decision, which bounds
+ * both the queue load (one datagram per client per period) and the time a
+ * reload takes to unblock it. xt_recent keeps 100 addresses per list by
+ * default (module option ip_list_tot); an evicted client costs one more
+ * queued datagram, nothing else.
+ */
+static void rules_ipt_filter(const struct rules_out *r, int hooks)
+{
+	const char *rej = r->family == AF_INET6 ? "icmp6-port-unreachable" : "icmp-port-unreachable";
+	const unsigned m = DTLS_MARK_TAG | DTLS_MARK_BLOCKED, rm = m | DTLS_MARK_REJECT;
+	const unsigned mask = DTLS_MARK_TAG_MASK | DTLS_MARK_BLOCKED | DTLS_MARK_REJECT;
+
+	if (!rules_need_dtls(r->c, r->family))
+		return;
+	strbuf_printf(r->out, "*filter\n:MTUGATE_FILTER - [0:0]\n-F MTUGATE_FILTER\n");
+	strbuf_printf(r->out, "# dtls = block: drop or reject (ICMP port unreachable), and remember the"
+		      " client for %d s\n", RULES_DTLS_REMEMBER);
+	strbuf_printf(r->out, "-A MTUGATE_FILTER -m mark --mark 0x%x/0x%x -m recent --name %s --set"
+		      " --rsource -j DROP\n", m | DTLS_MARK_DECIDED, mask | DTLS_MARK_DECIDED,
+		      RULES_RECENT_DROP);
+	strbuf_printf(r->out, "-A MTUGATE_FILTER -m mark --mark 0x%x/0x%x -m recent --name %s --set"
+		      " --rsource -j REJECT --reject-with %s\n", rm | DTLS_MARK_DECIDED,
+		      mask | DTLS_MARK_DECIDED, RULES_RECENT_REJECT, rej);
+	strbuf_printf(r->out, "-A MTUGATE_FILTER -m mark --mark 0x%x/0x%x -j DROP\n", m, mask);
+	strbuf_printf(r->out, "-A MTUGATE_FILTER -m mark --mark 0x%x/0x%x -j REJECT --reject-with %s\n",
+		      rm, mask, rej);
+	if (hooks)
+		strbuf_printf(r->out, "-I FORWARD -j MTUGATE_FILTER\n");
+	strbuf_printf(r->out, "COMMIT\n");
 }
 
 static void rules_ipt_proxy(const struct rules_out *r)
@@ -207,6 +273,10 @@ static void rules_ipt_nat(const struct rules_out *r, int hooks)
 	strbuf_printf(r->out, "*nat\n:MTUGATE_DNAT - [0:0]\n-F MTUGATE_DNAT\n");
 	strbuf_printf(r->out, "# CSCuh61321: DTLS to the advertised port reaches the port the headend"
 		      " listens on; conntrack maps the replies back\n");
+	/* DNAT comes before the filter table: a stateful ruleset sees the real port. */
+	strbuf_printf(r->out, "# A default-drop FORWARD chain sees these flows with destination port %u:"
+		      " accept udp to %u (or -m conntrack --ctorigdstport %u)\n", c->headend.dtls_port,
+		      c->headend.dtls_port, c->headend.advertised_dtls_port);
 	for (i = 0; i < c->headend.naddr; i++) {
 		const char *h;
 
@@ -226,7 +296,7 @@ static void rules_ipt_nat(const struct rules_out *r, int hooks)
 
 static const char *const rules_chains[] = {
 	"MTUGATE_PREROUTING", "MTUGATE_FORWARD", "MTUGATE_PROXY", "MTUGATE_DTLS",
-	"MTUGATE_MSS", "MTUGATE_PMTU",
+	"MTUGATE_DTLS_NEW", "MTUGATE_MSS", "MTUGATE_PMTU",
 };
 
 int rules_iptables(const struct conf *c, const struct policy *p, int family, int hooks,
@@ -257,6 +327,7 @@ int rules_iptables(const struct conf *c, const struct policy *p, int family, int
 	if (hooks)
 		strbuf_printf(out, "-I PREROUTING -j MTUGATE_PREROUTING\n-I FORWARD -j MTUGATE_FORWARD\n");
 	strbuf_printf(out, "COMMIT\n");
+	rules_ipt_filter(&r, hooks);
 	rules_ipt_nat(&r, hooks);
 	return out->oom ? -ENOMEM : 0;
 }
@@ -267,6 +338,7 @@ int rules_hooks(const struct conf *c, struct strbuf *out)
 	static const char *const hooks[][2] = {
 		{ "mangle -C PREROUTING -j MTUGATE_PREROUTING", "mangle -I PREROUTING -j MTUGATE_PREROUTING" },
 		{ "mangle -C FORWARD -j MTUGATE_FORWARD", "mangle -I FORWARD -j MTUGATE_FORWARD" },
+		{ "filter -C FORWARD -j MTUGATE_FILTER", "filter -I FORWARD -j MTUGATE_FILTER" },
 		{ "nat -C PREROUTING -j MTUGATE_DNAT", "nat -I PREROUTING -j MTUGATE_DNAT" },
 	};
 	size_t f, i;
@@ -274,8 +346,8 @@ int rules_hooks(const struct conf *c, struct strbuf *out)
 	for (f = 0; f < 2; f++) {
 		const char *tool = fams[f] == AF_INET6 ? "ip6tables" : "iptables";
 
-		for (i = 0; i < 3; i++) {
-			if (i == 2 && !rules_need_nat(c, fams[f]))
+		for (i = 0; i < 4; i++) {
+			if ((i == 2 && !rules_need_dtls(c, fams[f])) || (i == 3 && !rules_need_nat(c, fams[f])))
 				continue;
 			strbuf_printf(out, "%s -t %s 2>/dev/null || %s -t %s\n", tool, hooks[i][0], tool,
 				      hooks[i][1]);
@@ -342,11 +414,77 @@ static void rules_nft_prerouting(const struct conf *c, struct strbuf *out)
 				if (c->headend.dtls_port != c->headend.advertised_dtls_port)
 					strbuf_printf(out, ", %u", c->headend.dtls_port);
 				strbuf_printf(out, " } ct state new ct mark & 0x%x == 0x0", RULES_DTLS_NFMASK);
-				rules_nft_queue(out, &c->queues.dtls);
+				if (d == 0)
+					strbuf_printf(out, " jump dtls_new\n");
+				else
+					rules_nft_queue(out, &c->queues.dtls);
 			}
 		}
 	}
 	strbuf_printf(out, "\t}\n");
+}
+
+static bool rules_nft_dtls(const struct conf *c)
+{
+	return rules_qon(&c->queues.dtls) && c->headend.naddr;
+}
+
+/* The nft form of the xt_recent lists (see rules_ipt_filter()): one timeout
+ * set per list and family, filled from the forward chain. */
+static void rules_nft_dtls_sets(const struct conf *c, struct strbuf *out)
+{
+	static const char *const lists[] = { "drop", "reject" };
+	size_t l, f;
+
+	if (!rules_nft_dtls(c))
+		return;
+	for (l = 0; l < 2; l++)
+		for (f = 0; f < 2; f++)
+			strbuf_printf(out, "\tset dtls_%s%c {\n\t\ttype ipv%c_addr; flags dynamic, timeout;"
+				      " timeout %ds;\n\t}\n", lists[l], f ? '6' : '4', f ? '6' : '4',
+				      RULES_DTLS_REMEMBER);
+}
+
+/* A client remembered as blocked gets the blocked mark without a decision. */
+static void rules_nft_dtls_new(const struct conf *c, struct strbuf *out)
+{
+	static const char *const lists[] = { "drop", "reject" };
+	const unsigned keep = ~(unsigned)RULES_DTLS_NFMASK;
+	size_t l, f;
+
+	if (!rules_nft_dtls(c))
+		return;
+	strbuf_printf(out, "\tchain dtls_new {\n");
+	for (l = 0; l < 2; l++)
+		for (f = 0; f < 2; f++)
+			strbuf_printf(out, "\t\t%s saddr @dtls_%s%c meta mark set meta mark & 0x%08x | 0x%x"
+				      " return\n", f ? "ip6" : "ip", lists[l], f ? '6' : '4', keep,
+				      DTLS_MARK_TAG | DTLS_MARK_BLOCKED | (l ? DTLS_MARK_REJECT : 0));
+	strbuf_printf(out, "\t\tmeta mark & 0x%x == 0x0", DTLS_MARK_TAG_MASK);
+	rules_nft_queue(out, &c->queues.dtls);
+	strbuf_printf(out, "\t}\n");
+}
+
+/* Our forward chain runs at mangle priority, before any filter chain, and
+ * drop is final in nft: no ordering against a stateful ruleset needed. */
+static void rules_nft_dtls_block(const struct conf *c, struct strbuf *out)
+{
+	static const char *const lists[] = { "drop", "reject" };
+	const unsigned m = DTLS_MARK_TAG | DTLS_MARK_BLOCKED;
+	const unsigned mask = DTLS_MARK_TAG_MASK | DTLS_MARK_BLOCKED | DTLS_MARK_REJECT;
+	size_t l, f;
+
+	if (!rules_nft_dtls(c))
+		return;
+	for (l = 0; l < 2; l++)
+		for (f = 0; f < 2; f++)
+			strbuf_printf(out, "\t\tmeta mark & 0x%x == 0x%x meta nfproto ipv%c update @dtls_%s%c"
+				      " { %s saddr }\n", mask | DTLS_MARK_DECIDED,
+				      m | DTLS_MARK_DECIDED | (l ? DTLS_MARK_REJECT : 0), f ? '6' : '4',
+				      lists[l], f ? '6' : '4', f ? "ip6" : "ip");
+	strbuf_printf(out, "\t\tmeta mark & 0x%x == 0x%x drop\n", mask, m);
+	strbuf_printf(out, "\t\tmeta mark & 0x%x == 0x%x reject with icmpx type port-unreachable\n",
+		      mask, m | DTLS_MARK_REJECT);
 }
 
 static void rules_nft_forward(const struct conf *c, const struct policy *p, struct strbuf *out)
@@ -361,6 +499,7 @@ static void rules_nft_forward(const struct conf *c, const struct policy *p, stru
 	if (rules_qon(&c->queues.dtls) && c->headend.naddr)
 		strbuf_printf(out, "\t\tmeta mark & 0x%x == 0x%x ct mark set meta mark\n",
 			      DTLS_MARK_TAG_MASK, DTLS_MARK_TAG);
+	rules_nft_dtls_block(c, out);
 	for (i = 0; i < policy_count(p); i++) {
 		const struct group *g = policy_group(p, i);
 
@@ -413,7 +552,9 @@ int rules_nft(const struct conf *c, const struct policy *p, struct strbuf *out)
 	strbuf_printf(out, "#!/usr/sbin/nft -f\n"
 		      "# mtugate: nft -f (mtugatectl rules --nft). The table is replaced as a whole.\n"
 		      "table inet mtugate\ndelete table inet mtugate\n\ntable inet mtugate {\n");
+	rules_nft_dtls_sets(c, out);
 	rules_nft_prerouting(c, out);
+	rules_nft_dtls_new(c, out);
 	rules_nft_forward(c, p, out);
 	rules_nft_dnat(c, out);
 	strbuf_printf(out, "}\n");

@@ -156,15 +156,22 @@ static const char want_v4[] =
 	"# `mtugatectl rules --iptables --no-hooks`, or add them by `mtugatectl rules --hooks`.\n"
 	"*mangle\n"
 	":MTUGATE_PREROUTING - [0:0]\n:MTUGATE_FORWARD - [0:0]\n:MTUGATE_PROXY - [0:0]\n"
-	":MTUGATE_DTLS - [0:0]\n:MTUGATE_MSS - [0:0]\n:MTUGATE_PMTU - [0:0]\n"
+	":MTUGATE_DTLS - [0:0]\n:MTUGATE_DTLS_NEW - [0:0]\n:MTUGATE_MSS - [0:0]\n:MTUGATE_PMTU - [0:0]\n"
 	"-F MTUGATE_PREROUTING\n-F MTUGATE_FORWARD\n-F MTUGATE_PROXY\n-F MTUGATE_DTLS\n"
-	"-F MTUGATE_MSS\n-F MTUGATE_PMTU\n"
+	"-F MTUGATE_DTLS_NEW\n-F MTUGATE_MSS\n-F MTUGATE_PMTU\n"
 	"-A MTUGATE_PREROUTING -j MTUGATE_PROXY\n-A MTUGATE_PREROUTING -j MTUGATE_DTLS\n"
 	"# DTLS: the first datagrams of a flow, until the daemon's mark is on the connection\n"
 	"-A MTUGATE_DTLS -d 198.18.2.2 -p udp --dport 443 -m conntrack --ctstate NEW"
-	" -m connmark --mark 0x0/0xffff000f -j NFQUEUE --queue-num 3 --queue-bypass\n"
+	" -m connmark --mark 0x0/0xffff000f -j MTUGATE_DTLS_NEW\n"
 	"-A MTUGATE_DTLS -s 198.18.2.2 -p udp --sport 443 -m conntrack --ctstate NEW"
 	" -m connmark --mark 0x0/0xffff000f -j NFQUEUE --queue-num 3 --queue-bypass\n"
+	"# A client blocked in the last 30 s (xt_recent lists, filled by MTUGATE_FILTER) is blocked"
+	" again in the kernel\n"
+	"-A MTUGATE_DTLS_NEW -m recent --name mtugate_dtls_drop --rcheck --seconds 30 --rsource"
+	" -j MARK --set-xmark 0x4d540004/0xffff000f\n"
+	"-A MTUGATE_DTLS_NEW -m mark --mark 0x0/0xffff0000 -m recent --name mtugate_dtls_reject"
+	" --rcheck --seconds 30 --rsource -j MARK --set-xmark 0x4d54000c/0xffff000f\n"
+	"-A MTUGATE_DTLS_NEW -m mark --mark 0x0/0xffff0000 -j NFQUEUE --queue-num 3 --queue-bypass\n"
 	"-A MTUGATE_FORWARD -m mark --mark 0x4d540000/0xffff0000 -j CONNMARK --save-mark"
 	" --nfmask 0xffff000f --ctmask 0xffff000f\n"
 	"-A MTUGATE_FORWARD -j MTUGATE_MSS\n-A MTUGATE_FORWARD -j MTUGATE_PMTU\n"
@@ -183,6 +190,17 @@ static const char want_v4[] =
 	"-A MTUGATE_PMTU -d 192.0.2.0/26 -m length --length 1001:65535 -m u32 --u32"
 	" \"4&0x4000=0x4000\" -m comment --comment \"small\" -j NFQUEUE --queue-num 2 --queue-bypass\n"
 	"-I PREROUTING -j MTUGATE_PREROUTING\n-I FORWARD -j MTUGATE_FORWARD\n"
+	"COMMIT\n"
+	"*filter\n:MTUGATE_FILTER - [0:0]\n-F MTUGATE_FILTER\n"
+	"# dtls = block: drop or reject (ICMP port unreachable), and remember the client for 30 s\n"
+	"-A MTUGATE_FILTER -m mark --mark 0x4d540005/0xffff000d -m recent --name mtugate_dtls_drop"
+	" --set --rsource -j DROP\n"
+	"-A MTUGATE_FILTER -m mark --mark 0x4d54000d/0xffff000d -m recent --name mtugate_dtls_reject"
+	" --set --rsource -j REJECT --reject-with icmp-port-unreachable\n"
+	"-A MTUGATE_FILTER -m mark --mark 0x4d540004/0xffff000c -j DROP\n"
+	"-A MTUGATE_FILTER -m mark --mark 0x4d54000c/0xffff000c -j REJECT --reject-with"
+	" icmp-port-unreachable\n"
+	"-I FORWARD -j MTUGATE_FILTER\n"
 	"COMMIT\n";
 
 static void test_variants(void)
@@ -214,12 +232,13 @@ static void test_variants(void)
 	CHECK_INT(count(o.buf, "2001:db8:0:40::"), 0);
 	CHECK_INT(count(o.buf, "TPROXY") + count(o.buf, "*nat"), 0);
 
-	/* No hooks: the only difference is the two -I lines. */
+	/* No hooks: the only difference is the three -I lines. */
 	strbuf_reset(&o);
 	rules_iptables(&c, p, AF_INET, 0, &o);
 	CHECK_INT(count(o.buf, "\n-I "), 0);
-	CHECK_INT((long long)o.len, (long long)strlen(want_v4) - 
-		  (long long)strlen("-I PREROUTING -j MTUGATE_PREROUTING\n-I FORWARD -j MTUGATE_FORWARD\n"));
+	CHECK_INT((long long)o.len, (long long)strlen(want_v4) -
+		  (long long)strlen("-I PREROUTING -j MTUGATE_PREROUTING\n-I FORWARD -j MTUGATE_FORWARD\n"
+				    "-I FORWARD -j MTUGATE_FILTER\n"));
 
 	/* A queue range, the proxy, and CSCuh61321's split ports. */
 	sample_conf(&c, 1, 1, 1);
@@ -237,9 +256,20 @@ static void test_variants(void)
 	CHECK_INT(count(o.buf, "-A MTUGATE_DNAT -d 198.18.2.2 -p udp --dport 443 -m mark --mark"
 			" 0x4d540002/0xffff0002 -j DNAT --to-destination 198.18.2.2:444\n"
 			"-I PREROUTING -j MTUGATE_DNAT\nCOMMIT\n"), 1);
+	CHECK_INT(count(o.buf, "# A default-drop FORWARD chain sees these flows with destination port"
+			" 444: accept udp to 444 (or -m conntrack --ctorigdstport 443)\n"), 1);
+	CHECK_INT(count(o.buf, "-A MTUGATE_DTLS_NEW -m mark --mark 0x0/0xffff0000 -j NFQUEUE"
+			" --queue-num 3 --queue-bypass\n"), 1);
 	strbuf_reset(&o);
 	rules_iptables(&c, p, AF_INET6, 1, &o);
 	CHECK_INT(count(o.buf, "-j DNAT --to-destination [2001:db8:2::2]:444\n"), 1);
+	CHECK_INT(count(o.buf, "-A MTUGATE_DTLS -d 2001:db8:2::2 -p udp -m multiport --dports 443,444"
+			" -m conntrack --ctstate NEW -m connmark --mark 0x0/0xffff000f -j MTUGATE_DTLS_NEW\n"), 1);
+	CHECK_INT(count(o.buf, "-A MTUGATE_FILTER -m mark --mark 0x4d54000d/0xffff000d -m recent --name"
+			" mtugate_dtls_reject --set --rsource -j REJECT --reject-with icmp6-port-unreachable\n"), 1);
+	CHECK_INT(count(o.buf, "-j REJECT --reject-with icmp6-port-unreachable\n"), 2);
+	CHECK_INT(count(o.buf, "icmp-port-unreachable"), 0);
+	CHECK_INT(count(o.buf, "*filter\n"), 1);
 	CHECK_INT(count(o.buf, "-A MTUGATE_PROXY -d 2001:db8:2::2 -p tcp --dport 443 -j TPROXY"), 1);
 
 	strbuf_reset(&o);
@@ -250,7 +280,9 @@ static void test_variants(void)
 		  "ip -6 route add local ::/0 dev lo table 100\n");
 	strbuf_reset(&o);
 	CHECK_INT(rules_hooks(&c, &o), 0);
-	CHECK_INT(count(o.buf, "\n"), 6);
+	CHECK_INT(count(o.buf, "\n"), 8);
+	CHECK_INT(count(o.buf, "ip6tables -t filter -C FORWARD -j MTUGATE_FILTER 2>/dev/null ||"
+			" ip6tables -t filter -I FORWARD -j MTUGATE_FILTER\n"), 1);
 	CHECK_INT(count(o.buf, "iptables -t nat -C PREROUTING -j MTUGATE_DNAT 2>/dev/null ||"
 			" iptables -t nat -I PREROUTING -j MTUGATE_DNAT\n"), 1);
 
@@ -265,7 +297,28 @@ static void test_variants(void)
 	CHECK_INT(count(o.buf, "2001:db8:0:c0::/64 meta length"), 0);
 	CHECK_INT(count(o.buf, "192.0.2.64/26") + count(o.buf, "2001:db8:0:40::"), 0);
 	CHECK_INT(count(o.buf, "ip daddr 198.18.2.2 udp dport { 443, 444 } ct state new ct mark &"
+			" 0xffff000f == 0x0 jump dtls_new\n"), 1);
+	CHECK_INT(count(o.buf, "ip6 saddr 2001:db8:2::2 udp sport { 443, 444 } ct state new ct mark &"
 			" 0xffff000f == 0x0 queue num 3 bypass\n"), 1);
+	/* Blocked clients: timeout sets, filled from forward, read before the queue. */
+	CHECK_INT(count(o.buf, "\tset dtls_reject6 {\n\t\ttype ipv6_addr; flags dynamic, timeout;"
+			" timeout 30s;\n\t}\n"), 1);
+	CHECK_INT(count(o.buf, "\tset dtls_"), 4);
+	CHECK_INT(count(o.buf, "\tchain dtls_new {\n"
+			"\t\tip saddr @dtls_drop4 meta mark set meta mark & 0x0000fff0 | 0x4d540004 return\n"
+			"\t\tip6 saddr @dtls_drop6 meta mark set meta mark & 0x0000fff0 | 0x4d540004 return\n"
+			"\t\tip saddr @dtls_reject4 meta mark set meta mark & 0x0000fff0 | 0x4d54000c return\n"
+			"\t\tip6 saddr @dtls_reject6 meta mark set meta mark & 0x0000fff0 | 0x4d54000c return\n"
+			"\t\tmeta mark & 0xffff0000 == 0x0 queue num 3 bypass\n\t}\n"), 1);
+	CHECK_INT(count(o.buf, "\t\tmeta mark & 0xffff000d == 0x4d540005 meta nfproto ipv4 update"
+			" @dtls_drop4 { ip saddr }\n"), 1);
+	CHECK_INT(count(o.buf, "\t\tmeta mark & 0xffff000d == 0x4d54000d meta nfproto ipv6 update"
+			" @dtls_reject6 { ip6 saddr }\n"), 1);
+	CHECK_INT(count(o.buf, "\t\tmeta mark & 0xffff000c == 0x4d540004 drop\n"
+			"\t\tmeta mark & 0xffff000c == 0x4d54000c reject with icmpx type port-unreachable\n"), 1);
+	/* The sets are updated after the connmark save and before the pools' rules. */
+	CHECK(strstr(o.buf, "ct mark set meta mark") < strstr(o.buf, "update @dtls_drop4"));
+	CHECK(strstr(o.buf, "reject with icmpx") < strstr(o.buf, "tcp flags"));
 	CHECK_INT(count(o.buf, "tproxy ip to :8443 accept\n"), 1);
 	CHECK_INT(count(o.buf, "tproxy ip6 to :8443 accept\n"), 1);
 	CHECK_INT(count(o.buf, "dnat ip6 to [2001:db8:2::2]:444\n"), 1);
@@ -288,6 +341,30 @@ static void test_variants(void)
 	rules_nft(&c, p, &o);
 	CHECK_INT(count(o.buf, "tproxy") + count(o.buf, "socket") + count(o.buf, "meta length") +
 		  count(o.buf, "chain nat_prerouting"), 0);
+
+	/* DTLS queue off: no DTLS rule, no filter chain, no sets. */
+	c.queues.dtls.first = c.queues.dtls.last = -1;
+	strbuf_reset(&o);
+	rules_iptables(&c, p, AF_INET, 1, &o);
+	CHECK_INT(count(o.buf, "-A MTUGATE_DTLS") + count(o.buf, "*filter") + count(o.buf, "recent") +
+		  count(o.buf, "CONNMARK"), 0);
+	CHECK_INT(count(o.buf, "-I FORWARD -j MTUGATE_FILTER"), 0);
+	strbuf_reset(&o);
+	rules_hooks(&c, &o);
+	CHECK_INT(count(o.buf, "MTUGATE_FILTER"), 0);
+	strbuf_reset(&o);
+	rules_nft(&c, p, &o);
+	CHECK_INT(count(o.buf, "dtls_") + count(o.buf, "udp"), 0);
+	/* No IPv6 headend: no IPv6 DTLS rules, and no filter section for it. */
+	sample_conf(&c, 0, 0, 0);
+	c.headend.naddr = 1;
+	strbuf_reset(&o);
+	rules_iptables(&c, p, AF_INET6, 1, &o);
+	CHECK_INT(count(o.buf, "MTUGATE_FILTER") + count(o.buf, "-A MTUGATE_DTLS"), 0);
+	strbuf_reset(&o);
+	rules_hooks(&c, &o);
+	CHECK_INT(count(o.buf, "iptables -t filter -C FORWARD -j MTUGATE_FILTER"), 1);
+	CHECK_INT(count(o.buf, "ip6tables -t filter"), 0);
 
 	strbuf_free(&o);
 	policy_free(p);
