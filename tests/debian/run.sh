@@ -7,9 +7,11 @@
 #   tests/debian/run.sh --installed  only the checks of an installed package
 #                                    (debian/tests/control runs it so)
 #
-# Exit 77 when not root or when the build tools are missing. Packages needed:
-# dpkg-dev debhelper lintian fakeroot, plus the build's -dev packages and
-# iproute2. A package installed before the run is replaced, then purged.
+# Exit 77 when not root or when the build tools are missing. Packages needed
+# beyond the build's: dpkg-dev debhelper lintian (fakeroot is not: the
+# package builds without root), systemd (systemd-sysusers for the package's
+# postinst, systemd-analyze), iproute2 iptables python3. A package installed
+# before the run is replaced, then purged.
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=tests/netns/common.sh
@@ -51,7 +53,9 @@ build_package() {
 	# the repository stays clean and the build sees a fresh tree.
 	if git -C "$root" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 		(cd "$root" && git ls-files -z --cached --others --exclude-standard |
-			while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
+			while IFS= read -r -d '' f; do
+				[ -e "$f" ] && [ "${f#*__pycache__/}" = "$f" ] && printf '%s\0' "$f"
+			done |
 			tar --null -T - -cf -) | tar -xf - -C "$src"
 	else
 		tar -C "$root" --exclude=./build --exclude=./build-san --exclude=./.git -cf - . |
@@ -106,6 +110,7 @@ check_installed() {
 		check "installed: $f" test -e "$f"
 	done
 	check "groups.d holds an example group" sh -c 'ls /etc/mtugate/groups.d/*.conf'
+	check "example rules shipped" test -f /usr/share/doc/mtugate/examples/mtugate.iptables
 	check "/etc/mtugate files are conffiles" sh -c \
 		"dpkg-query -W -f='\${Conffiles}' mtugate | grep -q ' /etc/mtugate/mtugate.conf '"
 	check "system user mtugate exists" getent passwd mtugate
@@ -214,7 +219,7 @@ assert buf.endswith(b"\n\n") and lines and all("\t" in l for l in lines), buf[:2
 
 jumps() {	# jumps NS: how many jumps from built-in chains into MTUGATE_* chains
 	{ ip netns exec "$1" iptables-save; ip netns exec "$1" ip6tables-save; } |
-		grep -cE '^-A (PREROUTING|FORWARD) .*-j MTUGATE_'
+		grep -cE '^-A (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) .*-j MTUGATE_'
 }
 
 mss_rewritten() {	# mss_rewritten SOCK GROUP: that group's counter, from stats --json
@@ -228,7 +233,10 @@ clamped() { [ "$(mss_rewritten "$1" tlsonly 2>/dev/null || echo 0)" -ge 1 ]; }
 # into the gateway namespace; a SYN from a client namespace toward the example
 # tlsonly pool crosses the gateway and is counted as clamped by the daemon.
 rules_and_traffic() {
-	local conf=$1 sock=$2 rules=/usr/libexec/mtugate/mtugate-rules
+	local conf=$1 sock=$2 rules=/usr/libexec/mtugate/mtugate-rules want
+	# One jump per hook line the configuration prints (-C ... || -I ...).
+	want=$(/usr/sbin/mtugatectl -c "$conf" rules --hooks | grep -c ' -I ')
+	check "rules --hooks prints jumps" test "$want" -ge 2
 	ip netns add "$ns-c" && ip -n "$ns-c" link set lo up
 	ip link add mgc$$ netns "$ns-c" type veth peer name mgg$$ netns "$ns"
 	ip -n "$ns-c" addr add 198.18.1.2/24 dev mgc$$ && ip -n "$ns-c" link set mgc$$ up
@@ -240,9 +248,9 @@ rules_and_traffic() {
 	ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1
 	ip netns exec "$ns" env MTUGATE_CONF="$conf" "$rules" start
 	check "mtugate-rules start" test $? = 0
-	check "rules hooked into PREROUTING and FORWARD (v4, v6)" test "$(jumps "$ns")" = 4
+	check "rules hooked into the built-in chains" test "$(jumps "$ns")" = "$want"
 	ip netns exec "$ns" env MTUGATE_CONF="$conf" "$rules" start
-	check "mtugate-rules start again: each jump still once" test "$(jumps "$ns")" = 4
+	check "mtugate-rules start again: each jump still once" test "$(jumps "$ns")" = "$want"
 	ip netns exec "$ns-c" python3 -c '
 import socket
 s = socket.socket(); s.settimeout(0.5)
