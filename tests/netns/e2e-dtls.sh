@@ -1,0 +1,176 @@
+#!/bin/bash
+# shellcheck disable=SC2317 # helpers run through check
+# DTLS relay, port normalisation (CSCuh61321) and block, with the real peers: ocserv as the
+# headend (told 444, answering on 443), openconnect as the client, mtugated on the gateway.
+#  1. without mtugate the client's DTLS times out;
+#  2. mtugate (relay) normalises the port: DTLS comes up on the first attempt and carries the
+#     inner traffic, and the kernel carries the flow (<= 2 datagrams per flow queued);
+#  3. dtls = block, drop: no DTLS datagram crosses the gateway, the count says so, the client's
+#     retransmissions stay in the kernel, and the tunnel works over TLS;
+#  4. the same under a stateful gateway ruleset (FORWARD policy DROP, ESTABLISHED,RELATED and
+#     the VPN ports accepted), with dtls_block = reject: the client gives DTLS up at once;
+#  5. PSK-NEGOTIATE DTLS 1.2 (X-DTLS-App-ID) is normalised as well.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+skip_unless_root
+command -v conntrack >/dev/null || { echo "$LAB_NAME: conntrack is missing (make deps)" >&2; exit 77; }
+
+log_has() { grep -q -- "$1" "$LAB_OC_LOG"; }
+
+# Packets the kernel handed to user space on the DTLS queue (id_sequence, /proc field 8).
+queued() { n_gw awk '$1 == 3 { print $8; f = 1 } END { if (!f) print 0 }' /proc/net/netfilter/nfnetlink_queue; }
+
+# Counting rules (no target) in the gateway: UDP from the client toward the headend as it
+# arrives (any port), and as it leaves toward the headend (after DNAT).
+count_rules() {
+	local t
+	for t in iptables ip6tables; do
+		n_gw "$t" -t raw -A PREROUTING -i g-out -p udp -m comment --comment mg-in
+		n_gw "$t" -t mangle -A POSTROUTING -o g-dmz -p udp -m comment --comment mg-out
+	done
+}
+counter() { # TABLE COMMENT: packets of the IPv4 and IPv6 rule
+	local t n=0 v
+	for t in iptables ip6tables; do
+		v=$(n_gw "$t" -t "$1" -nvxL | awk -v c="/* $2 */" 'index($0, c) { s += $1 } END { print s + 0 }')
+		n=$((n + v))
+	done
+	echo "$n"
+}
+udp_in() { counter raw mg-in; }
+udp_out() { counter mangle mg-out; }
+
+stats_json() { mtugatectl stats --json; }
+gstat() { # GROUP FIELD
+	stats_json | python3 -c 'import json,sys; print(json.load(sys.stdin)["groups"][sys.argv[1]][sys.argv[2]])' "$1" "$2"
+}
+ge() { [[ $1 -ge $2 ]]; }
+le() { [[ $1 -le $2 ]]; }
+
+# xt_recent outlives the daemon in the gateway: each phase starts with empty lists.
+forget_blocked() {
+	local f
+	for f in /proc/net/xt_recent/mtugate_dtls_drop /proc/net/xt_recent/mtugate_dtls_reject; do
+		n_gw sh -c "[ ! -e $f ] || echo / >$f"
+	done
+}
+
+start_mtugate() { # lab_mtugate_conf options
+	forget_blocked
+	n_gw conntrack -F >/dev/null 2>&1 || true
+	lab_mtugated_start "$(lab_mtugate_conf proxy=no "$@")" || die "mtugated did not start"
+	count_rules
+}
+
+# The relay group's DTLS through mtugate: established on the first attempt, the inner traffic
+# over DTLS to the real port, and the flow in the kernel.
+relay_checks() { # PHASE
+	local p=$1 q0 out0 in0
+	q0=$(queued)
+	lab_connect relay
+	wait_until 20 lab_dtls_settled || true
+	lab_behaviour
+	check "$p: relay: DTLS established on the first attempt" [ "$AC_DTLS_ESTABLISHED" = yes ]
+	check "$p: relay: \"Established DTLS connection\" logged" log_has "Established DTLS connection"
+	check_not "$p: relay: no DTLS failure logged" grep -Eq "DTLS handshake (timed out|failed)" "$LAB_OC_LOG"
+	check "$p: relay: conntrack shows 444 normalised to 443" bash -c \
+		"ip netns exec $NS_GW conntrack -L -p udp --orig-port-dst $LAB_DTLS_ADV 2>/dev/null | grep -q 'sport=$LAB_DTLS_REAL '"
+	out0=$(udp_out) in0=$(udp_in)
+	check "$p: relay: ping LAN through the tunnel" n_client ping -c 20 -i 0.05 -s 1000 -W 3 "$LAB_LAN4"
+	check "$p: relay: HTTP download through the tunnel" lab_http_get 4 20
+	# The inner traffic rode DTLS: the UDP counters toward the headend grew with it.
+	check "$p: relay: inner traffic over DTLS ($(( $(udp_out) - out0 )) UDP datagrams to the headend)" \
+		ge $(( $(udp_out) - out0 )) 20
+	check "$p: relay: dtls_relayed counted" ge "$(gstat relay dtls_relayed)" 1
+	check "$p: relay: dtls_port_rewritten counted" ge "$(gstat relay dtls_port_rewritten)" 1
+	# Thousands of datagrams went through; the daemon saw the first of the flow (or two).
+	check "$p: relay: $(( $(queued) - q0 )) of $(( $(udp_in) - in0 )) datagrams queued" \
+		le $(( $(queued) - q0 )) 2
+}
+
+# The tlsonly group: DTLS blocked; nothing reaches the headend; the tunnel works over TLS.
+block_checks() { # PHASE drop|reject
+	local p=$1 how=$2 q0 out0 in0 t0 took
+	q0=$(queued) out0=$(udp_out) in0=$(udp_in) t0=$SECONDS
+	lab_connect tlsonly
+	took=$((SECONDS - t0))
+	wait_until 20 lab_dtls_settled || true
+	lab_behaviour
+	check "$p: tlsonly: DTLS not established" [ "$AC_DTLS_ESTABLISHED" = no ]
+	if [[ $how == drop ]]; then
+		check "$p: tlsonly: \"DTLS handshake timed out\"" log_has "DTLS handshake timed out"
+	else
+		check_not "$p: tlsonly: no handshake timeout" log_has "DTLS handshake timed out"
+		check "$p: tlsonly: tunnel up at once (${took} s; a timeout takes 14)" le "$took" 5
+	fi
+	check "$p: tlsonly: ping LAN over TLS" n_client ping -c 3 -i 0.2 -W 3 "$LAB_LAN4"
+	check "$p: tlsonly: HTTP download over TLS" lab_http_get 4 20
+	check "$p: tlsonly: the client sent DTLS ($(( $(udp_in) - in0 )) datagrams)" ge $(( $(udp_in) - in0 )) 1
+	check "$p: tlsonly: no DTLS datagram crossed the gateway ($(( $(udp_out) - out0 )))" \
+		[ $(( $(udp_out) - out0 )) = 0 ]
+	check "$p: tlsonly: dtls_blocked counted" ge "$(gstat tlsonly dtls_blocked)" 1
+	check "$p: tlsonly: the headend never heard of its DTLS" [ "$(gstat tlsonly dtls_relayed)" = 0 ]
+	if [[ $how == drop ]]; then
+		# The retransmissions were blocked in the kernel, not queued again.
+		check "$p: tlsonly: retransmissions ($(( $(udp_in) - in0 ))) blocked in the kernel" \
+			ge $(( $(udp_in) - in0 )) 3
+	fi
+	check "$p: tlsonly: $(( $(queued) - q0 )) datagram(s) queued" le $(( $(queued) - q0 )) 2
+	check "$p: tlsonly: the client is remembered (xt_recent $how)" \
+		n_gw grep -q "src=$LAB_SRC4_tlsonly " "/proc/net/xt_recent/mtugate_dtls_$how"
+}
+
+# A firewall's usual FORWARD: default drop, replies by state, the VPN ports by hand.
+stateful_firewall() {
+	local t h
+	for t in iptables ip6tables; do
+		h=$LAB_HEADEND4
+		[[ $t == ip6tables ]] && h=$LAB_HEADEND6
+		n_gw "$t" -P FORWARD DROP
+		n_gw "$t" -A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+		n_gw "$t" -A FORWARD -i g-out -d "$h" -p tcp --dport 443 -j ACCEPT
+		n_gw "$t" -A FORWARD -i g-out -d "$h" -p udp --dport "$LAB_DTLS_REAL" -j ACCEPT
+		n_gw "$t" -A FORWARD -i g-dmz -o g-in -j ACCEPT
+	done
+}
+
+lab_up cscuh61321
+check "the headend advertises 444 and answers on 443" [ "$LAB_DTLS_ADV:$LAB_DTLS_REAL" = 444:443 ]
+
+progress "1: without mtugate"
+lab_connect relay
+wait_until 20 lab_dtls_settled || true
+lab_behaviour
+check "1: client told port 444" log_has "X-DTLS-Port: 444"
+check "1: \"DTLS handshake timed out\" without mtugate" log_has "DTLS handshake timed out"
+check "1: DTLS not established" [ "$AC_DTLS_ESTABLISHED" = no ]
+lab_disconnect
+
+progress "2, 3: mtugated, relay normalises, tlsonly blocked (drop)"
+start_mtugate tlsonly.dtls_block=drop
+relay_checks 2
+lab_disconnect
+block_checks 3 drop
+lab_disconnect
+lab_mtugated_stop
+
+progress "4: stateful gateway ruleset, tlsonly blocked (reject)"
+stateful_firewall
+start_mtugate tlsonly.dtls_block=reject
+check "4: MTUGATE_FILTER comes before the ruleset's accepts" bash -c \
+	"ip netns exec $NS_GW iptables -S FORWARD | sed -n 2p | grep -q 'MTUGATE_FILTER'"
+relay_checks 4
+lab_disconnect
+block_checks 4 reject
+lab_disconnect
+lab_mtugated_stop
+lab_down
+
+progress "5: PSK-NEGOTIATE DTLS, relay"
+lab_up cscuh61321 dtls-psk groups=relay
+start_mtugate
+relay_checks 5
+check "5: the client was offered an App-ID" log_has "X-DTLS-App-ID"
+lab_disconnect
+lab_mtugated_stop
+finish
