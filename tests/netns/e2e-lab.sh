@@ -10,6 +10,7 @@ in_pool() { # ADDR POOL_VAR: the assigned address lies in the group's pool (pref
 	python3 -c 'import ipaddress,sys; sys.exit(ipaddress.ip_address(sys.argv[1]) not in ipaddress.ip_network(sys.argv[2]))' "$1" "$2"
 }
 log_has() { grep -q -- "$1" "$LAB_OC_LOG"; }
+udp_echo() { [[ $(n_client socat -T 3 - "UDP4:$LAB_LAN4:7" <<<"mtugate-lab") == mtugate-lab ]]; }
 verdict_is() { [[ $AC_RECONNECT == "$1" ]]; }
 
 tunnel_works() { # GROUP
@@ -34,6 +35,8 @@ check "relay: DTLS established" [ "$AC_DTLS_ESTABLISHED" = yes ]
 check "relay: ocserv announces equal MTUs" [ "$AC_CSTP_MTU" = "$AC_DTLS_MTU" ]
 check "relay: no reconnect predicted" verdict_is no
 tunnel_works relay
+check "relay: UDP echo from the LAN" udp_echo
+check "relay: iperf3 bulk TCP for 1 s" n_client iperf3 -c "$LAB_LAN4" -t 1 -p 5201
 lab_connect tlsonly
 lab_behaviour
 tunnel_works tlsonly
@@ -42,8 +45,8 @@ lab_disconnect
 check "disconnect removes oc0" lab_tun_gone
 lab_down
 
-progress "lab 2: PSK DTLS"
-lab_up dtls-psk groups=relay
+progress "lab 2: PSK DTLS, outer MTU 1400"
+lab_up dtls-psk groups=relay mtu_out=1400 mtu_dmz=1400
 lab_connect relay
 wait_until 20 lab_dtls_settled || true
 lab_behaviour
@@ -51,6 +54,7 @@ check "psk: DTLS established" [ "$AC_DTLS_ESTABLISHED" = yes ]
 check "psk: no X-DTLS-MTU, taken as equal" [ -z "$AC_DTLS_MTU" ]
 check "psk: X-DTLS-App-ID offered" log_has "X-DTLS-App-ID"
 check "psk: no reconnect predicted" verdict_is no
+check "psk: ocserv derives X-CSTP-MTU 1334 from outer MTU 1400" [ "$AC_CSTP_MTU" = 1334 ]
 check "psk: ping LAN" n_client ping -c1 -W3 "$LAB_LAN4"
 lab_down
 
@@ -64,6 +68,11 @@ check "asa relay: X-DTLS-MTU 1418 from the shim" [ "$AC_DTLS_MTU" = 1418 ]
 check "asa relay: DTLS established through the shim" [ "$AC_DTLS_ESTABLISHED" = yes ]
 check "asa relay: no reconnect predicted" verdict_is no
 check "asa relay: HTTP download over DTLS" lab_http_get 4 20
+LAB_CONNECT_TO=$LAB_HEADEND6 lab_connect relay
+wait_until 20 lab_dtls_settled || true
+lab_behaviour
+check "asa relay, outer IPv6: DTLS established" [ "$AC_DTLS_ESTABLISHED" = yes ]
+check "asa relay, outer IPv6: ping LAN over IPv6" n_client ping -6 -c1 -W3 "$LAB_LAN6"
 lab_connect tlsonly
 lab_behaviour
 check "asa tlsonly: DTLS handshake timed out" log_has "DTLS handshake timed out"
@@ -81,6 +90,9 @@ lab_connect tlsonly
 lab_behaviour
 check "reject tlsonly: DTLS fails at once, tunnel up" [ "$AC_DTLS_ESTABLISHED" = no ]
 check "reject tlsonly: reconnect predicted" verdict_is yes
+# What an MSS clamp achieves: segments that fit the TLS MTU pass the ASA shim.
+n_client ip route change 198.18.3.0/24 dev oc0 advmss 1300
+check "reject tlsonly: HTTP over TLS with MSS 1300" lab_http_get 4 20
 lab_connect relay
 lab_behaviour
 check "cscuh61321: client told port 444" log_has "X-DTLS-Port: 444"

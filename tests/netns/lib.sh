@@ -36,6 +36,7 @@
 #   LAB_HTTP_FILE LAB_HTTP_SHA256         file served at http://LAN/$LAB_HTTP_FILE
 #   n_client|n_gw|n_headend|n_lan CMD...  run CMD in that namespace
 #   wait_until TIMEOUT_S CMD...           poll CMD every 0.1 s until it succeeds; 1 on timeout
+#                                         or at once when CMD returns 255 (it gave up)
 #   pass NAME; fail NAME MSG; check NAME CMD...; check_not NAME CMD...; finish
 #   skip_unless_root                      exit 77 unless root and the tools exist
 #   lab_up [OPTION...]                    build namespaces, certs, ocserv, LAN services:
@@ -50,7 +51,8 @@
 #       no_udp=GROUP           ocserv offers GROUP no DTLS at all (no-udp = true)
 #   lab_connect GROUP [OPENCONNECT ARGS...]   connect on oc0 and wait (30 s) for its address;
 #                              sets LAB_OC_LOG, LAB_OC_PID, LAB_OC_ENV (vpnc-script env dump),
-#                              LAB_TUN4/LAB_TUN6 (assigned inner addresses), LAB_GROUP
+#                              LAB_TUN4/LAB_TUN6 (assigned inner addresses), LAB_GROUP;
+#                              LAB_CONNECT_TO=$LAB_HEADEND6 connects over outer IPv6
 #   lab_disconnect             stop openconnect (SIGINT, then SIGKILL after 5 s)
 #   lab_behaviour [LOG]        AnyConnect 3.x check; sets AC_DTLS_OFFERED AC_DTLS_ESTABLISHED
 #                              AC_CSTP_MTU AC_DTLS_MTU AC_TUN_MTU AC_RECONNECT, prints one line
@@ -101,9 +103,12 @@ die() { printf '%s: %s\n' "$LAB_NAME" "$*" >&2; exit 1; }
 
 wait_until() {
 	local timeout=$1; shift
-	local deadline=$((SECONDS + timeout))
-	until "$@" >/dev/null 2>&1; do
-		((SECONDS < deadline)) || return 1
+	local deadline=$((SECONDS + timeout)) rc
+	while :; do
+		rc=0
+		"$@" >/dev/null 2>&1 || rc=$?
+		((rc == 0)) && return 0
+		((rc != 255 && SECONDS < deadline)) || return 1
 		sleep 0.1
 	done
 }
@@ -164,6 +169,7 @@ lab_down() { # [KEEP_FILES=0|1]
 	for ns in "$NS_CLIENT" "$NS_GW" "$NS_HEADEND" "$NS_LAN"; do ip netns del "$ns" 2>/dev/null; done
 	if [[ -n $LAB_DIR && -d $LAB_DIR ]]; then
 		if [[ ${LAB_KEEP:-0} == 1 || ${1:-0} == 1 || $LAB_FAILED != 0 ]]; then
+			rm -rf "$LAB_DIR/www"	# 4 MiB of random bytes, no evidence
 			echo "$LAB_NAME: lab files kept in $LAB_DIR" >&2
 		else
 			rm -rf "$LAB_DIR"
@@ -178,7 +184,7 @@ lab_cleanup() {
 	trap - EXIT INT TERM
 	set +e
 	declare -F lab_cleanup_hook >/dev/null && lab_cleanup_hook
-	lab_down "$([[ $rc != 0 && $rc != 77 ]] && echo 1)"
+	lab_down "$([[ $rc != 0 && $rc != 77 && $rc != 130 ]] && echo 1)"
 	exit "$rc"
 }
 trap lab_cleanup EXIT
@@ -441,7 +447,7 @@ lab_behaviour() {
 	grep -qi '^X-DTLS-' <<<"$resp" && AC_DTLS_OFFERED=yes
 	AC_CSTP_MTU=$(sed -n 's/^X-CSTP-MTU: *\([0-9]*\).*/\1/Ip' <<<"$resp" | tail -1)
 	AC_DTLS_MTU=$(sed -n 's/^X-DTLS-MTU: *\([0-9]*\).*/\1/Ip' <<<"$resp" | tail -1)
-	first=$(grep -oE 'Established DTLS connection|DTLS handshake (timed out|failed)|Failed to (open|connect) DTLS|DTLS (connection|recv|send) (error|failed)[^.]*|Disabling DTLS' "$log" | head -1)
+	first=$(grep -oE 'Established DTLS connection|DTLS handshake (timed out|failed)|Failed to (open|connect) DTLS|DTLS (connection|recv|send) (error|failed)[^.]*|Disabling DTLS' "$log" | head -1 || true)
 	case $AC_DTLS_OFFERED:$first in
 	no:*) AC_DTLS_ESTABLISHED=no ;;
 	*:Established*) AC_DTLS_ESTABLISHED=yes ;;
@@ -482,10 +488,13 @@ lab_mtugate_conf() {
 	local d=$LAB_DIR/mtugate proxy=auto o g kv
 	mkdir -p "$d/groups.d"
 	LAB_MG_SOCK=$d/mtugate.sock
+	# The proxy's own copy of the headend's key, private as mtugated requires.
+	install -m 0600 "$LAB_KEY" "$d/headend.key"
+	install -m 0644 "$LAB_CERT" "$d/headend.crt"
 	for o in "$@"; do case $o in proxy=*) proxy=${o#*=} ;; esac; done
 	lab_subst "$LAB_FILES/mtugate.conf.in" "$d/mtugate.conf" "DIR=$d" "HEADEND4=$LAB_HEADEND4" \
 		"HEADEND6=$LAB_HEADEND6" "DTLS_REAL=$LAB_DTLS_REAL" "DTLS_ADV=$LAB_DTLS_ADV" \
-		"CERT=$LAB_CERT" "KEY=$LAB_KEY" "CA=$LAB_CA" "PROXY=no"
+		"CERT=$d/headend.crt" "KEY=$d/headend.key" "CA=$LAB_CA" "PROXY=no"
 	for g in ${LAB_GROUPS//,/ }; do
 		local p4=LAB_POOL4_$g p6=LAB_POOL6_$g c4=LAB_CLIENTS4_$g c6=LAB_CLIENTS6_$g
 		lab_subst "$LAB_FILES/mtugate-$g.conf.in" "$d/groups.d/$g.conf" "POOL4=${!p4}" \
@@ -520,7 +529,7 @@ lab_mtugated_start() {
 	LAB_MG_SOCK=$(sed -n 's/^control_socket *= *\([^ ;]*\).*/\1/p' "$conf" | head -1)
 	[[ -x $B/mtugated ]] || { echo "$LAB_NAME: $B/mtugated not built" >&2; return 1; }
 	lab_bg mtugated "$NS_GW" "$B/mtugated" -f -c "$conf"
-	if ! wait_until 10 mtugatectl ping; then
+	if ! wait_until 10 lab_mtugated_ready; then
 		echo "$LAB_NAME: mtugated did not answer ping:" >&2
 		tail -10 "$LAB_DIR/mtugated.log" >&2
 		return 1
@@ -538,6 +547,12 @@ lab_mtugated_start() {
 	fi
 }
 lab_proxy_enabled() { sed -n '/^\[proxy\]/,/^\[/p' "$1" | grep -Eq '^enable *= *yes'; }
+
+# Ready when it answers; give up at once when it exited (a config error, say).
+lab_mtugated_ready() {
+	[[ -f $LAB_DIR/pids/mtugated ]] && ! lab_dead "$(<"$LAB_DIR/pids/mtugated")" || return 255
+	mtugatectl ping
+}
 
 lab_mtugated_stop() {
 	lab_kill mtugated
