@@ -48,6 +48,7 @@ struct dir {
 	uint8_t *buf;
 	size_t off, ready, len;
 	size_t wpend;		/* a write to retry with exactly this length */
+	size_t raw;		/* tunnel: bytes at off still from the HTTP phase */
 	struct cstp_stream st;
 };
 
@@ -132,7 +133,9 @@ static void conn_unlink(struct conn *c)
 	}
 }
 
-/* relayd's relay_close(): one line with the reason, then everything goes. */
+/* relayd's relay_close(): one line with the reason, then everything goes
+ * but the struct, which callers up the stack still test for `dead`: the
+ * entry points (event, tick, kick) free it with conn_reap(). */
 static void conn_close(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void conn_close(struct conn *c, const char *fmt, ...)
 {
@@ -165,7 +168,13 @@ static void conn_close(struct conn *c, const char *fmt, ...)
 	free(c->up.buf);
 	free(c->down.buf);
 	free(c->cap.buf);
-	free(c);
+	c->up.buf = c->down.buf = c->cap.buf = NULL;
+}
+
+static void conn_reap(struct conn *c)
+{
+	if (c->dead)
+		free(c);
 }
 
 /* ---- the group ---- */
@@ -325,9 +334,28 @@ static bool side_read(struct conn *c, struct side *x, struct dir *d)
 	return false;
 }
 
+/* How much to hand to one TLS write. In the tunnel, one whole CSTP record
+ * per write: openconnect expects each TLS record to hold exactly one
+ * ("Unexpected packet length"), as headends send them. */
+static size_t dir_write_len(const struct conn *c, const struct dir *d)
+{
+	size_t avail = d->ready - d->off, rec;
+
+	if (d->wpend)
+		return d->wpend;
+	if (c->state != CONN_TUNNEL)
+		return avail;
+	if (d->raw)
+		return d->raw < avail ? d->raw : avail;
+	if (avail < CSTP_HDR_LEN)
+		return 0;
+	rec = CSTP_HDR_LEN + ((size_t)d->buf[d->off + 4] << 8 | d->buf[d->off + 5]);
+	return avail >= rec ? rec : 0;
+}
+
 static bool side_write(struct conn *c, struct side *x, struct dir *d)
 {
-	size_t n, want = d->wpend ? d->wpend : d->ready - d->off;
+	size_t n, want = dir_write_len(c, d);
 	enum tls_res r;
 	char e[160];
 
@@ -338,7 +366,9 @@ static bool side_write(struct conn *c, struct side *x, struct dir *d)
 	switch (r) {
 	case TLS_OK:
 		d->off += n;
-		d->wpend = 0;
+		d->raw -= d->raw < n ? d->raw : n;
+		/* A record over 16 KiB goes out in pieces: finish it first. */
+		d->wpend = n < want ? want - n : 0;
 		return true;
 	case TLS_WANT_READ:
 	case TLS_WANT_WRITE:
@@ -502,6 +532,9 @@ static void conn_start_tunnel(struct conn *c, const struct group *g)
 
 	c->state = CONN_TUNNEL;
 	c->env->ntunnels++;
+	/* The heads not yet written are HTTP, not records. */
+	c->up.raw = c->up.ready - c->up.off;
+	c->down.raw = c->down.ready - c->down.off;
 	free(c->cap.buf);
 	c->cap = (struct http_capture){ 0 };
 	memset(&c->up.st, 0, sizeof(c->up.st));
@@ -755,7 +788,7 @@ static uint32_t side_interest(const struct conn *c, const struct side *x, const 
 		ev |= EPOLLOUT;
 	if (x->wwant == TLS_WANT_READ)
 		ev |= EPOLLIN;
-	if (out->ready > out->off && x->wwant == TLS_OK)
+	if (dir_write_len(c, out) && x->wwant == TLS_OK)
 		ev |= EPOLLOUT;
 	return ev;
 }
@@ -803,7 +836,7 @@ static bool conn_round(struct conn *c, uint8_t *tmp)
 	if (c->dead)
 		return false;
 	/* A side that closed ends the connection once what it sent is delivered. */
-	if ((c->c.eof && c->up.off == c->up.ready) || (c->s.eof && c->down.off == c->down.ready)) {
+	if ((c->c.eof && !dir_write_len(c, &c->up)) || (c->s.eof && !dir_write_len(c, &c->down))) {
 		/* Who sent DISCONNECT says more than who closed TCP first. */
 		if (c->up.st.records[CSTP_DISCONNECT])
 			conn_close(c, "client disconnected (CSTP DISCONNECT)");
@@ -857,6 +890,7 @@ void conn_run_again(struct conn_env *env)
 		list = c->again_next;
 		c->in_again = false;
 		conn_pump(c);
+		conn_reap(c);
 	}
 }
 
@@ -873,17 +907,17 @@ static void conn_event(struct loop *l, int fd, uint32_t events, void *arg)
 		if ((r = listen_connected(fd)) < 0) {
 			conn_close(c, "headend %s: connect: %s", session_addr_str(&c->dst, e, sizeof(e)),
 				   strerror(-r));
+			conn_reap(c);
 			return;
 		}
 		c->connected = true;
 	}
 	conn_pump(c);
-	if (c->dead)
-		return;
 	/* An error or hang-up the pump could not act on would fire forever. */
-	if ((events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLIN) &&
+	if (!c->dead && (events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLIN) &&
 	    !((fd == c->c.fd ? c->c.events : c->s.events) & EPOLLIN))
 		conn_close(c, "%s reset the connection", fd == c->c.fd ? "client" : "headend");
+	conn_reap(c);
 }
 
 struct conn *conn_new(struct conn_env *env, int cfd, const struct sockaddr_storage *client,
@@ -921,6 +955,7 @@ struct conn *conn_new(struct conn_env *env, int cfd, const struct sockaddr_stora
 	    loop_add(env->loop, cfd, EPOLLIN, conn_event, c) < 0 ||
 	    loop_add(env->loop, sfd, EPOLLOUT, conn_event, c) < 0) {
 		conn_close(c, "cannot set the connection up");
+		conn_reap(c);
 		return NULL;
 	}
 	c->c.events = EPOLLIN;
@@ -942,6 +977,8 @@ void conn_tick(struct conn_env *env)
 				   c->c.hs_done ? ", waiting for the headend" : "");
 		else if (c->state != CONN_HANDSHAKE && now - c->active >= (time_t)cf->proxy.idle_timeout)
 			conn_close(c, "idle timeout (%u s)", cf->proxy.idle_timeout);
+		if (c->dead)
+			conn_reap(c);
 		else if (c->session >= 0)
 			session_set_bytes(env->sessions, c->session, c->up.st.bytes, c->down.st.bytes);
 	}
@@ -949,8 +986,12 @@ void conn_tick(struct conn_env *env)
 
 void conn_close_all(struct conn_env *env, const char *reason)
 {
-	while (env->head)
-		conn_close(env->head, "%s", reason);
+	while (env->head) {
+		struct conn *c = env->head;
+
+		conn_close(c, "%s", reason);
+		conn_reap(c);
+	}
 	free(env->scratch);
 	env->scratch = NULL;
 }

@@ -49,6 +49,8 @@ check "the error names the key and the reason" grep -q "private_key $LAB_KEY is 
 
 install -m 0600 "$LAB_KEY" "$LAB_DIR/mtugate/headend.key"
 sed -i "s|^private_key = .*|private_key = $LAB_DIR/mtugate/headend.key|" "$conf"
+# Short enough to watch it fire below.
+sed -i '/^\[proxy\]/a handshake_timeout = 2' "$conf"
 lab_mtugated_start "$conf" || die "mtugated did not start"
 check "proxy listening in the gateway" lab_listening "$NS_GW" tcp 8443
 
@@ -111,6 +113,10 @@ check "tlsonly/IPv6: HTTP download over IPv4, sha256 matches" lab_http_get 4 30
 check "tlsonly/IPv6: sessions shows the IPv6 client" sessions_has "client=\[$LAB_SRC6_tlsonly\]:[0-9]* group=tlsonly"
 
 lab_disconnect
+progress "a client that never speaks TLS is closed at handshake_timeout, with the reason"
+lab_bg silent "$NS_CLIENT" socat -u TCP:"$LAB_HEADEND4":443 /dev/null
+check "silent client closed: TLS handshake timeout" wait_until 10 mg_log_has "closed: TLS handshake timeout (2 s)"
+lab_kill silent
 check "sessions empty after the clients left" wait_until 10 sessions_count 0
 check "every close was logged with a reason" mg_log_has "tunnel closed: client disconnected (CSTP DISCONNECT)"
 lab_mtugated_stop
