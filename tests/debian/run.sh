@@ -33,11 +33,13 @@ chmod 0711 "$tmp"	# the daemon, as user mtugate, reads its config in here
 ns=mtugate-deb-$$
 daemon_pid=
 installed_by_us=no
+policy_rc_d=
 
 cleanup() {
 	[ -n "$daemon_pid" ] && kill -KILL "$daemon_pid" 2>/dev/null
 	ip netns del "$ns" 2>/dev/null
 	ip netns del "$ns-c" 2>/dev/null
+	[ "$policy_rc_d" = ours ] && rm -f /usr/sbin/policy-rc.d
 	[ "$installed_by_us" = yes ] && dpkg --purge mtugate >/dev/null 2>&1
 	rm -rf "$tmp"
 }
@@ -90,7 +92,18 @@ build_package() {
 }
 
 install_package() {
-	if dpkg -i "$deb" >"$tmp/install.log" 2>&1; then
+	local rc
+	# Where systemd runs, the postinst would start mtugated on the host's own
+	# queues: forbid service starts (policy-rc.d, 101) for this install only.
+	if [ -d /run/systemd/system ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 0755 /usr/sbin/policy-rc.d
+		policy_rc_d=ours
+	fi
+	dpkg -i "$deb" >"$tmp/install.log" 2>&1
+	rc=$?
+	[ "$policy_rc_d" = ours ] && rm -f /usr/sbin/policy-rc.d && policy_rc_d=
+	if [ "$rc" = 0 ]; then
 		installed_by_us=yes
 		check "dpkg -i" true
 	else
@@ -268,6 +281,7 @@ purge_package() {
 	dpkg --purge mtugate >"$tmp/purge.log" 2>&1
 	check "dpkg --purge" test $? = 0
 	installed_by_us=no
+policy_rc_d=
 	check "package gone from dpkg" sh -c \
 		"! dpkg-query -W -f='\${Status}' mtugate 2>/dev/null | grep -q installed"
 	for f in /usr/sbin/mtugated /usr/sbin/mtugatectl /etc/mtugate \
