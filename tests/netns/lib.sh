@@ -32,8 +32,11 @@
 #   LAB_DIR                               per-run scratch folder (logs, certs, configs)
 #   LAB_HEADEND4/6 LAB_LAN4/6             outer headend and LAN server addresses
 #   LAB_POOL4_<g> LAB_POOL6_<g> LAB_CLIENTS4_<g> LAB_CLIENTS6_<g>   per group g
+#   LAB_SRC4_<g> LAB_SRC6_<g>             the client's outer source address for group g
 #   LAB_DTLS_ADV LAB_DTLS_REAL            DTLS port advertised / really answered
-#   LAB_HTTP_FILE LAB_HTTP_SHA256         file served at http://LAN/$LAB_HTTP_FILE
+#   LAB_HTTP_FILE LAB_HTTP_SHA256         file served at http://LAN/$LAB_HTTP_FILE (4 MiB)
+#   LAB_CERT LAB_KEY LAB_CA LAB_PIN       headend certificate, key, CA, openconnect pin
+#   LAB_USER LAB_PASS LAB_NAME            throwaway credentials; the script's name
 #   n_client|n_gw|n_headend|n_lan CMD...  run CMD in that namespace
 #   wait_until TIMEOUT_S CMD...           poll CMD every 0.1 s until it succeeds; 1 on timeout
 #                                         or at once when CMD returns 255 (it gave up)
@@ -54,6 +57,11 @@
 #                              LAB_TUN4/LAB_TUN6 (assigned inner addresses), LAB_GROUP;
 #                              LAB_CONNECT_TO=$LAB_HEADEND6 connects over outer IPv6
 #   lab_disconnect             stop openconnect (SIGINT, then SIGKILL after 5 s)
+#   lab_label GROUP            the --authgroup label; lab_client_route GROUP: outer source
+#   lab_dtls_settled           true once the first DTLS attempt has an outcome (wait_until 20 …)
+#   lab_http_get [4|6] [MAX_S] download the LAN file through the tunnel, true if sha256 matches
+#   lab_listening NS tcp|udp PORT; lab_tun_gone; lab_tls_mtu (the TLS MTU clients really get)
+#   lab_proxy_enabled CONF     [proxy] enable = yes in CONF; progress MSG: a progress line
 #   lab_behaviour [LOG]        AnyConnect 3.x check; sets AC_DTLS_OFFERED AC_DTLS_ESTABLISHED
 #                              AC_CSTP_MTU AC_DTLS_MTU AC_TUN_MTU AC_RECONNECT, prints one line
 #   lab_mtugate_conf [OPTION...]   write $LAB_DIR/mtugate/mtugate.conf + groups.d for this lab;
