@@ -39,13 +39,14 @@ group_mtu=$(lab_tls_mtu)
 conf=$(lab_mtugate_conf proxy=yes)
 
 progress "a world-readable private key is refused with a clear error"
-check "lab key is world-readable (the fixture for this check)" test "$(stat -c %a "$LAB_KEY")" = 644
+install -m 0644 "$LAB_KEY" "$LAB_DIR/mtugate/open.key"
+sed "s|^private_key = .*|private_key = $LAB_DIR/mtugate/open.key|" "$conf" >"$LAB_DIR/mtugate/badkey.conf"
 set +e
-n_gw timeout 10 "$B/mtugated" -f -c "$conf" >"$LAB_DIR/badkey.log" 2>&1
+n_gw timeout 10 "$B/mtugated" -f -c "$LAB_DIR/mtugate/badkey.conf" >"$LAB_DIR/badkey.log" 2>&1
 rc=$?
 set -e
 check "mtugated exits non-zero with a world-readable key" test "$rc" != 0 -a "$rc" != 124
-check "the error names the key and the reason" grep -q "private_key $LAB_KEY is readable by everyone" "$LAB_DIR/badkey.log"
+check "the error names the key and the reason" grep -q "private_key $LAB_DIR/mtugate/open.key is readable by everyone" "$LAB_DIR/badkey.log"
 
 install -m 0600 "$LAB_KEY" "$LAB_DIR/mtugate/headend.key"
 sed -i "s|^private_key = .*|private_key = $LAB_DIR/mtugate/headend.key|" "$conf"
