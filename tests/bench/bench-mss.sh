@@ -120,12 +120,16 @@ run() {
 		"tcp dst port $PORT" 2>"$tmp/tcpdump.err" &
 	dump=$!
 	wait_until 10 grep -q "listening on" "$tmp/tcpdump.err"
+	t0=$(cputicks)
 	ip netns exec $S "$SYNBLAST" -n "$n" -r "$pace" -k 16 -p $PORT -m 1460 $SRC $DST >"$tmp/blast" || true
 	last_seen=
 	while ! settled; do sleep 0.3; done
+	dcpu=$(awk -v a="$t0" -v b="$(cputicks)" -v hz="$(getconf CLK_TCK)" -v n="$n" \
+		'BEGIN { printf "%.2f", (b - a) * 1e6 / hz / n }')
+	gcpu=$(sed -n 's/.* cpu_s=\([0-9.]*\).*/\1/p' "$tmp/blast" | awk -v n="$n" '{ printf "%.2f", $1 * 1e6 / n }')
 	# tcpdump's ring hands over a partly filled block only after its timeout (1 s).
 	last_seen=
-	while ! captured; do sleep 0.6; done
+	while ! captured; do sleep 1.2; done
 	kill -INT $dump; wait $dump 2>/dev/null; dump=
 	set -- $(arrived)
 	lost=$((n - $1 - $2)) unclamped=$2
@@ -134,9 +138,11 @@ run() {
 	rate=$(sed -n 's/.* rate=\([0-9]*\).*/\1/p' <<<"$out")
 	p50=$(sed -n 's/.* lat_p50_us=\([-0-9]*\).*/\1/p' <<<"$out")
 	p99=$(sed -n 's/.* lat_p99_us=\([-0-9]*\).*/\1/p' <<<"$out")
-	echo "  $mode: $(cat "$tmp/blast"); receiver: clamped=$1 other=$2 lost=$lost capture_dropped=${capdrop:-?}; $out"
+	echo "  $mode: $(cat "$tmp/blast"); CPU per SYN: generator (with the kernel's forwarding) $gcpu us, mtugated $dcpu us; receiver: clamped=$1 other=$2 lost=$lost capture_dropped=${capdrop:-?}; $out"
 	rm -f "$pcap"
 }
+
+cputicks() { awk '{ print $14 + $15 }' /proc/$dpid/stat; }	# mtugated's user + system time
 
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
