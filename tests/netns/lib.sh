@@ -463,7 +463,7 @@ lab_behaviour() {
 	*) AC_DTLS_ESTABLISHED=no ;;
 	esac
 	AC_TUN_MTU=$(n_client cat /sys/class/net/oc0/mtu 2>/dev/null || true)
-	[[ -n $AC_TUN_MTU ]] || AC_TUN_MTU=$(sed -n 's/^INTERNAL_IP4_MTU=//p' "$LAB_OC_ENV" 2>/dev/null)
+	[[ -n $AC_TUN_MTU ]] || AC_TUN_MTU=$(sed -n 's/^INTERNAL_IP4_MTU=//p' "$LAB_OC_ENV" 2>/dev/null || true)
 	AC_RECONNECT=no
 	if [[ $AC_DTLS_OFFERED == yes && $AC_DTLS_ESTABLISHED == no && -n $AC_DTLS_MTU && \
 		$AC_DTLS_MTU != "$AC_CSTP_MTU" ]]; then
