@@ -11,6 +11,7 @@
 #     the VPN ports accepted), with dtls_block = reject: the client gives DTLS up at once;
 #  5. PSK-NEGOTIATE DTLS 1.2 (X-DTLS-App-ID) is normalised as well.
 set -euo pipefail
+# shellcheck source=tests/netns/lib.sh
 . "$(dirname "$0")/lib.sh"
 skip_unless_root
 command -v conntrack >/dev/null || { echo "$LAB_NAME: conntrack is missing (make deps)" >&2; exit 77; }

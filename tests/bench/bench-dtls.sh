@@ -1,0 +1,138 @@
+#!/bin/bash
+# Bulk DTLS through a gateway that normalises the port (CSCuh61321: clients
+# are told 444, the headend answers on 443): mtugated deciding on the flow's
+# first datagram (the rules of `mtugatectl rules --iptables`, DNAT on its
+# mark) against a plain kernel DNAT rule doing the same, alternating in one
+# run, same generator (tests/tools/dtlsblast: a ClientHello, then DTLS 1.2
+# application-data records). The receiver listens on 443 only, so every byte
+# it counts was normalised. Also: datagrams per flow that reached user space.
+#   client C 198.18.1.2 -- gateway G -- headend H 198.18.2.2
+# Environment: BENCH_DTLS_SECONDS (per run, default 3), BENCH_DTLS_ROUNDS (5),
+# BENCH_DTLS_SIZE (datagram payload, default 1200).
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+B=${B:-build}
+[ "$(id -u)" = 0 ] || { echo "bench-dtls: needs root (network namespaces)"; exit 77; }
+. tests/netns/common.sh
+
+SECS=${BENCH_DTLS_SECONDS:-3}
+ROUNDS=${BENCH_DTLS_ROUNDS:-5}
+SIZE=${BENCH_DTLS_SIZE:-1200}
+CLI=198.18.1.2 HE=198.18.2.2 ADV=444 REAL=443
+C=mdC$$ G=mdG$$ H=mdH$$
+tmp=$(mktemp -d /tmp/bench-dtls.XXXXXX)
+chmod 755 "$tmp"
+dpid=
+
+cleanup() {
+	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
+	for n in $C $G $H; do ip netns pids $n 2>/dev/null | xargs -r kill -9 2>/dev/null; ip netns del $n 2>/dev/null; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+BLAST=$B/tools/dtlsblast
+if [ ! -x "$BLAST" ]; then
+	BLAST=$tmp/dtlsblast
+	${CC:-gcc} -std=c11 -D_GNU_SOURCE -O2 -I. tests/tools/dtlsblast.c clamp/dtls.c -o "$BLAST" || exit 1
+fi
+[ -x "$B/mtugated" ] && [ -x "$B/mtugatectl" ] || { echo "bench-dtls: build first (make)"; exit 1; }
+
+ns_create $C $G $H
+ns_link $C $CLI/24 2001:db8:1::2/64 $G 198.18.1.1/24 2001:db8:1::1/64
+ns_link $H $HE/24 2001:db8:2::2/64 $G 198.18.2.1/24 2001:db8:2::1/64
+ns_route $C 198.18.1.1 2001:db8:1::1
+ns_route $H 198.18.2.1 2001:db8:2::1
+ns_forwarding $G
+wait_until 10 ip netns exec $C ping -c1 -W1 $HE || { echo "bench-dtls: no path"; exit 1; }
+
+mkdir -p "$tmp/groups.d"
+cat >"$tmp/mtugate.conf" <<CONF
+[daemon]
+user =
+control_socket = $tmp/mtugate.sock
+groups_dir = groups.d
+log_level = warning
+[queues]
+mss = off
+pmtu = off
+dtls = 3
+[headend]
+address = $HE
+dtls_port = $REAL
+advertised_dtls_port = $ADV
+CONF
+cat >"$tmp/groups.d/relay.conf" <<GRP
+[group]
+name = relay
+pool = 192.0.2.0/26
+clients = 198.18.1.0/24
+mtu = 1400
+dtls = relay
+GRP
+ip netns exec $G "$B/mtugated" -f -c "$tmp/mtugate.conf" 2>"$tmp/mtugated.log" &
+dpid=$!
+wait_until 10 ip netns exec $G "$B/mtugatectl" -s "$tmp/mtugate.sock" ping ||
+	{ echo "bench-dtls: mtugated did not start"; cat "$tmp/mtugated.log"; exit 1; }
+
+gw_flush() {
+	local t
+	for t in raw mangle nat filter; do
+		ip netns exec $G iptables -t $t -F
+		ip netns exec $G iptables -t $t -X
+	done
+	ip netns exec $G conntrack -F >/dev/null 2>&1 || true
+}
+mode_mtugate() {
+	gw_flush
+	"$B/mtugatectl" -c "$tmp/mtugate.conf" rules --iptables | ip netns exec $G iptables-restore --noflush
+}
+mode_baseline() {
+	gw_flush
+	ip netns exec $G iptables -t nat -A PREROUTING -d $HE -p udp --dport $ADV \
+		-j DNAT --to-destination $HE:$REAL
+}
+queued() { ip netns exec $G awk '$1 == 3 { print $8; f = 1 } END { if (!f) print 0 }' /proc/net/netfilter/nfnetlink_queue; }
+listening() { [ -n "$(ip netns exec $H ss -Huln "sport = :$REAL")" ]; }
+
+sport=40000
+run() {	# run MODE: prints the receiver's Mbit/s
+	local out=$tmp/recv.$1
+	sport=$((sport + 1))
+	"mode_$1"
+	ip netns exec $H "$BLAST" recv $HE $REAL $((SECS + 10)) >"$out" 2>&1 &
+	local rpid=$!
+	wait_until 5 listening || { echo "bench-dtls: receiver did not start" >&2; return 1; }
+	ip netns exec $C "$BLAST" send $CLI $sport $HE $ADV "$SECS" "$SIZE" >"$tmp/send.$1" 2>&1
+	wait $rpid
+	sed -n 's/.* mbit=\([0-9.]*\).*/\1/p' "$out"
+}
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+: >"$tmp/mg" ; : >"$tmp/base"
+maxq=0
+for r in $(seq "$ROUNDS"); do
+	# Alternate which goes first: neither gets a warm cache every time.
+	for m in $( [ $((r % 2)) = 1 ] && echo "baseline mtugate" || echo "mtugate baseline"); do
+		q0=$(queued)
+		v=$(run $m) || exit 1
+		q=$(( $(queued) - q0 ))
+		echo "round $r $m: ${v:-0} Mbit/s$( [ $m = mtugate ] && echo ", $q datagram(s) queued")"
+		awk -v v="${v:-0}" 'BEGIN { exit !(v > 0) }' ||
+			{ echo "bench-dtls: $m: nothing arrived on port $REAL"; cat "$tmp/recv.$m" "$tmp/send.$m"
+			  ip netns exec $G iptables-save -c; ip netns exec $G conntrack -L; exit 1; }
+		if [ $m = mtugate ]; then
+			echo "$v" >>"$tmp/mg"
+			[ "$q" -gt "$maxq" ] && maxq=$q
+		else
+			echo "$v" >>"$tmp/base"
+		fi
+	done
+done
+rewritten=$(ip netns exec $G "$B/mtugatectl" -s "$tmp/mtugate.sock" stats --json |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["groups"]["relay"]["dtls_port_rewritten"])')
+[ "$rewritten" -ge "$ROUNDS" ] || { echo "bench-dtls: dtls_port_rewritten=$rewritten, want $ROUNDS"; exit 1; }
+mg=$(median <"$tmp/mg") base=$(median <"$tmp/base")
+awk -v m="$mg" -v b="$base" 'BEGIN { printf "bench dtls_bulk: mtugate=%.1f baseline=%.1f unit=Mbit/s ratio=%.3f\n", m, b, m / b }'
+echo "measure dtls_queued_per_flow: value=$maxq unit=packets"
