@@ -224,16 +224,31 @@ bulk() {	# bulk NAME: fetch the blob from 192.0.2.2 into $tmp/NAME, in the backg
 same_blob() { test "$(size "$tmp/$1")" = $((48 << 20)) && test "$(sha256sum <"$tmp/$1" | cut -d' ' -f1)" = "$want"; }
 udp_got() { sort -un "$tmp/udp.got" 2>/dev/null | wc -l; }
 udp_all() { [ "$(udp_got)" -ge "$1" ]; }	# a function: wait_until re-runs it
+traffic_start() {	# traffic_start N: a 48 MB transfer, short connections, queued datagrams
+	rm -f "$STOP"
+	bulk recv$1
+	ip netns exec $c python3 "$tmp/faults.py" tcpmany 198.18.3.2 8080 300 192.0.2.130 >"$tmp/tcp$1" & tcppid=$!
+	ip netns exec $c python3 "$tmp/faults.py" udpsend 198.18.3.2 4443 400 300 $(($1 * 100000)) >"$tmp/udp$1" & udppid=$!
+}
+traffic_end() {	# traffic_end N WHAT: the transfer complete and intact, no connection failed
+	local rc tok tfail
+	wait "$bulkpid"; rc=$?
+	check "the transfer $2 ends cleanly (exit $rc)" test "$rc" = 0
+	check "all 48 MB arrive with the same SHA-256" same_blob recv$1
+	touch "$STOP"; wait "$tcppid" "$udppid"
+	read -r _ tok _ tfail <"$tmp/tcp$1"
+	check "short connections $2: $tok ok, $tfail failed" test "${tfail:-1}" = 0 -a "${tok:-0}" -gt 0
+	sent=$(cat "$tmp/udp$1")
+	wait_until 5 udp_all "$sent"
+	got=$(udp_got)
+}
 failed_reloads() { grep -c "reload failed" "$tmp/daemon.log"; }
 more_failed() { [ "$(failed_reloads)" -gt "$1" ]; }
 
 check "mtugated starts" start
 
 ## 1. kill -9 under traffic.
-rm -f "$STOP"
-bulk recv1
-ip netns exec $c python3 "$tmp/faults.py" tcpmany 198.18.3.2 8080 120 192.0.2.130 >"$tmp/tcp1" & tcppid=$!
-ip netns exec $c python3 "$tmp/faults.py" udpsend 198.18.3.2 4443 400 120 0 >"$tmp/udp1" & udppid=$!
+traffic_start 1
 check "the transfer is under way" wait_until 20 grows "$tmp/recv1" $((4 << 20))
 seen=$(jget '["groups"]["bulk"]["packets"]')
 check "its segments cross the PMTU queue ($seen packets seen)" test "$seen" -gt 0
@@ -247,15 +262,7 @@ at=$(size "$tmp/recv1")
 check "the transfer moves after the restart" wait_until 20 grows "$tmp/recv1" $((at + (2 << 20)))
 bulkseen() { test "$(jget '["groups"]["bulk"]["packets"]')" -gt 0; }
 check "the restarted daemon sees the flow" wait_until 10 bulkseen
-wait "$bulkpid"; rc=$?
-check "the transfer ends cleanly (exit $rc)" test "$rc" = 0
-check "all 48 MB arrive with the same SHA-256" same_blob recv1
-touch "$STOP"; wait "$tcppid" "$udppid"
-read -r _ tok _ tfail <"$tmp/tcp1"
-check "short connections through kill -9 and restart: $tok ok, $tfail failed" test "${tfail:-1}" = 0 -a "${tok:-0}" -gt 0
-sent=$(cat "$tmp/udp1")
-wait_until 5 udp_all "$sent"
-got=$(udp_got)
+traffic_end 1 "through kill -9 and restart"
 # Datagrams waiting for a verdict when the queue's socket dies are dropped
 # by the kernel (nfqnl flush): TCP retransmits them, UDP cannot. Shown, not failed.
 echo "info kill -9: $got of $sent queued datagrams arrived ($((sent - got)) in the queue at the kill)"
@@ -300,11 +307,8 @@ check "and is counted as rewritten" test "$(jget '["groups"]["flood"]["mss_rewri
 stop
 conf 4096
 check "mtugated restarts with max_len = 4096" start
-rm -f "$STOP"
-bulk recv3
 : >"$tmp/udp.got"
-ip netns exec $c python3 "$tmp/faults.py" tcpmany 198.18.3.2 8080 300 192.0.2.130 >"$tmp/tcp3" & tcppid=$!
-ip netns exec $c python3 "$tmp/faults.py" udpsend 198.18.3.2 4443 300 300 100000 >"$tmp/udp3" & udppid=$!
+traffic_start 3
 broken() {	# broken I: one of several ways to break a group directory
 	case $((i / 2 % 5)) in
 	0) printf '[group]\nname = zz\npool = 192.0.2.0/33\nmtu = 1300\n' ;;
@@ -341,15 +345,8 @@ rm -f "$tmp/groups.d/zz-broken.conf"
 check "100 reloads: each valid one in force, each broken one refused, the old policy kept (${bad[*]:-all right})" test ${#bad[@]} = 0
 check "50 failed reloads logged" test $(( $(failed_reloads) - nfail0 )) = 50
 check "mtugated survives 100 reloads" kill -0 "$dpid"
-wait "$bulkpid"; rc=$?
-check "the transfer during the reloads ends cleanly (exit $rc)" test "$rc" = 0
-check "with the same SHA-256" same_blob recv3
-touch "$STOP"; wait "$tcppid" "$udppid"
-read -r _ tok _ tfail <"$tmp/tcp3"
-check "short connections during the reloads: $tok ok, $tfail failed" test "${tfail:-1}" = 0 -a "${tok:-0}" -gt 0
-sent=$(cat "$tmp/udp3")
-wait_until 5 udp_all "$sent"
-check "every queued datagram arrives: $(udp_got) of $sent" test "$(udp_got)" = "$sent"
+traffic_end 3 "during the reloads"
+check "every queued datagram arrives: $got of $sent" test "$got" = "$sent"
 
 ## 4. Garbage and half-open clients on the control socket.
 rm -f "$STOP"
