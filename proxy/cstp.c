@@ -326,9 +326,50 @@ enum cstp_res cstp_rewrite_response(const uint8_t *in, size_t inlen, const struc
 }
 
 struct req {
-	bool strip_compression, strip_dtls;
+	unsigned opts;
 	struct resp w;		/* only the output part is used */
 };
+
+/* Does this cipher suite token name PSK-NEGOTIATE? ocserv looks for it as a
+ * substring of the whole value, so any token holding it counts. */
+static bool token_is_psk(const uint8_t *t, size_t n)
+{
+	static const char psk[] = "psk-negotiate";
+
+	for (size_t i = 0; i + sizeof(psk) - 1 <= n; i++)
+		if (http_name_is(t + i, sizeof(psk) - 1, psk))
+			return true;
+	return false;
+}
+
+/* X-DTLS-CipherSuite without its PSK-NEGOTIATE tokens; nothing at all when
+ * no token is left. */
+static enum cstp_res req_put_suites(struct req *q, const struct line *l)
+{
+	const uint8_t *v = l->p + l->voff;
+	size_t start = q->w.len, i = 0;
+	bool any = false;
+
+	if (!put(&q->w, l->p, l->voff))
+		return CSTP_E_SPACE;
+	while (i <= l->vlen) {
+		size_t k = i;
+
+		while (k < l->vlen && v[k] != ':')
+			k++;
+		if (!token_is_psk(v + i, k - i)) {
+			if ((any && !put(&q->w, ":", 1)) || !put(&q->w, v + i, k - i))
+				return CSTP_E_SPACE;
+			any = true;
+		}
+		i = k + 1;
+	}
+	if (!any) {
+		q->w.len = start;
+		return CSTP_OK;
+	}
+	return put(&q->w, v + l->vlen, l->next - l->voff - l->vlen) ? CSTP_OK : CSTP_E_SPACE;
+}
 
 static enum cstp_res req_emit(void *arg, const struct line *l)
 {
@@ -336,24 +377,24 @@ static enum cstp_res req_emit(void *arg, const struct line *l)
 	bool drop = false;
 
 	if (l->idx > 0 && !l->blank) {
-		drop = q->strip_compression &&
+		drop = (q->opts & CSTP_REQ_NO_COMPRESSION) &&
 		       (name_is(l, "x-cstp-accept-encoding") || name_is(l, "x-dtls-accept-encoding"));
 		/* Without a master secret or a cipher list the headend offers no DTLS. */
-		drop |= q->strip_dtls && is_dtls(l) &&
+		drop |= (q->opts & CSTP_REQ_NO_DTLS) && is_dtls(l) &&
 			(name_is(l, "x-dtls-master-secret") ||
 			 (l->nl >= 12 && http_name_is(l->p + l->nl - 12, 12, "-ciphersuite")));
+		if (!drop && (q->opts & CSTP_REQ_NO_PSK) && name_is(l, "x-dtls-ciphersuite"))
+			return req_put_suites(q, l);
 	}
 	if (drop)
 		return CSTP_OK;
 	return put(&q->w, l->p, l->next) ? CSTP_OK : CSTP_E_SPACE;
 }
 
-enum cstp_res cstp_rewrite_request(const uint8_t *in, size_t inlen, bool strip_compression,
-				   bool strip_dtls, uint8_t *out, size_t cap, size_t *outlen,
-				   size_t *head_len)
+enum cstp_res cstp_rewrite_request(const uint8_t *in, size_t inlen, unsigned opts, uint8_t *out,
+				   size_t cap, size_t *outlen, size_t *head_len)
 {
-	struct req q = { .strip_compression = strip_compression, .strip_dtls = strip_dtls,
-			 .w = { .out = out, .cap = cap } };
+	struct req q = { .opts = opts, .w = { .out = out, .cap = cap } };
 	enum cstp_res res;
 
 	*outlen = 0;

@@ -79,16 +79,32 @@ struct cstp_offer {
 enum cstp_res cstp_rewrite_response(const uint8_t *in, size_t inlen, const struct cstp_policy *pol,
 				    uint8_t *out, size_t cap, size_t *outlen, struct cstp_offer *offer);
 
-/* Rewrite the client's CONNECT request head. Compression hides inner TCP
- * headers from the MSS clamp, and the response's Content-Encoding only
- * confirms what the client offered, so the cure is here: strip_compression
- * removes X-CSTP-Accept-Encoding and X-DTLS-Accept-Encoding. strip_dtls
- * (for DTLS_BLOCK) removes X-DTLS-Master-Secret and every X-DTLS*-CipherSuite,
- * so the headend offers no DTLS at all. *head_len: input bytes of the head.
+/* What cstp_rewrite_request() takes out of the client's CONNECT request. */
+enum cstp_req_opt {
+	/* Compression hides inner TCP headers from the MSS clamp, and the
+	 * response's Content-Encoding only confirms what the client offered, so
+	 * the cure is here: remove X-CSTP-Accept-Encoding and
+	 * X-DTLS-Accept-Encoding. */
+	CSTP_REQ_NO_COMPRESSION = 1 << 0,
+	/* For DTLS_BLOCK: remove X-DTLS-Master-Secret and every
+	 * X-DTLS*-CipherSuite, so the headend offers no DTLS at all. */
+	CSTP_REQ_NO_DTLS = 1 << 1,
+	/* Remove every PSK-NEGOTIATE token from X-DTLS-CipherSuite, keeping the
+	 * other suites as sent (a header left empty goes). PSK-NEGOTIATE takes
+	 * its key from the TLS session's exporter, which differs on the two
+	 * legs of a TLS-terminating proxy: it can never work through it. With
+	 * X-DTLS-Master-Secret, the headend answers with legacy DTLS
+	 * (X-DTLS-Session-ID), which can. A client that sent no Master-Secret
+	 * and PSK-NEGOTIATE alone is offered no DTLS: it stays on TLS. */
+	CSTP_REQ_NO_PSK = 1 << 2,
+};
+
+/* Rewrite the client's CONNECT request head: opts is a set of
+ * enum cstp_req_opt; every other header, its order and bytes stay.
+ * *head_len: input bytes of the head; the output is never longer.
  * CSTP_OK, CSTP_MORE or an error as above. */
-enum cstp_res cstp_rewrite_request(const uint8_t *in, size_t inlen, bool strip_compression,
-				   bool strip_dtls, uint8_t *out, size_t cap, size_t *outlen,
-				   size_t *head_len);
+enum cstp_res cstp_rewrite_request(const uint8_t *in, size_t inlen, unsigned opts, uint8_t *out,
+				   size_t cap, size_t *outlen, size_t *head_len);
 
 const char *cstp_res_str(enum cstp_res r);
 

@@ -1,8 +1,9 @@
 /* The CONNECT rewriters on arbitrary bytes. Input: 1 byte mode (0 relay,
- * 1 block, 2 pass; bit 2: request rewriter flags), 2 bytes group mtu, 2 bytes
- * DTLS port, then the response head. A rewritten head must parse again
- * unchanged; under block it must hold no X-DTLS header; its MTU never
- * exceeds the group's. */
+ * 1 block, 2 pass; bits 2-4: request rewriter options), 2 bytes group mtu,
+ * 2 bytes DTLS port, then the head. A rewritten response head must parse
+ * again unchanged; under block it must hold no X-DTLS header; its MTU never
+ * exceeds the group's. A rewritten request is never longer, parses again,
+ * rewrites to itself, and holds no PSK-NEGOTIATE when asked so. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,12 +40,30 @@ static void check_head(const uint8_t *h, size_t n, bool block, unsigned mtu)
 	}
 }
 
+/* Is PSK-NEGOTIATE (any case) left in an X-DTLS-CipherSuite header? */
+static bool psk_left(const uint8_t *h, size_t n)
+{
+	size_t off = 0, end, next, nl, voff, vlen;
+	unsigned line = 0;
+
+	while (off < n && http_find_line(h + off, n - off, &end, &next) == HTTP_DONE) {
+		if (line++ > 0 && end > 0 && http_split_header(h + off, end, &nl, &voff, &vlen) &&
+		    http_name_is(h + off, nl, "x-dtls-ciphersuite"))
+			for (size_t i = 0; i + 13 <= vlen; i++)
+				if (http_name_is(h + off + voff + i, 13, "psk-negotiate"))
+					return true;
+		off += next;
+	}
+	return false;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct cstp_policy pol;
 	struct cstp_offer o, o2;
 	size_t n, n2, head;
 	enum cstp_res r;
+	unsigned opts;
 
 	if (size < 5)
 		return 0;
@@ -74,8 +93,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	}
 
-	r = cstp_rewrite_request(data, size, data[-5] & 4, data[-5] & 8, out, sizeof(out), &n, &head);
-	if (r == CSTP_OK && (head > size || n > head))
-		abort();
+	opts = (unsigned)(data[-5] >> 2) & 7;
+	r = cstp_rewrite_request(data, size, opts, out, sizeof(out), &n, &head);
+	if (r == CSTP_OK) {
+		if (head > size || n > head)
+			abort();
+		if (cstp_rewrite_request(out, n, opts, again, sizeof(again), &n2, &head) != CSTP_OK ||
+		    n2 != n || head != n || memcmp(again, out, n))
+			abort();
+		if ((opts & CSTP_REQ_NO_PSK) && psk_left(out, n))
+			abort();
+	}
 	return 0;
 }

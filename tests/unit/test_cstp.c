@@ -343,31 +343,115 @@ static void test_hostile(void)
 	"X-DTLS12-CipherSuite: ECDHE-RSA-AES256-GCM-SHA384:AES128-GCM-SHA256\r\n"
 #define REQ_DENC "X-DTLS-Accept-Encoding: oc-lz4,lzs\r\n"
 
+static enum cstp_res req_rewrite(const char *req, size_t len, unsigned opts, char *out,
+				 size_t cap, size_t *n, size_t *h)
+{
+	return cstp_rewrite_request((const uint8_t *)req, len, opts, (uint8_t *)out, cap, n, h);
+}
+
 static void test_request(void)
 {
 	static const char req[] = REQ_A REQ_ENC REQ_B REQ_DTLS REQ_DENC "\r\n";
 	char out[4096];
 	size_t n, h;
 
-	CHECK_INT(cstp_rewrite_request((const uint8_t *)req, strlen(req), false, false,
-				       (uint8_t *)out, sizeof(out), &n, &h), CSTP_OK);
+	CHECK_INT(req_rewrite(req, strlen(req), 0, out, sizeof(out), &n, &h), CSTP_OK);
 	CHECK_INT(h, strlen(req));
 	CHECK(n == strlen(req) && memcmp(out, req, n) == 0);
 
-	CHECK_INT(cstp_rewrite_request((const uint8_t *)req, strlen(req), true, false,
-				       (uint8_t *)out, sizeof(out), &n, &h), CSTP_OK);
+	CHECK_INT(req_rewrite(req, strlen(req), CSTP_REQ_NO_COMPRESSION, out, sizeof(out), &n, &h),
+		  CSTP_OK);
 	const char *want = REQ_A REQ_B REQ_DTLS "\r\n";
 	CHECK(n == strlen(want) && memcmp(out, want, n) == 0);
 
-	CHECK_INT(cstp_rewrite_request((const uint8_t *)req, strlen(req), true, true,
-				       (uint8_t *)out, sizeof(out), &n, &h), CSTP_OK);
+	CHECK_INT(req_rewrite(req, strlen(req), CSTP_REQ_NO_COMPRESSION | CSTP_REQ_NO_DTLS, out,
+			      sizeof(out), &n, &h), CSTP_OK);
 	want = REQ_A REQ_B "\r\n";
 	CHECK(n == strlen(want) && memcmp(out, want, n) == 0);
+	/* Block wins over PSK removal: nothing of the DTLS offer is left. */
+	CHECK_INT(req_rewrite(req, strlen(req), CSTP_REQ_NO_COMPRESSION | CSTP_REQ_NO_DTLS |
+			      CSTP_REQ_NO_PSK, out, sizeof(out), &n, &h), CSTP_OK);
+	CHECK(n == strlen(want) && memcmp(out, want, n) == 0);
 
-	CHECK_INT(cstp_rewrite_request((const uint8_t *)req, strlen(req) - 1, true, true,
-				       (uint8_t *)out, sizeof(out), &n, &h), CSTP_MORE);
-	CHECK_INT(cstp_rewrite_request((const uint8_t *)req, strlen(req), false, false,
-				       (uint8_t *)out, 100, &n, &h), CSTP_E_SPACE);
+	CHECK_INT(req_rewrite(req, strlen(req) - 1, CSTP_REQ_NO_COMPRESSION | CSTP_REQ_NO_DTLS, out,
+			      sizeof(out), &n, &h), CSTP_MORE);
+	CHECK_INT(req_rewrite(req, strlen(req), 0, out, 100, &n, &h), CSTP_E_SPACE);
+}
+
+/* openconnect 9.01's DTLS offer, as the lab's --dump-http-traffic shows it. */
+#define OC9_SECRET "X-DTLS-Master-Secret: " SID "5f1c3a9be0d24c7a8b16e39f02a4d7c1\r\n"
+#define OC9_SUITES "OC-DTLS1_2-AES256-GCM:OC2-DTLS1_2-CHACHA20-POLY1305:OC-DTLS1_2-AES128-GCM:" \
+	"DHE-RSA-AES256-SHA:DHE-RSA-AES128-SHA:AES256-SHA:AES128-SHA"
+#define OC9_DTLS12 "X-DTLS12-CipherSuite: ECDHE-RSA-AES256-GCM-SHA384:AES128-GCM-SHA256\r\n"
+
+/* Rewrite head with opts and compare with want, byte for byte. */
+static void req_expect(const char *in, unsigned opts, const char *want)
+{
+	char out[4096];
+	size_t n = 0, h = 0;
+
+	CHECK_INT(req_rewrite(in, strlen(in), opts, out, sizeof(out), &n, &h), CSTP_OK);
+	CHECK_INT(h, strlen(in));
+	CHECK_INT(n, strlen(want));
+	CHECK(n == strlen(want) && memcmp(out, want, n) == 0);
+	if (n != strlen(want) || memcmp(out, want, n))
+		fprintf(stderr, "got:\n%.*s\nwant:\n%s\n", (int)n, out, want);
+}
+
+static void test_request_psk(void)
+{
+	const unsigned np = CSTP_REQ_NO_PSK;
+
+	/* openconnect: PSK-NEGOTIATE first, the legacy suites and the
+	 * Master-Secret stay, so the headend answers with legacy DTLS. */
+	req_expect(REQ_A REQ_B OC9_SECRET "X-DTLS-CipherSuite: PSK-NEGOTIATE:" OC9_SUITES "\r\n"
+		   OC9_DTLS12 "\r\n", np,
+		   REQ_A REQ_B OC9_SECRET "X-DTLS-CipherSuite: " OC9_SUITES "\r\n" OC9_DTLS12 "\r\n");
+	/* With compression removal too, as the proxy asks for a relay group. */
+	req_expect(REQ_A REQ_ENC REQ_B OC9_SECRET "X-DTLS-CipherSuite: PSK-NEGOTIATE:" OC9_SUITES
+		   "\r\n" OC9_DTLS12 REQ_DENC "\r\n", np | CSTP_REQ_NO_COMPRESSION,
+		   REQ_A REQ_B OC9_SECRET "X-DTLS-CipherSuite: " OC9_SUITES "\r\n" OC9_DTLS12 "\r\n");
+	/* In the middle, at the end, in lower case, LF only, trailing blanks kept. */
+	req_expect(REQ_A "X-DTLS-CipherSuite: AES256-SHA:PSK-NEGOTIATE:AES128-SHA\r\n\r\n", np,
+		   REQ_A "X-DTLS-CipherSuite: AES256-SHA:AES128-SHA\r\n\r\n");
+	req_expect(REQ_A "x-dtls-ciphersuite:AES128-SHA:psk-negotiate  \n\n", np,
+		   REQ_A "x-dtls-ciphersuite:AES128-SHA  \n\n");
+	/* Twice, and as part of a token (ocserv searches the whole value). */
+	req_expect(REQ_A "X-DTLS-CipherSuite: PSK-NEGOTIATE:AES128-SHA:X-PSK-NEGOTIATE\r\n\r\n", np,
+		   REQ_A "X-DTLS-CipherSuite: AES128-SHA\r\n\r\n");
+	/* Empty tokens are not ours to clean up. */
+	req_expect(REQ_A "X-DTLS-CipherSuite: A::PSK-NEGOTIATE:B\r\n\r\n", np,
+		   REQ_A "X-DTLS-CipherSuite: A::B\r\n\r\n");
+	/* PSK-NEGOTIATE alone: the header goes; the Master-Secret stays. */
+	req_expect(REQ_A OC9_SECRET "X-DTLS-CipherSuite: PSK-NEGOTIATE\r\n" OC9_DTLS12 "\r\n", np,
+		   REQ_A OC9_SECRET OC9_DTLS12 "\r\n");
+	/* No Master-Secret either: nothing asks for DTLS any more. */
+	req_expect(REQ_A "X-DTLS-CipherSuite: PSK-NEGOTIATE\r\n\r\n", np, REQ_A "\r\n");
+	/* Other headers are untouched: X-DTLS12-CipherSuite, an empty value, a
+	 * look-alike name, and the request without the option. */
+	req_expect(REQ_A "X-DTLS12-CipherSuite: PSK-NEGOTIATE\r\n"
+		   "X-DTLS-CipherSuite:\r\nX-DTLS-CipherSuites: PSK-NEGOTIATE\r\n\r\n", np,
+		   REQ_A "X-DTLS12-CipherSuite: PSK-NEGOTIATE\r\n"
+		   "X-DTLS-CipherSuite:\r\nX-DTLS-CipherSuites: PSK-NEGOTIATE\r\n\r\n");
+	req_expect(REQ_A "X-DTLS-CipherSuite: PSK-NEGOTIATE:AES128-SHA\r\n\r\n", 0,
+		   REQ_A "X-DTLS-CipherSuite: PSK-NEGOTIATE:AES128-SHA\r\n\r\n");
+	/* A token merely near the name (PSK-NEGOTIAT) stays. */
+	req_expect(REQ_A "X-DTLS-CipherSuite: PSK-NEGOTIAT:AES128-SHA\r\n\r\n", np,
+		   REQ_A "X-DTLS-CipherSuite: PSK-NEGOTIAT:AES128-SHA\r\n\r\n");
+
+	/* The output never grows: a buffer the size of the input suffices, one
+	 * byte less than the output does not. */
+	{
+		static const char in[] = REQ_A "X-DTLS-CipherSuite: PSK-NEGOTIATE:AES128-SHA\r\n\r\n";
+		static const char want[] = REQ_A "X-DTLS-CipherSuite: AES128-SHA\r\n\r\n";
+		char out[sizeof(in)];
+		size_t n, h;
+
+		CHECK_INT(req_rewrite(in, strlen(in), np, out, strlen(in), &n, &h), CSTP_OK);
+		CHECK_INT(n, strlen(want));
+		CHECK_INT(req_rewrite(in, strlen(in), np, out, strlen(want) - 1, &n, &h), CSTP_E_SPACE);
+		CHECK_INT(req_rewrite(in, strlen(in) - 1, np, out, sizeof(out), &n, &h), CSTP_MORE);
+	}
 }
 
 /* ---- record stream ---- */
@@ -595,6 +679,7 @@ int main(void)
 	test_forms();
 	test_hostile();
 	test_request();
+	test_request_psk();
 	test_stream();
 	test_stream_bad();
 	return t_done("test_cstp");
