@@ -394,18 +394,22 @@ static enum http_kind conn_kind_of(const struct http_framer *f)
 	return strcmp(f->method, "HEAD") == 0 ? HTTP_RESPONSE_NOBODY : HTTP_RESPONSE;
 }
 
-static bool conn_group_blocks(struct conn *c)
+/* What the CONNECT request loses: compression always; DTLS for a block
+ * group; otherwise PSK-NEGOTIATE, whose key (a TLS exporter value) differs
+ * on our two legs, so that the headend offers legacy DTLS, which works
+ * through the proxy and whose session ID the DTLS path can attribute. */
+static unsigned conn_request_opts(struct conn *c)
 {
 	struct policy *p = policy_hold(c->env->box);
 	const struct group *g = c->group[0] ? policy_by_name(p, c->group) : NULL;
 	bool block = g && g->dtls == DTLS_BLOCK;
 
 	policy_release(p);
-	return block;
+	return CSTP_REQ_NO_COMPRESSION | (block ? CSTP_REQ_NO_DTLS : CSTP_REQ_NO_PSK);
 }
 
 /* One request head is complete in buf: frame it, and rewrite it if it is the
- * CONNECT (compression off, DTLS off for a block group). */
+ * CONNECT (conn_request_opts()). */
 static bool conn_request_head(struct conn *c, uint8_t *tmp)
 {
 	struct dir *d = &c->up;
@@ -413,8 +417,8 @@ static bool conn_request_head(struct conn *c, uint8_t *tmp)
 	enum cstp_res r;
 	enum http_res hr;
 
-	r = cstp_rewrite_request(d->buf + d->ready, d->len - d->ready, true, conn_group_blocks(c),
-				 tmp, REWRITE_CAP, &outlen, &head_len);
+	r = cstp_rewrite_request(d->buf + d->ready, d->len - d->ready, conn_request_opts(c), tmp,
+				 REWRITE_CAP, &outlen, &head_len);
 	if (r == CSTP_MORE)
 		return false;
 	if (r != CSTP_OK) {
