@@ -9,7 +9,7 @@
 #     retransmissions stay in the kernel, and the tunnel works over TLS;
 #  4. the same under a stateful gateway ruleset (FORWARD policy DROP, ESTABLISHED,RELATED and
 #     the VPN ports accepted), with dtls_block = reject: the client gives DTLS up at once;
-#  5. PSK-NEGOTIATE DTLS 1.2 (X-DTLS-App-ID) is normalised as well.
+#  5. PSK-NEGOTIATE DTLS 1.2 (X-DTLS-App-ID) is normalised as well, 6. over IPv6 too.
 set -euo pipefail
 # shellcheck source=tests/netns/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -74,8 +74,8 @@ relay_checks() { # PHASE
 	check "$p: relay: DTLS established on the first attempt" [ "$AC_DTLS_ESTABLISHED" = yes ]
 	check "$p: relay: \"Established DTLS connection\" logged" log_has "Established DTLS connection"
 	check_not "$p: relay: no DTLS failure logged" grep -Eq "DTLS handshake (timed out|failed)" "$LAB_OC_LOG"
-	check "$p: relay: conntrack shows 444 normalised to 443" bash -c \
-		"ip netns exec $NS_GW conntrack -L -p udp --orig-port-dst $LAB_DTLS_ADV 2>/dev/null | grep -q 'sport=$LAB_DTLS_REAL '"
+	check "$p: relay: conntrack shows 444 normalised to 443 (${CT_FAMILY:-ipv4})" bash -c \
+		"ip netns exec $NS_GW conntrack -L -f ${CT_FAMILY:-ipv4} -p udp --orig-port-dst $LAB_DTLS_ADV 2>/dev/null | grep -q 'sport=$LAB_DTLS_REAL '"
 	out0=$(udp_out) in0=$(udp_in)
 	check "$p: relay: ping LAN through the tunnel" n_client ping -c 20 -i 0.05 -s 1000 -W 3 "$LAB_LAN4"
 	check "$p: relay: HTTP download through the tunnel" lab_http_get 4 20
@@ -172,6 +172,10 @@ lab_up cscuh61321 dtls-psk groups=relay
 start_mtugate
 relay_checks 5
 check "5: the client was offered an App-ID" log_has "X-DTLS-App-ID"
+lab_disconnect
+
+progress "6: the same over IPv6 (ip6tables rules, DNAT to [headend]:443)"
+LAB_CONNECT_TO=$LAB_HEADEND6 CT_FAMILY=ipv6 relay_checks 6
 lab_disconnect
 lab_mtugated_stop
 finish
