@@ -10,7 +10,7 @@
 # (default 3), BENCH_MSS_QUEUES (default 0-1), BENCH_MSS_MAXLEN (8192),
 # BENCH_MSS_LAT_RATE / _LAT_N (paced latency run, default 5000/s, 10000).
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 B=${B:-build}
 [ "$(id -u)" = 0 ] || { echo "bench-mss: needs root (network namespaces)"; exit 77; }
 . tests/netns/common.sh
@@ -27,7 +27,7 @@ S=mbS$$ G=mbG$$ R=mbR$$
 tmp=$(mktemp -d /tmp/bench-mss.XXXXXX)
 cap=$(mktemp -d /dev/shm/bench-mss.XXXXXX 2>/dev/null || mktemp -d /tmp/bench-mss-cap.XXXXXX)
 chmod 755 "$tmp"
-dpid= dump=
+dpid='' dump=''
 
 cleanup() {
 	[ -n "$dump" ] && kill "$dump" 2>/dev/null
@@ -131,6 +131,7 @@ run() {
 	last_seen=
 	while ! captured; do sleep 1.2; done
 	kill -INT $dump; wait $dump 2>/dev/null; dump=
+	# shellcheck disable=SC2046 # two numbers
 	set -- $(arrived)
 	lost=$((n - $1 - $2)) unclamped=$2
 	capdrop=$(sed -n 's/^\([0-9]*\) packets dropped by kernel.*/\1/p' "$tmp/tcpdump.err")
@@ -146,9 +147,9 @@ cputicks() { awk '{ print $14 + $15 }' /proc/$dpid/stat; }	# mtugated's user + s
 
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-krates= mrates= mlost=0 munclamped=0 klost=0
+krates='' mrates='' mlost=0 munclamped=0 klost=0
 echo "bench-mss: $N SYNs per run, $ROUNDS rounds, queues $QUEUES, max_len $MAXLEN, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
-for r in $(seq "$ROUNDS"); do
+for _ in $(seq "$ROUNDS"); do
 	run kernel "$N" 0; krates+=" $rate"; klost=$((klost + lost))
 	run mtugate "$N" 0; mrates+=" $rate"
 	mlost=$((mlost + lost)) munclamped=$((munclamped + unclamped))

@@ -4,7 +4,7 @@
 # lines shown, and its log when it failed. Benchmarks are not pass/fail tests:
 # the exit status only says whether each one ran to the end.
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 B=${B:-build}
 export B
 logdir=$(mktemp -d /tmp/mtugate-bench.XXXXXX)

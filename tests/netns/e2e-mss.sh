@@ -11,7 +11,7 @@
 # gateway sees the inner SYN on the headend's inside leg, and the LAN server
 # gets the group's MSS.
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 B=${B:-build}
 [ "$(id -u)" = 0 ] || { echo "e2e-mss: needs root (network namespaces)"; exit 77; }
 . tests/netns/common.sh
@@ -21,7 +21,7 @@ B=${B:-build}
 tmp=$(mktemp -d /tmp/mg-mss.XXXXXX)
 chmod 755 "$tmp"
 c=mgm$$-c gw=mgm$$-gw s=mgm$$-s
-dpid= dumps=
+dpid='' dumps=''
 lab_cleanup_hook() {
 	[ -n "$dumps" ] && kill $dumps 2>/dev/null
 	[ -n "$dpid" ] && kill -9 "$dpid" 2>/dev/null
