@@ -79,7 +79,7 @@ tests: all $(UNIT_BIN) $(BENCH_BIN) $(TOOL_BIN)
 # Every header compiles on its own (it includes or declares what it uses).
 headers:
 	$(Q)for h in $$(ls */*.h | grep -v '^tests/'); do \
-		printf '#include "%s"\n' $$h | $(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -fsyntax-only -x c - \
+		printf '#include "%s"\n' $$h | $(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(filter-out -MMD -MP,$(CFLAGS)) -fsyntax-only -x c - \
 			|| { echo "header $$h does not compile alone"; exit 1; }; done
 
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC)
