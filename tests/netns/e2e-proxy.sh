@@ -3,6 +3,7 @@
 # The TLS proxy end to end with the real peers: ocserv (legacy DTLS, two groups) behind an
 # ASA-style shim announcing unequal MTUs (1380 TLS, 1418 DTLS, the note's case), the gateway
 # dropping DTLS from the TLS-only group's clients, mtugated's proxy in between, openconnect.
+# Then ocserv in PSK-NEGOTIATE mode: the relay group's client gets legacy DTLS through the proxy.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 skip_unless_root
@@ -120,5 +121,34 @@ check "silent client closed: TLS handshake timeout" wait_until 10 mg_log_has "cl
 lab_kill silent
 check "sessions empty after the clients left" wait_until 10 sessions_count 0
 check "every close was logged with a reason" mg_log_has "tunnel closed: client disconnected (CSTP DISCONNECT)"
+lab_mtugated_stop
+
+# PSK-NEGOTIATE keys DTLS with the TLS session's exporter, which differs on the proxy's two
+# legs: the proxy takes it out of the request, and the headend falls back to legacy DTLS.
+# ocserv itself on 443 (the ASA shim cannot be combined with PSK, see lib.sh).
+progress "ocserv with dtls-psk = true: the relay group gets legacy DTLS through the proxy"
+lab_down
+lab_up dtls-psk
+conf=$(lab_mtugate_conf proxy=yes)
+lab_mtugated_start "$conf" || die "mtugated did not start (PSK lab)"
+# The client's half of the dump: lines openconnect sent (">").
+req_has() { grep -q -- "> $1" "$LAB_OC_LOG"; }
+lab_connect relay
+wait_until 30 lab_dtls_settled || true
+behaviour
+check "psk: the proxy carried the tunnel" mg_log_has "tunnel up, group relay"
+check "psk: openconnect offered PSK-NEGOTIATE" req_has "X-DTLS-CipherSuite: PSK-NEGOTIATE"
+check "psk: the headend answered with a legacy X-DTLS-Session-ID" resp_has "^\(\[[^]]*\] \)\{0,1\}X-DTLS-Session-ID: [0-9a-f]\{64\}"
+check_not "psk: no X-DTLS-App-ID reached the client" resp_has "X-DTLS-App-ID"
+check_not "psk: no PSK-NEGOTIATE answer" resp_has "X-DTLS-CipherSuite: PSK-NEGOTIATE"
+check "psk: X-DTLS-MTU = X-CSTP-MTU (${AC_DTLS_MTU:-} = ${AC_CSTP_MTU:-})" [ "${AC_DTLS_MTU:-}" = "${AC_CSTP_MTU:-x}" ]
+check "psk: Established DTLS connection" log_has "Established DTLS connection"
+check_not "psk: DTLS did not fail first" grep -q "DTLS handshake failed" "$LAB_OC_LOG"
+check "psk: sessions lists it with DTLS relayed" sessions_has "group=relay .*dtls=relayed"
+check "psk: the DTLS path counted relayed datagrams for the group" wait_until 10 stat_ge relay dtls_relayed 1
+udp_echo() { [[ $(n_client socat -T 3 - "UDP4:$LAB_LAN4:7" <<<psk-udp) == psk-udp ]]; }
+check "psk: UDP echo through the tunnel" udp_echo
+check "psk: HTTP download over IPv4, sha256 matches" lab_http_get 4 30
+lab_disconnect
 lab_mtugated_stop
 finish
