@@ -1,0 +1,136 @@
+#!/bin/bash
+# Oversize DF packets answered per second: mtugated (the rules of `mtugatectl
+# rules`, ICMP from the daemon) against the kernel answering the same packets
+# itself (a route toward the pool with `mtu lock`), alternating in one run.
+# The sender counts the frag-needed / Packet Too Big messages it really gets
+# back (tests/tools/pmtublast), from rotating source addresses so that the
+# per-host limit does not cap either side.
+#   sender S (sources 198.19.0.0/16, 2001:db8:19::/64) -- gateway G -- sink H (pool)
+# Limits lifted for the benchmark: group pmtu_rate = 100000 (the maximum, burst
+# the same); in G net.ipv4.icmp_ratelimit = 0, net.ipv6.icmp.ratelimit = 0 and,
+# where the kernel has them per namespace, icmp_msgs_per_sec / icmp_msgs_burst
+# raised (Linux exempts frag-needed and Packet Too Big from its limits anyway).
+# Environment: BENCH_PMTU_SECONDS (per run, default 3), BENCH_PMTU_ROUNDS
+# (default 3), BENCH_PMTU_SIZE (default 1400).
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+B=${B:-build}
+[ "$(id -u)" = 0 ] || { echo "bench-pmtu: needs root (network namespaces)"; exit 77; }
+. tests/netns/common.sh
+
+SECS=${BENCH_PMTU_SECONDS:-3}
+ROUNDS=${BENCH_PMTU_ROUNDS:-3}
+SIZE=${BENCH_PMTU_SIZE:-1400}
+MTU=1300 DST4=192.0.2.130 DST6=2001:db8:0:80::130
+S=mpS$$ G=mpG$$ H=mpH$$
+tmp=$(mktemp -d /tmp/bench-pmtu.XXXXXX)
+chmod 755 "$tmp"
+dpid=''
+cleanup() {
+	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
+	for n in $S $G $H; do ip netns pids $n 2>/dev/null | xargs -r kill -9 2>/dev/null; ip netns del $n 2>/dev/null; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+BLAST=$B/tools/pmtublast
+if [ ! -x "$BLAST" ]; then
+	BLAST=$tmp/pmtublast
+	${CC:-gcc} -std=c11 -D_GNU_SOURCE -O2 -I. tests/tools/pmtublast.c -o "$BLAST" || exit 1
+fi
+[ -x "$B/mtugated" ] || { echo "bench-pmtu: build first (make tests)"; exit 1; }
+
+ns_create $S $G $H
+ns_link $S 198.18.3.2/24 2001:db8:3::2/64 $G 198.18.3.1/24 2001:db8:3::1/64
+ns_link $G 198.18.2.1/24 2001:db8:2::1/64 $H 198.18.2.2/24 2001:db8:2::2/64
+ns_route $S 198.18.3.1 2001:db8:3::1
+ns_route $H 198.18.2.1 2001:db8:2::1
+ns_forwarding $G
+ip -n $S route add local 198.19.0.0/16 dev lo
+ip -n $S -6 route add local 2001:db8:19::/64 dev lo
+ip -n $G route add 198.19.0.0/16 via 198.18.3.2
+ip -n $G -6 route add 2001:db8:19::/64 via 2001:db8:3::2
+# The sink: whatever passes the gateway ends here, unanswered.
+ip -n $H route add blackhole 192.0.2.128/26
+ip -n $H -6 route add blackhole 2001:db8:0:80::/64
+set_sysctl() { ip netns exec $G sysctl -qw "$1" 2>/dev/null && echo "  $G: $1"; }
+echo "kernel ICMP limits lifted for the baseline:"
+set_sysctl net.ipv4.icmp_ratelimit=0
+set_sysctl net.ipv6.icmp.ratelimit=0
+set_sysctl net.ipv4.icmp_msgs_per_sec=1000000
+set_sysctl net.ipv4.icmp_msgs_burst=1000000
+wait_until 10 ip netns exec $S ping -c1 -W1 198.18.2.2 || { echo "bench-pmtu: no path"; exit 1; }
+
+mkdir -p "$tmp/groups.d"
+cat >"$tmp/mtugate.conf" <<CONF
+[daemon]
+user =
+control_socket = $tmp/mtugate.sock
+groups_dir = groups.d
+log_level = warning
+[queues]
+mss = off
+pmtu = 2
+dtls = off
+CONF
+printf '[group]\nname = bench\npool = 192.0.2.128/26, 2001:db8:0:80::/64\nmtu = %s\nmss = off\npmtu = yes\npmtu_rate = 100000\n' \
+	$MTU >"$tmp/groups.d/bench.conf"
+"$B/mtugatectl" -c "$tmp/mtugate.conf" rules --iptables >"$tmp/rules4" || exit 1
+"$B/mtugatectl" -c "$tmp/mtugate.conf" rules --ip6tables >"$tmp/rules6" || exit 1
+ip netns exec $G "$B/mtugated" -f -c "$tmp/mtugate.conf" 2>"$tmp/daemon.log" &
+dpid=$!
+ctl() { ip netns exec $G "$B/mtugatectl" -s "$tmp/mtugate.sock" "$@"; }
+wait_until 10 ctl ping || { echo "bench-pmtu: mtugated did not start"; cat "$tmp/daemon.log"; exit 1; }
+
+use() {	# use mtugate|kernel: who answers
+	local t
+	for t in iptables ip6tables; do
+		ip netns exec $G $t -t mangle -F
+		ip netns exec $G $t -t mangle -X
+	done
+	if [ "$1" = kernel ]; then
+		ip -n $G route replace 192.0.2.128/26 via 198.18.2.2 mtu lock $MTU
+		ip -n $G -6 route replace 2001:db8:0:80::/64 via 2001:db8:2::2 mtu lock $MTU
+	else
+		ip -n $G route replace 192.0.2.128/26 via 198.18.2.2
+		ip -n $G -6 route replace 2001:db8:0:80::/64 via 2001:db8:2::2
+		ip netns exec $G iptables-restore --noflush "$tmp/rules4"
+		ip netns exec $G ip6tables-restore --noflush "$tmp/rules6"
+	fi
+	ip -n $G route flush cache
+	ip -n $G -6 route flush cache
+}
+
+# run MODE FAMILY: one blast; adds to icmp_MODE_FAMILY and sent_MODE_FAMILY
+run() {
+	local out src dst sent icmp mtu
+	if [ "$2" = 4 ]; then src=198.19.0.0/16 dst=$DST4; else src=2001:db8:19::/64 dst=$DST6; fi
+	use "$1"
+	out=$(ip netns exec $S "$BLAST" "$src" "$dst" "$SIZE" "$SECS")
+	read -r sent icmp mtu < <(sed -n 's/.*sent=\([0-9]*\) icmp=\([0-9]*\) mtu=\([0-9]*\).*/\1 \2 \3/p' <<<"$out")
+	printf '  %-7s IPv%s: sent %8d in %s s, answered %8d (%d/s), mtu %s\n' "$1" "$2" "$sent" "$SECS" \
+		"$icmp" $((icmp / SECS)) "$mtu"
+	eval "icmp_$1_$2=\$(( \${icmp_$1_$2:-0} + icmp )) sent_$1_$2=\$(( \${sent_$1_$2:-0} + sent ))"
+}
+
+for r in $(seq "$ROUNDS"); do
+	echo "round $r"
+	for fam in 4 6; do
+		run mtugate $fam
+		run kernel $fam
+	done
+done
+json=$(ctl stats --json)
+echo "mtugated: $(python3 -c 'import json,sys; d=json.load(sys.stdin); g=d["groups"]["bench"]
+print("pmtu_sent=%d pmtu_suppressed=%d dropped=%d seen=%d" % (g["pmtu_sent"], g["pmtu_suppressed"],
+      d["packets"]["dropped"], d["packets"]["seen"]))' <<<"$json")"
+rate() { awk -v n="$1" -v t="$((SECS * ROUNDS))" 'BEGIN { printf "%.0f", n / t }'; }
+line() {	# line NAME FAMILY
+	local m b
+	m=$(rate "$(eval echo "\$icmp_mtugate_$2")") b=$(rate "$(eval echo "\$icmp_kernel_$2")")
+	echo "bench $1: mtugate=$m baseline=$b unit=icmp/s ratio=$(awk -v m="$m" -v b="$b" \
+		'BEGIN { printf "%.3f", (b > 0 ? m / b : 0) }')"
+}
+line pmtu_rate_v6 6
+line pmtu_rate 4
