@@ -60,7 +60,6 @@ void dtlsq_state_free(struct dtlsq_state *s)
 }
 
 /* Hook for the daemon once the proxy runs: the table outlives the workers. */
-void dtlsq_state_set_sessions(struct dtlsq_state *s, struct session_table *t);
 void dtlsq_state_set_sessions(struct dtlsq_state *s, struct session_table *t)
 {
 	s->sessions = t;

@@ -195,6 +195,8 @@ static int daemon_run(struct daemon *dm)
 	/* proxy: listeners and the headend's key need root; the thread starts after the drop. */
 	if (dm->conf.proxy.enable && !(dm->proxy = proxy_new(&dm->conf, dm->box, &dm->stats)))
 		goto out;
+	for (size_t i = 0; dm->proxy && i < dm->nworkers; i++)
+		worker_set_sessions(dm->workers[i], proxy_session_table(dm->proxy));
 
 	if (root && uid != (uid_t)-1 && uid != 0) {
 		if (caps_drop(uid, gid, err, sizeof(err)) < 0) {

@@ -19,6 +19,9 @@ void pmtu_packet(struct pmtu_state *s, const struct policy *pol, struct counters
 struct dtlsq_state;
 struct dtlsq_state *dtlsq_state_new(const struct conf *c);
 void dtlsq_state_free(struct dtlsq_state *s);
+/* The proxy's session table: attribute DTLS flows by session ID / App-ID. */
+struct session_table;
+void dtlsq_state_set_sessions(struct dtlsq_state *s, struct session_table *t);
 void dtlsq_packet(struct dtlsq_state *s, const struct policy *pol, struct counters *ctr,
 		  const struct nfq_packet *pk, struct nfq_verdict *v);
 

@@ -202,3 +202,9 @@ void worker_free(struct worker *w)
 	loop_free(w->loop);
 	free(w);	/* the counter set belongs to the stats registry */
 }
+
+void worker_set_sessions(struct worker *w, struct session_table *t)
+{
+	if (w->dtls)
+		dtlsq_state_set_sessions(w->dtls, t);
+}

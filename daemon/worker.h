@@ -18,6 +18,9 @@ struct worker *worker_new(enum queue_kind kind, uint16_t num, const struct conf 
 int worker_start(struct worker *w);	/* 0 or -errno */
 void worker_stop(struct worker *w);	/* stop the thread and wait for it */
 void worker_free(struct worker *w);	/* unbind the queue */
+struct session_table;
+/* DTLS queues: attribute flows through the proxy's session table. */
+void worker_set_sessions(struct worker *w, struct session_table *t);
 const char *worker_kind_name(enum queue_kind kind);
 
 #endif

@@ -206,3 +206,8 @@ bool proxy_group_by_id(struct proxy *p, const uint8_t *id, size_t len, char *nam
 {
 	return p && session_group_by_id(p->sessions, id, len, name, cap);
 }
+
+struct session_table *proxy_session_table(struct proxy *p)
+{
+	return p ? p->sessions : NULL;
+}

@@ -28,5 +28,8 @@ void proxy_sessions(void *proxy, struct strbuf *out);
  * X-DTLS-App-ID is id, copied into name. false if no tunnel has it. Any
  * thread. */
 bool proxy_group_by_id(struct proxy *p, const uint8_t *id, size_t len, char *name, size_t cap);
+/* The session table itself, for the DTLS packet threads (thread-safe). */
+struct session_table;
+struct session_table *proxy_session_table(struct proxy *p);
 
 #endif
