@@ -105,18 +105,14 @@ static struct ratelimit_bucket *pmtu_bucket(struct pmtu_state *s, const struct g
 /* Build and send the answer. false: nothing went out. */
 static bool pmtu_answer(struct pmtu_state *s, const struct pkt *p, const struct group *g)
 {
-	uint8_t src[16];
+	/* The source stays unspecified: rawsend_send() lets the kernel's routing
+	 * lookup toward the sender pick the gateway's own address, as for its own
+	 * ICMP (a sender may filter others), in the one system call that sends. */
+	static const uint8_t src[16];
 	size_t len;
 	enum icmp_res r;
 	int err;
 
-	/* From the address the gateway itself would use toward the sender, as
-	 * the kernel does for its own ICMP: the sender may filter others. */
-	if ((err = rawsend_source(s->raw, p->family, p->src, src)) < 0) {
-		errno = -err;
-		log_limited(log_warn, "pmtu: no route back to the sender of an oversize packet");
-		return false;
-	}
 	r = icmp_build_too_big(p, src, g->mtu, s->out, sizeof(s->out), &len);
 	if (r != ICMP_SEND) {
 		log_limited(log_warnx, "pmtu: no ICMP built: %s", icmp_res_str(r));
