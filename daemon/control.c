@@ -433,7 +433,7 @@ static void ctl_on_accept(struct loop *l, int fd, uint32_t events, void *arg)
 		 * half-open connections cannot lock the admin out. */
 		if (s->nclients >= CTL_MAX_CLIENTS) {
 			for (old = it = s->clients; it; it = it->next)
-				if (it->last < old->last)
+				if (it->last <= old->last)	/* ties: the oldest accepted (list tail) */
 					old = it;
 			if (old)
 				ctl_client_close(old);
