@@ -23,9 +23,11 @@ struct nfq_queue {
 	nfq_handler fn;
 	void *arg;
 	struct nfq_stats st;
-	/* Pending batch: the highest id of consecutive unchanged accepts. */
+	/* Pending batch: the highest id of consecutive packets with the same
+	 * plain verdict (accept or drop, unchanged, no mark). */
 	uint32_t batch_id;
 	bool batch_pending;
+	enum nfq_action batch_action;
 	char *tx;
 	size_t txlen;
 	char *rx;
@@ -140,7 +142,8 @@ static void nfq_batch_flush(struct nfq_queue *q)
 	if (!q->batch_pending)
 		return;
 	struct nlmsghdr *nlh = nfq_tx_msg(q, NFQNL_MSG_VERDICT_BATCH, 64);
-	nfq_nlmsg_verdict_put(nlh, (int)q->batch_id, NF_ACCEPT);
+	nfq_nlmsg_verdict_put(nlh, (int)q->batch_id,
+			      q->batch_action == NFQ_DROP ? NF_DROP : NF_ACCEPT);
 	nfq_tx_commit(q, nlh);
 	q->batch_pending = false;
 	q->st.batches++;
@@ -178,8 +181,13 @@ static int nfq_packet_cb(const struct nlmsghdr *nlh, void *data)
 	if (pk.buf)
 		q->fn(q->arg, &pk, &v);
 
-	if (v.action == NFQ_ACCEPT && !v.payload && !v.set_mark) {
+	if (!v.payload && !v.set_mark) {
+		/* A batch verdict covers every id up to its own: a change of
+		 * verdict closes the batch before the next one opens. */
+		if (q->batch_pending && q->batch_action != v.action)
+			nfq_batch_flush(q);
 		q->batch_id = id;
+		q->batch_action = v.action;
 		q->batch_pending = true;
 		return MNL_CB_OK;
 	}

@@ -40,9 +40,10 @@ struct nfq_queue;
 struct nfq_queue *nfq_queue_open(uint16_t num, unsigned max_len, bool fail_open, nfq_handler fn,
 			   void *arg);
 int nfq_queue_fd(const struct nfq_queue *q);
-/* Drain the socket: batched reads (recvmmsg), one callback per packet, batched
- * ACCEPT verdicts for unchanged packets, one message per other verdict, all
- * sent together. Returns packets handled, or -errno on a socket error. */
+/* Drain the socket: batched reads (recvmmsg), one callback per packet, one
+ * batch verdict per run of unchanged packets with the same verdict (accept or
+ * drop), one message per rewritten or marked packet, all sent together.
+ * Returns packets handled, or -errno on a socket error. */
 int nfq_queue_process(struct nfq_queue *q);
 const struct nfq_stats *nfq_queue_stats(const struct nfq_queue *q);
 void nfq_queue_close(struct nfq_queue *q);	/* unbinds the queue */
