@@ -17,8 +17,11 @@ B=${B:-build}
 
 N=${BENCH_MSS_N:-300000}
 ROUNDS=${BENCH_MSS_ROUNDS:-3}
-QUEUES=${BENCH_MSS_QUEUES:-0-1}
-MAXLEN=${BENCH_MSS_MAXLEN:-8192}
+# One packet thread per core left over by the generator; a queue long enough
+# that a flood is absorbed rather than bypassed unclamped (fail-open).
+ncpu=$(nproc)
+if [ "$ncpu" -le 2 ]; then QUEUES=${BENCH_MSS_QUEUES:-0}; else QUEUES=${BENCH_MSS_QUEUES:-0-$((ncpu - 2))}; fi
+MAXLEN=${BENCH_MSS_MAXLEN:-65536}
 LAT_RATE=${BENCH_MSS_LAT_RATE:-5000}
 LAT_N=${BENCH_MSS_LAT_N:-10000}
 MTU=1400 TARGET=1360	# mss = auto: mtu - 40
