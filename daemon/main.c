@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -160,6 +161,12 @@ static int daemon_run(struct daemon *dm)
 				  dm->conf.daemon.user);
 			return 1;
 		}
+	}
+	/* Each proxied tunnel holds two sockets: take the whole hard limit. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	if (!root && !caps_have_net()) {
 		log_error("needs root, or CAP_NET_ADMIN and CAP_NET_RAW, to bind NFQUEUEs");
