@@ -292,7 +292,9 @@ static bool side_read(struct conn *c, struct side *x, struct dir *d)
 	enum tls_res r;
 	char e[160];
 
-	if (x->eof || !x->tls || (d->buf && d->len >= DIR_READ_MAX))
+	/* A full buffer is compacted below first: a record cut at its end can
+	 * only be written once the rest of it is read. */
+	if (x->eof || !x->tls)
 		return false;
 	if (!dir_alloc(d)) {
 		conn_close(c, "out of memory");
@@ -786,7 +788,7 @@ static uint32_t side_interest(const struct conn *c, const struct side *x, const 
 			ev |= EPOLLOUT;
 		return ev;
 	}
-	if (!x->eof && (!in->buf || in->len < DIR_READ_MAX) && x->rwant != TLS_WANT_WRITE)
+	if (!x->eof && (!in->buf || in->len - in->off < DIR_READ_MAX) && x->rwant != TLS_WANT_WRITE)
 		ev |= EPOLLIN;
 	if (x->rwant == TLS_WANT_WRITE || x->wwant == TLS_WANT_WRITE)
 		ev |= EPOLLOUT;
