@@ -1,0 +1,238 @@
+#!/bin/bash
+# The TLS proxy under load: a stub headend (tests/tools/stubheadend) listening
+# on 443, which the gateway diverts to mtugated's proxy (TPROXY rules from
+# `mtugatectl rules`), and on 444, which it only forwards: the baseline is a
+# direct connection to the same stub, measured in the same run. The load
+# client is tests/tools/cstpload.
+#   client C 198.18.1.2 -- gateway G (mtugated) -- headend H 198.18.2.2
+# Prints:
+#   bench proxy_bulk       CSTP DATA headend -> client (1400-byte inner packets), Mbit/s
+#   bench proxy_bulk_up    the same, client -> headend
+#   bench proxy_handshake  tunnels set up per second: TCP, a full TLS handshake (no
+#                          resumption; through the proxy that is two), the auth POST
+#                          and the CONNECT exchange, ended by DISCONNECT
+#   measure proxy_rss_per_idle_tunnel     mtugated's RSS growth per idle tunnel over N
+#   measure proxy_rss_beyond_openssl      the same less OpenSSL's own cost: the stub's
+#                          growth per idle TLS connection (a server SSL, as the proxy's
+#                          client side) plus cstpload's (a client SSL, as its headend side)
+#   measure proxy_concurrent_tunnels      tunnels held at once that all answer a DPD
+# Environment: BENCH_PROXY_SECONDS (bulk run, 3), BENCH_PROXY_ROUNDS (3),
+# BENCH_PROXY_HS_SECONDS (3), BENCH_PROXY_HS_CONC (16), BENCH_PROXY_IDLE (1000),
+# BENCH_PROXY_CONCURRENT (5000).
+set -u
+cd "$(dirname "$0")/../.."
+B=${B:-build}
+[ "$(id -u)" = 0 ] || { echo "bench-proxy: needs root (network namespaces)"; exit 77; }
+. tests/netns/common.sh
+
+SECS=${BENCH_PROXY_SECONDS:-3}
+ROUNDS=${BENCH_PROXY_ROUNDS:-3}
+HS_SECS=${BENCH_PROXY_HS_SECONDS:-3}
+HS_CONC=${BENCH_PROXY_HS_CONC:-16}
+IDLE=${BENCH_PROXY_IDLE:-1000}
+CONC=${BENCH_PROXY_CONCURRENT:-5000}
+CLI=198.18.1.2 HE=198.18.2.2
+C=mpC$$ G=mpG$$ H=mpH$$
+tmp=$(mktemp -d /tmp/bench-proxy.XXXXXX)
+chmod 755 "$tmp"
+pids=()
+
+cleanup() {
+	local p n
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	for n in $C $G $H; do ip netns pids $n 2>/dev/null | xargs -r kill -9 2>/dev/null; ip netns del $n 2>/dev/null; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+die() { echo "bench-proxy: $*"; [ -f "$tmp/mtugated.log" ] && tail -5 "$tmp/mtugated.log"; exit 1; }
+
+[ -x "$B/mtugated" ] && [ -x "$B/mtugatectl" ] || die "build first (make)"
+for t in cstpload stubheadend; do
+	eval "$t=\$B/tools/\$t"
+	if [ ! -x "$B/tools/$t" ]; then
+		eval "$t=\$tmp/\$t"
+		${CC:-gcc} -std=c11 -D_GNU_SOURCE -O2 -I. "tests/tools/$t.c" "$B/libmtugate.a" -o "$tmp/$t" \
+			$(pkg-config --libs openssl) -pthread || die "cannot build $t"
+	fi
+done
+
+# Every tunnel costs the proxy two descriptors, the stub and the client one each.
+want=$((2 * CONC + 1024))
+[ "$(ulimit -Hn)" -lt "$want" ] && ulimit -Hn "$want" 2>/dev/null
+ulimit -n "$(ulimit -Hn)"
+[ "$(ulimit -n)" -ge "$want" ] || echo "bench-proxy: fd limit $(ulimit -n) < $want: expect failures at $CONC tunnels"
+
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
+ns_create $C $G $H
+ns_link $C $CLI/24 2001:db8:1::2/64 $G 198.18.1.1/24 2001:db8:1::1/64
+ns_link $H $HE/24 2001:db8:2::2/64 $G 198.18.2.1/24 2001:db8:2::1/64
+ns_route $C 198.18.1.1 2001:db8:1::1
+ns_route $H 198.18.2.1 2001:db8:2::1
+ns_forwarding $G
+wait_until 10 ip netns exec $C ping -c1 -W1 $HE || die "no path"
+
+# A throwaway CA and the headend's certificate (its name and address, as the proxy verifies).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+	-subj "/CN=bench-proxy CA" -keyout "$tmp/ca.key" -out "$tmp/ca.crt" 2>/dev/null &&
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=headend.lab.test" \
+	-keyout "$tmp/headend.key" -out "$tmp/headend.csr" 2>/dev/null &&
+openssl x509 -req -in "$tmp/headend.csr" -CA "$tmp/ca.crt" -CAkey "$tmp/ca.key" -CAcreateserial \
+	-days 1 -out "$tmp/headend.crt" -extfile tests/netns/lab/headend.ext 2>/dev/null || die "openssl"
+chmod 0600 "$tmp/headend.key"
+
+mkdir -p "$tmp/groups.d"
+cat >"$tmp/mtugate.conf" <<CONF
+[daemon]
+user =
+control_socket = $tmp/mtugate.sock
+groups_dir = groups.d
+log_level = warning
+[queues]
+mss = off
+pmtu = off
+dtls = off
+[headend]
+address = $HE
+tls_port = 443
+[proxy]
+enable = yes
+listen_port = 8443
+certificate = $tmp/headend.crt
+private_key = $tmp/headend.key
+upstream_ca = $tmp/ca.crt
+idle_timeout = 3600
+CONF
+# relay: the proxy rewrites every CONNECT answer (X-DTLS-MTU 1418 -> 1380).
+cat >"$tmp/groups.d/bench.conf" <<GRP
+[group]
+name = bench
+auth_group = bench
+pool = 192.0.2.0/26
+clients = 198.18.1.0/24
+mtu = 1400
+dtls = relay
+GRP
+
+ip netns exec $H "$stubheadend" "$tmp/headend.crt" "$tmp/headend.key" $HE:443 $HE:444 \
+	>"$tmp/stub.log" 2>&1 &
+stub=$!
+pids+=("$stub")
+ip netns exec $G "$B/mtugated" -f -c "$tmp/mtugate.conf" >"$tmp/mtugated.log" 2>&1 &
+mg=$!
+pids+=("$mg")
+ctl() { ip netns exec $G "$B/mtugatectl" -s "$tmp/mtugate.sock" "$@"; }
+wait_until 10 ctl ping || die "mtugated did not start"
+wait_until 10 grep -q listening "$tmp/stub.log" || die "stub headend did not start"
+"$B/mtugatectl" -c "$tmp/mtugate.conf" rules --iptables | ip netns exec $G iptables-restore --noflush || die "rules"
+"$B/mtugatectl" -c "$tmp/mtugate.conf" rules --routes | ip netns exec $G sh -e || die "routes"
+echo "mtugated open files limit: $(awk '/Max open files/ { print $4 }' /proc/$mg/limits)" \
+	"(inherited: mtugated does not raise RLIMIT_NOFILE; mtugate.service sets LimitNOFILE)"
+
+rss() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+sessions() { ctl sessions | grep -c '^session'; }
+sessions_are() { [ "$(sessions)" = "$1" ]; }
+stub_conns() { ip netns exec $H ss -Htn state established "( sport = :443 or sport = :444 )" | wc -l; }
+stub_conns_are() { [ "$(stub_conns)" = "$1" ]; }
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" | tail -1; }
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+spread() { sort -n | awk '{ v[NR] = $1 } END { printf "min %s max %s", v[1], v[NR] }'; }
+
+# idle_start NAME PORT N CONC: a cstpload holding N tunnels, paused after its warm-up.
+idle_start() {
+	ip netns exec $C "$cstpload" $HE:$2 idle "$3" "$4" >"$tmp/$1.out" 2>"$tmp/$1.err" &
+	idle_pid=$!
+	pids+=("$idle_pid")
+	wait_until 30 grep -q '^warm' "$tmp/$1.out" || die "$1: no warm-up: $(cat "$tmp/$1.err")"
+}
+idle_all_up() {	# NAME TIMEOUT: continue past the warm-up, wait for all
+	kill -USR1 "$idle_pid"
+	wait_until "$2" grep -q '^up ' "$tmp/$1.out" || die "$1: tunnels not up: $(cat "$tmp/$1.err")"
+}
+idle_dpd() {	# NAME: prints the number of tunnels that answered
+	kill -USR1 "$idle_pid"
+	wait_until 60 grep -q '^dpd' "$tmp/$1.out" || die "$1: no DPD round"
+	field ok <"$tmp/$1.out"
+}
+idle_stop() { kill "$idle_pid" 2>/dev/null; wait "$idle_pid" 2>/dev/null; }
+
+echo "-- memory: $IDLE idle tunnels, direct to the stub, then through the proxy"
+idle_start direct 444 $((IDLE + 10)) 100
+s0=$(rss $stub)
+idle_all_up direct 120
+s1=$(rss $stub)
+load_per=$(field rss_per_conn_kib <"$tmp/direct.out")
+idle_stop
+wait_until 60 stub_conns_are 0 || die "direct tunnels did not close"
+idle_start proxied 443 $((IDLE + 10)) 100
+m0=$(rss $mg)
+idle_all_up proxied 180
+m1=$(rss $mg)
+n=$(sessions)
+ok=$(idle_dpd proxied)
+grep -q ' dtls_mtu=1380' "$tmp/proxied.out" || die "the proxied tunnels were not rewritten: $(cat "$tmp/proxied.out")"
+idle_stop
+[ "$n" = $((IDLE + 10)) ] && [ "$ok" = $((IDLE + 10)) ] || die "proxy held $n sessions, $ok answered DPD, want $((IDLE + 10))"
+wait_until 60 sessions_are 0 || die "proxied tunnels did not close"
+awk -v m0="$m0" -v m1="$m1" -v s0="$s0" -v s1="$s1" -v l="$load_per" -v n="$IDLE" 'BEGIN {
+	mg = (m1 - m0) / n; st = (s1 - s0) / n; own = st + l
+	printf "mtugated %d -> %d KiB, stub %d -> %d KiB; per tunnel: mtugated %.1f KiB, OpenSSL own %.1f KiB (server side %.1f + client side %.1f)\n", m0, m1, s0, s1, mg, own, st, l
+	printf "measure proxy_rss_per_idle_tunnel: value=%.1f unit=KiB\n", mg
+	printf "measure proxy_rss_beyond_openssl: value=%.1f unit=KiB\n", mg - own }'
+
+echo "-- $CONC concurrent tunnels through the proxy"
+idle_start many 443 "$CONC" 200
+idle_all_up many 300
+n=$(sessions)
+ok=$(idle_dpd many)
+echo "cstpload: $(grep '^up ' "$tmp/many.out"); mtugated sessions $n, RSS $(rss $mg) KiB, open fds $(ls /proc/$mg/fd | wc -l); DPD answered by $ok"
+idle_stop
+[ "$n" = "$CONC" ] || ok=0
+echo "measure proxy_concurrent_tunnels: value=$ok unit=tunnels"
+grep -E 'max_sessions|accept|Too many' "$tmp/mtugated.log" | head -3
+wait_until 120 sessions_are 0 || die "$CONC tunnels did not close"
+
+echo "-- bulk, $ROUNDS rounds of ${SECS}s per direction and path, alternating"
+: >"$tmp/bulk"
+t0=$(cpu_ticks $mg)
+for r in $(seq "$ROUNDS"); do
+	for dir in down up; do
+		for path in $( [ $((r % 2)) = 1 ] && echo "direct proxied" || echo "proxied direct"); do
+			port=444; [ $path = proxied ] && port=443
+			out=$(ip netns exec $C "$cstpload" $HE:$port $dir "$SECS") || die "bulk $dir $path failed"
+			v=$(field mbit <<<"$out")
+			echo "round $r $dir $path: $v Mbit/s (X-DTLS-MTU $(field dtls_mtu <<<"$out"))"
+			echo "$dir $path $v" >>"$tmp/bulk"
+		done
+	done
+done
+t1=$(cpu_ticks $mg)
+for dir in down up; do
+	name=proxy_bulk; [ $dir = up ] && name=proxy_bulk_up
+	d=$(awk -v d=$dir '$1 == d && $2 == "direct" { print $3 }' "$tmp/bulk")
+	p=$(awk -v d=$dir '$1 == d && $2 == "proxied" { print $3 }' "$tmp/bulk")
+	echo "$dir: direct $(spread <<<"$d"), proxied $(spread <<<"$p")"
+	awk -v m="$(median <<<"$p")" -v b="$(median <<<"$d")" -v n=$name 'BEGIN {
+		printf "bench %s: mtugate=%.1f baseline=%.1f unit=Mbit/s ratio=%.3f\n", n, m, b, m / b }'
+done
+awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v s="$SECS" -v r="$ROUNDS" 'BEGIN {
+	printf "mtugated CPU during the proxied bulk runs: %.2f s for %.0f s of transfer (%.0f%% of one core)\n", t / hz, 2 * r * s, 100 * t / hz / (2 * r * s) }'
+
+echo "-- handshakes, $ROUNDS rounds of ${HS_SECS}s, $HS_CONC at a time"
+: >"$tmp/hs"
+for r in $(seq "$ROUNDS"); do
+	for path in $( [ $((r % 2)) = 1 ] && echo "direct proxied" || echo "proxied direct"); do
+		port=444; [ $path = proxied ] && port=443
+		out=$(ip netns exec $C "$cstpload" $HE:$port handshake "$HS_SECS" "$HS_CONC") || die "handshake $path failed"
+		echo "round $r $path: $(field rate <<<"$out")/s ($(field failed <<<"$out") failed)"
+		echo "$path $(field rate <<<"$out")" >>"$tmp/hs"
+	done
+done
+d=$(awk '$1 == "direct" { print $2 }' "$tmp/hs")
+p=$(awk '$1 == "proxied" { print $2 }' "$tmp/hs")
+echo "handshakes: direct $(spread <<<"$d"), proxied $(spread <<<"$p")"
+awk -v m="$(median <<<"$p")" -v b="$(median <<<"$d")" 'BEGIN {
+	printf "bench proxy_handshake: mtugate=%.1f baseline=%.1f unit=handshakes/s ratio=%.3f\n", m, b, m / b }'
+kill -0 "$mg" 2>/dev/null || die "mtugated died"
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
