@@ -226,6 +226,17 @@ void tls_free(struct tls *t)
 	free(t);
 }
 
+/* Our side found no common version (the peer offers TLS 1.1 at best), or
+ * the peer said so with a protocol_version alert. */
+static bool tls_version_refused(unsigned long e)
+{
+	int r = ERR_GET_REASON(e);
+
+	return ERR_GET_LIB(e) == ERR_LIB_SSL &&
+	       (r == SSL_R_UNSUPPORTED_PROTOCOL || r == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION ||
+		r == SSL_R_WRONG_SSL_VERSION || r == SSL_R_UNKNOWN_PROTOCOL);
+}
+
 /* Map an OpenSSL result to ours, keeping the reason of a failure. */
 static enum tls_res tls_result(struct tls *t, int ret)
 {
@@ -252,6 +263,11 @@ static enum tls_res tls_result(struct tls *t, int ret)
 			snprintf(t->err, sizeof(t->err), "certificate verification failed: %s",
 				 X509_verify_cert_error_string(v));
 			ERR_clear_error();
+		} else if (tls_version_refused(ERR_peek_last_error())) {
+			char e[120];
+
+			snprintf(t->err, sizeof(t->err), "TLS version below 1.2 refused (%s)",
+				 tls_queue_str(e, sizeof(e)));
 		} else {
 			tls_queue_str(t->err, sizeof(t->err));
 		}
