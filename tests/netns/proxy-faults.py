@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""Hostile clients for mtugated's TLS proxy (e2e-proxy-faults.sh runs them in the client
+namespace). Each mode prints one summary line and exits 0 when the proxy behaved:
+
+  firstflight HOST PORT   a TCP connection per byte offset of the client's first TLS flight
+                          (the ClientHello): send that many bytes, close; every other offset
+                          closes with a reset (SO_LINGER 0) instead of a FIN
+  http HOST PORT          a full TLS handshake, then close at every byte offset of an
+                          openconnect-style first POST; then read each offset of the answer
+  stall HOST PORT SECS    clients that stop mid-ClientHello or after the handshake: the proxy
+                          must close each one within SECS
+  bigheaders HOST PORT    a megabyte of request headers, then a megabyte-long header line:
+                          the proxy must close the connection long before it has read it all
+"""
+import socket
+import ssl
+import struct
+import sys
+import time
+
+XML = (b'<?xml version="1.0" encoding="UTF-8"?>\n'
+       b'<config-auth client="vpn" type="init" aggregate-auth-version="2">'
+       b'<version who="vpn">v9.01</version><device-id>linux-64</device-id>'
+       b'<group-access>https://HOST/</group-access></config-auth>')
+
+
+def post(host):
+    body = XML.replace(b'HOST', host.encode())
+    return (b'POST / HTTP/1.1\r\nHost: ' + host.encode() + b'\r\n'
+            b'User-Agent: Open AnyConnect VPN Agent v9.01\r\n'
+            b'Content-Type: application/x-www-form-urlencoded\r\n'
+            b'X-Transcend-Version: 1\r\nX-Aggregate-Auth: 1\r\nX-Support-HTTP-Auth: true\r\n'
+            b'Content-Length: ' + str(len(body)).encode() + b'\r\n\r\n' + body)
+
+
+def client_ctx():
+    # The proxy's certificate is not what is tested here.
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def first_flight(host):
+    """The ClientHello bytes Python's TLS would send, taken from a memory BIO."""
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = client_ctx().wrap_bio(inc, out, server_hostname=None)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return out.read()
+
+
+def connect(host, port, timeout=10, sndbuf=0):
+    fam = socket.AF_INET6 if ':' in host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    if sndbuf:
+        # A small fixed buffer: what send() took is then close to what the peer read.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+    s.settimeout(timeout)
+    s.connect((host, port))
+    return s
+
+
+def close(s, reset):
+    if reset:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+    s.close()
+
+
+def tls(host, port, sndbuf=0):
+    return client_ctx().wrap_socket(connect(host, port, sndbuf=sndbuf), server_hostname=None)
+
+
+def mode_firstflight(host, port):
+    hello = first_flight(host)
+    for k in range(len(hello) + 1):
+        s = connect(host, port)
+        if k:
+            s.sendall(hello[:k])
+        close(s, reset=k % 2 == 1)
+    print(f'firstflight: {len(hello) + 1} connections, ClientHello of {len(hello)} bytes')
+    return 0
+
+
+def mode_http(host, port):
+    req = post(host)
+    n = 0
+    for k in range(len(req) + 1):
+        s = tls(host, port)
+        if k:
+            s.sendall(req[:k])
+        # Without close_notify: the TCP connection just ends, every other one with a reset.
+        close(s, reset=k % 2 == 1)
+        n += 1
+    # The whole request, then the answer cut at a spread of offsets.
+    got = 0
+    for k in range(0, 2048, 97):
+        s = tls(host, port)
+        s.sendall(req)
+        data = b''
+        try:
+            while len(data) < k:
+                chunk = s.recv(k - len(data))
+                if not chunk:
+                    break
+                data += chunk
+        except (socket.timeout, OSError):
+            pass
+        got = max(got, len(data))
+        close(s, reset=k % 2 == 1)
+        n += 1
+    if got == 0:
+        print('http: the headend never answered the POST through the proxy')
+        return 1
+    print(f'http: {n} connections, request of {len(req)} bytes, up to {got} answer bytes read')
+    return 0
+
+
+def wait_closed(s, deadline):
+    """True when the peer closes (EOF or reset) before the deadline."""
+    while time.monotonic() < deadline:
+        s.settimeout(max(0.05, deadline - time.monotonic()))
+        try:
+            if not s.recv(65536):
+                return True
+        except socket.timeout:
+            return False
+        except (ConnectionError, ssl.SSLError, OSError):
+            return True
+    return False
+
+
+def mode_stall(host, port, secs):
+    hello = first_flight(host)
+    socks = []
+    for k in (0, 1, 5, len(hello) // 2, len(hello) - 1):
+        s = connect(host, port)
+        if k:
+            s.sendall(hello[:k])
+        socks.append((f'after {k} ClientHello bytes', s))
+    socks.append(('after the TLS handshake', tls(host, port)))
+    t = tls(host, port)
+    t.sendall(post(host)[:40])
+    socks.append(('mid-request', t))
+    start = time.monotonic()
+    bad = 0
+    for what, s in socks:
+        if wait_closed(s, start + secs):
+            print(f'stall {what}: closed by the proxy after {time.monotonic() - start:.1f} s')
+        else:
+            print(f'stall {what}: still open after {secs} s')
+            bad += 1
+        s.close()
+    print(f'stall: {len(socks)} connections, {bad} left open')
+    return 1 if bad else 0
+
+
+def push(s, data):
+    """Send until the proxy stops reading or closes; the bytes it took."""
+    sent = 0
+    s.settimeout(5)
+    try:
+        while sent < len(data):
+            sent += s.send(data[sent:sent + 16384])
+    except (socket.timeout, ConnectionError, ssl.SSLError, OSError):
+        pass
+    return sent
+
+
+def mode_bigheaders(host, port):
+    mib = 1 << 20
+    short = b'X-Filler: ' + b'a' * 50 + b'\r\n'
+    long = b'X-Filler: ' + b'a' * 8000 + b'\r\n'
+    cases = [
+        ('a megabyte of short headers', short * (mib // len(short))),
+        ('a megabyte of 8 KB headers', long * (mib // len(long))),
+        ('a megabyte-long header line', b'X-Filler: ' + b'a' * mib),
+    ]
+    bad = 0
+    for what, headers in cases:
+        data = b'POST / HTTP/1.1\r\nHost: ' + host.encode() + b'\r\n' + headers
+        s = tls(host, port, sndbuf=16384)
+        sent = push(s, data)
+        closed = wait_closed(s, time.monotonic() + 10)
+        s.close()
+        print(f'bigheaders {what}: {sent} of {len(data)} bytes taken, '
+              f'{"closed by the proxy" if closed else "NOT closed"}')
+        if not closed or sent >= len(data):
+            bad += 1
+    print(f'bigheaders: {len(cases)} connections, {bad} not closed in time')
+    return 1 if bad else 0
+
+
+def main(argv):
+    if len(argv) < 4:
+        print(__doc__)
+        return 2
+    mode, host, port = argv[1], argv[2], int(argv[3])
+    if mode == 'firstflight':
+        return mode_firstflight(host, port)
+    if mode == 'http':
+        return mode_http(host, port)
+    if mode == 'stall':
+        return mode_stall(host, port, float(argv[4]))
+    if mode == 'bigheaders':
+        return mode_bigheaders(host, port)
+    print(__doc__)
+    return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv))
