@@ -75,6 +75,7 @@ static int daemon_reload(void *arg, struct diag *d)
 	}
 	policy_assign_slots(np, daemon_slot_of, &dm->stats);
 	policy_box_swap(dm->box, np);
+	proxy_reloaded(dm->proxy, &nc);	/* [proxy] changes wait for a restart: says so */
 	log_setlevel(nc.daemon.log_level);
 	/* Queues, socket and user are bound at start: say so rather than ignore it. */
 	if (memcmp(&nc.queues, &dm->conf.queues, sizeof(nc.queues)) ||
