@@ -115,5 +115,15 @@ check "the daemon still answers its group after the refusals" ctl_as $mu
 kill -TERM $dpid
 wait $dpid; rc=$?; dpid=
 check "SIGTERM stops mtugated with exit 0 (got $rc)" test "$rc" = 0
-check "no sanitizer report in the daemon's log" bash -c "! grep -E 'Sanitizer|runtime error' '$tmp/daemon.log'"
+# An empty user keeps root, and says so at every start.
+conf ""
+ip netns exec $gw "$B/mtugated" -f -c "$tmp/mtugate.conf" 2>"$tmp/root.log" &
+dpid=$!
+check "with user empty the daemon starts" wait_until 10 "$tmp/mtugatectl" -s "$tmp/run/mtugate.sock" ping
+check "and warns that it runs as root" grep -q "user is empty: running as root" "$tmp/root.log"
+check "and is root" test "$(field /proc/$dpid/status Uid)" = "0 0 0 0"
+kill -TERM $dpid
+wait $dpid; rc=$?; dpid=
+check "SIGTERM stops it with exit 0 (got $rc)" test "$rc" = 0
+check "no sanitizer report in the daemon's log" bash -c "! cat '$tmp/daemon.log' '$tmp/root.log' | grep -E 'Sanitizer|runtime error'"
 finish e2e-security
