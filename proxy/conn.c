@@ -387,6 +387,26 @@ static bool side_write(struct conn *c, struct side *x, struct dir *d)
 	return false;
 }
 
+/* Send what TLS holds for x. False when the connection closed. */
+static bool side_flush(struct conn *c, struct side *x)
+{
+	char e[160];
+
+	if (!tls_pending(x->tls) || tls_flush(x->tls) != TLS_ERROR)
+		return true;
+	conn_close(c, "%s: send: %s", x->name, tls_error(x->tls, e, sizeof(e)));
+	return false;
+}
+
+/* Everything read from the other side is on its way to x: given to TLS and
+ * sent. */
+static bool side_drained(struct conn *c, struct side *x, const struct dir *out)
+{
+	if (dir_write_len(c, out))
+		return false;
+	return side_flush(c, x) && !tls_pending(x->tls);
+}
+
 /* ---- HTTP: client requests ---- */
 
 static enum http_kind conn_kind_of(const struct http_framer *f)
@@ -784,13 +804,13 @@ static uint32_t side_interest(const struct conn *c, const struct side *x, const 
 			return EPOLLOUT;
 		if (x->rwant == TLS_WANT_READ)
 			ev |= EPOLLIN;
-		if (x->rwant == TLS_WANT_WRITE)
+		if (x->rwant == TLS_WANT_WRITE || tls_pending(x->tls))
 			ev |= EPOLLOUT;
 		return ev;
 	}
 	if (!x->eof && (!in->buf || in->len - in->off < DIR_READ_MAX) && x->rwant != TLS_WANT_WRITE)
 		ev |= EPOLLIN;
-	if (x->rwant == TLS_WANT_WRITE || x->wwant == TLS_WANT_WRITE)
+	if (x->rwant == TLS_WANT_WRITE || x->wwant == TLS_WANT_WRITE || tls_pending(x->tls))
 		ev |= EPOLLOUT;
 	if (x->wwant == TLS_WANT_READ)
 		ev |= EPOLLIN;
@@ -842,7 +862,8 @@ static bool conn_round(struct conn *c, uint8_t *tmp)
 	if (c->dead)
 		return false;
 	/* A side that closed ends the connection once what it sent is delivered. */
-	if ((c->c.eof && !dir_write_len(c, &c->up)) || (c->s.eof && !dir_write_len(c, &c->down))) {
+	if ((c->c.eof && side_drained(c, &c->s, &c->up)) ||
+	    (!c->dead && c->s.eof && side_drained(c, &c->c, &c->down))) {
 		/* Who sent DISCONNECT says more than who closed TCP first. */
 		if (c->up.st.records[CSTP_DISCONNECT])
 			conn_close(c, "client disconnected (CSTP DISCONNECT)");
@@ -867,7 +888,8 @@ static void conn_pump(struct conn *c)
 	for (i = 0; i < PUMP_ROUNDS; i++)
 		if (!conn_round(c, c->env->scratch))
 			break;
-	if (c->dead)
+	/* One send() per side for what the rounds wrote (see tls_flush()). */
+	if (c->dead || !side_flush(c, &c->c) || !side_flush(c, &c->s))
 		return;
 	if (i == PUMP_ROUNDS && !c->in_again) {
 		/* Still busy: give the others a turn, come back through the kick fd. */

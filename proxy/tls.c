@@ -3,9 +3,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <openssl/err.h>
@@ -17,20 +19,135 @@
 struct tls_ctx {
 	SSL_CTX *server;	/* toward clients: the headend's certificate */
 	SSL_CTX *client;	/* toward the headend */
+	BIO_METHOD *out_meth;	/* the write side: tls_out_*() */
 	bool verify;
 	char upstream_name[256];
 };
 
+/* What OpenSSL writes waits in out[off, len) until tls_flush() or until
+ * TLS_OUT_FLUSH bytes are there: one send() then carries many records (one
+ * per CSTP packet), not one system call and one trip through TCP each. */
 struct tls {
 	SSL *ssl;
+	int fd;
 	bool closed;
+	uint8_t *out;
+	size_t off, len, cap;
 	char err[160];
 };
+
+#define TLS_OUT_FLUSH (64 * 1024)
+/* The most that can wait: the bound, plus one full record and its overhead. */
+#define TLS_OUT_MAX (TLS_OUT_FLUSH + 20 * 1024)
 
 /* Partial writes and moving buffers let the relay write from a buffer it
  * compacts; released buffers keep an idle tunnel small. */
 #define TLS_MODES (SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | \
 		   SSL_MODE_RELEASE_BUFFERS)
+
+/* Send what waits: 0 (all of it, or the socket is full), -1 with errno. An
+ * empty buffer is freed: idle tunnels hold none. */
+static int tls_out_send(struct tls *t)
+{
+	while (t->off < t->len) {
+		ssize_t r = send(t->fd, t->out + t->off, t->len - t->off, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+		t->off += (size_t)r;
+	}
+	free(t->out);
+	t->out = NULL;
+	t->off = t->len = t->cap = 0;
+	return 0;
+}
+
+static bool tls_out_room(struct tls *t, size_t n)
+{
+	size_t cap;
+	uint8_t *b;
+
+	if (t->off && t->len + n > t->cap) {
+		memmove(t->out, t->out + t->off, t->len - t->off);
+		t->len -= t->off;
+		t->off = 0;
+	}
+	if (t->len + n <= t->cap)
+		return true;
+	cap = t->cap ? t->cap * 2 : 16384;
+	if (cap < t->len + n)
+		cap = t->len + n;
+	if (cap > TLS_OUT_MAX)
+		cap = TLS_OUT_MAX > t->len + n ? TLS_OUT_MAX : t->len + n;
+	if (!(b = realloc(t->out, cap)))
+		return false;
+	t->out = b;
+	t->cap = cap;
+	return true;
+}
+
+/* OpenSSL writes one whole record per call. Past the bound it is refused
+ * (SSL_ERROR_WANT_WRITE) until the socket takes some: that is the
+ * backpressure, the relay then stops reading the other side. */
+static int tls_out_write(BIO *b, const char *data, int n)
+{
+	struct tls *t = BIO_get_data(b);
+
+	BIO_clear_retry_flags(b);
+	if (n <= 0)
+		return 0;
+	if (t->len - t->off >= TLS_OUT_FLUSH && tls_out_send(t) < 0)
+		return -1;
+	if (t->len - t->off >= TLS_OUT_FLUSH) {
+		BIO_set_retry_write(b);
+		return -1;
+	}
+	if (!tls_out_room(t, (size_t)n)) {
+		errno = ENOMEM;
+		return -1;
+	}
+	memcpy(t->out + t->len, data, (size_t)n);
+	t->len += (size_t)n;
+	return n;
+}
+
+/* OpenSSL flushes at the end of each handshake flight: send it at once.
+ * A full socket is no failure: the bytes wait for tls_flush(). */
+static long tls_out_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	struct tls *t = BIO_get_data(b);
+
+	(void)num;
+	(void)ptr;
+	switch (cmd) {
+	case BIO_CTRL_FLUSH:
+		return tls_out_send(t) < 0 ? 0 : 1;
+	case BIO_CTRL_WPENDING:
+		return (long)(t->len - t->off);
+	default:
+		return 0;
+	}
+}
+
+static int tls_out_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static BIO_METHOD *tls_out_method(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "mtugate out");
+
+	if (m && (BIO_meth_set_write(m, tls_out_write) != 1 || BIO_meth_set_ctrl(m, tls_out_ctrl) != 1 ||
+		  BIO_meth_set_create(m, tls_out_create) != 1)) {
+		BIO_meth_free(m);
+		m = NULL;
+	}
+	return m;
+}
 
 static const char *tls_queue_str(char *buf, size_t len)
 {
@@ -148,6 +265,11 @@ struct tls_ctx *tls_ctx_new(const struct conf *c, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	if (!(x->out_meth = tls_out_method())) {
+		snprintf(err, errlen, "TLS: cannot make the output BIO");
+		tls_ctx_free(x);
+		return NULL;
+	}
 	if (tls_load_server(x, c, err, errlen) < 0 || tls_load_client(x, c, err, errlen) < 0) {
 		tls_ctx_free(x);
 		return NULL;
@@ -161,25 +283,33 @@ void tls_ctx_free(struct tls_ctx *x)
 		return;
 	SSL_CTX_free(x->server);
 	SSL_CTX_free(x->client);
+	BIO_meth_free(x->out_meth);
 	free(x);
 }
 
-static struct tls *tls_wrap(SSL_CTX *ctx, int fd)
+/* Reads go straight to the socket; writes through tls_out_write(). */
+static struct tls *tls_wrap(struct tls_ctx *x, SSL_CTX *ctx, int fd)
 {
 	struct tls *t = calloc(1, sizeof(*t));
+	BIO *r = NULL, *w = NULL;
 
 	if (!t)
 		return NULL;
-	if (!(t->ssl = SSL_new(ctx)) || SSL_set_fd(t->ssl, fd) != 1) {
+	t->fd = fd;
+	if (!(t->ssl = SSL_new(ctx)) || !(r = BIO_new_socket(fd, BIO_NOCLOSE)) ||
+	    !(w = BIO_new(x->out_meth))) {
+		BIO_free(r);
 		tls_free(t);
 		return NULL;
 	}
+	BIO_set_data(w, t);
+	SSL_set_bio(t->ssl, r, w);
 	return t;
 }
 
 struct tls *tls_accept_new(struct tls_ctx *x, int fd)
 {
-	struct tls *t = tls_wrap(x->server, fd);
+	struct tls *t = tls_wrap(x, x->server, fd);
 
 	if (t)
 		SSL_set_accept_state(t->ssl);
@@ -206,7 +336,7 @@ static int tls_set_peer(struct tls_ctx *x, SSL *ssl, const struct sockaddr_stora
 struct tls *tls_connect_new(struct tls_ctx *x, int fd, const char *sni,
 			    const struct sockaddr_storage *dst)
 {
-	struct tls *t = tls_wrap(x->client, fd);
+	struct tls *t = tls_wrap(x, x->client, fd);
 
 	if (!t)
 		return NULL;
@@ -223,6 +353,7 @@ void tls_free(struct tls *t)
 	if (!t)
 		return;
 	SSL_free(t->ssl);
+	free(t->out);
 	free(t);
 }
 
@@ -313,6 +444,22 @@ void tls_close(struct tls *t)
 	if (SSL_is_init_finished(t->ssl))
 		SSL_shutdown(t->ssl);
 	ERR_clear_error();
+	/* The fd closes next: what waits goes now or never. */
+	tls_out_send(t);
+}
+
+size_t tls_pending(const struct tls *t)
+{
+	return t ? t->len - t->off : 0;
+}
+
+enum tls_res tls_flush(struct tls *t)
+{
+	if (tls_out_send(t) < 0) {
+		snprintf(t->err, sizeof(t->err), "%s", strerror(errno));
+		return TLS_ERROR;
+	}
+	return t->off < t->len ? TLS_WANT_WRITE : TLS_OK;
 }
 
 const char *tls_sni(const struct tls *t)

@@ -38,6 +38,13 @@ enum tls_res tls_read(struct tls *t, void *buf, size_t len, size_t *n);
 /* Partial writes are allowed; after WANT_*, retry with the same bytes
  * (they may have moved). */
 enum tls_res tls_write(struct tls *t, const void *buf, size_t len, size_t *n);
+/* Records are written into a buffer, sent when it passes a bound (64 KiB)
+ * and by tls_flush(), which the caller runs at the end of each batch of
+ * work: TLS_OK when all is sent, TLS_WANT_WRITE when the socket is full
+ * (wait for it to be writable), TLS_ERROR. */
+enum tls_res tls_flush(struct tls *t);
+/* Bytes written but not sent yet (0 for NULL). */
+size_t tls_pending(const struct tls *t);
 /* Send close_notify once, never waiting for the answer. */
 void tls_close(struct tls *t);
 
