@@ -958,6 +958,7 @@ struct conn *conn_new(struct conn_env *env, int cfd, const struct sockaddr_stora
 	if (!c) {
 		close(cfd);
 		log_warnx("proxy: out of memory for a connection");
+		errno = ENOMEM;
 		return NULL;
 	}
 	*c = (struct conn){ .env = env, .c = { .name = "client", .fd = cfd },
@@ -965,11 +966,12 @@ struct conn *conn_new(struct conn_env *env, int cfd, const struct sockaddr_stora
 			    .session = -1 };
 	c->started = c->active = conn_now();
 	if ((sfd = listen_upstream(client, dst)) < 0) {
-		log_warnx("proxy %s -> %s: closed: upstream socket: %s",
+		log_limited(log_warnx, "proxy %s -> %s: closed: upstream socket: %s",
 			  session_addr_str(client, a, sizeof(a)), session_addr_str(dst, b, sizeof(b)),
 			  strerror(-sfd));
 		close(cfd);
 		free(c);
+		errno = -sfd;
 		return NULL;
 	}
 	c->s.fd = sfd;
@@ -984,6 +986,7 @@ struct conn *conn_new(struct conn_env *env, int cfd, const struct sockaddr_stora
 	    loop_add(env->loop, sfd, EPOLLOUT, conn_event, c) < 0) {
 		conn_close(c, "cannot set the connection up");
 		conn_reap(c);
+		errno = 0;
 		return NULL;
 	}
 	c->c.events = EPOLLIN;

@@ -51,7 +51,8 @@ struct conn_env {
 
 /* Take over an accepted client socket whose original destination is dst:
  * start the upstream connect and the client handshake. On failure the fd is
- * closed and the reason logged; NULL. */
+ * closed and the reason logged; NULL, with errno EMFILE or ENFILE when no
+ * descriptor was left for the upstream socket. */
 struct conn *conn_new(struct conn_env *env, int cfd, const struct sockaddr_storage *client,
 		      const struct sockaddr_storage *dst);
 

@@ -7,6 +7,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "conf/conf.h"
@@ -19,6 +20,7 @@
 #include "proxy/tls.h"
 
 #define ACCEPT_BATCH 64		/* per wake-up, so a flood cannot starve tunnels */
+#define ACCEPT_PAUSE_MS 100	/* out of descriptors: listeners rest this long */
 
 struct proxy {
 	struct conf conf;
@@ -28,9 +30,56 @@ struct proxy {
 	struct session_table *sessions;
 	int lfd[2];		/* IPv4, IPv6 */
 	int kickfd;
+	int pausefd;		/* one-shot timerfd: listeners back after EMFILE */
+	bool paused;
 	pthread_t th;
 	bool started;
 };
+
+static void proxy_listeners(struct proxy *p, uint32_t events)
+{
+	for (int i = 0; i < 2; i++)
+		if (p->lfd[i] >= 0 && loop_mod(p->loop, p->lfd[i], events) < 0)
+			log_warn("proxy: listener epoll interest");
+}
+
+/* Out of descriptors: the pending connection stays in the backlog and its
+ * listener stays readable, so a level-triggered loop would spin at full CPU
+ * until an fd frees up. Stop listening for a while instead; the clients
+ * wait in the backlog, and the tunnels carry on. */
+static void proxy_pause(struct proxy *p, int err)
+{
+	const struct itimerspec its = { .it_value = { .tv_nsec = ACCEPT_PAUSE_MS * 1000000L } };
+
+	log_limited(log_warnx, "proxy: %s: not accepting for %d ms", strerror(err), ACCEPT_PAUSE_MS);
+	if (p->paused)
+		return;
+	if (timerfd_settime(p->pausefd, 0, &its, NULL) < 0) {
+		log_warn("proxy: pause timer");
+		return;
+	}
+	p->paused = true;
+	proxy_listeners(p, 0);
+}
+
+static void proxy_resume(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct proxy *p = arg;
+	uint64_t n;
+
+	(void)l;
+	(void)events;
+	if (read(fd, &n, sizeof(n)) < 0) {
+		/* EAGAIN: a spurious wake-up; resuming is harmless. */
+	}
+	p->paused = false;
+	proxy_listeners(p, EPOLLIN);
+}
+
+static bool proxy_out_of_fds(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
 
 static void proxy_accept(struct loop *l, int fd, uint32_t events, void *arg)
 {
@@ -43,7 +92,9 @@ static void proxy_accept(struct loop *l, int fd, uint32_t events, void *arg)
 		int cfd = listen_accept(fd, &client, &dst);
 
 		if (cfd < 0) {
-			if (cfd != -EAGAIN && cfd != -EINTR)
+			if (proxy_out_of_fds(-cfd))
+				proxy_pause(p, -cfd);
+			else if (cfd != -EAGAIN && cfd != -EINTR)
 				log_limited(log_warnx, "proxy: accept: %s", strerror(-cfd));
 			return;
 		}
@@ -54,7 +105,12 @@ static void proxy_accept(struct loop *l, int fd, uint32_t events, void *arg)
 				    p->conf.proxy.max_sessions);
 			continue;
 		}
-		conn_new(&p->env, cfd, &client, &dst);
+		if (!conn_new(&p->env, cfd, &client, &dst) && proxy_out_of_fds(errno)) {
+			/* The upstream socket found none: the next accept would only
+			 * take another client to refuse. */
+			proxy_pause(p, errno);
+			return;
+		}
 	}
 }
 
@@ -115,7 +171,7 @@ struct proxy *proxy_new(const struct conf *c, struct policy_box *box, struct sta
 		return NULL;
 	}
 	p->conf = *c;
-	p->lfd[0] = p->lfd[1] = p->kickfd = -1;
+	p->lfd[0] = p->lfd[1] = p->kickfd = p->pausefd = -1;
 	if (!(p->tls = tls_ctx_new(&p->conf, err, sizeof(err)))) {
 		log_error("proxy: %s", err);
 		goto err;
@@ -126,6 +182,8 @@ struct proxy *proxy_new(const struct conf *c, struct policy_box *box, struct sta
 	if (!(p->loop = loop_new()) || !(p->sessions = session_table_new(p->conf.proxy.max_sessions)) ||
 	    (p->kickfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
 	    loop_add(p->loop, p->kickfd, EPOLLIN, proxy_kick, p) < 0 ||
+	    (p->pausefd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) < 0 ||
+	    loop_add(p->loop, p->pausefd, EPOLLIN, proxy_resume, p) < 0 ||
 	    loop_every(p->loop, 1000, proxy_tick, p) < 0) {
 		log_warn("proxy: setting up its loop");
 		goto err;
@@ -213,6 +271,8 @@ void proxy_free(struct proxy *p)
 			close(p->lfd[i]);
 	if (p->kickfd >= 0)
 		close(p->kickfd);
+	if (p->pausefd >= 0)
+		close(p->pausefd);
 	loop_free(p->loop);
 	session_table_free(p->sessions);
 	tls_ctx_free(p->tls);
