@@ -705,6 +705,9 @@ static void conn_clamp(struct conn *c, uint8_t *pkt, size_t len)
 
 	if (!c->group[0] || pkt_parse(&pk, pkt, len) != PKT_OK)
 		return;
+	/* Only a SYN can need it: skip the policy lock for the rest. */
+	if (pk.proto != IPPROTO_TCP || pk.later_frag || pk.l4len < 14 || !(pkt[pk.l4off + 13] & 0x02))
+		return;
 	p = policy_hold(c->env->box);
 	if ((g = policy_by_name(p, c->group)) && (target = group_mss(g, pk.family))) {
 		enum mss_res r = mss_clamp(pkt, len, len, &pk, target, &nl);
@@ -904,6 +907,8 @@ static void conn_pump(struct conn *c)
 	}
 	dir_trim(&c->up);
 	dir_trim(&c->down);
+	tls_idle(c->c.tls);
+	tls_idle(c->s.tls);
 	conn_interest(c);
 }
 

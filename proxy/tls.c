@@ -41,9 +41,9 @@ struct tls {
 #define TLS_OUT_MAX (TLS_OUT_FLUSH + 20 * 1024)
 
 /* Partial writes and moving buffers let the relay write from a buffer it
- * compacts; released buffers keep an idle tunnel small. */
-#define TLS_MODES (SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | \
-		   SSL_MODE_RELEASE_BUFFERS)
+ * compacts. No SSL_MODE_RELEASE_BUFFERS: it frees and allocates the record
+ * buffers around every record; tls_idle() frees them once per batch. */
+#define TLS_MODES (SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER)
 
 /* Send what waits: 0 (all of it, or the socket is full), -1 with errno. An
  * empty buffer is freed: idle tunnels hold none. */
@@ -205,6 +205,9 @@ static int tls_load_server(struct tls_ctx *x, const struct conf *c, char *err, s
 		return -1;
 	if (!(x->server = tls_ctx_base(TLS_server_method())))
 		goto ssl;
+	/* A TLS 1.3 server sends two tickets by default, each a session copy
+	 * encrypted: one is what a client resumes with (openconnect keeps one). */
+	SSL_CTX_set_num_tickets(x->server, 1);
 	if (SSL_CTX_use_certificate_chain_file(x->server, c->proxy.certificate) != 1) {
 		snprintf(err, errlen, "[proxy] certificate %s: %s", c->proxy.certificate,
 			 tls_queue_str(e, sizeof(e)));
@@ -446,6 +449,14 @@ void tls_close(struct tls *t)
 	ERR_clear_error();
 	/* The fd closes next: what waits goes now or never. */
 	tls_out_send(t);
+}
+
+void tls_idle(struct tls *t)
+{
+	/* Not mid-handshake, and no record half read: SSL_free_buffers()
+	 * refuses buffers that still hold bytes. */
+	if (t && SSL_is_init_finished(t->ssl) && !SSL_pending(t->ssl))
+		SSL_free_buffers(t->ssl);
 }
 
 size_t tls_pending(const struct tls *t)

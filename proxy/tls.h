@@ -45,6 +45,9 @@ enum tls_res tls_write(struct tls *t, const void *buf, size_t len, size_t *n);
 enum tls_res tls_flush(struct tls *t);
 /* Bytes written but not sent yet (0 for NULL). */
 size_t tls_pending(const struct tls *t);
+/* At the end of a batch of work: give OpenSSL's record buffers back when
+ * they are empty, so that an idle tunnel holds none (NULL: nothing). */
+void tls_idle(struct tls *t);
 /* Send close_notify once, never waiting for the answer. */
 void tls_close(struct tls *t);
 
