@@ -76,11 +76,11 @@ static bool tls_out_room(struct tls *t, size_t n)
 	}
 	if (t->len + n <= t->cap)
 		return true;
-	cap = t->cap ? t->cap * 2 : 16384;
+	/* A handshake flight fits the first size; a relay that passes it is
+	 * busy and gets the whole bound at once, not a realloc per doubling. */
+	cap = t->cap ? TLS_OUT_MAX : 16384;
 	if (cap < t->len + n)
 		cap = t->len + n;
-	if (cap > TLS_OUT_MAX)
-		cap = TLS_OUT_MAX > t->len + n ? TLS_OUT_MAX : t->len + n;
 	if (!(b = realloc(t->out, cap)))
 		return false;
 	t->out = b;
@@ -416,11 +416,19 @@ enum tls_res tls_handshake(struct tls *t)
 	return tls_result(t, SSL_do_handshake(t->ssl));
 }
 
+/* Every failure empties this thread's error queue (tls_result()), so it is
+ * normally empty: peeking is much cheaper than clearing all its slots. */
+static void tls_clear_errors(void)
+{
+	if (ERR_peek_error())
+		ERR_clear_error();
+}
+
 enum tls_res tls_read(struct tls *t, void *buf, size_t len, size_t *n)
 {
 	int r;
 
-	ERR_clear_error();
+	tls_clear_errors();
 	errno = 0;
 	*n = 0;
 	r = SSL_read_ex(t->ssl, buf, len, n);
@@ -431,7 +439,7 @@ enum tls_res tls_write(struct tls *t, const void *buf, size_t len, size_t *n)
 {
 	int r;
 
-	ERR_clear_error();
+	tls_clear_errors();
 	errno = 0;
 	*n = 0;
 	r = SSL_write_ex(t->ssl, buf, len, n);
