@@ -244,7 +244,7 @@ struct ctl_client {
 	size_t inlen;
 	struct strbuf out;
 	size_t outoff;
-	time_t last;			/* monotonic seconds of the last progress */
+	int64_t last;			/* monotonic ms of the last progress: ties are rare */
 	unsigned errors;
 	bool closing;			/* close once out is flushed */
 	bool eof;			/* the client sends nothing more */
@@ -263,12 +263,12 @@ struct ctl_server {
 	size_t nclients;
 };
 
-static time_t ctl_now(void)
+static int64_t ctl_now(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void ctl_client_close(struct ctl_client *c)
@@ -465,7 +465,7 @@ static void ctl_on_tick(struct loop *l, int fd, uint32_t events, void *arg)
 	struct ctl_server *s = arg;
 	struct ctl_client *c, *next;
 	uint64_t ticks;
-	time_t now = ctl_now();
+	int64_t now = ctl_now();
 
 	(void)l;
 	(void)events;
@@ -473,7 +473,7 @@ static void ctl_on_tick(struct loop *l, int fd, uint32_t events, void *arg)
 		return;
 	for (c = s->clients; c; c = next) {
 		next = c->next;
-		if (now - c->last >= CTL_IDLE_S)
+		if (now - c->last >= (int64_t)CTL_IDLE_S * 1000)
 			ctl_client_close(c);
 	}
 }

@@ -274,6 +274,18 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	pol = daemon_load(dm.conf_path, &dm.conf, &d);
+	if (test && pol && dm.conf.daemon.user[0]) {
+		uid_t uid;
+		gid_t gid;
+
+		/* A start would refuse it: so does the check (nginx -t does the same). */
+		if (caps_lookup_user(dm.conf.daemon.user, &uid, &gid) < 0) {
+			diag_add(&d, dm.conf_path, 0, "[daemon] user '%s' does not exist",
+				 dm.conf.daemon.user);
+			policy_free(pol);
+			pol = NULL;
+		}
+	}
 	if (test) {
 		diag_print(&d, stderr);
 		if (pol)
