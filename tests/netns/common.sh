@@ -1,29 +1,31 @@
-# Small namespace and assertion helpers shared by the end-to-end tests (sourced).
-# Style of WireGuard's netns.sh: every name carries the caller's $$, and the
-# caller's trap removes what it made.
+# shellcheck shell=bash
+# The helpers every end-to-end test shares (sourced; tests/netns/lib.sh sources
+# it too). Style of WireGuard's netns.sh: every name carries the caller's $$,
+# and the caller's trap removes what it made.
 npass=0 nfail=0
 
-check() {	# check "what" CMD...: one assertion
-	local what=$1
-	shift
-	if "$@" >/dev/null 2>&1; then
-		npass=$((npass + 1)); echo "ok   $what"
-	else
-		nfail=$((nfail + 1)); echo "FAIL $what"
-	fi
-}
+pass() { npass=$((npass + 1)); printf 'ok   %s\n' "$1"; }
+fail() { nfail=$((nfail + 1)); printf 'FAIL %s%s\n' "$1" "${2:+: $2}"; }
+# check "what" CMD...: one assertion; check_not: the command must fail.
+check() { local n=$1; shift; if "$@" >/dev/null 2>&1; then pass "$n"; else fail "$n" "$* failed"; fi; }
+check_not() { local n=$1; shift; if ! "$@" >/dev/null 2>&1; then pass "$n"; else fail "$n" "$* succeeded"; fi; }
 
-finish() {	# finish NAME: the summary line the runner adds up
-	echo "$1: $npass passed, $nfail failed"
-	[ "$nfail" = 0 ]
+finish() {	# finish [NAME]: the summary line the runner adds up
+	printf '%s: %d passed, %d failed\n' "${1:-${LAB_NAME:-$(basename "$0" .sh)}}" "$npass" "$nfail"
+	((nfail == 0 && npass > 0))
 	exit $?
 }
 
-wait_until() {	# wait_until SECONDS CMD...: poll with a deadline, never a fixed sleep
-	local deadline=$(( $(date +%s%N) + $1 * 1000000000 ))
+# wait_until SECONDS CMD...: poll with a deadline, never a fixed sleep. A
+# command that exits 255 means "will never succeed": stop at once.
+wait_until() {
+	local deadline=$(($(date +%s%N) + $1 * 1000000000)) rc
 	shift
-	until "$@" >/dev/null 2>&1; do
-		[ "$(date +%s%N)" -lt "$deadline" ] || return 1
+	while :; do
+		rc=0
+		"$@" >/dev/null 2>&1 || rc=$?
+		((rc == 0)) && return 0
+		((rc != 255 && $(date +%s%N) < deadline)) || return 1
 		sleep 0.05
 	done
 }

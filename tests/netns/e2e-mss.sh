@@ -14,8 +14,7 @@ set -u
 cd "$(dirname "$0")/../.." || exit 1
 B=${B:-build}
 [ "$(id -u)" = 0 ] || { echo "e2e-mss: needs root (network namespaces)"; exit 77; }
-. tests/netns/common.sh
-# lib.sh's check/finish/wait_until replace common.sh's: one count for both parts.
+# lib.sh brings common.sh: one count for both parts.
 . tests/netns/lib.sh
 
 tmp=$(mktemp -d /tmp/mg-mss.XXXXXX)

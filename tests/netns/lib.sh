@@ -83,6 +83,9 @@ LAB_FILES=$LAB_ROOT/tests/netns/lab
 B=${B:-build}
 case $B in /*) ;; *) B=$LAB_ROOT/$B ;; esac
 LAB_NAME=$(basename "$0" .sh)
+# check/pass/fail/finish/wait_until and the ns_* helpers are shared with the lighter tests.
+# shellcheck source=tests/netns/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 NS_CLIENT=mg$$-client NS_GW=mg$$-gw NS_HEADEND=mg$$-headend NS_LAN=mg$$-lan
 LAB_HEADEND4=198.18.2.2 LAB_HEADEND6=2001:db8:2::2
 LAB_LAN4=198.18.3.2 LAB_LAN6=2001:db8:3::2
@@ -95,7 +98,7 @@ LAB_SRC4_tlsonly=198.18.1.66 LAB_SRC6_tlsonly=2001:db8:1::102
 LAB_USER=labuser LAB_PASS=throwaway-lab-only
 LAB_HTTP_FILE=blob.bin LAB_HTTP_SHA256=
 LAB_DTLS_ADV=443 LAB_DTLS_REAL=443
-LAB_PASSED=0 LAB_FAILED=0 LAB_UP=0
+LAB_UP=0
 LAB_DIR=
 LAB_OC_PID='' LAB_OC_LOG='' LAB_OC_ENV='' LAB_GROUP='' LAB_TUN4='' LAB_TUN6=''
 LAB_MG_CONF='' LAB_MG_SOCK=''
@@ -108,28 +111,6 @@ n_lan() { pretty lan "$*"; ip netns exec "$NS_LAN" "$@"; }
 
 progress() { printf '  .. %s\n' "$*" >&2; }
 die() { printf '%s: %s\n' "$LAB_NAME" "$*" >&2; exit 1; }
-
-wait_until() {
-	local timeout=$1; shift
-	local deadline=$((SECONDS + timeout)) rc
-	while :; do
-		rc=0
-		"$@" >/dev/null 2>&1 || rc=$?
-		((rc == 0)) && return 0
-		((rc != 255 && SECONDS < deadline)) || return 1
-		sleep 0.1
-	done
-}
-
-pass() { LAB_PASSED=$((LAB_PASSED + 1)); printf 'ok   %s\n' "$1"; }
-fail() { LAB_FAILED=$((LAB_FAILED + 1)); printf 'FAIL %s: %s\n' "$1" "${2:-}"; }
-check() { local n=$1; shift; if "$@" >/dev/null 2>&1; then pass "$n"; else fail "$n" "$* failed"; fi; }
-check_not() { local n=$1; shift; if ! "$@" >/dev/null 2>&1; then pass "$n"; else fail "$n" "$* succeeded"; fi; }
-finish() {
-	printf '%s: %d passed, %d failed\n' "$LAB_NAME" "$LAB_PASSED" "$LAB_FAILED"
-	((LAB_FAILED == 0 && LAB_PASSED > 0))
-	exit $?
-}
 
 skip_unless_root() {
 	if [[ $(id -u) != 0 ]]; then echo "$LAB_NAME: needs root (network namespaces)" >&2; exit 77; fi
@@ -176,7 +157,7 @@ lab_down() { # [KEEP_FILES=0|1]
 	done
 	for ns in "$NS_CLIENT" "$NS_GW" "$NS_HEADEND" "$NS_LAN"; do ip netns del "$ns" 2>/dev/null; done
 	if [[ -n $LAB_DIR && -d $LAB_DIR ]]; then
-		if [[ ${LAB_KEEP:-0} == 1 || ${1:-0} == 1 || $LAB_FAILED != 0 ]]; then
+		if [[ ${LAB_KEEP:-0} == 1 || ${1:-0} == 1 || $nfail != 0 ]]; then
 			rm -rf "$LAB_DIR/www"	# 4 MiB of random bytes, no evidence
 			echo "$LAB_NAME: lab files kept in $LAB_DIR" >&2
 		else
