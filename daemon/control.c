@@ -261,6 +261,7 @@ struct ctl_server {
 	ino_t ino;
 	struct ctl_client *clients;
 	size_t nclients;
+	bool paused;	/* out of descriptors: the listener rests until the next tick */
 };
 
 static int64_t ctl_now(void)
@@ -427,8 +428,14 @@ static void ctl_on_accept(struct loop *l, int fd, uint32_t events, void *arg)
 		struct ctl_client *c, *old, *it;
 		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-		if (cfd < 0)
+		if (cfd < 0) {
+			/* A level-triggered listener that cannot accept would spin
+			 * the main thread: rest it until the next tick. */
+			if ((errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			     errno == ENOMEM) && loop_mod(l, fd, 0) == 0)
+				s->paused = true;
 			return;
+		}
 		/* Full: the longest-silent client makes room, so a flood of
 		 * half-open connections cannot lock the admin out. */
 		if (s->nclients >= CTL_MAX_CLIENTS) {
@@ -467,10 +474,11 @@ static void ctl_on_tick(struct loop *l, int fd, uint32_t events, void *arg)
 	uint64_t ticks;
 	int64_t now = ctl_now();
 
-	(void)l;
 	(void)events;
 	if (read(fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 		return;
+	if (s->paused && loop_mod(l, s->fd, EPOLLIN) == 0)
+		s->paused = false;
 	for (c = s->clients; c; c = next) {
 		next = c->next;
 		if (now - c->last >= (int64_t)CTL_IDLE_S * 1000)
