@@ -26,7 +26,7 @@ dpid=
 
 cleanup() {
 	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
-	for n in $C $G $H; do ip netns pids $n 2>/dev/null | xargs -r kill -9 2>/dev/null; ip netns del $n 2>/dev/null; done
+	ns_destroy $C $G $H
 	rm -rf "$tmp"
 }
 trap cleanup EXIT

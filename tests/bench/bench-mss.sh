@@ -35,7 +35,7 @@ dpid='' dump=''
 cleanup() {
 	[ -n "$dump" ] && kill "$dump" 2>/dev/null
 	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
-	for n in $S $G $R; do ip netns pids $n 2>/dev/null | xargs -r kill -9 2>/dev/null; ip netns del $n 2>/dev/null; done
+	ns_destroy $S $G $R
 	rm -rf "$tmp" "$cap"
 }
 trap cleanup EXIT

@@ -28,7 +28,7 @@ chmod 755 "$tmp"
 dpid=''
 cleanup() {
 	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
-	for n in $S $G $H; do ip netns pids $n 2>/dev/null | xargs -r kill -9 2>/dev/null; ip netns del $n 2>/dev/null; done
+	ns_destroy $S $G $H
 	rm -rf "$tmp"
 }
 trap cleanup EXIT

@@ -40,7 +40,7 @@ pids=()
 cleanup() {
 	local p n
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	for n in $C $G $H; do ip netns pids $n 2>/dev/null | xargs -r kill -9 2>/dev/null; ip netns del $n 2>/dev/null; done
+	ns_destroy $C $G $H
 	rm -rf "$tmp"
 }
 trap cleanup EXIT

@@ -56,3 +56,12 @@ ns_route() {	# ns_route NS GW4 GW6: default routes
 ns_forwarding() {
 	ip netns exec "$1" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 }
+
+ns_destroy() {	# ns_destroy NS...: kill what runs in each namespace, then delete it
+	local n
+	for n in "$@"; do
+		ip netns pids "$n" 2>/dev/null | xargs -r kill -9 2>/dev/null
+		ip netns del "$n" 2>/dev/null
+	done
+	return 0
+}

@@ -25,7 +25,7 @@ cleanup() {
 	touch "$tmp/STOP"
 	[ -n "${dpid:-}" ] && kill -9 "$dpid" 2>/dev/null
 	for p in "${bg[@]}"; do kill -9 "$p" 2>/dev/null; done
-	for n in $c $gw $s; do ip netns pids $n 2>/dev/null | xargs -r kill -9 2>/dev/null; ip netns del $n 2>/dev/null; done
+	ns_destroy $c $gw $s
 	[ -n "${KEEP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"
 }
 trap cleanup EXIT

@@ -14,7 +14,7 @@ chmod 755 "$tmp"	# the daemon re-reads its files as its own user
 c=mgf$$-c gw=mgf$$-gw s=mgf$$-s
 cleanup() {
 	[ -n "${dpid:-}" ] && kill -9 "$dpid" 2>/dev/null
-	for n in $c $gw $s; do ip netns pids $n 2>/dev/null | xargs -r kill -9 2>/dev/null; ip netns del $n 2>/dev/null; done
+	ns_destroy $c $gw $s
 	[ -n "${KEEP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"
 }
 trap cleanup EXIT

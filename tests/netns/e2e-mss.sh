@@ -24,7 +24,7 @@ dpid='' dumps=''
 lab_cleanup_hook() {
 	[ -n "$dumps" ] && kill $dumps 2>/dev/null
 	[ -n "$dpid" ] && kill -9 "$dpid" 2>/dev/null
-	for n in $c $gw $s; do ip netns pids $n 2>/dev/null | xargs -r kill -9 2>/dev/null; ip netns del $n 2>/dev/null; done
+	ns_destroy $c $gw $s
 	[ -n "${KEEP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"
 }
 nc_() { ip netns exec $c "$@"; }
