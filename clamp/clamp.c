@@ -11,11 +11,9 @@
 static void clamp_tcp_csum_full(uint8_t *buf, const struct pkt *p)
 {
 	uint8_t *th = buf + p->l4off;
-	uint32_t sum;
 
 	th[16] = th[17] = 0;
-	sum = csum_pseudo(p->family, p->src, p->dst, 6, (uint32_t)p->l4len);
-	uint16_t c = csum_fold(csum_partial(th, p->l4len, sum));
+	uint16_t c = csum_l4(p->family, p->src, p->dst, 6, th, p->l4len);
 	memcpy(th + 16, &c, 2);	/* csum.h values are in packet byte order */
 }
 

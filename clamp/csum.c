@@ -85,3 +85,9 @@ uint16_t csum_replace2(uint16_t check, uint16_t old, uint16_t new_)
 	sum = (sum & 0xffffu) + (sum >> 16);
 	return (uint16_t)~sum;
 }
+
+uint16_t csum_l4(int family, const uint8_t *src, const uint8_t *dst, uint8_t proto,
+		 const void *l4, size_t len)
+{
+	return csum_fold(csum_partial(l4, len, csum_pseudo(family, src, dst, proto, (uint32_t)len)));
+}

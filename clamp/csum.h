@@ -14,6 +14,10 @@ uint16_t csum_fold(uint32_t sum);
  * transport length. */
 uint32_t csum_pseudo(int family, const uint8_t *src, const uint8_t *dst, uint8_t proto,
 		     uint32_t l4len);
+/* The full TCP/UDP checksum of the segment l4[0..len), whose checksum field
+ * the caller has zeroed: pseudo-header plus segment, folded. */
+uint16_t csum_l4(int family, const uint8_t *src, const uint8_t *dst, uint8_t proto,
+		 const void *l4, size_t len);
 /* RFC 1624 eqn. 3: new checksum after a 16-bit word changed from old to new.
  * All values in network byte order as stored in the packet. */
 uint16_t csum_replace2(uint16_t check, uint16_t old, uint16_t new_);

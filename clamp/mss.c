@@ -81,9 +81,7 @@ static void mss_insert(uint8_t *buf, size_t len, const struct pkt *p, uint16_t t
 		buf[5] = (uint8_t)plen;
 	}
 	th[16] = th[17] = 0;
-	check = csum_fold(csum_partial(th, l4len,
-				       csum_pseudo(p->family, p->src, p->dst, IPPROTO_TCP,
-						   (uint32_t)l4len)));
+	check = csum_l4(p->family, p->src, p->dst, IPPROTO_TCP, th, l4len);
 	memcpy(th + 16, &check, 2);
 }
 
