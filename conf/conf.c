@@ -65,6 +65,7 @@ static const struct conf_key conf_keys[] = {
 	CONF_KEY(proxy, upstream_ca, CK_PATH, 0, 0),
 	CONF_KEY(proxy, upstream_name, CK_HOST, 0, 0),
 	CONF_KEY(proxy, insecure_upstream, CK_BOOL, 0, 0),
+	CONF_KEY(proxy, upstream_resume, CK_BOOL, 0, 0),
 	CONF_KEY(proxy, max_sessions, CK_UINT, 1, 1048576),
 	CONF_KEY(proxy, handshake_timeout, CK_UINT, 1, 3600),
 	CONF_KEY(proxy, idle_timeout, CK_UINT, 1, 86400),
@@ -108,6 +109,7 @@ void conf_defaults(struct conf *c)
 	snprintf(c->proxy.upstream_ca, sizeof(c->proxy.upstream_ca),
 		 "/etc/ssl/certs/ca-certificates.crt");
 	c->proxy.insecure_upstream = false;
+	c->proxy.upstream_resume = true;
 	c->proxy.max_sessions = 10000;
 	c->proxy.handshake_timeout = 30;
 	c->proxy.idle_timeout = 300;

@@ -46,6 +46,7 @@ struct conf {
 		char upstream_ca[PATH_MAX];
 		char upstream_name[256];	/* name to verify; empty: the headend address */
 		bool insecure_upstream;		/* no verification: warned at every start */
+		bool upstream_resume;		/* resume headend TLS sessions */
 		unsigned max_sessions;
 		unsigned handshake_timeout;	/* seconds */
 		unsigned idle_timeout;		/* seconds */

@@ -18,7 +18,7 @@ typedef _Atomic uint64_t ctr;	/* single writer; relaxed loads for readers */
 	X(nogroup) X(queue_batches) X(verdict_errors)
 #define STATS_GROUP_FIELDS(X) X(packets) X(mss_rewritten) X(mss_inserted) X(mss_unchanged) \
 	X(pmtu_sent) X(pmtu_suppressed) X(dtls_relayed) X(dtls_blocked) X(dtls_port_rewritten) \
-	X(connect_rewritten) X(sessions)
+	X(connect_rewritten) X(sessions) X(upstream_resumed)
 
 #define STATS_DECL(f) ctr f;
 struct grp_counters {

@@ -590,6 +590,8 @@ static void conn_start_tunnel(struct conn *c, const struct group *g)
 		c->slot = g->slot;
 		c->has_slot = true;
 		ctr_inc(&c->env->ctr->g[g->slot].sessions);
+		if (tls_resumed(c->s.tls))
+			ctr_inc(&c->env->ctr->g[g->slot].upstream_resumed);
 		if (o->removed || o->rewritten || c->req_rewritten)
 			ctr_inc(&c->env->ctr->g[g->slot].connect_rewritten);
 	}

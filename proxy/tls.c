@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -16,12 +17,32 @@
 
 #include "conf/conf.h"
 
+/* Where a headend session may be resumed: its address and port, and the
+ * name the proxy sent (the client's SNI). The verification a session passed
+ * depends on nothing else: upstream_ca and upstream_name are fixed for the
+ * life of the context. */
+struct tls_peer {
+	uint8_t addr[19];	/* family, 16 address bytes, port */
+	char sni[256];
+};
+
+/* The proxy talks to one headend, or a few: a handful of slots, the
+ * newest session each, is the whole cache. */
+#define TLS_RESUME_SLOTS 8
+struct tls_resume {
+	struct tls_peer peer;
+	SSL_SESSION *sess;	/* NULL: slot free */
+};
+
 struct tls_ctx {
 	SSL_CTX *server;	/* toward clients: the headend's certificate */
 	SSL_CTX *client;	/* toward the headend */
 	BIO_METHOD *out_meth;	/* the write side: tls_out_*() */
 	bool verify;
+	bool resume;
 	char upstream_name[256];
+	struct tls_resume slots[TLS_RESUME_SLOTS];
+	unsigned next;		/* the slot a new peer takes */
 };
 
 /* What OpenSSL writes waits in out[off, len) until tls_flush() or until
@@ -29,8 +50,10 @@ struct tls_ctx {
  * per CSTP packet), not one system call and one trip through TCP each. */
 struct tls {
 	SSL *ssl;
+	struct tls_ctx *x;
 	int fd;
 	bool closed;
+	struct tls_peer *peer;	/* toward the headend: where its sessions belong */
 	uint8_t *out;
 	size_t off, len, cap;
 	char err[160];
@@ -229,6 +252,72 @@ ssl:
 	return -1;
 }
 
+static void tls_peer_key(struct tls_peer *k, const struct sockaddr_storage *dst, const char *sni)
+{
+	memset(k, 0, sizeof(*k));
+	if (dst->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)dst;
+
+		k->addr[0] = 6;
+		memcpy(k->addr + 1, &a->sin6_addr, 16);
+		memcpy(k->addr + 17, &a->sin6_port, 2);
+	} else if (dst->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)dst;
+
+		k->addr[0] = 4;
+		memcpy(k->addr + 1, &a->sin_addr, 4);
+		memcpy(k->addr + 17, &a->sin_port, 2);
+	}
+	snprintf(k->sni, sizeof(k->sni), "%s", sni ? sni : "");
+}
+
+static struct tls_resume *tls_resume_find(struct tls_ctx *x, const struct tls_peer *k)
+{
+	size_t i;
+
+	for (i = 0; i < TLS_RESUME_SLOTS; i++)
+		if (x->slots[i].sess && memcmp(&x->slots[i].peer, k, sizeof(*k)) == 0)
+			return &x->slots[i];
+	return NULL;
+}
+
+/* The headend sent a session (a TLS 1.3 ticket after the handshake, or a
+ * TLS 1.2 session at its end): keep the newest per peer. */
+static int tls_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	struct tls *t = SSL_get_app_data(ssl);
+	struct tls_resume *r;
+
+	if (!t || !t->peer || !t->x->resume || !SSL_SESSION_is_resumable(sess))
+		return 0;
+	if (!(r = tls_resume_find(t->x, t->peer))) {
+		r = &t->x->slots[t->x->next];
+		t->x->next = (t->x->next + 1) % TLS_RESUME_SLOTS;
+		SSL_SESSION_free(r->sess);
+		r->sess = NULL;
+		r->peer = *t->peer;
+	}
+	SSL_SESSION_free(r->sess);
+	r->sess = sess;
+	return 1;	/* the reference is ours */
+}
+
+/* A session still worth offering, or NULL (an expired one is dropped). */
+static SSL_SESSION *tls_resume_get(struct tls_ctx *x, const struct tls_peer *k)
+{
+	struct tls_resume *r = tls_resume_find(x, k);
+
+	if (!r)
+		return NULL;
+	if ((uint64_t)SSL_SESSION_get_time(r->sess) + (uint64_t)SSL_SESSION_get_timeout(r->sess) <=
+	    (uint64_t)time(NULL)) {
+		SSL_SESSION_free(r->sess);
+		r->sess = NULL;
+		return NULL;
+	}
+	return r->sess;
+}
+
 static int tls_load_client(struct tls_ctx *x, const struct conf *c, char *err, size_t errlen)
 {
 	char e[160];
@@ -240,6 +329,16 @@ static int tls_load_client(struct tls_ctx *x, const struct conf *c, char *err, s
 		return -1;
 	}
 	x->verify = !c->proxy.insecure_upstream;
+	/* Resuming skips the headend's signature and our verification of its
+	 * chain: most of a handshake's cost on both ends. Sessions live only in
+	 * the slots above (a new context, e.g. a restart, starts empty). */
+	if ((x->resume = c->proxy.upstream_resume)) {
+		SSL_CTX_set_session_cache_mode(x->client, SSL_SESS_CACHE_CLIENT |
+					       SSL_SESS_CACHE_NO_INTERNAL_STORE);
+		SSL_CTX_sess_set_new_cb(x->client, tls_new_session);
+	} else {
+		SSL_CTX_set_options(x->client, SSL_OP_NO_TICKET);
+	}
 	snprintf(x->upstream_name, sizeof(x->upstream_name), "%s", c->proxy.upstream_name);
 	if (!x->verify)
 		return 0;
@@ -282,8 +381,12 @@ struct tls_ctx *tls_ctx_new(const struct conf *c, char *err, size_t errlen)
 
 void tls_ctx_free(struct tls_ctx *x)
 {
+	size_t i;
+
 	if (!x)
 		return;
+	for (i = 0; i < TLS_RESUME_SLOTS; i++)
+		SSL_SESSION_free(x->slots[i].sess);
 	SSL_CTX_free(x->server);
 	SSL_CTX_free(x->client);
 	BIO_meth_free(x->out_meth);
@@ -299,6 +402,7 @@ static struct tls *tls_wrap(struct tls_ctx *x, SSL_CTX *ctx, int fd)
 	if (!t)
 		return NULL;
 	t->fd = fd;
+	t->x = x;
 	if (!(t->ssl = SSL_new(ctx)) || !(r = BIO_new_socket(fd, BIO_NOCLOSE)) ||
 	    !(w = BIO_new(x->out_meth))) {
 		BIO_free(r);
@@ -307,6 +411,7 @@ static struct tls *tls_wrap(struct tls_ctx *x, SSL_CTX *ctx, int fd)
 	}
 	BIO_set_data(w, t);
 	SSL_set_bio(t->ssl, r, w);
+	SSL_set_app_data(t->ssl, t);
 	return t;
 }
 
@@ -340,14 +445,24 @@ struct tls *tls_connect_new(struct tls_ctx *x, int fd, const char *sni,
 			    const struct sockaddr_storage *dst)
 {
 	struct tls *t = tls_wrap(x, x->client, fd);
+	SSL_SESSION *sess;
 
 	if (!t)
 		return NULL;
 	SSL_set_connect_state(t->ssl);
+	if (!(t->peer = malloc(sizeof(*t->peer)))) {
+		tls_free(t);
+		return NULL;
+	}
+	tls_peer_key(t->peer, dst, sni);
 	if ((sni && SSL_set_tlsext_host_name(t->ssl, sni) != 1) || tls_set_peer(x, t->ssl, dst) < 0) {
 		tls_free(t);
 		return NULL;
 	}
+	/* A session the headend no longer takes costs nothing: it answers with a
+	 * full handshake, verified as any other. */
+	if (x->resume && (sess = tls_resume_get(x, t->peer)))
+		SSL_set_session(t->ssl, sess);
 	return t;
 }
 
@@ -356,6 +471,7 @@ void tls_free(struct tls *t)
 	if (!t)
 		return;
 	SSL_free(t->ssl);
+	free(t->peer);
 	free(t->out);
 	free(t);
 }
@@ -479,6 +595,11 @@ enum tls_res tls_flush(struct tls *t)
 		return TLS_ERROR;
 	}
 	return t->off < t->len ? TLS_WANT_WRITE : TLS_OK;
+}
+
+bool tls_resumed(const struct tls *t)
+{
+	return SSL_session_reused(t->ssl) == 1;
 }
 
 const char *tls_sni(const struct tls *t)

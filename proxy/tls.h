@@ -51,6 +51,8 @@ void tls_idle(struct tls *t);
 /* Send close_notify once, never waiting for the answer. */
 void tls_close(struct tls *t);
 
+/* The handshake resumed a session (toward the headend: one it sent before). */
+bool tls_resumed(const struct tls *t);
 /* The SNI the client sent (accepted side), or NULL. */
 const char *tls_sni(const struct tls *t);
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384" */

@@ -101,6 +101,8 @@ check "tlsonly: the headend sees the client's own address" headend_sees "$LAB_SR
 tunnel_works tlsonly
 check "tlsonly: sessions lists it" sessions_has "group=tlsonly .*dtls=blocked"
 check "tlsonly: connect_rewritten counted" stat_ge tlsonly connect_rewritten 1
+# The relay tunnel's headend connection left a session: this one resumed it.
+check "tlsonly: the headend TLS session was resumed (upstream_resumed)" stat_ge tlsonly upstream_resumed 1
 # Bytes each way reach the table within its one-second refresh.
 check "tlsonly: bytes counted each way" wait_until 5 sessions_has "group=tlsonly .*bytes_up=[1-9][0-9]* bytes_down=[1-9]"
 
