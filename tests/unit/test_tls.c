@@ -1,0 +1,519 @@
+/* Upstream TLS session resumption: the proxy offers a headend's session only
+ * to the same address, port and SNI; everything else is a full handshake,
+ * verified. The headends are OpenSSL servers over a socketpair; keys and
+ * certificates are made here, in a temporary folder. */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "conf/conf.h"
+#include "proxy/tls.h"
+#include "tests/unit/t.h"
+
+#define NAME "headend.test"
+#define SNI "vpn.example"
+
+struct ident {
+	EVP_PKEY *key;
+	X509 *cert;
+};
+
+static char dir[64], crt_path[128], key_path[128], ca_path[128];
+
+/* A P-256 key and a self-signed certificate naming name (CN and SAN). */
+static int ident_make(struct ident *id, const char *name)
+{
+	X509_NAME *n;
+	X509_EXTENSION *ext;
+	char san[128];
+	X509V3_CTX v3;
+
+	id->cert = NULL;
+	if (!(id->key = EVP_EC_gen("P-256")) || !(id->cert = X509_new()))
+		return -1;
+	snprintf(san, sizeof(san), "DNS:%s", name);
+	X509_set_version(id->cert, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(id->cert), 1);
+	X509_gmtime_adj(X509_getm_notBefore(id->cert), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(id->cert), 86400);
+	X509_set_pubkey(id->cert, id->key);
+	n = X509_get_subject_name(id->cert);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)name, -1, -1, 0);
+	X509_set_issuer_name(id->cert, n);
+	X509V3_set_ctx(&v3, id->cert, id->cert, NULL, NULL, 0);
+	if (!(ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, san)))
+		return -1;
+	X509_add_ext(id->cert, ext, -1);
+	X509_EXTENSION_free(ext);
+	return X509_sign(id->cert, id->key, EVP_sha256()) > 0 ? 0 : -1;
+}
+
+static void ident_free(struct ident *id)
+{
+	X509_free(id->cert);
+	EVP_PKEY_free(id->key);
+}
+
+static int write_pem(const char *path, mode_t mode, X509 *c1, X509 *c2, EVP_PKEY *key)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	FILE *f;
+	int ok;
+
+	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	ok = (!c1 || PEM_write_X509(f, c1)) && (!c2 || PEM_write_X509(f, c2)) &&
+	     (!key || PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL));
+	return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* A headend: tickets on, as OpenSSL ships it. */
+static SSL_CTX *headend_new(const struct ident *id)
+{
+	SSL_CTX *c = SSL_CTX_new(TLS_server_method());
+
+	if (c && (SSL_CTX_use_certificate(c, id->cert) != 1 || SSL_CTX_use_PrivateKey(c, id->key) != 1)) {
+		SSL_CTX_free(c);
+		c = NULL;
+	}
+	return c;
+}
+
+static struct sockaddr_storage v4(const char *a, uint16_t port)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_in *s = (struct sockaddr_in *)&ss;
+
+	s->sin_family = AF_INET;
+	inet_pton(AF_INET, a, &s->sin_addr);
+	s->sin_port = htons(port);
+	return ss;
+}
+
+static struct sockaddr_storage v6(const char *a, uint16_t port)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
+
+	s->sin6_family = AF_INET6;
+	inet_pton(AF_INET6, a, &s->sin6_addr);
+	s->sin6_port = htons(port);
+	return ss;
+}
+
+struct result {
+	bool ok;		/* handshake done and data went both ways */
+	bool resumed;		/* tls_resumed() on the proxy side */
+	bool srv_resumed;	/* the headend agrees */
+	char version[64];
+	char err[160];		/* tls_error() when the handshake failed */
+};
+
+/* One connection from the proxy to headend srv, as dst with sni: handshake,
+ * then a few bytes each way (reading them takes in the TLS 1.3 ticket). */
+static struct result conn(struct tls_ctx *x, SSL_CTX *srv, const char *sni,
+			  const struct sockaddr_storage *dst)
+{
+	struct result res = { 0 };
+	struct tls *t = NULL;
+	SSL *s = NULL;
+	int fd[2] = { -1, -1 };
+	bool pdone = false, sdone = false;
+	char buf[16];
+	size_t got = 0, n;
+	int i, r;
+
+	snprintf(res.err, sizeof(res.err), "setup failed");
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, fd) < 0 || fcntl(fd[0], F_SETFL, O_NONBLOCK) < 0 ||
+	    fcntl(fd[1], F_SETFL, O_NONBLOCK) < 0)
+		goto out;
+	if (!(t = tls_connect_new(x, fd[0], sni, dst)) || !(s = SSL_new(srv)) || SSL_set_fd(s, fd[1]) != 1)
+		goto out;
+	SSL_set_accept_state(s);
+	res.err[0] = '\0';
+	for (i = 0; i < 50 && !(pdone && sdone); i++) {
+		if (!pdone) {
+			enum tls_res pr = tls_handshake(t);
+
+			if (pr == TLS_ERROR || pr == TLS_EOF || tls_flush(t) == TLS_ERROR) {
+				tls_error(t, res.err, sizeof(res.err));
+				goto out;
+			}
+			pdone = pr == TLS_OK;
+		}
+		if (!sdone) {
+			if ((r = SSL_do_handshake(s)) == 1)
+				sdone = true;
+			else if ((r = SSL_get_error(s, r)) != SSL_ERROR_WANT_READ && r != SSL_ERROR_WANT_WRITE) {
+				snprintf(res.err, sizeof(res.err), "headend handshake failed");
+				goto out;
+			}
+		}
+	}
+	if (!(pdone && sdone)) {
+		snprintf(res.err, sizeof(res.err), "handshake did not finish");
+		goto out;
+	}
+	res.resumed = tls_resumed(t);
+	res.srv_resumed = SSL_session_reused(s) == 1;
+	tls_describe(t, res.version, sizeof(res.version));
+	if (SSL_write(s, "hello", 5) != 5)
+		goto out;
+	for (i = 0; i < 50 && got < 5; i++) {
+		enum tls_res rr = tls_read(t, buf + got, sizeof(buf) - got, &n);
+
+		if (rr == TLS_OK)
+			got += n;
+		else if (rr != TLS_WANT_READ)
+			goto out;
+	}
+	if (got != 5 || memcmp(buf, "hello", 5) != 0)
+		goto out;
+	if (tls_write(t, "back", 4, &n) != TLS_OK || n != 4 || tls_flush(t) != TLS_OK)
+		goto out;
+	for (i = 0, got = 0; i < 50 && got < 4; i++) {
+		if ((r = SSL_read(s, buf + got, (int)(sizeof(buf) - got))) > 0)
+			got += (size_t)r;
+		else if (SSL_get_error(s, r) != SSL_ERROR_WANT_READ)
+			goto out;
+	}
+	res.ok = got == 4 && memcmp(buf, "back", 4) == 0;
+out:
+	ERR_clear_error();
+	tls_close(t);
+	tls_free(t);
+	SSL_free(s);
+	if (fd[0] >= 0)
+		close(fd[0]);
+	if (fd[1] >= 0)
+		close(fd[1]);
+	return res;
+}
+
+static struct tls_ctx *ctx_new(bool resume)
+{
+	struct conf c;
+	char err[256] = "";
+	struct tls_ctx *x;
+
+	conf_defaults(&c);
+	snprintf(c.proxy.certificate, sizeof(c.proxy.certificate), "%s", crt_path);
+	snprintf(c.proxy.private_key, sizeof(c.proxy.private_key), "%s", key_path);
+	snprintf(c.proxy.upstream_ca, sizeof(c.proxy.upstream_ca), "%s", ca_path);
+	snprintf(c.proxy.upstream_name, sizeof(c.proxy.upstream_name), NAME);
+	c.proxy.upstream_resume = resume;
+	if (!(x = tls_ctx_new(&c, err, sizeof(err))))
+		fprintf(stderr, "tls_ctx_new: %s\n", err);
+	return x;
+}
+
+static bool verify_failed(const struct result *r)
+{
+	return !r->ok && strstr(r->err, "certificate verification failed") &&
+	       strstr(r->err, "hostname mismatch");
+}
+
+static struct ident head, other;
+
+/* 1, 2: the first connection is full, the next ones resume (each with the
+ * newest ticket) and carry data. */
+static void test_same_peer(void)
+{
+	struct tls_ctx *x = ctx_new(true);
+	SSL_CTX *srv = headend_new(&head);
+	struct sockaddr_storage a = v4("198.18.2.2", 443);
+	struct result r;
+
+	CHECK(x && srv);
+	if (!x || !srv)
+		goto out;
+	r = conn(x, srv, SNI, &a);
+	CHECK(r.ok);
+	CHECK(!r.resumed);
+	CHECK(!r.srv_resumed);
+	CHECK(strncmp(r.version, "TLSv1.3 ", 8) == 0);
+	r = conn(x, srv, SNI, &a);
+	CHECK(r.ok);
+	CHECK(r.resumed);
+	CHECK(r.srv_resumed);
+	r = conn(x, srv, SNI, &a);
+	CHECK(r.ok);
+	CHECK(r.resumed);
+out:
+	SSL_CTX_free(srv);
+	tls_ctx_free(x);
+}
+
+/* 3: another port, address or SNI (none at all included) is another peer; the
+ * session of the first stays in place for it. */
+static void test_other_peers(void)
+{
+	struct tls_ctx *x = ctx_new(true);
+	SSL_CTX *srv = headend_new(&head);
+	struct sockaddr_storage a = v4("198.18.2.2", 443), port = v4("198.18.2.2", 444),
+				addr = v4("198.18.2.3", 443);
+	struct result r;
+
+	CHECK(x && srv);
+	if (!x || !srv)
+		goto out;
+	CHECK(conn(x, srv, SNI, &a).ok);
+	r = conn(x, srv, SNI, &port);
+	CHECK(r.ok && !r.resumed);
+	r = conn(x, srv, SNI, &addr);
+	CHECK(r.ok && !r.resumed);
+	r = conn(x, srv, "other.example", &a);
+	CHECK(r.ok && !r.resumed);
+	r = conn(x, srv, NULL, &a);
+	CHECK(r.ok && !r.resumed);
+	r = conn(x, srv, SNI, &a);
+	CHECK(r.ok && r.resumed);
+	/* Each of them now has its own session. */
+	CHECK(conn(x, srv, SNI, &port).resumed);
+	CHECK(conn(x, srv, "other.example", &a).resumed);
+	CHECK(conn(x, srv, NULL, &a).resumed);
+out:
+	SSL_CTX_free(srv);
+	tls_ctx_free(x);
+}
+
+/* The cache holds 8 peers: a ninth pushes out the oldest. */
+static void test_slots(void)
+{
+	struct tls_ctx *x = ctx_new(true);
+	SSL_CTX *srv = headend_new(&head);
+	struct sockaddr_storage d[9];
+	int i, full = 0;
+
+	CHECK(x && srv);
+	if (!x || !srv)
+		goto out;
+	for (i = 0; i < 9; i++) {
+		d[i] = v4("198.18.2.2", (uint16_t)(1000 + i));
+		full += conn(x, srv, SNI, &d[i]).ok;
+	}
+	CHECK_INT(full, 9);
+	CHECK(conn(x, srv, SNI, &d[8]).resumed);
+	CHECK(conn(x, srv, SNI, &d[7]).resumed);
+	CHECK(!conn(x, srv, SNI, &d[0]).resumed);
+out:
+	SSL_CTX_free(srv);
+	tls_ctx_free(x);
+}
+
+/* 4: a headend that no longer takes the session answers with a full
+ * handshake, and that one is verified: with the wrong certificate it fails. */
+static void test_refused(void)
+{
+	struct tls_ctx *x = ctx_new(true);
+	SSL_CTX *srv = headend_new(&head), *nocache = headend_new(&head), *rekeyed = headend_new(&head),
+		*liar = headend_new(&other);
+	struct sockaddr_storage a = v4("198.18.2.2", 443);
+	struct result r;
+
+	CHECK(x && srv && nocache && rekeyed && liar);
+	if (!x || !srv || !nocache || !rekeyed || !liar)
+		goto out;
+	SSL_CTX_set_options(nocache, SSL_OP_NO_TICKET);
+	SSL_CTX_set_session_cache_mode(nocache, SSL_SESS_CACHE_OFF);
+
+	CHECK(conn(x, srv, SNI, &a).ok);
+	r = conn(x, srv, SNI, &a);
+	CHECK(r.ok && r.resumed);
+	/* A restarted headend: new ticket keys. */
+	r = conn(x, rekeyed, SNI, &a);
+	CHECK(r.ok);
+	CHECK(!r.resumed);
+	CHECK(!r.srv_resumed);
+	/* Its new session replaced the old one. */
+	r = conn(x, rekeyed, SNI, &a);
+	CHECK(r.ok && r.resumed);
+	/* No tickets and no cache: nothing resumes, ever. */
+	r = conn(x, nocache, SNI, &a);
+	CHECK(r.ok && !r.resumed);
+	r = conn(x, nocache, SNI, &a);
+	CHECK(r.ok && !r.resumed);
+	/* Back to a resumable session, then a headend that refuses it and shows
+	 * a certificate (trusted, but for another name): verification fails. */
+	CHECK(conn(x, rekeyed, SNI, &a).ok);
+	CHECK(conn(x, rekeyed, SNI, &a).resumed);
+	r = conn(x, liar, SNI, &a);
+	CHECK(verify_failed(&r));
+	/* The failure stored nothing: the good session still resumes. */
+	CHECK(conn(x, rekeyed, SNI, &a).resumed);
+out:
+	SSL_CTX_free(liar);
+	SSL_CTX_free(rekeyed);
+	SSL_CTX_free(nocache);
+	SSL_CTX_free(srv);
+	tls_ctx_free(x);
+}
+
+/* 5: upstream_resume = false offers nothing and keeps nothing. */
+static void test_resume_off(void)
+{
+	struct tls_ctx *x = ctx_new(false);
+	SSL_CTX *srv = headend_new(&head);
+	struct sockaddr_storage a = v4("198.18.2.2", 443);
+	struct result r;
+	int i;
+
+	CHECK(x && srv);
+	if (!x || !srv)
+		goto out;
+	for (i = 0; i < 3; i++) {
+		r = conn(x, srv, SNI, &a);
+		CHECK(r.ok && !r.resumed && !r.srv_resumed);
+	}
+out:
+	SSL_CTX_free(srv);
+	tls_ctx_free(x);
+}
+
+/* 6: a certificate for another name fails, before and after a session for
+ * peer A exists. The liar shares the good headend's ticket keys: it would
+ * accept A's session, so only offering it to the wrong peer lets it through. */
+static void test_wrong_name(void)
+{
+	struct tls_ctx *x = ctx_new(true);
+	SSL_CTX *srv = headend_new(&head), *liar = headend_new(&other);
+	struct sockaddr_storage a = v4("198.18.2.2", 443), port = v4("198.18.2.2", 444),
+				addr = v4("198.18.2.3", 443);
+	unsigned char keys[80];
+	struct result r;
+
+	CHECK(x && srv && liar);
+	if (!x || !srv || !liar)
+		goto out;
+	CHECK(SSL_CTX_get_tlsext_ticket_keys(srv, keys, sizeof(keys)) == 1);
+	CHECK(SSL_CTX_set_tlsext_ticket_keys(liar, keys, sizeof(keys)) == 1);
+
+	r = conn(x, liar, SNI, &a);
+	CHECK(verify_failed(&r));
+	CHECK(conn(x, srv, SNI, &a).ok);
+	CHECK(conn(x, srv, SNI, &a).resumed);
+	r = conn(x, liar, SNI, &port);
+	CHECK(verify_failed(&r));
+	r = conn(x, liar, SNI, &addr);
+	CHECK(verify_failed(&r));
+	r = conn(x, liar, "other.example", &a);
+	CHECK(verify_failed(&r));
+	r = conn(x, liar, NULL, &a);
+	CHECK(verify_failed(&r));
+	/* The shared keys do work: to peer A itself, the liar resumes. */
+	r = conn(x, liar, SNI, &a);
+	CHECK(r.ok && r.resumed);
+out:
+	SSL_CTX_free(liar);
+	SSL_CTX_free(srv);
+	tls_ctx_free(x);
+}
+
+/* 7: IPv6 destinations are keys too, address and port. */
+static void test_ipv6(void)
+{
+	struct tls_ctx *x = ctx_new(true);
+	SSL_CTX *srv = headend_new(&head);
+	struct sockaddr_storage a = v6("2001:db8::2", 443), b = v6("2001:db8::3", 443),
+				p = v6("2001:db8::2", 444), mapped = v6("::ffff:198.18.2.2", 443),
+				a4 = v4("198.18.2.2", 443);
+	struct result r;
+
+	CHECK(x && srv);
+	if (!x || !srv)
+		goto out;
+	r = conn(x, srv, SNI, &a);
+	CHECK(r.ok && !r.resumed);
+	r = conn(x, srv, SNI, &a);
+	CHECK(r.ok && r.resumed);
+	CHECK(!conn(x, srv, SNI, &b).resumed);
+	CHECK(!conn(x, srv, SNI, &p).resumed);
+	/* An IPv4 session is not an IPv6 one, even for the mapped address. */
+	CHECK(conn(x, srv, SNI, &a4).ok);
+	r = conn(x, srv, SNI, &mapped);
+	CHECK(r.ok && !r.resumed);
+out:
+	SSL_CTX_free(srv);
+	tls_ctx_free(x);
+}
+
+/* 8: a TLS 1.2 headend: its session comes with the handshake, and resumes. */
+static void test_tls12(void)
+{
+	struct tls_ctx *x = ctx_new(true);
+	SSL_CTX *srv = headend_new(&head), *liar = headend_new(&other);
+	struct sockaddr_storage a = v4("198.18.2.2", 443), port = v4("198.18.2.2", 444);
+	unsigned char keys[80];
+	struct result r;
+
+	CHECK(x && srv && liar);
+	if (!x || !srv || !liar)
+		goto out;
+	SSL_CTX_set_max_proto_version(srv, TLS1_2_VERSION);
+	SSL_CTX_set_max_proto_version(liar, TLS1_2_VERSION);
+	CHECK(SSL_CTX_get_tlsext_ticket_keys(srv, keys, sizeof(keys)) == 1);
+	CHECK(SSL_CTX_set_tlsext_ticket_keys(liar, keys, sizeof(keys)) == 1);
+	r = conn(x, srv, SNI, &a);
+	CHECK(r.ok && !r.resumed);
+	CHECK(strncmp(r.version, "TLSv1.2 ", 8) == 0);
+	r = conn(x, srv, SNI, &a);
+	CHECK(r.ok && r.resumed && r.srv_resumed);
+	r = conn(x, srv, SNI, &a);
+	CHECK(r.ok && r.resumed);
+	r = conn(x, liar, SNI, &port);
+	CHECK(verify_failed(&r));
+out:
+	SSL_CTX_free(liar);
+	SSL_CTX_free(srv);
+	tls_ctx_free(x);
+}
+
+int main(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/test_tls.XXXXXX");
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	snprintf(crt_path, sizeof(crt_path), "%s/headend.crt", dir);
+	snprintf(key_path, sizeof(key_path), "%s/headend.key", dir);
+	snprintf(ca_path, sizeof(ca_path), "%s/ca.pem", dir);
+	/* Both certificates are trusted: the wrong one fails on its name. */
+	CHECK(ident_make(&head, NAME) == 0);
+	CHECK(ident_make(&other, "other.test") == 0);
+	CHECK(write_pem(crt_path, 0644, head.cert, NULL, NULL) == 0);
+	CHECK(write_pem(key_path, 0600, NULL, NULL, head.key) == 0);
+	CHECK(write_pem(ca_path, 0644, head.cert, other.cert, NULL) == 0);
+
+	test_same_peer();
+	test_other_peers();
+	test_slots();
+	test_refused();
+	test_resume_off();
+	test_wrong_name();
+	test_ipv6();
+	test_tls12();
+
+	unlink(crt_path);
+	unlink(key_path);
+	unlink(ca_path);
+	rmdir(dir);
+	ident_free(&head);
+	ident_free(&other);
+	return t_done("test_tls");
+}
