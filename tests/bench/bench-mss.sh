@@ -9,6 +9,8 @@
 # Environment: BENCH_MSS_N (SYNs per run, default 300000), BENCH_MSS_ROUNDS
 # (default 3), BENCH_MSS_QUEUES (default 0-1), BENCH_MSS_MAXLEN (8192),
 # BENCH_MSS_LAT_RATE / _LAT_N (paced latency run, default 5000/s, 10000).
+# Also prints mss_nfqueue_floor_ratio: the same runs with SYNs that need no
+# rewrite, i.e. the cost of the queue round trip alone.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 B=${B:-build}
@@ -113,9 +115,9 @@ captured() {	# the capture file stopped growing
 	return 1
 }
 
-# run MODE COUNT RATE: one generator run; sets rate lost unclamped p50 p99
+# run MODE COUNT RATE [MSS]: one generator run; sets rate lost unclamped p50 p99
 run() {
-	local mode=$1 n=$2 pace=$3 pcap=$cap/$1.pcap out
+	local mode=$1 n=$2 pace=$3 mss=${4:-1460} pcap=$cap/$1.pcap out
 	use "$mode"
 	ip netns exec $R iptables -t raw -Z
 	rm -f "$pcap"
@@ -124,7 +126,7 @@ run() {
 	dump=$!
 	wait_until 10 grep -q "listening on" "$tmp/tcpdump.err"
 	t0=$(cputicks)
-	ip netns exec $S "$SYNBLAST" -n "$n" -r "$pace" -k 16 -p $PORT -m 1460 $SRC $DST >"$tmp/blast" || true
+	ip netns exec $S "$SYNBLAST" -n "$n" -r "$pace" -k 16 -p $PORT -m "$mss" $SRC $DST >"$tmp/blast" || true
 	last_seen=
 	while ! settled; do sleep 0.3; done
 	dcpu=$(awk -v a="$t0" -v b="$(cputicks)" -v hz="$(getconf CLK_TCK)" -v n="$n" \
@@ -162,6 +164,19 @@ echo "bench-mss: kernel rates$krates; mtugate rates$mrates; kernel lost $klost i
 echo "bench mss_syn_rate: mtugate=$m baseline=$k unit=syn/s ratio=$(awk -v m="$m" -v k="$k" 'BEGIN { printf "%.3f", k ? m / k : 0 }')"
 echo "measure mss_syn_lost: value=$mlost unit=syn"
 echo "measure mss_syn_unclamped: value=$munclamped unit=syn"
+
+# What NFQUEUE itself allows here: SYNs whose MSS is already at the target, so
+# mtugated only reads them and accepts them in batches (no payload verdict),
+# against the kernel's TCPMSS on the same SYNs. The clamp's ratio above is
+# measured against this floor, not just against the kernel.
+frates='' kfrates=''
+for _ in $(seq "$ROUNDS"); do
+	run kernel "$N" 0 $TARGET; kfrates+=" $rate"
+	run mtugate "$N" 0 $TARGET; frates+=" $rate"
+done
+kf=$(median <<<"$kfrates") mf=$(median <<<"$frates")
+echo "bench-mss: SYNs already at $TARGET (read and accepted only): kernel rates$kfrates; mtugate rates$frates"
+echo "measure mss_nfqueue_floor_ratio: value=$(awk -v m="$mf" -v k="$kf" 'BEGIN { printf "%.3f", k ? m / k : 0 }') unit=ratio"
 
 # Latency at a paced rate, where no queue builds up: the added time per SYN.
 run kernel "$LAT_N" "$LAT_RATE"; k50=$p50 k99=$p99

@@ -9,8 +9,11 @@
 #   bench proxy_bulk       CSTP DATA headend -> client (1400-byte inner packets), Mbit/s
 #   bench proxy_bulk_up    the same, client -> headend
 #   bench proxy_handshake  tunnels set up per second: TCP, a full TLS handshake (no
-#                          resumption; through the proxy that is two), the auth POST
-#                          and the CONNECT exchange, ended by DISCONNECT
+#                          resumption), the auth POST and the CONNECT exchange, ended by
+#                          DISCONNECT. Through the proxy that is two handshakes: the
+#                          client's, full, and the headend's, which resumes a session
+#                          the stub sent before (upstream_resume, the default)
+#   measure proxy_upstream_resumed        the share of proxied tunnels that resumed
 #   measure proxy_rss_per_idle_tunnel     mtugated's RSS growth per idle tunnel over N
 #   measure proxy_rss_beyond_openssl      the same less OpenSSL's own cost: the stub's
 #                          growth per idle TLS connection (a server SSL, as the proxy's
@@ -241,5 +244,10 @@ p=$(awk '$1 == "proxied" { print $2 }' "$tmp/hs")
 echo "handshakes: direct $(spread <<<"$d"), proxied $(spread <<<"$p")"
 awk -v m="$(median <<<"$p")" -v b="$(median <<<"$d")" 'BEGIN {
 	printf "bench proxy_handshake: mtugate=%.1f baseline=%.1f unit=handshakes/s ratio=%.3f\n", m, b, m / b }'
+# The headend leg resumes the stub's TLS sessions (upstream_resume = yes):
+# the share of tunnels that did, over the whole run.
+ctl stats | awk '$1 == "group.bench.sessions" { n = $2 } $1 == "group.bench.upstream_resumed" { r = $2 }
+	END { printf "tunnels through the proxy: %d, headend session resumed: %d\n", n, r
+	      printf "measure proxy_upstream_resumed: value=%.1f unit=%%\n", n ? 100 * r / n : 0 }'
 kill -0 "$mg" 2>/dev/null || die "mtugated died"
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
