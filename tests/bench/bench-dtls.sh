@@ -11,49 +11,23 @@
 # BENCH_DTLS_SIZE (datagram payload, default 1200).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
-B=${B:-build}
-[ "$(id -u)" = 0 ] || { echo "bench-dtls: needs root (network namespaces)"; exit 77; }
 . tests/netns/common.sh
+# shellcheck source=tests/bench/common.sh
+. tests/bench/common.sh
 
 SECS=${BENCH_DTLS_SECONDS:-3}
 ROUNDS=${BENCH_DTLS_ROUNDS:-5}
 SIZE=${BENCH_DTLS_SIZE:-1200}
 CLI=198.18.1.2 HE=198.18.2.2 ADV=444 REAL=443
 C=mdC$$ G=mdG$$ H=mdH$$
-tmp=$(mktemp -d /tmp/bench-dtls.XXXXXX)
-chmod 755 "$tmp"
-dpid=
+bench_start $C $G $H
 
-cleanup() {
-	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
-	ns_destroy $C $G $H
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-BLAST=$B/tools/dtlsblast
-if [ ! -x "$BLAST" ]; then
-	BLAST=$tmp/dtlsblast
-	${CC:-gcc} -std=c11 -D_GNU_SOURCE -O2 -I. tests/tools/dtlsblast.c clamp/dtls.c -o "$BLAST" || exit 1
-fi
+BLAST=$(bench_tool dtlsblast clamp/dtls.c) || exit 1
 [ -x "$B/mtugated" ] && [ -x "$B/mtugatectl" ] || { echo "bench-dtls: build first (make)"; exit 1; }
 
-ns_create $C $G $H
-ns_link $C $CLI/24 2001:db8:1::2/64 $G 198.18.1.1/24 2001:db8:1::1/64
-ns_link $H $HE/24 2001:db8:2::2/64 $G 198.18.2.1/24 2001:db8:2::1/64
-ns_route $C 198.18.1.1 2001:db8:1::1
-ns_route $H 198.18.2.1 2001:db8:2::1
-ns_forwarding $G
-wait_until 10 ip netns exec $C ping -c1 -W1 $HE || { echo "bench-dtls: no path"; exit 1; }
+bench_net $C 1 $G $H 2
 
-mkdir -p "$tmp/groups.d"
-cat >"$tmp/mtugate.conf" <<CONF
-[daemon]
-user =
-control_socket = $tmp/mtugate.sock
-groups_dir = groups.d
-log_level = warning
+bench_conf <<CONF
 [queues]
 mss = off
 pmtu = off
@@ -71,10 +45,7 @@ clients = 198.18.1.0/24
 mtu = 1400
 dtls = relay
 GRP
-ip netns exec $G "$B/mtugated" -f -c "$tmp/mtugate.conf" 2>"$tmp/mtugated.log" &
-dpid=$!
-wait_until 10 ip netns exec $G "$B/mtugatectl" -s "$tmp/mtugate.sock" ping ||
-	{ echo "bench-dtls: mtugated did not start"; cat "$tmp/mtugated.log"; exit 1; }
+bench_daemon $G
 
 gw_flush() {
 	local t
@@ -108,7 +79,6 @@ run() {	# run MODE: prints the receiver's Mbit/s
 	wait $rpid
 	sed -n 's/.* mbit=\([0-9.]*\).*/\1/p' "$out"
 }
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 : >"$tmp/mg" ; : >"$tmp/base"
 maxq=0
@@ -130,7 +100,7 @@ for r in $(seq "$ROUNDS"); do
 		fi
 	done
 done
-rewritten=$(ip netns exec $G "$B/mtugatectl" -s "$tmp/mtugate.sock" stats --json |
+rewritten=$(ctl stats --json |
 	python3 -c 'import json,sys; print(json.load(sys.stdin)["groups"]["relay"]["dtls_port_rewritten"])')
 [ "$rewritten" -ge "$ROUNDS" ] || { echo "bench-dtls: dtls_port_rewritten=$rewritten, want $ROUNDS"; exit 1; }
 mg=$(median <"$tmp/mg") base=$(median <"$tmp/base")

@@ -13,9 +13,9 @@
 # rewrite, i.e. the cost of the queue round trip alone.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
-B=${B:-build}
-[ "$(id -u)" = 0 ] || { echo "bench-mss: needs root (network namespaces)"; exit 77; }
 . tests/netns/common.sh
+# shellcheck source=tests/bench/common.sh
+. tests/bench/common.sh
 
 N=${BENCH_MSS_N:-300000}
 ROUNDS=${BENCH_MSS_ROUNDS:-3}
@@ -29,47 +29,22 @@ LAT_N=${BENCH_MSS_LAT_N:-10000}
 MTU=1400 TARGET=1360	# mss = auto: mtu - 40
 SRC=192.0.2.1 DST=198.18.3.2 PORT=9
 S=mbS$$ G=mbG$$ R=mbR$$
-tmp=$(mktemp -d /tmp/bench-mss.XXXXXX)
+bench_start $S $G $R
 cap=$(mktemp -d /dev/shm/bench-mss.XXXXXX 2>/dev/null || mktemp -d /tmp/bench-mss-cap.XXXXXX)
-chmod 755 "$tmp"
-dpid='' dump=''
+bench_dirs+=("$cap")
+dump=''
 
-cleanup() {
-	[ -n "$dump" ] && kill "$dump" 2>/dev/null
-	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
-	ns_destroy $S $G $R
-	rm -rf "$tmp" "$cap"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-tool() {	# built by make, or here from the same sources
-	if [ -x "$B/tools/$1" ]; then echo "$B/tools/$1"; return; fi
-	${CC:-gcc} -std=c11 -D_GNU_SOURCE -O2 -I. "tests/tools/$1.c" clamp/pkt.c -o "$tmp/$1" && echo "$tmp/$1"
-}
-SYNBLAST=$(tool synblast) SYNSINK=$(tool synsink)
+SYNBLAST=$(bench_tool synblast clamp/pkt.c) SYNSINK=$(bench_tool synsink clamp/pkt.c)
 [ -x "$B/mtugated" ] && [ -n "$SYNBLAST" ] && [ -n "$SYNSINK" ] || { echo "bench-mss: build first (make tests)"; exit 1; }
 
-ns_create $S $G $R
-ns_link $S 198.18.1.2/24 2001:db8:1::2/64 $G 198.18.1.1/24 2001:db8:1::1/64
-ns_link $R $DST/24 2001:db8:3::2/64 $G 198.18.3.1/24 2001:db8:3::1/64
-ns_route $S 198.18.1.1 2001:db8:1::1
-ns_route $R 198.18.3.1 2001:db8:3::1
-ns_forwarding $G
+bench_net $S 1 $G $R 3	# R is $DST
 ip -n $G route add 192.0.2.0/26 via 198.18.1.2
 rif=v-$G rif=${rif:0:15}
 # The receiver answers nothing; its raw table counts clamped and other SYNs.
 ip netns exec $R iptables -t raw -A PREROUTING -p tcp --dport $PORT -m tcpmss --mss 1:$TARGET -j DROP
 ip netns exec $R iptables -t raw -A PREROUTING -p tcp --dport $PORT -j DROP
-wait_until 10 ip netns exec $S ping -c1 -W1 $DST || { echo "bench-mss: no path"; exit 1; }
 
-mkdir -p "$tmp/groups.d"
-cat >"$tmp/mtugate.conf" <<CONF
-[daemon]
-user =
-control_socket = $tmp/mtugate.sock
-groups_dir = groups.d
-log_level = warning
+bench_conf <<CONF
 [queues]
 mss = $QUEUES
 pmtu = off
@@ -80,10 +55,7 @@ CONF
 printf '[group]\nname = bench\npool = 192.0.2.0/26, 2001:db8:40::/64\nmtu = %s\nmss = auto\npmtu = no\n' \
 	$MTU >"$tmp/groups.d/bench.conf"
 "$B/mtugatectl" -c "$tmp/mtugate.conf" rules --iptables >"$tmp/rules4" || exit 1
-ip netns exec $G "$B/mtugated" -f -c "$tmp/mtugate.conf" 2>"$tmp/daemon.log" &
-dpid=$!
-wait_until 10 ip netns exec $G "$B/mtugatectl" -s "$tmp/mtugate.sock" ping || {
-	echo "bench-mss: mtugated did not start"; cat "$tmp/daemon.log"; exit 1; }
+bench_daemon $G
 
 use() {	# use kernel|mtugate: the gateway's clamp
 	ip netns exec $G iptables -t mangle -F
@@ -150,8 +122,6 @@ run() {
 
 cputicks() { awk '{ print $14 + $15 }' /proc/$dpid/stat; }	# mtugated's user + system time
 
-median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-
 krates='' mrates='' mlost=0 munclamped=0 klost=0
 echo "bench-mss: $N SYNs per run, $ROUNDS rounds, queues $QUEUES, max_len $MAXLEN, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for _ in $(seq "$ROUNDS"); do
@@ -159,7 +129,7 @@ for _ in $(seq "$ROUNDS"); do
 	run mtugate "$N" 0; mrates+=" $rate"
 	mlost=$((mlost + lost)) munclamped=$((munclamped + unclamped))
 done
-k=$(median <<<"$krates") m=$(median <<<"$mrates")
+k=$(median low <<<"$krates") m=$(median low <<<"$mrates")
 echo "bench-mss: kernel rates$krates; mtugate rates$mrates; kernel lost $klost in all rounds"
 echo "bench mss_syn_rate: mtugate=$m baseline=$k unit=syn/s ratio=$(awk -v m="$m" -v k="$k" 'BEGIN { printf "%.3f", k ? m / k : 0 }')"
 echo "measure mss_syn_lost: value=$mlost unit=syn"
@@ -174,7 +144,7 @@ for _ in $(seq "$ROUNDS"); do
 	run kernel "$N" 0 $TARGET; kfrates+=" $rate"
 	run mtugate "$N" 0 $TARGET; frates+=" $rate"
 done
-kf=$(median <<<"$kfrates") mf=$(median <<<"$frates")
+kf=$(median low <<<"$kfrates") mf=$(median low <<<"$frates")
 echo "bench-mss: SYNs already at $TARGET (read and accepted only): kernel rates$kfrates; mtugate rates$frates"
 echo "measure mss_nfqueue_floor_ratio: value=$(awk -v m="$mf" -v k="$kf" 'BEGIN { printf "%.3f", k ? m / k : 0 }') unit=ratio"
 
@@ -184,4 +154,4 @@ run mtugate "$LAT_N" "$LAT_RATE"; m50=$p50 m99=$p99
 echo "bench-mss: one-way latency at $LAT_RATE SYN/s: kernel p50 ${k50} us p99 ${k99} us; mtugate p50 ${m50} us p99 ${m99} us"
 echo "measure mss_latency_p50: value=$((m50 - k50)) unit=us"
 echo "measure mss_latency_p99: value=$((m99 - k99)) unit=us"
-echo "bench-mss: mtugated counters: $(ip netns exec $G "$B/mtugatectl" -s "$tmp/mtugate.sock" stats --json | tr -d '\n ')"
+echo "bench-mss: mtugated counters: $(ctl stats --json | tr -d '\n ')"

@@ -14,39 +14,21 @@
 # (default 3), BENCH_PMTU_SIZE (default 1400).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
-B=${B:-build}
-[ "$(id -u)" = 0 ] || { echo "bench-pmtu: needs root (network namespaces)"; exit 77; }
 . tests/netns/common.sh
+# shellcheck source=tests/bench/common.sh
+. tests/bench/common.sh
 
 SECS=${BENCH_PMTU_SECONDS:-3}
 ROUNDS=${BENCH_PMTU_ROUNDS:-3}
 SIZE=${BENCH_PMTU_SIZE:-1400}
 MTU=1300 DST4=192.0.2.130 DST6=2001:db8:0:80::130
 S=mpS$$ G=mpG$$ H=mpH$$
-tmp=$(mktemp -d /tmp/bench-pmtu.XXXXXX)
-chmod 755 "$tmp"
-dpid=''
-cleanup() {
-	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
-	ns_destroy $S $G $H
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+bench_start $S $G $H
 
-BLAST=$B/tools/pmtublast
-if [ ! -x "$BLAST" ]; then
-	BLAST=$tmp/pmtublast
-	${CC:-gcc} -std=c11 -D_GNU_SOURCE -O2 -I. tests/tools/pmtublast.c -o "$BLAST" || exit 1
-fi
+BLAST=$(bench_tool pmtublast) || exit 1
 [ -x "$B/mtugated" ] || { echo "bench-pmtu: build first (make tests)"; exit 1; }
 
-ns_create $S $G $H
-ns_link $S 198.18.3.2/24 2001:db8:3::2/64 $G 198.18.3.1/24 2001:db8:3::1/64
-ns_link $G 198.18.2.1/24 2001:db8:2::1/64 $H 198.18.2.2/24 2001:db8:2::2/64
-ns_route $S 198.18.3.1 2001:db8:3::1
-ns_route $H 198.18.2.1 2001:db8:2::1
-ns_forwarding $G
+bench_net $S 3 $G $H 2
 ip -n $S route add local 198.19.0.0/16 dev lo
 ip -n $S -6 route add local 2001:db8:19::/64 dev lo
 ip -n $G route add 198.19.0.0/16 via 198.18.3.2
@@ -60,15 +42,8 @@ set_sysctl net.ipv4.icmp_ratelimit=0
 set_sysctl net.ipv6.icmp.ratelimit=0
 set_sysctl net.ipv4.icmp_msgs_per_sec=1000000
 set_sysctl net.ipv4.icmp_msgs_burst=1000000
-wait_until 10 ip netns exec $S ping -c1 -W1 198.18.2.2 || { echo "bench-pmtu: no path"; exit 1; }
 
-mkdir -p "$tmp/groups.d"
-cat >"$tmp/mtugate.conf" <<CONF
-[daemon]
-user =
-control_socket = $tmp/mtugate.sock
-groups_dir = groups.d
-log_level = warning
+bench_conf <<CONF
 [queues]
 mss = off
 pmtu = 2
@@ -78,10 +53,7 @@ printf '[group]\nname = bench\npool = 192.0.2.128/26, 2001:db8:0:80::/64\nmtu = 
 	$MTU >"$tmp/groups.d/bench.conf"
 "$B/mtugatectl" -c "$tmp/mtugate.conf" rules --iptables >"$tmp/rules4" || exit 1
 "$B/mtugatectl" -c "$tmp/mtugate.conf" rules --ip6tables >"$tmp/rules6" || exit 1
-ip netns exec $G "$B/mtugated" -f -c "$tmp/mtugate.conf" 2>"$tmp/daemon.log" &
-dpid=$!
-ctl() { ip netns exec $G "$B/mtugatectl" -s "$tmp/mtugate.sock" "$@"; }
-wait_until 10 ctl ping || { echo "bench-pmtu: mtugated did not start"; cat "$tmp/daemon.log"; exit 1; }
+bench_daemon $G
 
 use() {	# use mtugate|kernel: who answers
 	local t

@@ -23,10 +23,10 @@
 # BENCH_PROXY_HS_SECONDS (3), BENCH_PROXY_HS_CONC (16), BENCH_PROXY_IDLE (1000),
 # BENCH_PROXY_CONCURRENT (5000).
 set -u
-cd "$(dirname "$0")/../.."
-B=${B:-build}
-[ "$(id -u)" = 0 ] || { echo "bench-proxy: needs root (network namespaces)"; exit 77; }
+cd "$(dirname "$0")/../.." || exit 1
 . tests/netns/common.sh
+# shellcheck source=tests/bench/common.sh
+. tests/bench/common.sh
 
 SECS=${BENCH_PROXY_SECONDS:-3}
 ROUNDS=${BENCH_PROXY_ROUNDS:-3}
@@ -34,31 +34,16 @@ HS_SECS=${BENCH_PROXY_HS_SECONDS:-3}
 HS_CONC=${BENCH_PROXY_HS_CONC:-16}
 IDLE=${BENCH_PROXY_IDLE:-1000}
 CONC=${BENCH_PROXY_CONCURRENT:-5000}
-CLI=198.18.1.2 HE=198.18.2.2
+HE=198.18.2.2
 C=mpC$$ G=mpG$$ H=mpH$$
-tmp=$(mktemp -d /tmp/bench-proxy.XXXXXX)
-chmod 755 "$tmp"
-pids=()
-
-cleanup() {
-	local p n
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	ns_destroy $C $G $H
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+bench_start $C $G $H
 die() { echo "bench-proxy: $*"; [ -f "$tmp/mtugated.log" ] && tail -5 "$tmp/mtugated.log"; exit 1; }
 
 [ -x "$B/mtugated" ] && [ -x "$B/mtugatectl" ] || die "build first (make)"
-for t in cstpload stubheadend; do
-	eval "$t=\$B/tools/\$t"
-	if [ ! -x "$B/tools/$t" ]; then
-		eval "$t=\$tmp/\$t"
-		${CC:-gcc} -std=c11 -D_GNU_SOURCE -O2 -I. "tests/tools/$t.c" "$B/libmtugate.a" -o "$tmp/$t" \
-			$(pkg-config --libs openssl) -pthread || die "cannot build $t"
-	fi
-done
+# shellcheck disable=SC2046 # the linker flags, a word each
+tls_tool() { bench_tool "$1" "$B/libmtugate.a" $(pkg-config --libs openssl) -pthread; }
+cstpload=$(tls_tool cstpload) || die "cannot build cstpload"
+stubheadend=$(tls_tool stubheadend) || die "cannot build stubheadend"
 
 # Every tunnel costs the proxy two descriptors, the stub and the client one each.
 want=$((2 * CONC + 1024))
@@ -67,13 +52,7 @@ ulimit -n "$(ulimit -Hn)"
 [ "$(ulimit -n)" -ge "$want" ] || echo "bench-proxy: fd limit $(ulimit -n) < $want: expect failures at $CONC tunnels"
 
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
-ns_create $C $G $H
-ns_link $C $CLI/24 2001:db8:1::2/64 $G 198.18.1.1/24 2001:db8:1::1/64
-ns_link $H $HE/24 2001:db8:2::2/64 $G 198.18.2.1/24 2001:db8:2::1/64
-ns_route $C 198.18.1.1 2001:db8:1::1
-ns_route $H 198.18.2.1 2001:db8:2::1
-ns_forwarding $G
-wait_until 10 ip netns exec $C ping -c1 -W1 $HE || die "no path"
+bench_net $C 1 $G $H 2
 
 # A throwaway CA and the headend's certificate (its name and address, as the proxy verifies).
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
@@ -84,13 +63,7 @@ openssl x509 -req -in "$tmp/headend.csr" -CA "$tmp/ca.crt" -CAkey "$tmp/ca.key" 
 	-days 1 -out "$tmp/headend.crt" -extfile tests/netns/lab/headend.ext 2>/dev/null || die "openssl"
 chmod 0600 "$tmp/headend.key"
 
-mkdir -p "$tmp/groups.d"
-cat >"$tmp/mtugate.conf" <<CONF
-[daemon]
-user =
-control_socket = $tmp/mtugate.sock
-groups_dir = groups.d
-log_level = warning
+bench_conf <<CONF
 [queues]
 mss = off
 pmtu = off
@@ -120,12 +93,8 @@ GRP
 ip netns exec $H "$stubheadend" "$tmp/headend.crt" "$tmp/headend.key" $HE:443 $HE:444 \
 	>"$tmp/stub.log" 2>&1 &
 stub=$!
-pids+=("$stub")
-ip netns exec $G "$B/mtugated" -f -c "$tmp/mtugate.conf" >"$tmp/mtugated.log" 2>&1 &
-mg=$!
-pids+=("$mg")
-ctl() { ip netns exec $G "$B/mtugatectl" -s "$tmp/mtugate.sock" "$@"; }
-wait_until 10 ctl ping || die "mtugated did not start"
+bench_daemon $G
+mg=$dpid
 wait_until 10 grep -q listening "$tmp/stub.log" || die "stub headend did not start"
 "$B/mtugatectl" -c "$tmp/mtugate.conf" rules --iptables | ip netns exec $G iptables-restore --noflush || die "rules"
 "$B/mtugatectl" -c "$tmp/mtugate.conf" rules --routes | ip netns exec $G sh -e || die "routes"
@@ -140,7 +109,6 @@ sessions_are() { [ "$(sessions)" = "$1" ]; }
 stub_conns() { ip netns exec $H ss -Htn state established "( sport = :443 or sport = :444 )" | wc -l; }
 stub_conns_are() { [ "$(stub_conns)" = "$1" ]; }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" | tail -1; }
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 spread() { sort -n | awk '{ v[NR] = $1 } END { printf "min %s max %s", v[1], v[NR] }'; }
 
 # idle_start NAME PORT N CONC: a cstpload holding N tunnels, paused after its warm-up.
@@ -149,7 +117,6 @@ spread() { sort -n | awk '{ v[NR] = $1 } END { printf "min %s max %s", v[1], v[N
 idle_start() {
 	ip netns exec $C "$cstpload" $HE:$2 idle "$3" "$4" >"$tmp/$1.out" 2>"$tmp/$1.err" &
 	idle_pid=$!
-	pids+=("$idle_pid")
 	wait_until 30 grep -q '^warm' "$tmp/$1.out" || die "$1: no warm-up: $(cat "$tmp/$1.err")"
 }
 idle_all_up() {	# NAME TIMEOUT: continue past the warm-up, wait for all
