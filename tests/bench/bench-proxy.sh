@@ -213,8 +213,10 @@ awk -v m="$(median <<<"$p")" -v b="$(median <<<"$d")" 'BEGIN {
 	printf "bench proxy_handshake: mtugate=%.1f baseline=%.1f unit=handshakes/s ratio=%.3f\n", m, b, m / b }'
 # The headend leg resumes the stub's TLS sessions (upstream_resume = yes):
 # the share of tunnels that did, over the whole run.
-ctl stats | awk '$1 == "group.bench.sessions" { n = $2 } $1 == "group.bench.upstream_resumed" { r = $2 }
-	END { printf "tunnels through the proxy: %d, headend session resumed: %d\n", n, r
-	      printf "measure proxy_upstream_resumed: value=%.1f unit=%%\n", n ? 100 * r / n : 0 }'
+ctl stats --json | python3 -c 'import json, sys
+g = json.load(sys.stdin)["groups"]["bench"]
+n, r = g["sessions"], g["upstream_resumed"]
+print("tunnels through the proxy: %d, headend session resumed: %d" % (n, r))
+print("measure proxy_upstream_resumed: value=%.1f unit=%%" % (100.0 * r / n if n else 0))'
 kill -0 "$mg" 2>/dev/null || die "mtugated died"
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
