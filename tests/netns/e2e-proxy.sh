@@ -151,6 +151,9 @@ check "psk: the DTLS path counted relayed datagrams for the group" wait_until 10
 udp_echo() { [[ $(n_client socat -T 3 - "UDP4:$LAB_LAN4:7" <<<psk-udp) == psk-udp ]]; }
 check "psk: UDP echo through the tunnel" udp_echo
 check "psk: HTTP download over IPv4, sha256 matches" lab_http_get 4 30
+lab_connect relay
+# ocserv (GnuTLS) takes the session its first tunnel's connection left too.
+check "psk: a second tunnel resumed ocserv's own TLS session (upstream_resumed)" stat_ge relay upstream_resumed 1
 lab_disconnect
 lab_mtugated_stop
 finish
