@@ -30,9 +30,16 @@ struct tls_peer {
  * newest session each, is the whole cache. */
 #define TLS_RESUME_SLOTS 8
 struct tls_resume {
+	bool used;		/* peer is set */
 	struct tls_peer peer;
-	SSL_SESSION *sess;	/* NULL: slot free */
+	SSL_SESSION *sess;	/* the newest session, or NULL */
+	time_t hold_until;	/* no offers before: this peer failed one */
 };
+
+/* How long a peer that failed a handshake we offered a session to gets full
+ * handshakes only: long enough that a headend which aborts on resumption
+ * (instead of falling back) costs a handful of tunnels, not every other. */
+#define TLS_RESUME_HOLD 300
 
 struct tls_ctx {
 	SSL_CTX *server;	/* toward clients: the headend's certificate */
@@ -54,6 +61,7 @@ struct tls {
 	int fd;
 	bool closed;
 	struct tls_peer *peer;	/* toward the headend: where its sessions belong */
+	SSL_SESSION *offered;	/* the cached session offered: compared, never used */
 	uint8_t *out;
 	size_t off, len, cap;
 	char err[160];
@@ -276,7 +284,7 @@ static struct tls_resume *tls_resume_find(struct tls_ctx *x, const struct tls_pe
 	size_t i;
 
 	for (i = 0; i < TLS_RESUME_SLOTS; i++)
-		if (x->slots[i].sess && memcmp(&x->slots[i].peer, k, sizeof(*k)) == 0)
+		if (x->slots[i].used && memcmp(&x->slots[i].peer, k, sizeof(*k)) == 0)
 			return &x->slots[i];
 	return NULL;
 }
@@ -294,8 +302,7 @@ static int tls_new_session(SSL *ssl, SSL_SESSION *sess)
 		r = &t->x->slots[t->x->next];
 		t->x->next = (t->x->next + 1) % TLS_RESUME_SLOTS;
 		SSL_SESSION_free(r->sess);
-		r->sess = NULL;
-		r->peer = *t->peer;
+		*r = (struct tls_resume){ .used = true, .peer = *t->peer };
 	}
 	SSL_SESSION_free(r->sess);
 	r->sess = sess;
@@ -307,7 +314,7 @@ static SSL_SESSION *tls_resume_get(struct tls_ctx *x, const struct tls_peer *k)
 {
 	struct tls_resume *r = tls_resume_find(x, k);
 
-	if (!r)
+	if (!r || !r->sess || time(NULL) < r->hold_until)
 		return NULL;
 	if ((uint64_t)SSL_SESSION_get_time(r->sess) + (uint64_t)SSL_SESSION_get_timeout(r->sess) <=
 	    (uint64_t)time(NULL)) {
@@ -461,8 +468,8 @@ struct tls *tls_connect_new(struct tls_ctx *x, int fd, const char *sni,
 	}
 	/* A session the headend no longer takes costs nothing: it answers with a
 	 * full handshake, verified as any other. */
-	if (x->resume && (sess = tls_resume_get(x, t->peer)))
-		SSL_set_session(t->ssl, sess);
+	if (x->resume && (sess = tls_resume_get(x, t->peer)) && SSL_set_session(t->ssl, sess) == 1)
+		t->offered = sess;
 	return t;
 }
 
@@ -525,11 +532,31 @@ static enum tls_res tls_result(struct tls *t, int ret)
 	}
 }
 
+/* A handshake that failed after offering a cached session forgets it and
+ * holds further offers to that peer (TLS_RESUME_HOLD). */
+static void tls_resume_forget(struct tls *t)
+{
+	struct tls_resume *r;
+
+	if (!t->offered || !(r = tls_resume_find(t->x, t->peer)))
+		return;
+	if (r->sess == t->offered) {
+		SSL_SESSION_free(r->sess);
+		r->sess = NULL;
+	}
+	r->hold_until = time(NULL) + TLS_RESUME_HOLD;
+}
+
 enum tls_res tls_handshake(struct tls *t)
 {
+	enum tls_res r;
+
 	ERR_clear_error();
 	errno = 0;
-	return tls_result(t, SSL_do_handshake(t->ssl));
+	r = tls_result(t, SSL_do_handshake(t->ssl));
+	if (r == TLS_ERROR || r == TLS_EOF)
+		tls_resume_forget(t);
+	return r;
 }
 
 /* Every failure empties this thread's error queue (tls_result()), so it is

@@ -161,6 +161,9 @@ static struct result conn(struct tls_ctx *x, SSL_CTX *srv, const char *sni,
 				sdone = true;
 			else if ((r = SSL_get_error(s, r)) != SSL_ERROR_WANT_READ && r != SSL_ERROR_WANT_WRITE) {
 				snprintf(res.err, sizeof(res.err), "headend handshake failed");
+				/* The proxy reads the headend's alert, as it would. */
+				if (!pdone)
+					tls_handshake(t);
 				goto out;
 			}
 		}
@@ -354,12 +357,65 @@ static void test_refused(void)
 	CHECK(conn(x, rekeyed, SNI, &a).resumed);
 	r = conn(x, liar, SNI, &a);
 	CHECK(verify_failed(&r));
-	/* The failure stored nothing: the good session still resumes. */
-	CHECK(conn(x, rekeyed, SNI, &a).resumed);
+	/* The failure stored nothing, forgot the session it offered, and holds
+	 * offers to that peer: full, verified handshakes from now on. */
+	r = conn(x, rekeyed, SNI, &a);
+	CHECK(r.ok && !r.resumed);
+	r = conn(x, rekeyed, SNI, &a);
+	CHECK(r.ok && !r.resumed);
+	/* Other peers keep resuming. */
+	{
+		struct sockaddr_storage b = v4("198.18.2.3", 443);
+
+		CHECK(conn(x, rekeyed, SNI, &b).ok);
+		CHECK(conn(x, rekeyed, SNI, &b).resumed);
+	}
 out:
 	SSL_CTX_free(liar);
 	SSL_CTX_free(rekeyed);
 	SSL_CTX_free(nocache);
+	SSL_CTX_free(srv);
+	tls_ctx_free(x);
+}
+
+/* A headend that aborts on a ClientHello offering a TLS 1.3 session. */
+static int choke_on_psk(SSL *s, int *alert, void *arg)
+{
+	const unsigned char *ext;
+	size_t len;
+
+	(void)arg;
+	if (SSL_client_hello_get0_ext(s, TLSEXT_TYPE_psk, &ext, &len) == 1) {
+		*alert = SSL_AD_HANDSHAKE_FAILURE;
+		return SSL_CLIENT_HELLO_ERROR;
+	}
+	return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+/* A headend that fails the handshake instead of falling back to a full one
+ * costs one tunnel: then full handshakes only, for TLS_RESUME_HOLD. */
+static void test_choke(void)
+{
+	struct tls_ctx *x = ctx_new(true);
+	SSL_CTX *srv = headend_new(&head), *choker = headend_new(&head);
+	struct sockaddr_storage a = v4("198.18.2.9", 443);
+	struct result r;
+
+	CHECK(x && srv && choker);
+	if (!x || !srv || !choker)
+		goto out;
+	SSL_CTX_set_client_hello_cb(choker, choke_on_psk, NULL);
+	SSL_CTX_set_options(choker, SSL_OP_NO_TICKET);
+	CHECK(conn(x, srv, SNI, &a).ok);
+	CHECK(conn(x, srv, SNI, &a).resumed);
+	r = conn(x, choker, SNI, &a);
+	CHECK(!r.ok);
+	r = conn(x, choker, SNI, &a);
+	CHECK(r.ok && !r.resumed);
+	r = conn(x, choker, SNI, &a);
+	CHECK(r.ok && !r.resumed);
+out:
+	SSL_CTX_free(choker);
 	SSL_CTX_free(srv);
 	tls_ctx_free(x);
 }
@@ -504,6 +560,7 @@ int main(void)
 	test_other_peers();
 	test_slots();
 	test_refused();
+	test_choke();
 	test_resume_off();
 	test_wrong_name();
 	test_ipv6();
