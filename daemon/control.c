@@ -59,9 +59,10 @@ static void ctl_put_clean(struct strbuf *out, const char *s, size_t len, size_t 
 
 static void ctl_cmd_stats(const struct ctl_ops *ops, struct strbuf *out)
 {
+	struct stats_queue q[STATS_MAX_SETS];
 	struct counters *sum;
 	struct policy *p;
-	size_t i;
+	size_t i, nq;
 
 	if (!ops->stats)
 		return;
@@ -76,6 +77,15 @@ static void ctl_cmd_stats(const struct ctl_ops *ops, struct strbuf *out)
 				 (unsigned long long)ctr_get(&sum->f));
 	STATS_PACKET_FIELDS(CTL_PKT)
 #undef CTL_PKT
+	/* Per queue, so each can be held against its NFQUEUE rule's counters. */
+	nq = stats_queues(ops->stats, q);
+	for (i = 0; i < nq; i++) {
+		strbuf_printf(out, "queue.%u.kind\t%s\n", q[i].num, q[i].kind);
+#define CTL_QUEUE(f) strbuf_printf(out, "queue.%u." #f "\t%llu\n", q[i].num, \
+				   (unsigned long long)q[i].f);
+		STATS_PACKET_FIELDS(CTL_QUEUE)
+#undef CTL_QUEUE
+	}
 	if (ops->box) {
 		p = policy_hold(ops->box);
 		for (i = 0; i < policy_count(p); i++) {

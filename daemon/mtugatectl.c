@@ -172,29 +172,40 @@ out:
 	return rc;
 }
 
-/* "group.NAME.FIELD": NAME may itself hold dots, FIELD never does. */
-static bool ctlc_group_key(const char *key, const char **name, size_t *nlen, const char **field)
+/* "OWNER.NAME.FIELD" (owner "group" or "queue"): NAME may itself hold dots,
+ * FIELD never does. */
+static bool ctlc_row_key(const char *key, const char *owner, const char **name, size_t *nlen,
+			 const char **field)
 {
+	size_t olen = strlen(owner);
 	const char *dot;
 
-	if (strncmp(key, "group.", 6) != 0)
+	if (strncmp(key, owner, olen) != 0 || key[olen] != '.')
 		return false;
-	dot = strrchr(key + 6, '.');
-	if (!dot || dot == key + 6)
+	key += olen + 1;
+	dot = strrchr(key, '.');
+	if (!dot || dot == key)
 		return false;
-	*name = key + 6;
-	*nlen = (size_t)(dot - *name);
+	*name = key;
+	*nlen = (size_t)(dot - key);
 	*field = dot + 1;
 	return true;
 }
 
-/* Rows of group counters: [first, last) in the reply, one row per group. */
+/* Rows of one owner's counters: [first, last) in the reply, one row per owner. */
 struct ctlc_row {
 	const char *name;
 	size_t nlen, first, last;
 };
 
-static size_t ctlc_rows(const struct ctlc_reply *r, struct ctlc_row *rows)
+/* One owner's part of the stats reply: its rows, in reply order. */
+struct ctlc_rows {
+	const char *owner;
+	struct ctlc_row *row;
+	size_t n;
+};
+
+static size_t ctlc_rows(const struct ctlc_reply *r, const char *owner, struct ctlc_row *rows)
 {
 	size_t i, n = 0;
 
@@ -202,7 +213,7 @@ static size_t ctlc_rows(const struct ctlc_reply *r, struct ctlc_row *rows)
 		const char *name, *field;
 		size_t nlen;
 
-		if (!ctlc_group_key(r->kv[i].key, &name, &nlen, &field))
+		if (!ctlc_row_key(r->kv[i].key, owner, &name, &nlen, &field))
 			continue;
 		if (n && rows[n - 1].last == i && rows[n - 1].nlen == nlen &&
 		    memcmp(rows[n - 1].name, name, nlen) == 0) {
@@ -214,17 +225,27 @@ static size_t ctlc_rows(const struct ctlc_reply *r, struct ctlc_row *rows)
 	return n;
 }
 
-static const char *ctlc_field(const struct ctlc_reply *r, const struct ctlc_row *row,
-			      const char *field)
+static const char *ctlc_field(const struct ctlc_reply *r, const struct ctlc_rows *s,
+			      const struct ctlc_row *row, const char *field)
 {
 	for (size_t i = row->first; i < row->last; i++) {
 		const char *name, *f;
 		size_t nlen;
 
-		if (ctlc_group_key(r->kv[i].key, &name, &nlen, &f) && strcmp(f, field) == 0)
+		if (ctlc_row_key(r->kv[i].key, s->owner, &name, &nlen, &f) && strcmp(f, field) == 0)
 			return r->kv[i].val;
 	}
 	return "0";
+}
+
+/* The FIELD of a key known to belong to s. */
+static const char *ctlc_field_name(const struct ctlc_rows *s, const char *key)
+{
+	const char *name, *f = "";
+	size_t nlen;
+
+	ctlc_row_key(key, s->owner, &name, &nlen, &f);
+	return f;
 }
 
 static const char *ctlc_get(const struct ctlc_reply *r, const char *key)
@@ -269,10 +290,36 @@ static void ctlc_json_val(const char *v)
 		ctlc_json_str(v, strlen(v));
 }
 
-static void ctlc_stats_json(const struct ctlc_reply *r, const struct ctlc_row *rows, size_t nrows)
+/* "OWNERs": {"NAME": {"FIELD": value, ...}, ...} */
+static void ctlc_json_rows(const struct ctlc_reply *r, const struct ctlc_rows *s)
+{
+	size_t i, k;
+
+	printf("\"%ss\": {", s->owner);
+	for (i = 0; i < s->n; i++) {
+		const struct ctlc_row *row = &s->row[i];
+
+		printf("%s\n  ", i ? "," : "");
+		ctlc_json_str(row->name, row->nlen);
+		printf(": {");
+		for (k = row->first; k < row->last; k++) {
+			const char *f = ctlc_field_name(s, r->kv[k].key);
+
+			printf("%s", k > row->first ? ", " : "");
+			ctlc_json_str(f, strlen(f));
+			printf(": ");
+			ctlc_json_val(r->kv[k].val);
+		}
+		printf("}");
+	}
+	printf("}");
+}
+
+static void ctlc_stats_json(const struct ctlc_reply *r, const struct ctlc_rows *q,
+			    const struct ctlc_rows *g)
 {
 	const char *sep = "";
-	size_t i, k;
+	size_t i;
 
 	printf("{\"uptime_s\": ");
 	ctlc_json_val(ctlc_get(r, "uptime_s"));
@@ -286,24 +333,11 @@ static void ctlc_stats_json(const struct ctlc_reply *r, const struct ctlc_row *r
 		ctlc_json_val(r->kv[i].val);
 		sep = ", ";
 	}
-	printf("},\n \"groups\": {");
-	for (i = 0; i < nrows; i++) {
-		printf("%s\n  ", i ? "," : "");
-		ctlc_json_str(rows[i].name, rows[i].nlen);
-		printf(": {");
-		for (k = rows[i].first; k < rows[i].last; k++) {
-			const char *name, *f;
-			size_t nlen;
-
-			ctlc_group_key(r->kv[k].key, &name, &nlen, &f);
-			printf("%s", k > rows[i].first ? ", " : "");
-			ctlc_json_str(f, strlen(f));
-			printf(": ");
-			ctlc_json_val(r->kv[k].val);
-		}
-		printf("}");
-	}
-	printf("}}\n");
+	printf("},\n ");
+	ctlc_json_rows(r, q);
+	printf(",\n ");
+	ctlc_json_rows(r, g);
+	printf("}\n");
 }
 
 /* Label values escape backslash, quote and newline (exposition format). */
@@ -319,7 +353,35 @@ static void ctlc_prom_label(const char *s, size_t len)
 	}
 }
 
-static void ctlc_stats_prom(const struct ctlc_reply *r, const struct ctlc_row *rows, size_t nrows)
+/* One metric for every queue: the packet outcome is a label, as in mtugate_packets_total. */
+static void ctlc_prom_queues(const struct ctlc_reply *r, const struct ctlc_rows *q)
+{
+	size_t i, k;
+
+	if (!q->n)
+		return;
+	printf("# HELP mtugate_queue_packets_total Packets handled on one NFQUEUE, by outcome.\n"
+	       "# TYPE mtugate_queue_packets_total counter\n");
+	for (i = 0; i < q->n; i++) {
+		const struct ctlc_row *row = &q->row[i];
+		const char *kind = ctlc_field(r, q, row, "kind");
+
+		for (k = row->first; k < row->last; k++) {
+			const char *f = ctlc_field_name(q, r->kv[k].key);
+
+			if (strcmp(f, "kind") == 0)
+				continue;
+			printf("mtugate_queue_packets_total{queue=\"");
+			ctlc_prom_label(row->name, row->nlen);
+			printf("\",kind=\"");
+			ctlc_prom_label(kind, strlen(kind));
+			printf("\",outcome=\"%s\"} %s\n", f, r->kv[k].val);
+		}
+	}
+}
+
+static void ctlc_stats_prom(const struct ctlc_reply *r, const struct ctlc_rows *q,
+			    const struct ctlc_rows *g)
 {
 	size_t i, k;
 
@@ -331,20 +393,19 @@ static void ctlc_stats_prom(const struct ctlc_reply *r, const struct ctlc_row *r
 	for (i = 0; i < r->n; i++)
 		if (strncmp(r->kv[i].key, "packets.", 8) == 0)
 			printf("mtugate_packets_total{kind=\"%s\"} %s\n", r->kv[i].key + 8, r->kv[i].val);
-	if (!nrows)
+	ctlc_prom_queues(r, q);
+	if (!g->n)
 		return;
 	/* One metric per counter of the first group, one sample per group. */
-	for (k = rows[0].first; k < rows[0].last; k++) {
-		const char *name, *f;
-		size_t nlen;
+	for (k = g->row[0].first; k < g->row[0].last; k++) {
+		const char *f = ctlc_field_name(g, r->kv[k].key);
 
-		ctlc_group_key(r->kv[k].key, &name, &nlen, &f);
 		printf("# HELP mtugate_group_%s_total Per-group counter %s.\n"
 		       "# TYPE mtugate_group_%s_total counter\n", f, f, f);
-		for (i = 0; i < nrows; i++) {
+		for (i = 0; i < g->n; i++) {
 			printf("mtugate_group_%s_total{group=\"", f);
-			ctlc_prom_label(rows[i].name, rows[i].nlen);
-			printf("\"} %s\n", ctlc_field(r, &rows[i], f));
+			ctlc_prom_label(g->row[i].name, g->row[i].nlen);
+			printf("\"} %s\n", ctlc_field(r, g, &g->row[i], f));
 		}
 	}
 }
@@ -356,10 +417,40 @@ static int ctlc_width(const char *s, int min)
 	return n > min ? n : min;
 }
 
-static void ctlc_stats_table(const struct ctlc_reply *r, const struct ctlc_row *rows, size_t nrows)
+/* A heading line with the fields of the first row, then one line per row. */
+static void ctlc_table_rows(const struct ctlc_reply *r, const struct ctlc_rows *s)
 {
+	const struct ctlc_row *first = &s->row[0];
+	int namew = (int)strlen(s->owner);
 	size_t i, k;
-	int namew = 5;
+
+	if (!s->n)
+		return;
+	for (i = 0; i < s->n; i++)
+		if ((int)s->row[i].nlen > namew)
+			namew = (int)s->row[i].nlen;
+	printf("\n%-*s", namew, s->owner);
+	for (k = first->first; k < first->last; k++) {
+		const char *f = ctlc_field_name(s, r->kv[k].key);
+
+		printf(" %*s", ctlc_width(f, 8), f);
+	}
+	printf("\n");
+	for (i = 0; i < s->n; i++) {
+		printf("%-*.*s", namew, (int)s->row[i].nlen, s->row[i].name);
+		for (k = first->first; k < first->last; k++) {
+			const char *f = ctlc_field_name(s, r->kv[k].key);
+
+			printf(" %*s", ctlc_width(f, 8), ctlc_field(r, s, &s->row[i], f));
+		}
+		printf("\n");
+	}
+}
+
+static void ctlc_stats_table(const struct ctlc_reply *r, const struct ctlc_rows *q,
+			     const struct ctlc_rows *g)
+{
+	size_t i;
 
 	printf("uptime %s s\n\n", ctlc_get(r, "uptime_s"));
 	for (i = 0; i < r->n; i++)
@@ -372,39 +463,16 @@ static void ctlc_stats_table(const struct ctlc_reply *r, const struct ctlc_row *
 			printf("%*s ", ctlc_width(r->kv[i].key + 8, (int)strlen(r->kv[i].val)),
 			       r->kv[i].val);
 	printf("\n");
-	if (!nrows)
-		return;
-	for (i = 0; i < nrows; i++)
-		if ((int)rows[i].nlen > namew)
-			namew = (int)rows[i].nlen;
-	printf("\n%-*s", namew, "group");
-	for (k = rows[0].first; k < rows[0].last; k++) {
-		const char *name, *f;
-		size_t nlen;
-
-		ctlc_group_key(r->kv[k].key, &name, &nlen, &f);
-		printf(" %*s", ctlc_width(f, 8), f);
-	}
-	printf("\n");
-	for (i = 0; i < nrows; i++) {
-		printf("%-*.*s", namew, (int)rows[i].nlen, rows[i].name);
-		for (k = rows[0].first; k < rows[0].last; k++) {
-			const char *name, *f;
-			size_t nlen;
-
-			ctlc_group_key(r->kv[k].key, &name, &nlen, &f);
-			printf(" %*s", ctlc_width(f, 8), ctlc_field(r, &rows[i], f));
-		}
-		printf("\n");
-	}
+	ctlc_table_rows(r, q);
+	ctlc_table_rows(r, g);
 }
 
 static int ctlc_stats(struct ctlc *x, int argc, char **argv)
 {
 	enum { TABLE, JSON, PROM } fmt = TABLE;
+	struct ctlc_rows q = { .owner = "queue" }, g = { .owner = "group" };
 	struct ctlc_reply r;
 	struct ctlc_row *rows;
-	size_t nrows;
 
 	if (argc > 2 || (argc == 2 && strcmp(argv[1], "--json") && strcmp(argv[1], "--prometheus"))) {
 		fprintf(stderr, "usage: mtugatectl stats [--json | --prometheus]\n");
@@ -419,13 +487,17 @@ static int ctlc_stats(struct ctlc *x, int argc, char **argv)
 		ctlc_reply_free(&r);
 		return 1;
 	}
-	nrows = ctlc_rows(&r, rows);
+	/* A row starts at a reply line of its own: r.n rows hold both owners. */
+	q.row = rows;
+	q.n = ctlc_rows(&r, q.owner, q.row);
+	g.row = rows + q.n;
+	g.n = ctlc_rows(&r, g.owner, g.row);
 	if (fmt == JSON)
-		ctlc_stats_json(&r, rows, nrows);
+		ctlc_stats_json(&r, &q, &g);
 	else if (fmt == PROM)
-		ctlc_stats_prom(&r, rows, nrows);
+		ctlc_stats_prom(&r, &q, &g);
 	else
-		ctlc_stats_table(&r, rows, nrows);
+		ctlc_stats_table(&r, &q, &g);
 	free(rows);
 	ctlc_reply_free(&r);
 	return 0;
@@ -559,7 +631,7 @@ struct ctlc_cmd {
 };
 
 static const struct ctlc_cmd ctlc_cmds[] = {
-	{ "stats", ctlc_stats, "stats [--json | --prometheus]   counters, per group and in total" },
+	{ "stats", ctlc_stats, "stats [--json | --prometheus]   counters, per group, per queue and in total" },
 	{ "groups", ctlc_groups, "groups                          the policy in force, as the daemon compiled it" },
 	{ "sessions", ctlc_sessions, "sessions                        proxied tunnels: client, group, address, MTUs, DTLS" },
 	{ "rules", ctlc_rules, "rules --iptables | --ip6tables [--no-hooks] | --nft | --routes | --hooks\n"

@@ -14,20 +14,30 @@ void stats_init(struct stats *s)
 void stats_destroy(struct stats *s)
 {
 	for (size_t i = 0; i < s->nsets; i++)
-		free(s->sets[i]);
+		free(s->sets[i].c);
 	s->nsets = 0;
 	pthread_mutex_destroy(&s->lock);
 }
 
-struct counters *stats_new_set(struct stats *s)
+static struct counters *stats_add_set(struct stats *s, int queue, const char *kind)
 {
 	struct counters *c = NULL;
 
 	pthread_mutex_lock(&s->lock);
 	if (s->nsets < STATS_MAX_SETS && (c = calloc(1, sizeof(*c))))
-		s->sets[s->nsets++] = c;
+		s->sets[s->nsets++] = (struct stats_set){ c, queue, kind };
 	pthread_mutex_unlock(&s->lock);
 	return c;
+}
+
+struct counters *stats_new_set(struct stats *s)
+{
+	return stats_add_set(s, -1, NULL);
+}
+
+struct counters *stats_new_queue_set(struct stats *s, uint16_t num, const char *kind)
+{
+	return stats_add_set(s, num, kind);
 }
 
 unsigned stats_slot(struct stats *s, const char *name)
@@ -58,7 +68,7 @@ void stats_sum(struct stats *s, struct counters *out)
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&s->lock);
 	for (size_t k = 0; k < s->nsets; k++) {
-		struct counters *c = s->sets[k];
+		struct counters *c = s->sets[k].c;
 
 		STATS_PACKET_FIELDS(SUM_FIELD)
 		for (size_t i = 0; i < STATS_MAX_GROUPS; i++) {
@@ -66,6 +76,29 @@ void stats_sum(struct stats *s, struct counters *out)
 		}
 	}
 	pthread_mutex_unlock(&s->lock);
+}
+
+#define COPY_FIELD(f) q.f = ctr_get(&c->f);
+
+size_t stats_queues(struct stats *s, struct stats_queue out[STATS_MAX_SETS])
+{
+	size_t n = 0, i;
+
+	pthread_mutex_lock(&s->lock);
+	for (size_t k = 0; k < s->nsets; k++) {
+		struct counters *c = s->sets[k].c;
+		struct stats_queue q = { .num = (unsigned)s->sets[k].queue, .kind = s->sets[k].kind };
+
+		if (s->sets[k].queue < 0)
+			continue;
+		STATS_PACKET_FIELDS(COPY_FIELD)
+		/* Insertion by number: the sets come in the order the queues were bound. */
+		for (i = n++; i > 0 && out[i - 1].num > q.num; i--)
+			out[i] = out[i - 1];
+		out[i] = q;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return n;
 }
 
 uint64_t stats_uptime(const struct stats *s)

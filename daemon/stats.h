@@ -30,6 +30,15 @@ struct counters {
 };
 #undef STATS_DECL
 
+/* One queue's packet counters, copied out of its set as plain values. */
+#define STATS_PLAIN(f) uint64_t f;
+struct stats_queue {
+	unsigned num;		/* the NFQUEUE number */
+	const char *kind;	/* "mss", "pmtu", "dtls" */
+	STATS_PACKET_FIELDS(STATS_PLAIN)
+};
+#undef STATS_PLAIN
+
 /* Increment from the owning thread only: a plain load/store, no bus lock. */
 static inline void ctr_add(ctr *c, uint64_t n)
 {
@@ -39,10 +48,17 @@ static inline void ctr_add(ctr *c, uint64_t n)
 static inline void ctr_inc(ctr *c) { ctr_add(c, 1); }
 static inline uint64_t ctr_get(ctr *c) { return atomic_load_explicit(c, memory_order_relaxed); }
 
+/* A packet thread labels its set with its queue, so the set is also shown alone. */
+struct stats_set {
+	struct counters *c;
+	int queue;		/* NFQUEUE number, or -1 (the proxy) */
+	const char *kind;	/* static string, NULL when queue is -1 */
+};
+
 /* The registry: counter sets of every thread and the stable group-name slots. */
 struct stats {
 	pthread_mutex_t lock;
-	struct counters *sets[STATS_MAX_SETS];
+	struct stats_set sets[STATS_MAX_SETS];
 	size_t nsets;
 	char names[STATS_MAX_GROUPS][64];
 	size_t nnames;
@@ -53,11 +69,15 @@ void stats_init(struct stats *s);
 void stats_destroy(struct stats *s);	/* frees the sets it handed out */
 /* A zeroed counter set owned by the calling thread, summed into every read. */
 struct counters *stats_new_set(struct stats *s);
+/* The same for the thread of queue num; kind must outlive the registry. */
+struct counters *stats_new_queue_set(struct stats *s, uint16_t num, const char *kind);
 /* The slot of a group name: the same name always gets the same slot, so
  * counters survive reloads. STATS_MAX_GROUPS - 1 is the overflow slot. */
 unsigned stats_slot(struct stats *s, const char *name);
 /* Sum every set into out (plain values in the same layout). */
 void stats_sum(struct stats *s, struct counters *out);
+/* The packet counters of each queue's set, by queue number: how many. */
+size_t stats_queues(struct stats *s, struct stats_queue out[STATS_MAX_SETS]);
 uint64_t stats_uptime(const struct stats *s);
 
 #endif

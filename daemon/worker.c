@@ -140,7 +140,8 @@ struct worker *worker_new(enum queue_kind kind, uint16_t num, const struct conf 
 	w->kind = kind;
 	w->num = num;
 	w->box = box;
-	if (!(w->ctr = stats_new_set(s)) || !(w->loop = loop_new()))
+	if (!(w->ctr = stats_new_queue_set(s, num, worker_kind_name(kind))) ||
+	    !(w->loop = loop_new()))
 		goto err;
 	if (kind == QUEUE_PMTU && !(w->pmtu = pmtu_state_new(c)))
 		goto err;

@@ -89,6 +89,16 @@ check "stats --json counts packets seen" test "$(jget '["packets"]["seen"]')" -g
 check "every queued packet is accepted" test "$(jget '["packets"]["accepted"]')" = "$(jget '["packets"]["seen"]')"
 check "the SYNs count in group alpha" test "$(jget '["groups"]["alpha"]["mss_rewritten"]')" -ge 2
 check "the DTLS datagram counts in group alpha" test "$(jget '["groups"]["alpha"]["packets"]')" -ge 5
+# Per queue: each configured queue with its kind, and together they make the totals.
+jeval() { python3 -c 'import json,sys; d=json.load(sys.stdin); q=d["queues"]; print(eval(sys.argv[1]))' "$1" <<<"$json"; }
+kinds=$(jeval '" ".join(k + "=" + v["kind"] for k, v in q.items())')
+check "stats --json lists every queue with its kind ($kinds)" test "$kinds" = "0=mss 1=mss 2=pmtu 3=dtls"
+check "the queues' seen add up to packets.seen" test "$(jeval 'sum(v["seen"] for v in q.values())')" = "$(jget '["packets"]["seen"]')"
+check "the SYNs are seen on the mss queues" test "$(jeval 'q["0"]["seen"] + q["1"]["seen"]')" -ge 2
+check "the DTLS datagram is seen on queue 3" test "$(jeval 'q["3"]["seen"]')" -ge 1
+prom=$(ctl stats --prometheus)
+check "stats --prometheus has queue 3's seen packets" grep -Eq '^mtugate_queue_packets_total\{queue="3",kind="dtls",outcome="seen"\} [1-9]' <<<"$prom"
+check "stats has a row for queue 2" bash -c "'$B/mtugatectl' -s '$tmp/run/mtugate.sock' stats | grep -Eq '^2 +pmtu( +[0-9]+){8}\$'"
 
 # A broken group file: SIGHUP keeps the old policy, logs FILE:LINE, and the socket still answers.
 printf '[group]\nname = broken\npool = 192.0.2.0/33\nmtu = 1300\n' >"$tmp/groups.d/zz-broken.conf"

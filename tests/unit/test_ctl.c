@@ -54,7 +54,7 @@ static void fake_sessions(void *arg, struct strbuf *out)
 static void fixture_init(struct fixture *f)
 {
 	struct group *g = calloc(2, sizeof(*g));
-	struct counters *a, *b;
+	struct counters *a, *b, *px;
 	struct diag d = { 0 };
 	struct policy *p;
 
@@ -90,15 +90,22 @@ static void fixture_init(struct fixture *f)
 	stats_slot(&f->st, "beta");
 	policy_assign_slots(p, slot_of, &f->st);
 	f->box = policy_box_new(p);
-	a = stats_new_set(&f->st);
-	b = stats_new_set(&f->st);
+	/* Queue 3 is bound before queue 0: the reply lists queues by number. The
+	 * proxy's set counts in the totals but is no queue. */
+	a = stats_new_queue_set(&f->st, 3, "pmtu");
+	b = stats_new_queue_set(&f->st, 0, "mss");
+	px = stats_new_set(&f->st);
 	ctr_add(&a->seen, 10);
 	ctr_add(&b->seen, 5);
 	ctr_add(&a->accepted, 14);
+	ctr_add(&a->rewritten, 2);
 	ctr_add(&b->malformed, 1);
+	ctr_add(&b->queue_batches, 4);
+	ctr_add(&px->verdict_errors, 8);
 	ctr_add(&a->g[stats_slot(&f->st, "alpha")].mss_rewritten, 7);
 	ctr_add(&b->g[stats_slot(&f->st, "alpha")].mss_rewritten, 2);
 	ctr_add(&b->g[stats_slot(&f->st, "beta")].dtls_relayed, 3);
+	ctr_add(&px->g[stats_slot(&f->st, "alpha")].connect_rewritten, 6);
 	f->ops = (struct ctl_ops){ .stats = &f->st, .box = f->box, .reload = fake_reload,
 				   .sessions = fake_sessions, .arg = f };
 }
@@ -123,13 +130,19 @@ static void test_commands(struct fixture *f)
 	r = H(&f->ops, "stats\n");
 	CHECK(strncmp(r, "uptime_s\t0\n", 11) == 0 || strncmp(r, "uptime_s\t1\n", 11) == 0);
 	CHECK_STR(strchr(r, '\n') + 1,
-		  "packets.seen\t15\npackets.accepted\t14\npackets.rewritten\t0\npackets.dropped\t0\n"
-		  "packets.malformed\t1\npackets.nogroup\t0\npackets.queue_batches\t0\n"
-		  "packets.verdict_errors\t0\n"
+		  "packets.seen\t15\npackets.accepted\t14\npackets.rewritten\t2\npackets.dropped\t0\n"
+		  "packets.malformed\t1\npackets.nogroup\t0\npackets.queue_batches\t4\n"
+		  "packets.verdict_errors\t8\n"
+		  "queue.0.kind\tmss\nqueue.0.seen\t5\nqueue.0.accepted\t0\nqueue.0.rewritten\t0\n"
+		  "queue.0.dropped\t0\nqueue.0.malformed\t1\nqueue.0.nogroup\t0\n"
+		  "queue.0.queue_batches\t4\nqueue.0.verdict_errors\t0\n"
+		  "queue.3.kind\tpmtu\nqueue.3.seen\t10\nqueue.3.accepted\t14\nqueue.3.rewritten\t2\n"
+		  "queue.3.dropped\t0\nqueue.3.malformed\t0\nqueue.3.nogroup\t0\n"
+		  "queue.3.queue_batches\t0\nqueue.3.verdict_errors\t0\n"
 		  "group.alpha.packets\t0\ngroup.alpha.mss_rewritten\t9\ngroup.alpha.mss_inserted\t0\n"
 		  "group.alpha.mss_unchanged\t0\ngroup.alpha.pmtu_sent\t0\ngroup.alpha.pmtu_suppressed\t0\n"
 		  "group.alpha.dtls_relayed\t0\ngroup.alpha.dtls_blocked\t0\n"
-		  "group.alpha.dtls_port_rewritten\t0\ngroup.alpha.connect_rewritten\t0\n"
+		  "group.alpha.dtls_port_rewritten\t0\ngroup.alpha.connect_rewritten\t6\n"
 		  "group.alpha.sessions\t0\ngroup.alpha.upstream_resumed\t0\n"
 		  "group.beta.packets\t0\ngroup.beta.mss_rewritten\t0\ngroup.beta.mss_inserted\t0\n"
 		  "group.beta.mss_unchanged\t0\ngroup.beta.pmtu_sent\t0\ngroup.beta.pmtu_suppressed\t0\n"
