@@ -46,7 +46,6 @@ struct tls_ctx {
 	SSL_CTX *client;	/* toward the headend */
 	BIO_METHOD *out_meth;	/* the write side: tls_out_*() */
 	bool verify;
-	bool resume;
 	char upstream_name[256];
 	struct tls_resume slots[TLS_RESUME_SLOTS];
 	unsigned next;		/* the slot a new peer takes */
@@ -296,7 +295,7 @@ static int tls_new_session(SSL *ssl, SSL_SESSION *sess)
 	struct tls *t = SSL_get_app_data(ssl);
 	struct tls_resume *r;
 
-	if (!t || !t->peer || !t->x->resume || !SSL_SESSION_is_resumable(sess))
+	if (!t || !t->peer || !SSL_SESSION_is_resumable(sess))
 		return 0;
 	if (!(r = tls_resume_find(t->x, t->peer))) {
 		r = &t->x->slots[t->x->next];
@@ -338,8 +337,9 @@ static int tls_load_client(struct tls_ctx *x, const struct conf *c, char *err, s
 	x->verify = !c->proxy.insecure_upstream;
 	/* Resuming skips the headend's signature and our verification of its
 	 * chain: most of a handshake's cost on both ends. Sessions live only in
-	 * the slots above (a new context, e.g. a restart, starts empty). */
-	if ((x->resume = c->proxy.upstream_resume)) {
+	 * the slots above (a new context, e.g. a restart, starts empty); without
+	 * the callback nothing is stored, so nothing is offered. */
+	if (c->proxy.upstream_resume) {
 		SSL_CTX_set_session_cache_mode(x->client, SSL_SESS_CACHE_CLIENT |
 					       SSL_SESS_CACHE_NO_INTERNAL_STORE);
 		SSL_CTX_sess_set_new_cb(x->client, tls_new_session);
@@ -468,7 +468,7 @@ struct tls *tls_connect_new(struct tls_ctx *x, int fd, const char *sni,
 	}
 	/* A session the headend no longer takes costs nothing: it answers with a
 	 * full handshake, verified as any other. */
-	if (x->resume && (sess = tls_resume_get(x, t->peer)) && SSL_set_session(t->ssl, sess) == 1)
+	if ((sess = tls_resume_get(x, t->peer)) && SSL_set_session(t->ssl, sess) == 1)
 		t->offered = sess;
 	return t;
 }
