@@ -2,11 +2,15 @@
  * micro- or nanosecond, Ethernet or Linux cooked) and print one line:
  *   synsink: syns=N unique=U dup=D clamped=C unclamped=X nomss=M lost=L
  *            span_s=S rate=R lat_p50_us=A lat_p99_us=B
- *   synsink [-n COUNT] [-q SEQ] [-p DPORT] -M MAXMSS FILE
+ *   synsink [-n COUNT] [-q SEQ] [-p DPORT] [-e EVERY] -M MAXMSS FILE
  * A SYN counts when its destination port is DPORT; "clamped" means its last
  * MSS option is at most MAXMSS; "lost" are the sequence numbers SEQ ..
  * SEQ+COUNT-1 never seen; rate is clamped SYNs per second between the first
- * and the last arrival; latency is the capture time less synblast's TSval. */
+ * and the last arrival; latency is the capture time less synblast's TSval.
+ * With -e, the capture holds only every EVERY-th SYN (a filter on the
+ * sequence number, so capturing costs the receiver little at full rate):
+ * "lost" counts the sampled ones, and rate is the SYNs sent between the
+ * first and the last captured one (their sequence numbers) per second. */
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +23,8 @@
 #define SINK_SNAP 65536
 
 struct sink {
-	unsigned long count, seq, maxmss;
+	unsigned long count, seq, maxmss, every;
+	unsigned long first_k, last_k;
 	uint16_t dport;
 	unsigned long syns, unique, dup, clamped, unclamped, nomss;
 	uint64_t first_ns, last_ns;
@@ -85,9 +90,12 @@ static void sink_packet(struct sink *s, const uint8_t *ip, size_t len, uint64_t 
 		s->clamped++;
 	else
 		s->unclamped++;
-	if (!s->first_ns)
+	if (!s->first_ns) {
 		s->first_ns = ts_ns;
+		s->first_k = k;
+	}
 	s->last_ns = ts_ns;
+	s->last_k = k;
 	if (tsval >= 0) {
 		if (s->nlat == s->caplat) {
 			s->caplat = s->caplat ? 2 * s->caplat : 4096;
@@ -142,21 +150,23 @@ static int sink_read(struct sink *s, FILE *f)
 
 int main(int argc, char **argv)
 {
-	struct sink s = { .count = 0, .seq = SYNPKT_SEQ_BASE, .dport = 9 };
+	struct sink s = { .count = 0, .seq = SYNPKT_SEQ_BASE, .dport = 9, .every = 1 };
+	unsigned long expect;
 	double span, p50 = 0, p99 = 0;
 	FILE *f;
 	int c;
 
-	while ((c = getopt(argc, argv, "n:q:p:M:")) != -1) {
+	while ((c = getopt(argc, argv, "n:q:p:e:M:")) != -1) {
 		switch (c) {
 		case 'n': s.count = strtoul(optarg, NULL, 0); break;
 		case 'q': s.seq = strtoul(optarg, NULL, 0); break;
 		case 'p': s.dport = (uint16_t)strtoul(optarg, NULL, 0); break;
+		case 'e': s.every = strtoul(optarg, NULL, 0); break;
 		case 'M': s.maxmss = strtoul(optarg, NULL, 0); break;
 		default: goto usage;
 		}
 	}
-	if (argc - optind != 1 || !s.maxmss)
+	if (argc - optind != 1 || !s.maxmss || !s.every)
 		goto usage;
 	if (!(s.seen = calloc(s.count / 8 + 1, 1)))
 		return 1;
@@ -171,14 +181,17 @@ int main(int argc, char **argv)
 		p99 = s.lat[s.nlat * 99 / 100];
 	}
 	span = (double)(s.last_ns - s.first_ns) / 1e9;
+	expect = (s.count + s.every - 1) / s.every;
+	/* Sampled: what was sent between the two captured SYNs, not what was captured. */
+	double sent = s.every > 1 ? (double)(s.last_k - s.first_k) : (double)s.clamped;
 	printf("synsink: syns=%lu unique=%lu dup=%lu clamped=%lu unclamped=%lu nomss=%lu lost=%lu "
 	       "span_s=%.6f rate=%.0f lat_p50_us=%.0f lat_p99_us=%.0f\n",
-	       s.syns, s.unique, s.dup, s.clamped, s.unclamped, s.nomss, s.count - s.unique, span,
-	       span > 0 ? (double)s.clamped / span : 0, p50, p99);
+	       s.syns, s.unique, s.dup, s.clamped, s.unclamped, s.nomss, expect - s.unique, span,
+	       span > 0 ? sent / span : 0, p50, p99);
 	free(s.seen);
 	free(s.lat);
 	return 0;
 usage:
-	fprintf(stderr, "usage: synsink [-n COUNT] [-q SEQ] [-p DPORT] -M MAXMSS FILE\n");
+	fprintf(stderr, "usage: synsink [-n COUNT] [-q SEQ] [-p DPORT] [-e EVERY] -M MAXMSS FILE\n");
 	return 2;
 }
