@@ -252,6 +252,18 @@ static void rules_ipt_proxy(const struct rules_out *r)
 	strbuf_printf(r->out, "-A MTUGATE_PROXY -p tcp -m socket --transparent -j MARK --set-xmark 0x%x/0x%x\n",
 		      RULES_PROXY_MARK, RULES_PROXY_MARK);
 	strbuf_printf(r->out, "-A MTUGATE_PROXY -p tcp -m socket --transparent -j RETURN\n");
+	for (i = 0; i < policy_count(r->p); i++) {
+		const struct group *g = policy_group(r->p, i);
+		size_t k;
+
+		if (g->proxy)
+			continue;
+		for (k = 0; k < g->nclients; k++)
+			if (g->clients[k].family == r->family)
+				strbuf_printf(r->out, "-A MTUGATE_PROXY -s %s -m comment --comment \"%s: proxy = no\""
+					      " -j RETURN\n", rules_prefix(&g->clients[k], buf, sizeof(buf)),
+					      g->name);
+	}
 	for (i = 0; i < c->headend.naddr; i++) {
 		if (c->headend.addr[i].family != r->family)
 			continue;
@@ -382,16 +394,26 @@ static const char *rules_nft_ip(int family)
 	return family == AF_INET6 ? "ip6" : "ip";
 }
 
-static void rules_nft_prerouting(const struct conf *c, struct strbuf *out)
+static void rules_nft_prerouting(const struct conf *c, const struct policy *p, struct strbuf *out)
 {
 	char buf[64];
-	size_t i;
+	size_t i, k;
 
 	strbuf_printf(out, "\tchain prerouting {\n\t\ttype filter hook prerouting priority mangle;"
 		      " policy accept;\n");
 	if (c->proxy.enable && c->headend.naddr) {
 		strbuf_printf(out, "\t\tmeta l4proto tcp socket transparent 1 meta mark set meta mark"
 			      " | 0x%x return\n", RULES_PROXY_MARK);
+		/* TCP only: the DTLS rules further down this chain see every client. */
+		for (i = 0; i < policy_count(p); i++) {
+			const struct group *g = policy_group(p, i);
+
+			for (k = 0; !g->proxy && k < g->nclients; k++)
+				strbuf_printf(out, "\t\tmeta l4proto tcp %s saddr %s return comment"
+					      " \"%s: proxy = no\"\n",
+					      rules_nft_ip(g->clients[k].family),
+					      rules_prefix(&g->clients[k], buf, sizeof(buf)), g->name);
+		}
 		for (i = 0; i < c->headend.naddr; i++) {
 			const char *ip = rules_nft_ip(c->headend.addr[i].family);
 
@@ -553,7 +575,7 @@ int rules_nft(const struct conf *c, const struct policy *p, struct strbuf *out)
 		      "# mtugate: nft -f (mtugatectl rules --nft). The table is replaced as a whole.\n"
 		      "table inet mtugate\ndelete table inet mtugate\n\ntable inet mtugate {\n");
 	rules_nft_dtls_sets(c, out);
-	rules_nft_prerouting(c, out);
+	rules_nft_prerouting(c, p, out);
 	rules_nft_dtls_new(c, out);
 	rules_nft_forward(c, p, out);
 	rules_nft_dnat(c, out);

@@ -23,7 +23,7 @@
 
 static const char *const group_keys[] = {
 	"name", "auth_group", "pool", "clients", "mtu", "dtls", "dtls_block", "mss", "pmtu",
-	"pmtu_rate", NULL
+	"pmtu_rate", "proxy", NULL
 };
 static const char *const group_dtls[] = { "relay", "block", "pass", NULL };
 static const char *const group_dtls_block[] = { "drop", "reject", NULL };
@@ -60,6 +60,15 @@ static bool group_auth_ok(const char *s)
 static const char *group_get(struct group_ctx *x, const char *key, int *line)
 {
 	return ini_get(x->ini, "group", key, line);
+}
+
+/* The key is set to something (a bad value has its own message). */
+static bool group_has_key(struct group_ctx *x, const char *key)
+{
+	int line;
+	const char *v = group_get(x, key, &line);
+
+	return v && *v;
 }
 
 static void group_bad(struct group_ctx *x, int line, const char *key, const char *v,
@@ -274,6 +283,15 @@ static void group_parse_rest(struct group_ctx *x)
 	v = group_get(x, "pmtu_rate", &line);
 	if (v && ini_parse_uint(v, 1, 100000, &g->pmtu_rate) < 0)
 		group_bad(x, line, "pmtu_rate", v, "expected 1..100000 ICMP messages per second");
+	v = group_get(x, "proxy", &g->line_proxy);
+	if (v && ini_parse_bool(v, &g->proxy) < 0)
+		group_bad(x, g->line_proxy, "proxy", v, "expected yes, no, true, false, on, off, 1 or 0");
+	/* The proxy takes a connection before the client has named its group:
+	 * only the source address can keep a group's clients out of it. */
+	else if (v && !g->proxy && !group_has_key(x, "clients"))
+		diag_add(x->d, x->path, g->line_proxy,
+			 "proxy = no needs clients: the proxy intake can only pass a group by its"
+			 " clients' addresses");
 }
 
 static void group_parse_addrs(struct group_ctx *x, int sect_line)
@@ -330,6 +348,7 @@ int group_parse_file(struct group *g, const char *path, struct diag *d)
 	g->mss_mode = MSS_AUTO;
 	g->pmtu = true;
 	g->pmtu_rate = 100;
+	g->proxy = true;
 	if (strlen(path) >= sizeof(g->file)) {
 		diag_add(d, path, 0, "path too long");
 		return -1;

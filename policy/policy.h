@@ -21,7 +21,7 @@ struct group {
 	char name[64];
 	char auth_group[64];
 	char file[PATH_MAX];		/* the groups.d file it came from */
-	int line_name, line_pool, line_clients;	/* for FILE:LINE messages */
+	int line_name, line_pool, line_clients, line_proxy;	/* for FILE:LINE messages */
 	struct prefix *pools;
 	size_t npools;
 	struct prefix *clients;
@@ -33,6 +33,7 @@ struct group {
 	unsigned mss;			/* MSS_FIXED only */
 	bool pmtu;
 	unsigned pmtu_rate;		/* ICMP messages per second (and burst) */
+	bool proxy;			/* no: its clients' TLS bypasses the proxy (by address) */
 	unsigned index;			/* position in the policy */
 	unsigned slot;			/* stable counter slot across reloads (see policy_assign_slots) */
 };

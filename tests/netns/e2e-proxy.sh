@@ -156,4 +156,33 @@ lab_connect relay
 check "psk: a second tunnel resumed ocserv's own TLS session (upstream_resumed)" stat_ge relay upstream_resumed 1
 lab_disconnect
 lab_mtugated_stop
+
+# A group whose clients authenticate with certificates must never meet the proxy: with
+# proxy = no, TCP from its clients passes the TPROXY intake. PSK-NEGOTIATE shows it: the
+# proxy takes it out of every request it carries, ocserv answers it only to a direct client.
+progress "proxy = no: the relay group's clients reach ocserv directly, tlsonly's are proxied"
+conf=$(lab_mtugate_conf proxy=yes relay.proxy=no)
+lab_mtugated_start "$conf" || die "mtugated did not start (proxy = no)"
+intake_passes() { n_gw "$1" -t mangle -S MTUGATE_PROXY | grep -q -- "-s $2 .*-j RETURN"; }
+check "proxy = no: the IPv4 intake passes the relay group's clients" intake_passes iptables "$LAB_CLIENTS4_relay"
+check "proxy = no: the IPv6 intake passes them too" intake_passes ip6tables "$LAB_CLIENTS6_relay"
+groups_say() { mtugatectl groups | grep -Eq "^group\\.$1\\.proxy +$2\$"; }
+check "proxy = no: mtugatectl groups shows it" groups_say relay no
+check "proxy = no: and yes for the other group" groups_say tlsonly yes
+for fam in 4 6; do
+	he=LAB_HEADEND$fam
+	LAB_CONNECT_TO=${!he} lab_connect relay
+	wait_until 30 lab_dtls_settled || true
+	behaviour
+	check "proxy = no/IPv$fam: ocserv's own PSK-NEGOTIATE answer reached the client" resp_has "X-DTLS-CipherSuite: PSK-NEGOTIATE"
+	check "proxy = no/IPv$fam: Established DTLS connection" log_has "Established DTLS connection"
+	check "proxy = no/IPv$fam: no proxied session" sessions_count 0
+	check "proxy = no/IPv$fam: HTTP download over IPv4, sha256 matches" lab_http_get 4 30
+done
+check_not "proxy = no: the proxy carried no tunnel" mg_log_has "tunnel up"
+lab_connect tlsonly
+check "proxy = no: the tlsonly group's client is still proxied" wait_until 10 mg_log_has "tunnel up, group tlsonly"
+check "proxy = no: its session is listed" sessions_has "group=tlsonly"
+lab_disconnect
+lab_mtugated_stop
 finish

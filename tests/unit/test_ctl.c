@@ -72,6 +72,7 @@ static void fixture_init(struct fixture *f)
 	g[0].mss_mode = MSS_AUTO;
 	g[0].pmtu = true;
 	g[0].pmtu_rate = 100;
+	g[0].proxy = false;
 	strcpy(g[1].name, "beta");
 	strcpy(g[1].auth_group, "beta");
 	strcpy(g[1].file, "groups.d/beta.conf");
@@ -81,6 +82,7 @@ static void fixture_init(struct fixture *f)
 	g[1].mss_mode = MSS_FIXED;
 	g[1].mss = 1100;
 	g[1].pmtu_rate = 10;
+	g[1].proxy = true;
 	p = policy_compile(g, 2, &d);
 	if (!p) {
 		diag_print(&d, stderr);
@@ -156,11 +158,13 @@ static void test_commands(struct fixture *f)
 		  "group.alpha.clients\t198.18.1.0/24\ngroup.alpha.mtu\t1380\ngroup.alpha.mss\tauto\n"
 		  "group.alpha.mss_v4\t1340\ngroup.alpha.mss_v6\t1320\ngroup.alpha.dtls\tblock\n"
 		  "group.alpha.dtls_block\treject\ngroup.alpha.pmtu\tyes\ngroup.alpha.pmtu_rate\t100\n"
+		  "group.alpha.proxy\tno\n"
 		  "group.beta.name\tbeta\ngroup.beta.auth_group\tbeta\n"
 		  "group.beta.file\tgroups.d/beta.conf\ngroup.beta.pools\t192.0.2.192/26\n"
 		  "group.beta.clients\t\ngroup.beta.mtu\t1200\ngroup.beta.mss\t1100\n"
 		  "group.beta.mss_v4\t1100\ngroup.beta.mss_v6\t1100\ngroup.beta.dtls\trelay\n"
-		  "group.beta.dtls_block\tdrop\ngroup.beta.pmtu\tno\ngroup.beta.pmtu_rate\t10\n\n");
+		  "group.beta.dtls_block\tdrop\ngroup.beta.pmtu\tno\ngroup.beta.pmtu_rate\t10\n"
+		  "group.beta.proxy\tyes\n\n");
 	CHECK_STR(H(&f->ops, "sessions\n"),
 		  "session\tclient=198.18.1.10 group=alpha addr=192.0.2.130\n\n");
 	CHECK_STR(H(&bare, "sessions\n"), "\n");

@@ -122,8 +122,10 @@ static struct policy *sample_policy(void)
 	g[2].mss_mode = MSS_FIXED;
 	g[2].mss = 900;
 	g[2].pmtu = true;
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 3; i++) {
 		strcpy(g[i].auth_group, g[i].name);
+		g[i].proxy = true;
+	}
 	p = policy_compile(g, 3, &d);
 	diag_print(&d, stderr);
 	diag_free(&d);
@@ -370,9 +372,69 @@ static void test_variants(void)
 	policy_free(p);
 }
 
+/* proxy = no: the group's clients pass the TPROXY intake by address, after the
+ * proxy's own sockets and before TPROXY; other groups' clients are taken. */
+static void test_proxy_bypass(void)
+{
+	struct group *g = calloc(2, sizeof(*g));
+	struct strbuf o = { 0 };
+	struct diag d = { 0 };
+	struct policy *p;
+	struct conf c;
+
+	strcpy(g[0].name, "certs");
+	g[0].pools = prefixes(&g[0].npools, "192.0.2.0/26", "2001:db8:0:40::/64");
+	g[0].clients = prefixes(&g[0].nclients, "198.18.5.0/24", "2001:db8:5::/64");
+	g[0].mtu = 1400;
+	g[0].proxy = false;
+	strcpy(g[1].name, "tlsonly");
+	g[1].pools = prefixes(&g[1].npools, "192.0.2.128/26", NULL);
+	g[1].clients = prefixes(&g[1].nclients, "198.18.1.0/24", NULL);
+	g[1].mtu = 1380;
+	g[1].proxy = true;
+	for (int i = 0; i < 2; i++)
+		strcpy(g[i].auth_group, g[i].name);
+	p = policy_compile(g, 2, &d);
+	CHECK(p != NULL);
+	if (!p)
+		return;
+	sample_conf(&c, 1, 0, 0);
+	rules_iptables(&c, p, AF_INET, 1, &o);
+	CHECK_INT(count(o.buf, "-A MTUGATE_PROXY -p tcp -m socket --transparent -j RETURN\n"
+			"-A MTUGATE_PROXY -s 198.18.5.0/24 -m comment --comment \"certs: proxy = no\" -j RETURN\n"
+			"-A MTUGATE_PROXY -d 198.18.2.2 -p tcp --dport 443 -j TPROXY"), 1);
+	CHECK_INT(count(o.buf, "-j RETURN\n"), 2);
+	CHECK_INT(count(o.buf, "2001:db8:5::/64") + count(o.buf, "-s 198.18.1.0/24"), 0);
+	strbuf_reset(&o);
+	rules_iptables(&c, p, AF_INET6, 1, &o);
+	CHECK_INT(count(o.buf, "-A MTUGATE_PROXY -s 2001:db8:5::/64 -m comment --comment \"certs: proxy = no\""
+			" -j RETURN\n-A MTUGATE_PROXY -d 2001:db8:2::2 -p tcp --dport 443 -j TPROXY"), 1);
+	CHECK_INT(count(o.buf, "198.18.5.0/24"), 0);
+	/* nft: one chain holds the intake and the DTLS rules, so the bypass is TCP only. */
+	strbuf_reset(&o);
+	rules_nft(&c, p, &o);
+	CHECK_INT(count(o.buf, "socket transparent 1 meta mark set meta mark | 0x100 return\n"
+			"\t\tmeta l4proto tcp ip saddr 198.18.5.0/24 return comment \"certs: proxy = no\"\n"
+			"\t\tmeta l4proto tcp ip6 saddr 2001:db8:5::/64 return comment \"certs: proxy = no\"\n"
+			"\t\tip daddr 198.18.2.2 tcp dport 443 meta mark set"), 1);
+	CHECK_INT(count(o.buf, "saddr 198.18.1.0/24"), 0);
+	CHECK(strstr(o.buf, "198.18.5.0/24") < strstr(o.buf, "udp dport"));
+	/* Without the proxy there is no intake to pass. */
+	sample_conf(&c, 0, 0, 0);
+	strbuf_reset(&o);
+	rules_iptables(&c, p, AF_INET, 1, &o);
+	CHECK_INT(count(o.buf, "198.18.5.0/24"), 0);
+	strbuf_reset(&o);
+	rules_nft(&c, p, &o);
+	CHECK_INT(count(o.buf, "198.18.5.0/24"), 0);
+	strbuf_free(&o);
+	policy_free(p);
+}
+
 int main(int argc, char **argv)
 {
 	test_shipped(argc > 1 && strcmp(argv[1], "--write") == 0);
 	test_variants();
+	test_proxy_bypass();
 	return t_done("test_rules");
 }
