@@ -417,6 +417,16 @@ static int ctlc_width(const char *s, int min)
 	return n > min ? n : min;
 }
 
+/* A column as wide as its heading or its widest value (at least 8). */
+static int ctlc_column_width(const struct ctlc_reply *r, const struct ctlc_rows *s, const char *f)
+{
+	int w = ctlc_width(f, 8);
+
+	for (size_t i = 0; i < s->n; i++)
+		w = ctlc_width(ctlc_field(r, s, &s->row[i], f), w);
+	return w;
+}
+
 /* A heading line with the fields of the first row, then one line per row. */
 static void ctlc_table_rows(const struct ctlc_reply *r, const struct ctlc_rows *s)
 {
@@ -433,7 +443,7 @@ static void ctlc_table_rows(const struct ctlc_reply *r, const struct ctlc_rows *
 	for (k = first->first; k < first->last; k++) {
 		const char *f = ctlc_field_name(s, r->kv[k].key);
 
-		printf(" %*s", ctlc_width(f, 8), f);
+		printf(" %*s", ctlc_column_width(r, s, f), f);
 	}
 	printf("\n");
 	for (i = 0; i < s->n; i++) {
@@ -441,7 +451,7 @@ static void ctlc_table_rows(const struct ctlc_reply *r, const struct ctlc_rows *
 		for (k = first->first; k < first->last; k++) {
 			const char *f = ctlc_field_name(s, r->kv[k].key);
 
-			printf(" %*s", ctlc_width(f, 8), ctlc_field(r, s, &s->row[i], f));
+			printf(" %*s", ctlc_column_width(r, s, f), ctlc_field(r, s, &s->row[i], f));
 		}
 		printf("\n");
 	}

@@ -100,6 +100,21 @@ prom=$(ctl stats --prometheus)
 check "stats --prometheus has queue 3's seen packets" grep -Eq '^mtugate_queue_packets_total\{queue="3",kind="dtls",outcome="seen"\} [1-9]' <<<"$prom"
 check "stats has a row for queue 2" bash -c "'$B/mtugatectl' -s '$tmp/run/mtugate.sock' stats | grep -Eq '^2 +pmtu( +[0-9]+){8}\$'"
 
+# The table's columns are as wide as their widest value: a stub socket answers with
+# counters longer than their headings.
+printf 'uptime_s\t5\npackets.seen\t123456789012\npackets.accepted\t1\nqueue.0.kind\tmss\n%b\n\n' \
+	'queue.0.seen\t123456789012\nqueue.1.kind\tpmtu\nqueue.1.seen\t3\ngroup.alpha.packets\t1\ngroup.b.packets\t123456789012345' \
+	>"$tmp/stub.reply"
+socat UNIX-LISTEN:"$tmp/stub.sock" SYSTEM:"cat $tmp/stub.reply" 2>/dev/null &
+stub=$!
+wait_until 5 test -S "$tmp/stub.sock"
+"$B/mtugatectl" -s "$tmp/stub.sock" stats >"$tmp/stub.table" 2>&1
+wait $stub 2>/dev/null
+# Each block (totals, queues, groups) is a rectangle: every line of it equally long.
+aligned() { awk 'NR > 2 && !/^$/ { if (w[b] && w[b] != length) bad = 1; w[b] = length } /^$/ { b++ } END { exit bad }' "$tmp/stub.table"; }
+check "stats table: columns as wide as their widest value" aligned
+check "stats table: the 15-digit group counter is whole" grep -Eq '^b +123456789012345$' "$tmp/stub.table"
+
 # A broken group file: SIGHUP keeps the old policy, logs FILE:LINE, and the socket still answers.
 printf '[group]\nname = broken\npool = 192.0.2.0/33\nmtu = 1300\n' >"$tmp/groups.d/zz-broken.conf"
 kill -HUP $dpid
