@@ -582,3 +582,30 @@ int rules_nft(const struct conf *c, const struct policy *p, struct strbuf *out)
 	strbuf_printf(out, "}\n");
 	return out->oom ? -ENOMEM : 0;
 }
+
+/* Everything `mtugatectl rules` can print for one configuration, in one buffer. */
+static int rules_all(const struct conf *c, const struct policy *p, struct strbuf *out)
+{
+	int r = rules_iptables(c, p, AF_INET, 1, out);
+
+	if (!r)
+		r = rules_iptables(c, p, AF_INET6, 1, out);
+	if (!r)
+		r = rules_nft(c, p, out);
+	if (!r)
+		r = rules_routes(c, out);
+	return r;
+}
+
+int rules_changed(const struct conf *a, const struct policy *pa, const struct conf *b,
+		  const struct policy *pb)
+{
+	struct strbuf x = { 0 }, y = { 0 };
+	int r = -ENOMEM;
+
+	if (rules_all(a, pa, &x) == 0 && rules_all(b, pb, &y) == 0)
+		r = x.len != y.len || (x.len && memcmp(x.buf, y.buf, x.len) != 0);
+	strbuf_free(&x);
+	strbuf_free(&y);
+	return r;
+}

@@ -30,5 +30,9 @@ int rules_routes(const struct conf *c, struct strbuf *out);
 /* Shell lines adding the jumps from the built-in chains once each
  * (`-C || -I`), for rule files applied with hooks = 0. */
 int rules_hooks(const struct conf *c, struct strbuf *out);
+/* Whether anything the printers above print differs between two configurations
+ * (a reload that needs the rules re-applied): 1 or 0, -ENOMEM. */
+int rules_changed(const struct conf *a, const struct policy *pa, const struct conf *b,
+		  const struct policy *pb);
 
 #endif

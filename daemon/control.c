@@ -177,8 +177,12 @@ static void ctl_cmd_reload(const struct ctl_ops *ops, struct strbuf *out)
 		strbuf_printf(out, "error=EOPNOTSUPP\treload is not available\n");
 		return;
 	}
-	if (ops->reload(ops->arg, &d) == 0 && diag_count(&d) == 0) {
+	int r = ops->reload(ops->arg, &d);
+
+	if (r >= 0 && diag_count(&d) == 0) {
 		strbuf_printf(out, "result\tok\n");
+		if (r > 0)
+			strbuf_printf(out, "rules\tchanged\n");
 	} else if (diag_count(&d) == 0 || !d.msgs) {
 		strbuf_printf(out, "error\treload failed\n");
 	} else {

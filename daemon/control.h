@@ -16,7 +16,8 @@ struct strbuf;
 struct ctl_ops {
 	struct stats *stats;
 	struct policy_box *box;
-	/* Reload now, on the control thread: 0, or -1 with every error in d. */
+	/* Reload now, on the control thread: 0, 1 when the firewall rules the new
+	 * configuration needs differ from the old one's, or -1 with every error in d. */
 	int (*reload)(void *arg, struct diag *d);
 	/* Append one "session\t..." line per proxied tunnel; NULL without a proxy. */
 	void (*sessions)(void *arg, struct strbuf *out);

@@ -14,6 +14,7 @@
 
 #include "conf/conf.h"
 #include "conf/diag.h"
+#include "conf/rules.h"
 #include "daemon/caps.h"
 #include "daemon/control.h"
 #include "daemon/log.h"
@@ -28,6 +29,7 @@
 struct daemon {
 	const char *conf_path;
 	struct conf conf;
+	struct conf rules_conf;	/* the configuration of the policy in force (its rules) */
 	struct stats stats;
 	struct policy_box *box;
 	struct loop *loop;
@@ -74,7 +76,14 @@ static int daemon_reload(void *arg, struct diag *d)
 		return -1;
 	}
 	policy_assign_slots(np, daemon_slot_of, &dm->stats);
+	/* The kernel's rules were printed from the old configuration: say when
+	 * they no longer fit (a new pool, mtu, headend, or proxy = no client). */
+	struct policy *old = policy_hold(dm->box);
+	int changed = rules_changed(&dm->rules_conf, old, &nc, np);
+
+	policy_release(old);
 	policy_box_swap(dm->box, np);
+	dm->rules_conf = nc;
 	proxy_reloaded(dm->proxy, &nc);	/* [proxy] changes wait for a restart: says so */
 	log_setlevel(nc.daemon.log_level);
 	/* Queues, socket and user are bound at start: say so rather than ignore it. */
@@ -84,7 +93,10 @@ static int daemon_reload(void *arg, struct diag *d)
 		log_warnx("reload: [queues], control_socket and user take effect only at restart");
 	dm->conf.daemon.log_level = nc.daemon.log_level;
 	log_info("reloaded: %zu group(s) in force", policy_count(np));
-	return 0;
+	if (changed)
+		log_warnx("reload: the firewall rules this configuration needs have changed:"
+			  " re-apply them (mtugatectl rules, or restart mtugate-rules.service)");
+	return changed ? 1 : 0;
 }
 
 static void daemon_signal(struct loop *l, int fd, uint32_t events, void *arg)
@@ -304,6 +316,7 @@ int main(int argc, char **argv)
 	diag_free(&d);
 	stats_init(&dm.stats);
 	policy_assign_slots(pol, daemon_slot_of, &dm.stats);
+	dm.rules_conf = dm.conf;
 	dm.box = policy_box_new(pol);
 	if (!foreground && daemon(0, 0) < 0)
 		fatal("daemon");

@@ -556,6 +556,7 @@ static int ctlc_reload(struct ctlc *x, int argc, char **argv)
 {
 	struct ctlc_reply r;
 	int rc = 1;
+	bool rules = false;
 	size_t i;
 
 	(void)argv;
@@ -568,11 +569,14 @@ static int ctlc_reload(struct ctlc *x, int argc, char **argv)
 	for (i = 0; i < r.n; i++) {
 		if (strcmp(r.kv[i].key, "result") == 0 && strcmp(r.kv[i].val, "ok") == 0)
 			rc = 0;
+		else if (strcmp(r.kv[i].key, "rules") == 0 && strcmp(r.kv[i].val, "changed") == 0)
+			rules = true;
 		else if (strcmp(r.kv[i].key, "error") == 0)
 			fprintf(stderr, "%s\n", r.kv[i].val);
 	}
 	if (rc == 0)
-		printf("reload: ok\n");
+		printf("reload: ok\n%s", rules ? "reload: the firewall rules this configuration needs"
+			" have changed: re-apply them (mtugatectl rules)\n" : "");
 	else
 		fprintf(stderr, "mtugatectl: reload failed: the running policy stays in force\n");
 	ctlc_reply_free(&r);

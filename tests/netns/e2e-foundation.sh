@@ -124,8 +124,15 @@ check "the old policy stays in force" bash -c "'$B/mtugatectl' -s '$tmp/run/mtug
 check "mtugatectl reload reports the error and fails" bash -c "! '$B/mtugatectl' -s '$tmp/run/mtugate.sock' reload"
 rm "$tmp/groups.d/zz-broken.conf"
 group alpha.conf alpha 1280
-check "mtugatectl reload with a valid file succeeds" ctl reload
+reload_says() { "$B/mtugatectl" -s "$tmp/run/mtugate.sock" reload >"$tmp/reload.out" 2>&1; }
+check "mtugatectl reload with a valid file succeeds" reload_says
 check "the new policy is in force" bash -c "'$B/mtugatectl' -s '$tmp/run/mtugate.sock' groups | grep -q 'alpha.*mtu.*1280'"
+# The kernel's rules were printed for mtu 1300 (the pmtu queue's length match).
+check "a new mtu needs new rules: reload says to re-apply them" grep -q "re-apply them (mtugatectl rules)" "$tmp/reload.out"
+check "and the log says so" grep -q "rules this configuration needs have changed" "$tmp/daemon.log"
+reload_says
+check "a reload with nothing changed says only ok" test "$(cat "$tmp/reload.out")" = "reload: ok"
+check "the log asked once" test "$(grep -c "rules this configuration needs have changed" "$tmp/daemon.log")" = 1
 
 # SIGTERM: exit 0, queues unbound, socket gone.
 kill -TERM $dpid

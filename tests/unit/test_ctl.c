@@ -18,6 +18,7 @@ struct fixture {
 	struct ctl_ops ops;
 	int reloads;
 	bool reload_fails;
+	bool rules_change;	/* the reload reports rules to re-apply */
 };
 
 static void add_prefix(struct prefix **v, size_t *n, const char *s)
@@ -39,7 +40,7 @@ static int fake_reload(void *arg, struct diag *d)
 
 	f->reloads++;
 	if (!f->reload_fails)
-		return 0;
+		return f->rules_change ? 1 : 0;
 	diag_add(d, "groups.d/a.conf", 3, "unknown key 'mtuu' (did you mean 'mtu'?)");
 	diag_add(d, "groups.d/b.conf", 4, "pool 192.0.2.0/24 is also claimed by 'a'\twith a tab");
 	return -1;
@@ -185,11 +186,14 @@ static void test_commands(struct fixture *f)
 
 	f->reload_fails = false;
 	CHECK_STR(H(&f->ops, "reload\n"), "result\tok\n\n");
+	f->rules_change = true;
+	CHECK_STR(H(&f->ops, "reload\n"), "result\tok\nrules\tchanged\n\n");
+	f->rules_change = false;
 	f->reload_fails = true;
 	CHECK_STR(H(&f->ops, "reload\n"),
 		  "error\tgroups.d/a.conf:3: unknown key 'mtuu' (did you mean 'mtu'?)\n"
 		  "error\tgroups.d/b.conf:4: pool 192.0.2.0/24 is also claimed by 'a'?with a tab\n\n");
-	CHECK_INT(f->reloads, 2);
+	CHECK_INT(f->reloads, 3);
 	CHECK_STR(H(&bare, "reload\n"), "error=EOPNOTSUPP\treload is not available\n\n");
 }
 

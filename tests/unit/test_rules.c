@@ -431,10 +431,47 @@ static void test_proxy_bypass(void)
 	policy_free(p);
 }
 
+/* A reload asks for the rules to be re-applied exactly when they differ. */
+static void test_changed(void)
+{
+	struct policy *a = sample_policy(), *b = sample_policy(), *q;
+	struct group *g = calloc(1, sizeof(*g));
+	struct diag d = { 0 };
+	struct conf c, c2;
+
+	sample_conf(&c, 1, 1, 0);
+	c2 = c;
+	CHECK_INT(rules_changed(&c, a, &c2, a), 0);
+	CHECK_INT(rules_changed(&c, a, &c2, b), 0);	/* compiled twice, the same */
+	c2.headend.tls_port = 8443;
+	CHECK_INT(rules_changed(&c, a, &c2, b), 1);
+	c2 = c;
+	c2.proxy.enable = 0;
+	CHECK_INT(rules_changed(&c, a, &c2, b), 1);
+	c2 = c;
+	c2.daemon.log_level = LOG_LEVEL_DEBUG;	/* not in any rule */
+	CHECK_INT(rules_changed(&c, a, &c2, b), 0);
+	/* One group instead of three. */
+	strcpy(g->name, "full");
+	strcpy(g->auth_group, "full");
+	g->pools = prefixes(&g->npools, "192.0.2.128/26", "2001:db8:0:80::/64");
+	g->mtu = 1380;
+	g->pmtu = true;
+	g->proxy = true;
+	q = policy_compile(g, 1, &d);
+	CHECK(q != NULL);
+	CHECK_INT(rules_changed(&c, a, &c, q), 1);
+	policy_free(q);
+	policy_free(a);
+	policy_free(b);
+	diag_free(&d);
+}
+
 int main(int argc, char **argv)
 {
 	test_shipped(argc > 1 && strcmp(argv[1], "--write") == 0);
 	test_variants();
 	test_proxy_bypass();
+	test_changed();
 	return t_done("test_rules");
 }
