@@ -256,7 +256,7 @@ static void rules_ipt_proxy(const struct rules_out *r)
 		const struct group *g = policy_group(r->p, i);
 		size_t k;
 
-		if (g->proxy)
+		if (!g->proxy_bypass)
 			continue;
 		for (k = 0; k < g->nclients; k++)
 			if (g->clients[k].family == r->family)
@@ -408,7 +408,7 @@ static void rules_nft_prerouting(const struct conf *c, const struct policy *p, s
 		for (i = 0; i < policy_count(p); i++) {
 			const struct group *g = policy_group(p, i);
 
-			for (k = 0; !g->proxy && k < g->nclients; k++)
+			for (k = 0; g->proxy_bypass && k < g->nclients; k++)
 				strbuf_printf(out, "\t\tmeta l4proto tcp %s saddr %s return comment"
 					      " \"%s: proxy = no\"\n",
 					      rules_nft_ip(g->clients[k].family),

@@ -163,7 +163,7 @@ static void ctl_cmd_groups(const struct ctl_ops *ops, struct strbuf *out)
 			      g->dtls_block == DTLS_BLOCK_REJECT ? "reject" : "drop");
 		strbuf_printf(out, "group.%s.pmtu\t%s\n", n, g->pmtu ? "yes" : "no");
 		strbuf_printf(out, "group.%s.pmtu_rate\t%u\n", n, g->pmtu_rate);
-		strbuf_printf(out, "group.%s.proxy\t%s\n", n, g->proxy ? "yes" : "no");
+		strbuf_printf(out, "group.%s.proxy\t%s\n", n, g->proxy_bypass ? "no" : "yes");
 	}
 	policy_release(p);
 }

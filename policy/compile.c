@@ -417,6 +417,43 @@ static void pools_check(struct findings *f, const struct group *groups, size_t n
 	free(v);
 }
 
+/*
+ * proxy = no passes a group's clients by the TLS proxy by source address, so
+ * clients of a proxied group inside those prefixes could never reach it: the
+ * files contradict each other. (The other way round, a proxy = no prefix
+ * inside a proxied group's clients is an exception carved out, and fine.)
+ */
+static void clients_proxy_check(struct findings *f, const struct group *groups, size_t n)
+{
+	char abuf[64], bbuf[64];
+
+	for (size_t a = 0; a < n; a++) {
+		if (!groups[a].proxy_bypass)
+			continue;
+		for (size_t i = 0; i < groups[a].nclients; i++) {
+			const struct prefix *pa = &groups[a].clients[i];
+
+			for (size_t b = 0; b < n; b++) {
+				if (groups[b].proxy_bypass)
+					continue;
+				for (size_t k = 0; k < groups[b].nclients; k++) {
+					const struct prefix *pb = &groups[b].clients[k];
+
+					if (pb->family != pa->family || pb->len < pa->len ||
+					    !prefix_contains(pa, pb->family, pb->addr))
+						continue;
+					findings_add(f, b, groups[b].line_clients,
+						     "clients %s lie inside clients %s of group '%s' (%s:%d),"
+						     " which has proxy = no: they would never reach the proxy",
+						     prefix_format(pb, bbuf, sizeof(bbuf)),
+						     prefix_format(pa, abuf, sizeof(abuf)), groups[a].name,
+						     groups[a].file, groups[a].line_proxy);
+				}
+			}
+		}
+	}
+}
+
 void policy_destroy(struct policy *p)
 {
 	if (!p)
@@ -458,6 +495,7 @@ struct policy *policy_compile(struct group *groups, size_t n, struct diag *d)
 	}
 	pools_check(&f, groups, n, AF_INET);
 	pools_check(&f, groups, n, AF_INET6);
+	clients_proxy_check(&f, groups, n);
 	if (findings_flush(&f, groups, d)) {
 		policy_destroy(p);
 		return NULL;

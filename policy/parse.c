@@ -271,6 +271,7 @@ static void group_parse_rest(struct group_ctx *x)
 {
 	struct group *g = x->g;
 	int line, mode = g->dtls, block = g->dtls_block;
+	bool proxy = true;
 	const char *v;
 
 	group_parse_choice(x, "dtls", group_dtls, "expected relay, block or pass", &mode);
@@ -284,11 +285,12 @@ static void group_parse_rest(struct group_ctx *x)
 	if (v && ini_parse_uint(v, 1, 100000, &g->pmtu_rate) < 0)
 		group_bad(x, line, "pmtu_rate", v, "expected 1..100000 ICMP messages per second");
 	v = group_get(x, "proxy", &g->line_proxy);
-	if (v && ini_parse_bool(v, &g->proxy) < 0)
+	if (v && ini_parse_bool(v, &proxy) < 0)
 		group_bad(x, g->line_proxy, "proxy", v, "expected yes, no, true, false, on, off, 1 or 0");
+	g->proxy_bypass = !proxy;
 	/* The proxy takes a connection before the client has named its group:
 	 * only the source address can keep a group's clients out of it. */
-	else if (v && !g->proxy && !group_has_key(x, "clients"))
+	if (g->proxy_bypass && !group_has_key(x, "clients"))
 		diag_add(x->d, x->path, g->line_proxy,
 			 "proxy = no needs clients: the proxy intake can only pass a group by its"
 			 " clients' addresses");
@@ -348,7 +350,6 @@ int group_parse_file(struct group *g, const char *path, struct diag *d)
 	g->mss_mode = MSS_AUTO;
 	g->pmtu = true;
 	g->pmtu_rate = 100;
-	g->proxy = true;
 	if (strlen(path) >= sizeof(g->file)) {
 		diag_add(d, path, 0, "path too long");
 		return -1;

@@ -33,7 +33,7 @@ struct group {
 	unsigned mss;			/* MSS_FIXED only */
 	bool pmtu;
 	unsigned pmtu_rate;		/* ICMP messages per second (and burst) */
-	bool proxy;			/* no: its clients' TLS bypasses the proxy (by address) */
+	bool proxy_bypass;		/* proxy = no: its clients' TLS passes the proxy by */
 	unsigned index;			/* position in the policy */
 	unsigned slot;			/* stable counter slot across reloads (see policy_assign_slots) */
 };

@@ -73,7 +73,7 @@ static void fixture_init(struct fixture *f)
 	g[0].mss_mode = MSS_AUTO;
 	g[0].pmtu = true;
 	g[0].pmtu_rate = 100;
-	g[0].proxy = false;
+	g[0].proxy_bypass = true;
 	strcpy(g[1].name, "beta");
 	strcpy(g[1].auth_group, "beta");
 	strcpy(g[1].file, "groups.d/beta.conf");
@@ -83,7 +83,6 @@ static void fixture_init(struct fixture *f)
 	g[1].mss_mode = MSS_FIXED;
 	g[1].mss = 1100;
 	g[1].pmtu_rate = 10;
-	g[1].proxy = true;
 	p = policy_compile(g, 2, &d);
 	if (!p) {
 		diag_print(&d, stderr);

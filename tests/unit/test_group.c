@@ -41,7 +41,7 @@ static void test_example_tlsonly(void)
 	CHECK_INT(g.mss_mode, MSS_AUTO);
 	CHECK(g.pmtu);
 	CHECK_INT(g.pmtu_rate, 100);
-	CHECK(g.proxy);
+	CHECK(!g.proxy_bypass);
 	/* auto: the MTU minus 40 (IPv4 + TCP) or 60 (IPv6 + TCP). */
 	CHECK_INT(group_mss(&g, AF_INET), 1340);
 	CHECK_INT(group_mss(&g, AF_INET6), 1320);
@@ -69,7 +69,7 @@ static void test_defaults_and_fixed(void)
 	CHECK(g.pmtu);
 	CHECK_INT(g.pmtu_rate, 100);
 	CHECK_INT(g.mtu, 576);
-	CHECK(g.proxy);
+	CHECK(!g.proxy_bypass);
 	CHECK_INT(g.line_proxy, 0);
 	CHECK_INT(group_mss(&g, AF_INET), 536);	/* RFC 879's default MSS */
 	group_release(&g);
@@ -96,7 +96,7 @@ static void test_defaults_and_fixed(void)
 	CHECK_INT(group_mss(&g, AF_INET6), 8940);
 	CHECK_INT(g.nclients, 3);
 	check_prefix(&g.clients[2], "2001:db8:ffff::/48");
-	CHECK(!g.proxy);	/* "proxy = off", with clients to pass by */
+	CHECK(g.proxy_bypass);	/* "proxy = off", with clients to pass by */
 	CHECK_INT(g.line_proxy, 7);
 	group_release(&g);
 	CHECK_INT(diag_count(&d), 0);

@@ -122,10 +122,8 @@ static struct policy *sample_policy(void)
 	g[2].mss_mode = MSS_FIXED;
 	g[2].mss = 900;
 	g[2].pmtu = true;
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 3; i++)
 		strcpy(g[i].auth_group, g[i].name);
-		g[i].proxy = true;
-	}
 	p = policy_compile(g, 3, &d);
 	diag_print(&d, stderr);
 	diag_free(&d);
@@ -386,12 +384,11 @@ static void test_proxy_bypass(void)
 	g[0].pools = prefixes(&g[0].npools, "192.0.2.0/26", "2001:db8:0:40::/64");
 	g[0].clients = prefixes(&g[0].nclients, "198.18.5.0/24", "2001:db8:5::/64");
 	g[0].mtu = 1400;
-	g[0].proxy = false;
+	g[0].proxy_bypass = true;
 	strcpy(g[1].name, "tlsonly");
 	g[1].pools = prefixes(&g[1].npools, "192.0.2.128/26", NULL);
 	g[1].clients = prefixes(&g[1].nclients, "198.18.1.0/24", NULL);
 	g[1].mtu = 1380;
-	g[1].proxy = true;
 	for (int i = 0; i < 2; i++)
 		strcpy(g[i].auth_group, g[i].name);
 	p = policy_compile(g, 2, &d);
@@ -457,7 +454,6 @@ static void test_changed(void)
 	g->pools = prefixes(&g->npools, "192.0.2.128/26", "2001:db8:0:80::/64");
 	g->mtu = 1380;
 	g->pmtu = true;
-	g->proxy = true;
 	q = policy_compile(g, 1, &d);
 	CHECK(q != NULL);
 	CHECK_INT(rules_changed(&c, a, &c, q), 1);
