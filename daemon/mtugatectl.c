@@ -431,30 +431,35 @@ static int ctlc_column_width(const struct ctlc_reply *r, const struct ctlc_rows 
 static void ctlc_table_rows(const struct ctlc_reply *r, const struct ctlc_rows *s)
 {
 	const struct ctlc_row *first = &s->row[0];
-	int namew = (int)strlen(s->owner);
-	size_t i, k;
+	int namew = (int)strlen(s->owner), *w;
+	size_t i, k, ncol;
 
 	if (!s->n)
+		return;
+	ncol = first->last - first->first;
+	if (!(w = calloc(ncol ? ncol : 1, sizeof(*w))))
 		return;
 	for (i = 0; i < s->n; i++)
 		if ((int)s->row[i].nlen > namew)
 			namew = (int)s->row[i].nlen;
 	printf("\n%-*s", namew, s->owner);
-	for (k = first->first; k < first->last; k++) {
-		const char *f = ctlc_field_name(s, r->kv[k].key);
+	for (k = 0; k < ncol; k++) {
+		const char *f = ctlc_field_name(s, r->kv[first->first + k].key);
 
-		printf(" %*s", ctlc_column_width(r, s, f), f);
+		w[k] = ctlc_column_width(r, s, f);
+		printf(" %*s", w[k], f);
 	}
 	printf("\n");
 	for (i = 0; i < s->n; i++) {
 		printf("%-*.*s", namew, (int)s->row[i].nlen, s->row[i].name);
-		for (k = first->first; k < first->last; k++) {
-			const char *f = ctlc_field_name(s, r->kv[k].key);
+		for (k = 0; k < ncol; k++) {
+			const char *f = ctlc_field_name(s, r->kv[first->first + k].key);
 
-			printf(" %*s", ctlc_column_width(r, s, f), ctlc_field(r, s, &s->row[i], f));
+			printf(" %*s", w[k], ctlc_field(r, s, &s->row[i], f));
 		}
 		printf("\n");
 	}
+	free(w);
 }
 
 static void ctlc_stats_table(const struct ctlc_reply *r, const struct ctlc_rows *q,
