@@ -16,6 +16,13 @@
 #define NFQ_RXSZ (0xffff + 1024)	/* one packet plus netlink attributes */
 #define NFQ_TXSZ (4 * NFQ_RXSZ)		/* verdicts sent per sendto */
 
+/* What goes back to the kernel for one packet. */
+struct nfq_out {
+	uint32_t verdict;	/* NF_DROP, NF_ACCEPT or NF_REPEAT */
+	bool set_mark;
+	uint32_t mark;
+};
+
 struct nfq_queue {
 	struct mnl_socket *nl;
 	uint32_t portid;
@@ -23,11 +30,11 @@ struct nfq_queue {
 	nfq_handler fn;
 	void *arg;
 	struct nfq_stats st;
-	/* Pending batch: the highest id of consecutive packets with the same
-	 * plain verdict (accept or drop, unchanged, no mark). */
+	/* Pending batch: the highest id of consecutive unchanged packets with
+	 * the same verdict and outgoing mark. */
 	uint32_t batch_id;
 	bool batch_pending;
-	enum nfq_action batch_action;
+	struct nfq_out batch;
 	char *tx;
 	size_t txlen;
 	char *rx;
@@ -142,11 +149,38 @@ static void nfq_batch_flush(struct nfq_queue *q)
 	if (!q->batch_pending)
 		return;
 	struct nlmsghdr *nlh = nfq_tx_msg(q, NFQNL_MSG_VERDICT_BATCH, 64);
-	nfq_nlmsg_verdict_put(nlh, (int)q->batch_id,
-			      q->batch_action == NFQ_DROP ? NF_DROP : NF_ACCEPT);
+	nfq_nlmsg_verdict_put(nlh, (int)q->batch_id, (int)q->batch.verdict);
+	if (q->batch.set_mark)
+		nfq_nlmsg_verdict_put_mark(nlh, q->batch.mark);
 	nfq_tx_commit(q, nlh);
 	q->batch_pending = false;
 	q->st.batches++;
+}
+
+/* The verdict and mark for the kernel (see nfq.h: NF_REPEAT and NFQ_DONE_MARK). */
+static struct nfq_out nfq_out_of(struct nfq_queue *q, const struct nfq_packet *pk,
+				 const struct nfq_verdict *v)
+{
+	struct nfq_out o = { NF_DROP, v->set_mark, v->set_mark ? v->mark : pk->mark };
+
+	if (v->action == NFQ_DROP)
+		return o;
+	if (pk->mark & NFQ_DONE_MARK) {
+		q->st.unguarded++;
+		o.verdict = NF_ACCEPT;
+		o.mark &= ~NFQ_DONE_MARK;
+	} else {
+		o.verdict = NF_REPEAT;
+		o.mark |= NFQ_DONE_MARK;
+	}
+	o.set_mark = true;
+	return o;
+}
+
+static bool nfq_out_same(const struct nfq_out *a, const struct nfq_out *b)
+{
+	return a->verdict == b->verdict && a->set_mark == b->set_mark &&
+	       (!a->set_mark || a->mark == b->mark);
 }
 
 static int nfq_packet_cb(const struct nlmsghdr *nlh, void *data)
@@ -180,25 +214,25 @@ static int nfq_packet_cb(const struct nlmsghdr *nlh, void *data)
 
 	if (pk.buf)
 		q->fn(q->arg, &pk, &v);
+	struct nfq_out o = nfq_out_of(q, &pk, &v);
 
-	if (!v.payload && !v.set_mark) {
+	if (!v.payload) {
 		/* A batch verdict covers every id up to its own: a change of
-		 * verdict closes the batch before the next one opens. */
-		if (q->batch_pending && q->batch_action != v.action)
+		 * verdict or mark closes the batch before the next one opens. */
+		if (q->batch_pending && !nfq_out_same(&q->batch, &o))
 			nfq_batch_flush(q);
 		q->batch_id = id;
-		q->batch_action = v.action;
+		q->batch = o;
 		q->batch_pending = true;
 		return MNL_CB_OK;
 	}
 	/* Earlier packets go first, so a flow is never reordered. */
 	nfq_batch_flush(q);
-	struct nlmsghdr *vh = nfq_tx_msg(q, NFQNL_MSG_VERDICT, 128 + (v.payload ? v.len : 0));
-	nfq_nlmsg_verdict_put(vh, (int)id, v.action == NFQ_DROP ? NF_DROP : NF_ACCEPT);
-	if (v.set_mark)
-		nfq_nlmsg_verdict_put_mark(vh, v.mark);
-	if (v.payload)
-		nfq_nlmsg_verdict_put_pkt(vh, v.payload, (uint32_t)v.len);
+	struct nlmsghdr *vh = nfq_tx_msg(q, NFQNL_MSG_VERDICT, 128 + v.len);
+	nfq_nlmsg_verdict_put(vh, (int)id, (int)o.verdict);
+	if (o.set_mark)
+		nfq_nlmsg_verdict_put_mark(vh, o.mark);
+	nfq_nlmsg_verdict_put_pkt(vh, v.payload, (uint32_t)v.len);
 	nfq_tx_commit(q, vh);
 	return MNL_CB_OK;
 }

@@ -8,6 +8,11 @@
 
 enum nfq_action { NFQ_ACCEPT, NFQ_DROP };
 
+/* Set on every packet mtugated accepts, whose hook then runs again (NF_REPEAT):
+ * mtugate's rules skip such a packet and clear the bit, so the rules after
+ * mtugate's jump in the same built-in chain still see it. */
+#define NFQ_DONE_MARK 0x200u
+
 /* What the handler decided for one packet. Defaults: accept, unchanged, no mark. */
 struct nfq_verdict {
 	enum nfq_action action;
@@ -30,6 +35,7 @@ typedef void (*nfq_handler)(void *arg, const struct nfq_packet *pk, struct nfq_v
 
 struct nfq_stats {
 	uint64_t received, batches, verdict_errors, recv_errors;
+	uint64_t unguarded;	/* came back with NFQ_DONE_MARK: rules without the guard */
 };
 
 struct nfq_queue;
@@ -41,8 +47,10 @@ struct nfq_queue *nfq_queue_open(uint16_t num, unsigned max_len, bool fail_open,
 			   void *arg);
 int nfq_queue_fd(const struct nfq_queue *q);
 /* Drain the socket: batched reads (recvmmsg), one callback per packet, one
- * batch verdict per run of unchanged packets with the same verdict (accept or
- * drop), one message per rewritten or marked packet, all sent together.
+ * batch verdict per run of unchanged packets with the same verdict and mark,
+ * one message per rewritten packet, all sent together. An accepted packet
+ * gets NF_REPEAT and NFQ_DONE_MARK; one that already carries the bit (it came
+ * back) gets NF_ACCEPT with the bit cleared, counted in unguarded.
  * Returns packets handled, or -errno on a socket error. */
 int nfq_queue_process(struct nfq_queue *q);
 const struct nfq_stats *nfq_queue_stats(const struct nfq_queue *q);

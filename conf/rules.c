@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "clamp/dtls.h"
+#include "clamp/nfq.h"
 #include "conf/conf.h"
 #include "daemon/strbuf.h"
 #include "policy/policy.h"
@@ -307,7 +308,7 @@ static void rules_ipt_nat(const struct rules_out *r, int hooks)
 }
 
 static const char *const rules_chains[] = {
-	"MTUGATE_PREROUTING", "MTUGATE_FORWARD", "MTUGATE_PROXY", "MTUGATE_DTLS",
+	"MTUGATE_PREROUTING", "MTUGATE_FORWARD", "MTUGATE_RESUME", "MTUGATE_PROXY", "MTUGATE_DTLS",
 	"MTUGATE_DTLS_NEW", "MTUGATE_MSS", "MTUGATE_PMTU",
 };
 
@@ -329,11 +330,22 @@ int rules_iptables(const struct conf *c, const struct policy *p, int family, int
 	/* Declaring a chain flushes it under --noflush with legacy iptables only. */
 	for (i = 0; i < sizeof(rules_chains) / sizeof(rules_chains[0]); i++)
 		strbuf_printf(out, "-F %s\n", rules_chains[i]);
+	/* SYNs are queued before the routing decision: the kernel then routes a
+	 * queued SYN once, after the verdict, on the daemon's CPU, and the
+	 * enqueue holds no route (measured: bench-mss, README "Deployment"). */
+	/* mtugated's accept re-runs the hook (NF_REPEAT) with NFQ_DONE_MARK: such
+	 * a packet skips our chains, the bit is cleared, and the rules after our
+	 * jump see it (a goto returns past the jump that led here). */
+	strbuf_printf(out, "# Decided packets come back (NF_REPEAT, mark 0x%x): clear it, and on to the next rules\n"
+		      "-A MTUGATE_RESUME -j MARK --set-xmark 0x0/0x%x\n", NFQ_DONE_MARK, NFQ_DONE_MARK);
+	for (i = 0; i < 2; i++)
+		strbuf_printf(out, "-A %s -m mark --mark 0x%x/0x%x -g MTUGATE_RESUME\n", rules_chains[i],
+			      NFQ_DONE_MARK, NFQ_DONE_MARK);
 	strbuf_printf(out, "-A MTUGATE_PREROUTING -j MTUGATE_PROXY\n"
-		      "-A MTUGATE_PREROUTING -j MTUGATE_DTLS\n");
+		      "-A MTUGATE_PREROUTING -j MTUGATE_DTLS\n-A MTUGATE_PREROUTING -j MTUGATE_MSS\n");
 	rules_ipt_proxy(&r);
 	rules_ipt_dtls(&r);
-	strbuf_printf(out, "-A MTUGATE_FORWARD -j MTUGATE_MSS\n-A MTUGATE_FORWARD -j MTUGATE_PMTU\n");
+	strbuf_printf(out, "-A MTUGATE_FORWARD -j MTUGATE_PMTU\n");
 	rules_ipt_mss(&r);
 	rules_ipt_pmtu(&r);
 	if (hooks)
@@ -394,6 +406,36 @@ static const char *rules_nft_ip(int family)
 	return family == AF_INET6 ? "ip6" : "ip";
 }
 
+/* A packet mtugated decided comes back (NF_REPEAT): clear the bit, skip the chain. */
+static void rules_nft_resume(struct strbuf *out)
+{
+	strbuf_printf(out, "\t\tmeta mark & 0x%x == 0x%x meta mark set meta mark & 0x%08x return\n",
+		      NFQ_DONE_MARK, NFQ_DONE_MARK, ~NFQ_DONE_MARK);
+}
+
+/* SYN and SYN-ACK to and from the pools, before routing (see rules_iptables()). */
+static void rules_nft_mss(const struct conf *c, const struct policy *p, struct strbuf *out)
+{
+	static const char *const dir[] = { "saddr", "daddr" };
+	char buf[64];
+	size_t i, k, d;
+
+	if (!rules_qon(&c->queues.mss))
+		return;
+	for (i = 0; i < policy_count(p); i++) {
+		const struct group *g = policy_group(p, i);
+
+		for (k = 0; g->mss_mode != MSS_OFF && k < g->npools; k++) {
+			rules_prefix(&g->pools[k], buf, sizeof(buf));
+			for (d = 0; d < 2; d++) {
+				strbuf_printf(out, "\t\t%s %s %s tcp flags & (syn | rst) == syn",
+					      rules_nft_ip(g->pools[k].family), dir[d], buf);
+				rules_nft_queue(out, &c->queues.mss);
+			}
+		}
+	}
+}
+
 static void rules_nft_prerouting(const struct conf *c, const struct policy *p, struct strbuf *out)
 {
 	char buf[64];
@@ -401,18 +443,20 @@ static void rules_nft_prerouting(const struct conf *c, const struct policy *p, s
 
 	strbuf_printf(out, "\tchain prerouting {\n\t\ttype filter hook prerouting priority mangle;"
 		      " policy accept;\n");
+	rules_nft_resume(out);
 	if (c->proxy.enable && c->headend.naddr) {
 		strbuf_printf(out, "\t\tmeta l4proto tcp socket transparent 1 meta mark set meta mark"
 			      " | 0x%x return\n", RULES_PROXY_MARK);
-		/* TCP only: the DTLS rules further down this chain see every client. */
+		/* Only what TPROXY would take: the rest of this chain sees every client. */
 		for (i = 0; i < policy_count(p); i++) {
 			const struct group *g = policy_group(p, i);
 
 			for (k = 0; g->proxy_bypass && k < g->nclients; k++)
-				strbuf_printf(out, "\t\tmeta l4proto tcp %s saddr %s return comment"
+				strbuf_printf(out, "\t\t%s saddr %s tcp dport %u return comment"
 					      " \"%s: proxy = no\"\n",
 					      rules_nft_ip(g->clients[k].family),
-					      rules_prefix(&g->clients[k], buf, sizeof(buf)), g->name);
+					      rules_prefix(&g->clients[k], buf, sizeof(buf)),
+					      c->headend.tls_port, g->name);
 		}
 		for (i = 0; i < c->headend.naddr; i++) {
 			const char *ip = rules_nft_ip(c->headend.addr[i].family);
@@ -443,6 +487,7 @@ static void rules_nft_prerouting(const struct conf *c, const struct policy *p, s
 			}
 		}
 	}
+	rules_nft_mss(c, p, out);
 	strbuf_printf(out, "\t}\n");
 }
 
@@ -511,12 +556,12 @@ static void rules_nft_dtls_block(const struct conf *c, struct strbuf *out)
 
 static void rules_nft_forward(const struct conf *c, const struct policy *p, struct strbuf *out)
 {
-	static const char *const dir[] = { "saddr", "daddr" };
 	char buf[64];
-	size_t i, k, d;
+	size_t i, k;
 
 	strbuf_printf(out, "\tchain forward {\n\t\ttype filter hook forward priority mangle;"
 		      " policy accept;\n");
+	rules_nft_resume(out);
 	/* nft 1.0 cannot merge two registers: the whole packet mark is saved. */
 	if (rules_qon(&c->queues.dtls) && c->headend.naddr)
 		strbuf_printf(out, "\t\tmeta mark & 0x%x == 0x%x ct mark set meta mark\n",
@@ -530,11 +575,6 @@ static void rules_nft_forward(const struct conf *c, const struct policy *p, stru
 			const char *ip = rules_nft_ip(pf->family);
 
 			rules_prefix(pf, buf, sizeof(buf));
-			for (d = 0; rules_qon(&c->queues.mss) && g->mss_mode != MSS_OFF && d < 2; d++) {
-				strbuf_printf(out, "\t\t%s %s %s tcp flags & (syn | rst) == syn", ip,
-					      dir[d], buf);
-				rules_nft_queue(out, &c->queues.mss);
-			}
 			if (!rules_qon(&c->queues.pmtu) || !g->pmtu || g->mtu >= 65535 ||
 			    (pf->family == AF_INET6 && g->mtu < 1280))
 				continue;

@@ -32,6 +32,7 @@ struct worker {
 	struct policy *pol;	/* held for one round of packets */
 	struct pmtu_state *pmtu;
 	struct dtlsq_state *dtls;
+	bool warned_unguarded;
 	uint8_t scratch[WORKER_SCRATCH];
 };
 
@@ -121,6 +122,13 @@ static void worker_readable(struct loop *l, int fd, uint32_t events, void *arg)
 	w->pol = NULL;
 	if (n > 0)
 		ctr_inc(&w->ctr->queue_batches);
+	/* Rules from before NF_REPEAT queue a packet twice: works, but say so once. */
+	if (!w->warned_unguarded && nfq_queue_stats(w->q)->unguarded) {
+		w->warned_unguarded = true;
+		log_warnx("queue %u: a packet came back already decided: the firewall rules lack"
+			  " mtugate's resume guard (mark 0x%x); re-apply them (mtugatectl rules)",
+			  w->num, NFQ_DONE_MARK);
+	}
 	if (n < 0) {
 		errno = -n;
 		log_warn("queue %u: receive failed, stopping this queue (fail-open keeps traffic flowing)",

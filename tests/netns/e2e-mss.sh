@@ -112,6 +112,17 @@ ctl() { ip netns exec $gw "$B/mtugatectl" -s "$tmp/run/mtugate.sock" "$@"; }
 check "mtugated -t accepts the test configuration" "$B/mtugated" -t -c "$tmp/mtugate.conf"
 check "the printed IPv4 rules apply" bash -c "'$B/mtugatectl' -c '$tmp/mtugate.conf' rules --iptables | ip netns exec $gw iptables-restore --noflush"
 check "the printed IPv6 rules apply" bash -c "'$B/mtugatectl' -c '$tmp/mtugate.conf' rules --ip6tables | ip netns exec $gw ip6tables-restore --noflush"
+# An administrator's own rules after mtugate's jumps: a queued packet comes back
+# (NF_REPEAT) and goes on to them, and mtugate's mark bit 0x200 never reaches them.
+admin() {	# admin TOOL POOL
+	ip netns exec $gw $1 -t mangle -A PREROUTING -s $2 -p tcp --syn -m comment --comment admin-syn
+	ip netns exec $gw $1 -t mangle -A PREROUTING -d $2 -p tcp --tcp-flags SYN,ACK SYN,ACK -m comment --comment admin-synack
+	ip netns exec $gw $1 -t mangle -A PREROUTING -m mark --mark 0x200/0x200 -m comment --comment admin-leak
+	ip netns exec $gw $1 -t filter -A FORWARD -m mark --mark 0x200/0x200 -m comment --comment admin-leak
+}
+admin iptables 192.0.2.0/28
+admin ip6tables 2001:db8:10:a::/64
+hits() { ip netns exec $gw $1-save -c | grep -E -- "--comment $2( |\$)" | sed 's/^\[\([0-9]*\):.*/\1/' | paste -sd+ | bc; }
 ip netns exec $gw "$B/mtugated" -f -c "$tmp/mtugate.conf" 2>"$tmp/daemon.log" &
 dpid=$!
 check "the control socket answers" wait_until 10 ctl ping
@@ -192,6 +203,22 @@ done
 check "stats --json: every SYN of a pool is seen once (14)" test "$(jget '["packets"]["seen"]')" = 14
 check "stats --json: 12 rewritten, none malformed or dropped" \
 	test "$(jget '["packets"]["rewritten"]'):$(jget '["packets"]["malformed"]'):$(jget '["packets"]["dropped"]')" = 12:0:0
+# auto's pool sent 3 SYNs (two connections and synblast's) and got 2 SYN-ACKs, per family.
+for t in iptables ip6tables; do
+	check "$t: the admin's rule after mtugate's jump saw auto's 3 SYNs" test "$(hits $t admin-syn)" = 3
+	check "$t: and its 2 SYN-ACKs" test "$(hits $t admin-synack)" = 2
+	check "$t: mark bit 0x200 never left mtugate's chains" test "$(hits $t admin-leak)" = 0
+done
+
+# Rules printed before the resume guard: the packet is queued twice, and still passes.
+ip netns exec $gw iptables -t mangle -D MTUGATE_PREROUTING -m mark --mark 0x200/0x200 -g MTUGATE_RESUME
+check "without the guard, IPv4 TCP from auto still carries data" tcp 4 192.0.2.2 198.18.3.2
+check "the daemon says the rules lack the guard" wait_until 5 grep -q "lack mtugate's resume guard" "$tmp/daemon.log"
+json=$(ctl stats --json)
+check "without the guard, its SYN and SYN-ACK were queued twice (14 + 4 seen)" test "$(jget '["packets"]["seen"]')" = 18
+# The second accept ends the chain there: the admin's rule is passed by, as before the guard.
+check "without the guard, the admin's rule is passed by (still 3)" test "$(hits iptables admin-syn)" = 3
+check "and the bit is cleared all the same" test "$(hits iptables admin-leak)" = 0
 
 kill -TERM "$dpid"; wait "$dpid"; rc=$?; dpid=
 check "mtugated stops cleanly (exit $rc)" test "$rc" = 0

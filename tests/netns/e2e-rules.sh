@@ -92,7 +92,10 @@ if command -v nft >/dev/null; then
 	check "nft -f applies it" ip netns exec $ns nft -f "$tmp/rules-noqueue.nft"
 	check "nft -f applies it again (the table is replaced)" ip netns exec $ns nft -f "$tmp/rules-noqueue.nft"
 	check "one inet mtugate table" test "$(ip netns exec $ns nft list tables | grep -c 'inet mtugate')" = 1
-	check "no rule twice in it" test -z "$(ip netns exec $ns nft list table inet mtugate | awk '/^\tset /,/^\t}/{next} 1' | grep -v '^\s*$' | sort | uniq -d | grep -v '}')"
+	# The resume guard (a decided packet back from the queue) heads each base chain that queues.
+	guard='meta mark & 0x00000200 == 0x00000200 meta mark set meta mark & 0xfffffdff return'
+	check "the resume guard heads prerouting and forward" test "$(ip netns exec $ns nft list table inet mtugate | grep -A2 -E 'chain (prerouting|forward)' | grep -cF "$guard")" = 2
+	check "no rule twice in it" test -z "$(ip netns exec $ns nft list table inet mtugate | awk '/^\tset /,/^\t}/{next} 1' | grep -vF "$guard" | grep -v '^\s*$' | sort | uniq -d | grep -v '}')"
 	check "the queue statements fail only for want of nft queue, if at all" bash -c \
 		"ip netns exec $ns nft -c -f '$tmp/rules.nft' 2>&1 | grep -v '^\s' | grep -v 'Could not process rule: No such file or directory' | grep -q . && exit 1 || exit 0"
 fi

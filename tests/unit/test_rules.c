@@ -155,11 +155,17 @@ static const char want_v4[] =
 	"# the built-in chains (-I lines) must be added once only: re-apply with\n"
 	"# `mtugatectl rules --iptables --no-hooks`, or add them by `mtugatectl rules --hooks`.\n"
 	"*mangle\n"
-	":MTUGATE_PREROUTING - [0:0]\n:MTUGATE_FORWARD - [0:0]\n:MTUGATE_PROXY - [0:0]\n"
+	":MTUGATE_PREROUTING - [0:0]\n:MTUGATE_FORWARD - [0:0]\n:MTUGATE_RESUME - [0:0]\n"
+	":MTUGATE_PROXY - [0:0]\n"
 	":MTUGATE_DTLS - [0:0]\n:MTUGATE_DTLS_NEW - [0:0]\n:MTUGATE_MSS - [0:0]\n:MTUGATE_PMTU - [0:0]\n"
-	"-F MTUGATE_PREROUTING\n-F MTUGATE_FORWARD\n-F MTUGATE_PROXY\n-F MTUGATE_DTLS\n"
+	"-F MTUGATE_PREROUTING\n-F MTUGATE_FORWARD\n-F MTUGATE_RESUME\n-F MTUGATE_PROXY\n-F MTUGATE_DTLS\n"
 	"-F MTUGATE_DTLS_NEW\n-F MTUGATE_MSS\n-F MTUGATE_PMTU\n"
+	"# Decided packets come back (NF_REPEAT, mark 0x200): clear it, and on to the next rules\n"
+	"-A MTUGATE_RESUME -j MARK --set-xmark 0x0/0x200\n"
+	"-A MTUGATE_PREROUTING -m mark --mark 0x200/0x200 -g MTUGATE_RESUME\n"
+	"-A MTUGATE_FORWARD -m mark --mark 0x200/0x200 -g MTUGATE_RESUME\n"
 	"-A MTUGATE_PREROUTING -j MTUGATE_PROXY\n-A MTUGATE_PREROUTING -j MTUGATE_DTLS\n"
+	"-A MTUGATE_PREROUTING -j MTUGATE_MSS\n"
 	"# DTLS: the first datagrams of a flow, until the daemon's mark is on the connection\n"
 	"-A MTUGATE_DTLS -d 198.18.2.2 -p udp --dport 443 -m conntrack --ctstate NEW"
 	" -m connmark --mark 0x0/0xffff000f -j MTUGATE_DTLS_NEW\n"
@@ -174,7 +180,7 @@ static const char want_v4[] =
 	"-A MTUGATE_DTLS_NEW -m mark --mark 0x0/0xffff0000 -j NFQUEUE --queue-num 3 --queue-bypass\n"
 	"-A MTUGATE_FORWARD -m mark --mark 0x4d540000/0xffff0000 -j CONNMARK --save-mark"
 	" --nfmask 0xffff000f --ctmask 0xffff000f\n"
-	"-A MTUGATE_FORWARD -j MTUGATE_MSS\n-A MTUGATE_FORWARD -j MTUGATE_PMTU\n"
+	"-A MTUGATE_FORWARD -j MTUGATE_PMTU\n"
 	"# MSS clamp: SYN and SYN-ACK (never RST) to or from each pool\n"
 	"-A MTUGATE_MSS -s 192.0.2.128/26 -p tcp --tcp-flags SYN,RST SYN -m comment --comment \"full\""
 	" -j NFQUEUE --queue-num 0 --queue-bypass\n"
@@ -318,7 +324,19 @@ static void test_variants(void)
 			"\t\tmeta mark & 0xffff000c == 0x4d54000c reject with icmpx type port-unreachable\n"), 1);
 	/* The sets are updated after the connmark save and before the pools' rules. */
 	CHECK(strstr(o.buf, "ct mark set meta mark") < strstr(o.buf, "update @dtls_drop4"));
-	CHECK(strstr(o.buf, "reject with icmpx") < strstr(o.buf, "tcp flags"));
+	CHECK(strstr(o.buf, "reject with icmpx") < strstr(o.buf, "meta length"));
+	/* Each base chain that queues lets decided packets pass, bit cleared, first. */
+	CHECK_INT(count(o.buf, "\tchain prerouting {\n\t\ttype filter hook prerouting priority mangle;"
+			" policy accept;\n\t\tmeta mark & 0x200 == 0x200 meta mark set meta mark &"
+			" 0xfffffdff return\n"), 1);
+	CHECK_INT(count(o.buf, "\tchain forward {\n\t\ttype filter hook forward priority mangle;"
+			" policy accept;\n\t\tmeta mark & 0x200 == 0x200 meta mark set meta mark &"
+			" 0xfffffdff return\n"), 1);
+	/* SYNs are queued in prerouting, after the proxy intake and the DTLS rules. */
+	CHECK(strstr(o.buf, "chain prerouting") < strstr(o.buf, "tcp flags"));
+	CHECK(strstr(o.buf, "queue num 3 bypass\n\t\tip saddr 192.0.2.128/26 tcp flags") != NULL);
+	CHECK(strstr(o.buf, "tcp flags") < strstr(o.buf, "chain forward"));
+	CHECK(strstr(strstr(o.buf, "chain forward"), "tcp flags") == NULL);
 	CHECK_INT(count(o.buf, "tproxy ip to :8443 accept\n"), 1);
 	CHECK_INT(count(o.buf, "tproxy ip6 to :8443 accept\n"), 1);
 	CHECK_INT(count(o.buf, "dnat ip6 to [2001:db8:2::2]:444\n"), 1);
@@ -407,12 +425,13 @@ static void test_proxy_bypass(void)
 	CHECK_INT(count(o.buf, "-A MTUGATE_PROXY -s 2001:db8:5::/64 -m comment --comment \"certs: proxy = no\""
 			" -j RETURN\n-A MTUGATE_PROXY -d 2001:db8:2::2 -p tcp --dport 443 -j TPROXY"), 1);
 	CHECK_INT(count(o.buf, "198.18.5.0/24"), 0);
-	/* nft: one chain holds the intake and the DTLS rules, so the bypass is TCP only. */
+	/* nft: one chain holds the intake, the DTLS and the MSS rules: the bypass
+	 * passes only what TPROXY would take. */
 	strbuf_reset(&o);
 	rules_nft(&c, p, &o);
 	CHECK_INT(count(o.buf, "socket transparent 1 meta mark set meta mark | 0x100 return\n"
-			"\t\tmeta l4proto tcp ip saddr 198.18.5.0/24 return comment \"certs: proxy = no\"\n"
-			"\t\tmeta l4proto tcp ip6 saddr 2001:db8:5::/64 return comment \"certs: proxy = no\"\n"
+			"\t\tip saddr 198.18.5.0/24 tcp dport 443 return comment \"certs: proxy = no\"\n"
+			"\t\tip6 saddr 2001:db8:5::/64 tcp dport 443 return comment \"certs: proxy = no\"\n"
 			"\t\tip daddr 198.18.2.2 tcp dport 443 meta mark set"), 1);
 	CHECK_INT(count(o.buf, "saddr 198.18.1.0/24"), 0);
 	CHECK(strstr(o.buf, "198.18.5.0/24") < strstr(o.buf, "udp dport"));
