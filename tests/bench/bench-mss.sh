@@ -7,7 +7,8 @@
 # and, in a paced run, the one-way latency (capture time - the sender's TSval).
 #   sender S (pool 192.0.2.0/26) -- gateway G -- receiver R (198.18.3.2)
 # Environment: BENCH_MSS_N (SYNs per run, default 300000), BENCH_MSS_ROUNDS
-# (default 3), BENCH_MSS_QUEUES (default 0-1), BENCH_MSS_MAXLEN (8192),
+# (default 5: the rates of one run vary by 15 % here), BENCH_MSS_QUEUES (default
+# 0 on two CPUs, else 0 to CPUs-2), BENCH_MSS_MAXLEN (65536),
 # BENCH_MSS_LAT_RATE / _LAT_N (paced latency run, default 5000/s, 10000).
 # Also prints mss_nfqueue_floor_ratio: the same runs with SYNs that need no
 # rewrite, i.e. the cost of the queue round trip alone.
@@ -18,7 +19,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/bench/common.sh
 
 N=${BENCH_MSS_N:-300000}
-ROUNDS=${BENCH_MSS_ROUNDS:-3}
+ROUNDS=${BENCH_MSS_ROUNDS:-5}
 # One packet thread per core left over by the generator; a queue long enough
 # that a flood is absorbed rather than bypassed unclamped (fail-open).
 ncpu=$(nproc)
