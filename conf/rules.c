@@ -330,9 +330,6 @@ int rules_iptables(const struct conf *c, const struct policy *p, int family, int
 	/* Declaring a chain flushes it under --noflush with legacy iptables only. */
 	for (i = 0; i < sizeof(rules_chains) / sizeof(rules_chains[0]); i++)
 		strbuf_printf(out, "-F %s\n", rules_chains[i]);
-	/* SYNs are queued before the routing decision: the kernel then routes a
-	 * queued SYN once, after the verdict, on the daemon's CPU, and the
-	 * enqueue holds no route (measured: bench-mss, README "Deployment"). */
 	/* mtugated's accept re-runs the hook (NF_REPEAT) with NFQ_DONE_MARK: such
 	 * a packet skips our chains, the bit is cleared, and the rules after our
 	 * jump see it (a goto returns past the jump that led here). */
@@ -341,6 +338,9 @@ int rules_iptables(const struct conf *c, const struct policy *p, int family, int
 	for (i = 0; i < 2; i++)
 		strbuf_printf(out, "-A %s -m mark --mark 0x%x/0x%x -g MTUGATE_RESUME\n", rules_chains[i],
 			      NFQ_DONE_MARK, NFQ_DONE_MARK);
+	/* SYNs are queued before the routing decision: the kernel then routes a
+	 * queued SYN once, after the verdict, on the daemon's CPU, and the
+	 * enqueue holds no route (measured: bench-mss, README "Deployment"). */
 	strbuf_printf(out, "-A MTUGATE_PREROUTING -j MTUGATE_PROXY\n"
 		      "-A MTUGATE_PREROUTING -j MTUGATE_DTLS\n-A MTUGATE_PREROUTING -j MTUGATE_MSS\n");
 	rules_ipt_proxy(&r);
