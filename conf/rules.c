@@ -335,8 +335,8 @@ int rules_iptables(const struct conf *c, const struct policy *p, int family, int
 	 * jump see it (a goto returns past the jump that led here). */
 	strbuf_printf(out, "# Decided packets come back (NF_REPEAT, mark 0x%x): clear it, and on to the next rules\n"
 		      "-A MTUGATE_RESUME -j MARK --set-xmark 0x0/0x%x\n", NFQ_DONE_MARK, NFQ_DONE_MARK);
-	for (i = 0; i < 2; i++)
-		strbuf_printf(out, "-A %s -m mark --mark 0x%x/0x%x -g MTUGATE_RESUME\n", rules_chains[i],
+	for (const char *const *ch = (const char *const[]){ "PREROUTING", "FORWARD", NULL }; *ch; ch++)
+		strbuf_printf(out, "-A MTUGATE_%s -m mark --mark 0x%x/0x%x -g MTUGATE_RESUME\n", *ch,
 			      NFQ_DONE_MARK, NFQ_DONE_MARK);
 	/* SYNs are queued before the routing decision: the kernel then routes a
 	 * queued SYN once, after the verdict, on the daemon's CPU, and the
