@@ -624,6 +624,7 @@ static void test_load_dir(void)
 struct box_run {
 	struct policy_box *box;
 	atomic_int stop;
+	atomic_int ready;	/* readers through their first hold */
 	long holds[READERS];
 	long bad[READERS];
 	unsigned seen[READERS];
@@ -671,7 +672,8 @@ static void *reader(void *v)
 			}
 		}
 		policy_release(p);
-		r->holds[a->id]++;
+		if (r->holds[a->id]++ == 0)
+			atomic_fetch_add(&r->ready, 1);
 	}
 	return NULL;
 }
@@ -691,6 +693,10 @@ static void test_box_threads(void)
 		args[i] = (struct reader_arg){ &r, i };
 		pthread_create(&th[i], NULL, reader, &args[i]);
 	}
+	/* The swaps start once every reader reads: on a loaded machine a thread
+	 * may otherwise first run after the last swap (10 s at most). */
+	for (int spin = 0; atomic_load(&r.ready) < READERS && spin < 10000; spin++)
+		usleep(1000);
 	for (unsigned gen = 2; gen <= SWAPS + 1; gen++) {
 		struct policy *np = policy_gen(gen);
 
