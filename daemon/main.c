@@ -86,11 +86,14 @@ static int daemon_reload(void *arg, struct diag *d)
 	dm->rules_conf = nc;
 	proxy_reloaded(dm->proxy, &nc);	/* [proxy] changes wait for a restart: says so */
 	log_setlevel(nc.daemon.log_level);
-	/* Queues, socket and user are bound at start: say so rather than ignore it. */
+	/* Queues, headend, socket and user are taken at start (the packet
+	 * threads hold copies): say so rather than ignore it. */
 	if (memcmp(&nc.queues, &dm->conf.queues, sizeof(nc.queues)) ||
+	    memcmp(&nc.headend, &dm->conf.headend, sizeof(nc.headend)) ||
 	    strcmp(nc.daemon.control_socket, dm->conf.daemon.control_socket) ||
 	    strcmp(nc.daemon.user, dm->conf.daemon.user))
-		log_warnx("reload: [queues], control_socket and user take effect only at restart");
+		log_warnx("reload: [queues], [headend], control_socket and user take effect only at"
+			  " restart");
 	dm->conf.daemon.log_level = nc.daemon.log_level;
 	log_info("reloaded: %zu group(s) in force", policy_count(np));
 	if (changed)

@@ -133,6 +133,11 @@ check "and the log says so" grep -q "rules this configuration needs have changed
 reload_says
 check "a reload with nothing changed says only ok" test "$(cat "$tmp/reload.out")" = "reload: ok"
 check "the log asked once" test "$(grep -c "rules this configuration needs have changed" "$tmp/daemon.log")" = 1
+# The packet threads hold the headend they started with: a new one waits for a restart.
+sed -i 's/^advertised_dtls_port = .*/advertised_dtls_port = 4444/' "$tmp/mtugate.conf"
+reload_says
+check "a new headend port: reload says the rules changed" grep -q "re-apply them" "$tmp/reload.out"
+check "and the log, that [headend] waits for a restart" grep -q "\[headend\].* take effect only at restart" "$tmp/daemon.log"
 
 # SIGTERM: exit 0, queues unbound, socket gone.
 kill -TERM $dpid
