@@ -122,7 +122,7 @@ admin() {	# admin TOOL POOL
 }
 admin iptables 192.0.2.0/28
 admin ip6tables 2001:db8:10:a::/64
-hits() { ip netns exec $gw $1-save -c | grep -E -- "--comment $2( |\$)" | sed 's/^\[\([0-9]*\):.*/\1/' | paste -sd+ | bc; }
+hits() { ip netns exec $gw $1-save -c | grep -E -- "--comment $2( |\$)" | awk '{ sub(/^\[/, ""); n += $0 + 0 } END { print n + 0 }'; }
 ip netns exec $gw "$B/mtugated" -f -c "$tmp/mtugate.conf" 2>"$tmp/daemon.log" &
 dpid=$!
 check "the control socket answers" wait_until 10 ctl ping
