@@ -271,10 +271,3 @@ struct dtls_verdict dtls_decide(const struct group *g, enum dtls_dir dir, bool p
 	}
 	return v;
 }
-
-uint32_t dtls_mark_apply(uint32_t old, uint32_t mark)
-{
-	if (mark == 0)
-		return old;
-	return (old & ~DTLS_MARK_MASK) | (mark & DTLS_MARK_MASK);
-}

@@ -67,7 +67,9 @@ enum dtls_parse dtls_parse(struct dtls_info *info, const uint8_t *buf, size_t le
  *   drop/reject  when (mark & DTLS_MARK_TAG_MASK|DTLS_MARK_BLOCKED)
  *                          == DTLS_MARK_TAG|DTLS_MARK_BLOCKED
  * "MT" in the upper half keeps us clear of marks other tools put in the low
- * bits; bits of the mark outside DTLS_MARK_MASK are never ours to change. */
+ * bits; bits of the mark outside DTLS_MARK_MASK are never ours to change.
+ * These are the default bits and the terms dtls_decide() speaks in; with
+ * `[queues] mark_mask` conf/marks.h maps them into the administrator's bits. */
 #define DTLS_MARK_TAG 0x4d540000u	/* "MT" */
 #define DTLS_MARK_TAG_MASK 0xffff0000u
 #define DTLS_MARK_DECIDED 0x1u		/* seen by the daemon: do not queue again */
@@ -106,8 +108,5 @@ enum dtls_dir dtls_direction(bool from_headend, uint16_t sport, uint16_t dport,
 
 /* The decision for one datagram of group g (NULL: no group matched). */
 struct dtls_verdict dtls_decide(const struct group *g, enum dtls_dir dir, bool ports_differ);
-
-/* The mark to hand to the kernel: ours replaces only the DTLS_MARK_MASK bits. */
-uint32_t dtls_mark_apply(uint32_t old, uint32_t mark);
 
 #endif

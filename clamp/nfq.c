@@ -27,6 +27,7 @@ struct nfq_queue {
 	struct mnl_socket *nl;
 	uint32_t portid;
 	uint16_t num;
+	uint32_t done_mark;
 	nfq_handler fn;
 	void *arg;
 	struct nfq_stats st;
@@ -47,8 +48,8 @@ static int nfq_send_cfg(struct nfq_queue *q, struct nlmsghdr *nlh)
 	return mnl_socket_sendto(q->nl, nlh, nlh->nlmsg_len) < 0 ? -errno : 0;
 }
 
-struct nfq_queue *nfq_queue_open(uint16_t num, unsigned max_len, bool fail_open, nfq_handler fn,
-			   void *arg)
+struct nfq_queue *nfq_queue_open(uint16_t num, unsigned max_len, bool fail_open,
+				 uint32_t done_mark, nfq_handler fn, void *arg)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh;
@@ -58,6 +59,7 @@ struct nfq_queue *nfq_queue_open(uint16_t num, unsigned max_len, bool fail_open,
 	if (!q)
 		return NULL;
 	q->num = num;
+	q->done_mark = done_mark;
 	q->fn = fn;
 	q->arg = arg;
 	q->tx = malloc(NFQ_TXSZ);
@@ -157,7 +159,7 @@ static void nfq_batch_flush(struct nfq_queue *q)
 	q->st.batches++;
 }
 
-/* The verdict and mark for the kernel (see nfq.h: NF_REPEAT and NFQ_DONE_MARK). */
+/* The verdict and mark for the kernel (see nfq.h: NF_REPEAT and the done mark). */
 static struct nfq_out nfq_out_of(struct nfq_queue *q, const struct nfq_packet *pk,
 				 const struct nfq_verdict *v)
 {
@@ -165,13 +167,13 @@ static struct nfq_out nfq_out_of(struct nfq_queue *q, const struct nfq_packet *p
 
 	if (v->action == NFQ_DROP)
 		return o;
-	if (pk->mark & NFQ_DONE_MARK) {
+	if (pk->mark & q->done_mark) {
 		q->st.unguarded++;
 		o.verdict = NF_ACCEPT;
-		o.mark &= ~NFQ_DONE_MARK;
+		o.mark &= ~q->done_mark;
 	} else {
 		o.verdict = NF_REPEAT;
-		o.mark |= NFQ_DONE_MARK;
+		o.mark |= q->done_mark;
 	}
 	o.set_mark = true;
 	return o;

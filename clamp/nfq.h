@@ -10,7 +10,8 @@ enum nfq_action { NFQ_ACCEPT, NFQ_DROP };
 
 /* Set on every packet mtugated accepts, whose hook then runs again (NF_REPEAT):
  * mtugate's rules skip such a packet and clear the bit, so the rules after
- * mtugate's jump in the same built-in chain still see it. */
+ * mtugate's jump in the same built-in chain still see it. This is the
+ * default bit; `[queues] mark_mask` picks another (conf/marks.h). */
 #define NFQ_DONE_MARK 0x200u
 
 /* What the handler decided for one packet. Defaults: accept, unchanged, no mark. */
@@ -35,21 +36,22 @@ typedef void (*nfq_handler)(void *arg, const struct nfq_packet *pk, struct nfq_v
 
 struct nfq_stats {
 	uint64_t received, batches, verdict_errors, recv_errors;
-	uint64_t unguarded;	/* came back with NFQ_DONE_MARK: rules without the guard */
+	uint64_t unguarded;	/* came back with the done mark: rules without the guard */
 };
 
 struct nfq_queue;
 
 /* Bind queue num: copy whole packets, NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO,
- * NETLINK_NO_ENOBUFS, queue length max_len and a receive buffer sized for it.
+ * NETLINK_NO_ENOBUFS, queue length max_len and a receive buffer sized for it;
+ * done_mark is the NF_REPEAT bit (NFQ_DONE_MARK by default).
  * NULL with errno set on failure. */
-struct nfq_queue *nfq_queue_open(uint16_t num, unsigned max_len, bool fail_open, nfq_handler fn,
-			   void *arg);
+struct nfq_queue *nfq_queue_open(uint16_t num, unsigned max_len, bool fail_open,
+				 uint32_t done_mark, nfq_handler fn, void *arg);
 int nfq_queue_fd(const struct nfq_queue *q);
 /* Drain the socket: batched reads (recvmmsg), one callback per packet, one
  * batch verdict per run of unchanged packets with the same verdict and mark,
  * one message per rewritten packet, all sent together. An accepted packet
- * gets NF_REPEAT and NFQ_DONE_MARK; one that already carries the bit (it came
+ * gets NF_REPEAT and the done mark; one that already carries the bit (it came
  * back) gets NF_ACCEPT with the bit cleared, counted in unguarded.
  * Returns packets handled, or -errno on a socket error. */
 int nfq_queue_process(struct nfq_queue *q);

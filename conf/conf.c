@@ -30,7 +30,7 @@
 
 enum conf_kind {
 	CK_USER, CK_PATH, CK_SOCKET, CK_LOGLEVEL, CK_QUEUE, CK_UINT, CK_PORT, CK_BOOL, CK_ADDRS,
-	CK_HOST
+	CK_HOST, CK_MARKMASK
 };
 
 struct conf_key {
@@ -54,6 +54,7 @@ static const struct conf_key conf_keys[] = {
 	CONF_KEY(queues, dtls, CK_QUEUE, 0, 65535),
 	CONF_KEY(queues, max_len, CK_UINT, 1, CONF_MAX_QUEUE_LEN),
 	CONF_KEY(queues, fail_open, CK_BOOL, 0, 0),
+	CONF_KEY(queues, mark_mask, CK_MARKMASK, 0, 0),
 	CONF_KEY(headend, addr, CK_ADDRS, 0, 0),
 	CONF_KEY(headend, tls_port, CK_PORT, 1, 65535),
 	CONF_KEY(headend, dtls_port, CK_PORT, 1, 65535),
@@ -97,6 +98,8 @@ void conf_defaults(struct conf *c)
 	c->queues.dtls = (struct qrange){ 3, 3 };
 	c->queues.max_len = 8192;
 	c->queues.fail_open = true;
+	c->queues.mark_mask = 0;
+	marks_default(&c->marks);
 	c->headend.tls_port = 443;
 	c->headend.dtls_port = 443;
 	c->headend.advertised_dtls_port = 443;
@@ -209,6 +212,38 @@ static void conf_set_addrs(struct conf_ctx *x, int line, const char *v)
 	x->c->headend.naddr = n;
 }
 
+/* A mask in hex (0x3f800000) or decimal; empty or 0: the default layout. */
+static void conf_set_mark_mask(struct conf_ctx *x, const struct conf_key *k, int line,
+			       const char *v)
+{
+	unsigned long long u = 0;
+	bool hex = v[0] == '0' && (v[1] == 'x' || v[1] == 'X');
+	const char *p = hex ? v + 2 : v;
+	char why[128];
+	int bits = 0;
+
+	if (*v && (!*p || strspn(p, hex ? "0123456789abcdefABCDEF" : "0123456789") != strlen(p) ||
+		   strlen(p) > (hex ? 8 : 10) || (u = strtoull(v, NULL, hex ? 16 : 10)) > 0xffffffffULL)) {
+		conf_bad(x, k, line, v, "expected a 32-bit mask, as 0x3f800000 or in decimal, or nothing");
+		return;
+	}
+	if (u == 0) {
+		x->c->queues.mark_mask = 0;
+		marks_default(&x->c->marks);
+		return;
+	}
+	if (marks_from_mask(&x->c->marks, (uint32_t)u) < 0) {
+		for (unsigned long long b = u; b; b &= b - 1)
+			bits++;
+		snprintf(why, sizeof(why), "%d bit%s set; mtugate needs at least %d (DTLS decisions, proxy,"
+			 " resume, and at least one bit of tag)", bits, bits == 1 ? "" : "s",
+			 MARKS_MIN_BITS);
+		conf_bad(x, k, line, v, why);
+		return;
+	}
+	x->c->queues.mark_mask = (uint32_t)u;
+}
+
 /* Parse one value into its field, or report why not. */
 static void conf_set(struct conf_ctx *x, const struct conf_key *k, int line, const char *v)
 {
@@ -271,6 +306,9 @@ static void conf_set(struct conf_ctx *x, const struct conf_key *k, int line, con
 		break;
 	case CK_ADDRS:
 		conf_set_addrs(x, line, v);
+		break;
+	case CK_MARKMASK:
+		conf_set_mark_mask(x, k, line, v);
 		break;
 	case CK_HOST:
 		/* A DNS name or an address literal; empty means the headend address. */

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "conf/addr.h"
+#include "conf/marks.h"
 
 struct diag;
 
@@ -32,7 +33,9 @@ struct conf {
 		struct qrange mss, pmtu, dtls;
 		unsigned max_len;
 		bool fail_open;
+		uint32_t mark_mask;		/* 0: the default layout */
 	} queues;
+	struct marks marks;			/* from mark_mask, set by conf_load */
 	struct {
 		struct ipaddr addr[CONF_MAX_HEADENDS];
 		size_t naddr;

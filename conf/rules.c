@@ -9,13 +9,11 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "clamp/dtls.h"
-#include "clamp/nfq.h"
 #include "conf/conf.h"
+#include "conf/marks.h"
 #include "daemon/strbuf.h"
 #include "policy/policy.h"
 
-#define RULES_DTLS_NFMASK (DTLS_MARK_TAG_MASK | 0xfu)
 /* How long a blocked client stays blocked in the kernel after the daemon's
  * last decision about it: longer than openconnect's 12 s handshake with its
  * retransmissions, shorter than its 60 s retry, so each retry is decided
@@ -154,6 +152,7 @@ static void rules_ports(struct strbuf *out, const struct conf *c, const char *si
 
 static void rules_ipt_dtls(const struct rules_out *r)
 {
+	const struct marks *mk = &r->c->marks;
 	const struct conf *c = r->c;
 	char buf[64];
 	size_t i;
@@ -173,10 +172,10 @@ static void rules_ipt_dtls(const struct rules_out *r)
 		strbuf_printf(r->out, "-A MTUGATE_DTLS -d %s -p udp", h);
 		rules_ports(r->out, c, "--dport", "--dports");
 		strbuf_printf(r->out, " -m conntrack --ctstate NEW -m connmark --mark 0x0/0x%x -j MTUGATE_DTLS_NEW\n",
-			      RULES_DTLS_NFMASK);
+			      marks_dtls_mask(mk));
 		strbuf_printf(r->out, "-A MTUGATE_DTLS -s %s -p udp", h);
 		rules_ports(r->out, c, "--sport", "--sports");
-		strbuf_printf(r->out, " -m conntrack --ctstate NEW -m connmark --mark 0x0/0x%x", RULES_DTLS_NFMASK);
+		strbuf_printf(r->out, " -m conntrack --ctstate NEW -m connmark --mark 0x0/0x%x", marks_dtls_mask(mk));
 		rules_ipt_queue(r->out, &c->queues.dtls);
 	}
 	/* A blocked flow cannot keep its mark: dropping its first datagram
@@ -187,18 +186,18 @@ static void rules_ipt_dtls(const struct rules_out *r)
 		      " is blocked again in the kernel\n", RULES_DTLS_REMEMBER);
 	strbuf_printf(r->out, "-A MTUGATE_DTLS_NEW -m recent --name %s --rcheck --seconds %d --rsource"
 		      " -j MARK --set-xmark 0x%x/0x%x\n", RULES_RECENT_DROP, RULES_DTLS_REMEMBER,
-		      DTLS_MARK_TAG | DTLS_MARK_BLOCKED, RULES_DTLS_NFMASK);
+		      mk->tag | mk->blocked, marks_dtls_mask(mk));
 	strbuf_printf(r->out, "-A MTUGATE_DTLS_NEW -m mark --mark 0x0/0x%x -m recent --name %s --rcheck"
-		      " --seconds %d --rsource -j MARK --set-xmark 0x%x/0x%x\n", DTLS_MARK_TAG_MASK,
+		      " --seconds %d --rsource -j MARK --set-xmark 0x%x/0x%x\n", mk->tag_mask,
 		      RULES_RECENT_REJECT, RULES_DTLS_REMEMBER,
-		      DTLS_MARK_TAG | DTLS_MARK_BLOCKED | DTLS_MARK_REJECT, RULES_DTLS_NFMASK);
-	strbuf_printf(r->out, "-A MTUGATE_DTLS_NEW -m mark --mark 0x0/0x%x", DTLS_MARK_TAG_MASK);
+		      mk->tag | mk->blocked | mk->reject, marks_dtls_mask(mk));
+	strbuf_printf(r->out, "-A MTUGATE_DTLS_NEW -m mark --mark 0x0/0x%x", mk->tag_mask);
 	rules_ipt_queue(r->out, &c->queues.dtls);
 	/* Marks the DTLS path sets (clamp/dtls.h): the verdict's mark goes onto
 	 * the connection, so later datagrams stay in the kernel. */
 	strbuf_printf(r->out, "-A MTUGATE_FORWARD -m mark --mark 0x%x/0x%x -j CONNMARK --save-mark"
-		      " --nfmask 0x%x --ctmask 0x%x\n", DTLS_MARK_TAG, DTLS_MARK_TAG_MASK,
-		      RULES_DTLS_NFMASK, RULES_DTLS_NFMASK);
+		      " --nfmask 0x%x --ctmask 0x%x\n", mk->tag, mk->tag_mask,
+		      marks_dtls_mask(mk), marks_dtls_mask(mk));
 }
 
 /*
@@ -218,9 +217,10 @@ static void rules_ipt_dtls(const struct rules_out *r)
  */
 static void rules_ipt_filter(const struct rules_out *r, int hooks)
 {
+	const struct marks *mk = &r->c->marks;
 	const char *rej = r->family == AF_INET6 ? "icmp6-port-unreachable" : "icmp-port-unreachable";
-	const unsigned m = DTLS_MARK_TAG | DTLS_MARK_BLOCKED, rm = m | DTLS_MARK_REJECT;
-	const unsigned mask = DTLS_MARK_TAG_MASK | DTLS_MARK_BLOCKED | DTLS_MARK_REJECT;
+	const unsigned m = mk->tag | mk->blocked, rm = m | mk->reject;
+	const unsigned mask = mk->tag_mask | mk->blocked | mk->reject;
 
 	if (!rules_need_dtls(r->c, r->family))
 		return;
@@ -228,11 +228,11 @@ static void rules_ipt_filter(const struct rules_out *r, int hooks)
 	strbuf_printf(r->out, "# dtls = block: drop or reject (ICMP port unreachable), and remember the"
 		      " client for %d s\n", RULES_DTLS_REMEMBER);
 	strbuf_printf(r->out, "-A MTUGATE_FILTER -m mark --mark 0x%x/0x%x -m recent --name %s --set"
-		      " --rsource -j DROP\n", m | DTLS_MARK_DECIDED, mask | DTLS_MARK_DECIDED,
+		      " --rsource -j DROP\n", m | mk->decided, mask | mk->decided,
 		      RULES_RECENT_DROP);
 	strbuf_printf(r->out, "-A MTUGATE_FILTER -m mark --mark 0x%x/0x%x -m recent --name %s --set"
-		      " --rsource -j REJECT --reject-with %s\n", rm | DTLS_MARK_DECIDED,
-		      mask | DTLS_MARK_DECIDED, RULES_RECENT_REJECT, rej);
+		      " --rsource -j REJECT --reject-with %s\n", rm | mk->decided,
+		      mask | mk->decided, RULES_RECENT_REJECT, rej);
 	strbuf_printf(r->out, "-A MTUGATE_FILTER -m mark --mark 0x%x/0x%x -j DROP\n", m, mask);
 	strbuf_printf(r->out, "-A MTUGATE_FILTER -m mark --mark 0x%x/0x%x -j REJECT --reject-with %s\n",
 		      rm, mask, rej);
@@ -243,6 +243,7 @@ static void rules_ipt_filter(const struct rules_out *r, int hooks)
 
 static void rules_ipt_proxy(const struct rules_out *r)
 {
+	const struct marks *mk = &r->c->marks;
 	const struct conf *c = r->c;
 	char buf[64];
 	size_t i;
@@ -251,7 +252,7 @@ static void rules_ipt_proxy(const struct rules_out *r)
 		return;
 	strbuf_printf(r->out, "# TLS proxy intake: the proxy's own sockets first, then TPROXY\n");
 	strbuf_printf(r->out, "-A MTUGATE_PROXY -p tcp -m socket --transparent -j MARK --set-xmark 0x%x/0x%x\n",
-		      RULES_PROXY_MARK, RULES_PROXY_MARK);
+		      mk->proxy, mk->proxy);
 	strbuf_printf(r->out, "-A MTUGATE_PROXY -p tcp -m socket --transparent -j RETURN\n");
 	for (i = 0; i < policy_count(r->p); i++) {
 		const struct group *g = policy_group(r->p, i);
@@ -271,12 +272,13 @@ static void rules_ipt_proxy(const struct rules_out *r)
 		strbuf_printf(r->out, "-A MTUGATE_PROXY -d %s -p tcp --dport %u -j TPROXY --on-port %u"
 			      " --tproxy-mark 0x%x/0x%x\n",
 			      rules_addr(&c->headend.addr[i], buf, sizeof(buf)), c->headend.tls_port,
-			      c->proxy.listen_port, RULES_PROXY_MARK, RULES_PROXY_MARK);
+			      c->proxy.listen_port, mk->proxy, mk->proxy);
 	}
 }
 
 static void rules_ipt_nat(const struct rules_out *r, int hooks)
 {
+	const struct marks *mk = &r->c->marks;
 	const struct conf *c = r->c;
 	char buf[64];
 	size_t i;
@@ -298,7 +300,7 @@ static void rules_ipt_nat(const struct rules_out *r, int hooks)
 		h = rules_addr(&c->headend.addr[i], buf, sizeof(buf));
 		strbuf_printf(r->out, "-A MTUGATE_DNAT -d %s -p udp --dport %u -m mark --mark 0x%x/0x%x"
 			      " -j DNAT --to-destination %s%s%s:%u\n", h, c->headend.advertised_dtls_port,
-			      DTLS_MARK_TAG | DTLS_MARK_NORMALIZE, DTLS_MARK_TAG_MASK | DTLS_MARK_NORMALIZE,
+			      mk->tag | mk->normalize, mk->tag_mask | mk->normalize,
 			      r->family == AF_INET6 ? "[" : "", h, r->family == AF_INET6 ? "]" : "",
 			      c->headend.dtls_port);
 	}
@@ -315,6 +317,7 @@ static const char *const rules_chains[] = {
 int rules_iptables(const struct conf *c, const struct policy *p, int family, int hooks,
 		   struct strbuf *out)
 {
+	const struct marks *mk = &c->marks;
 	struct rules_out r = { c, p, family, out };
 	const char *tool = family == AF_INET6 ? "ip6tables" : "iptables";
 	size_t i;
@@ -330,14 +333,14 @@ int rules_iptables(const struct conf *c, const struct policy *p, int family, int
 	/* Declaring a chain flushes it under --noflush with legacy iptables only. */
 	for (i = 0; i < sizeof(rules_chains) / sizeof(rules_chains[0]); i++)
 		strbuf_printf(out, "-F %s\n", rules_chains[i]);
-	/* mtugated's accept re-runs the hook (NF_REPEAT) with NFQ_DONE_MARK: such
+	/* mtugated's accept re-runs the hook (NF_REPEAT) with the done mark: such
 	 * a packet skips our chains, the bit is cleared, and the rules after our
 	 * jump see it (a goto returns past the jump that led here). */
 	strbuf_printf(out, "# Decided packets come back (NF_REPEAT, mark 0x%x): clear it, and on to the next rules\n"
-		      "-A MTUGATE_RESUME -j MARK --set-xmark 0x0/0x%x\n", NFQ_DONE_MARK, NFQ_DONE_MARK);
+		      "-A MTUGATE_RESUME -j MARK --set-xmark 0x0/0x%x\n", mk->done, mk->done);
 	for (const char *const *ch = (const char *const[]){ "PREROUTING", "FORWARD", NULL }; *ch; ch++)
 		strbuf_printf(out, "-A MTUGATE_%s -m mark --mark 0x%x/0x%x -g MTUGATE_RESUME\n", *ch,
-			      NFQ_DONE_MARK, NFQ_DONE_MARK);
+			      mk->done, mk->done);
 	/* SYNs are queued before the routing decision: the kernel then routes a
 	 * queued SYN once, after the verdict, on the daemon's CPU, and the
 	 * enqueue holds no route (measured: bench-mss, README "Deployment"). */
@@ -382,14 +385,16 @@ int rules_hooks(const struct conf *c, struct strbuf *out)
 
 int rules_routes(const struct conf *c, struct strbuf *out)
 {
+	const struct marks *mk = &c->marks;
+
 	if (rules_need_proxy(c, AF_INET))
 		strbuf_printf(out, "ip rule add fwmark 0x%x/0x%x lookup %d\n"
 			      "ip route add local 0.0.0.0/0 dev lo table %d\n",
-			      RULES_PROXY_MARK, RULES_PROXY_MARK, RULES_PROXY_TABLE, RULES_PROXY_TABLE);
+			      mk->proxy, mk->proxy, RULES_PROXY_TABLE, RULES_PROXY_TABLE);
 	if (rules_need_proxy(c, AF_INET6))
 		strbuf_printf(out, "ip -6 rule add fwmark 0x%x/0x%x lookup %d\n"
 			      "ip -6 route add local ::/0 dev lo table %d\n",
-			      RULES_PROXY_MARK, RULES_PROXY_MARK, RULES_PROXY_TABLE, RULES_PROXY_TABLE);
+			      mk->proxy, mk->proxy, RULES_PROXY_TABLE, RULES_PROXY_TABLE);
 	return out->oom ? -ENOMEM : 0;
 }
 
@@ -407,10 +412,10 @@ static const char *rules_nft_ip(int family)
 }
 
 /* A packet mtugated decided comes back (NF_REPEAT): clear the bit, skip the chain. */
-static void rules_nft_resume(struct strbuf *out)
+static void rules_nft_resume(const struct marks *mk, struct strbuf *out)
 {
 	strbuf_printf(out, "\t\tmeta mark & 0x%x == 0x%x meta mark set meta mark & 0x%08x return\n",
-		      NFQ_DONE_MARK, NFQ_DONE_MARK, ~NFQ_DONE_MARK);
+		      mk->done, mk->done, ~mk->done);
 }
 
 /* SYN and SYN-ACK to and from the pools, before routing (see rules_iptables()). */
@@ -438,15 +443,16 @@ static void rules_nft_mss(const struct conf *c, const struct policy *p, struct s
 
 static void rules_nft_prerouting(const struct conf *c, const struct policy *p, struct strbuf *out)
 {
+	const struct marks *mk = &c->marks;
 	char buf[64];
 	size_t i, k;
 
 	strbuf_printf(out, "\tchain prerouting {\n\t\ttype filter hook prerouting priority mangle;"
 		      " policy accept;\n");
-	rules_nft_resume(out);
+	rules_nft_resume(&c->marks, out);
 	if (c->proxy.enable && c->headend.naddr) {
 		strbuf_printf(out, "\t\tmeta l4proto tcp socket transparent 1 meta mark set meta mark"
-			      " | 0x%x return\n", RULES_PROXY_MARK);
+			      " | 0x%x return\n", mk->proxy);
 		/* Only what TPROXY would take: the rest of this chain sees every client. */
 		for (i = 0; i < policy_count(p); i++) {
 			const struct group *g = policy_group(p, i);
@@ -464,7 +470,7 @@ static void rules_nft_prerouting(const struct conf *c, const struct policy *p, s
 			strbuf_printf(out, "\t\t%s daddr %s tcp dport %u meta mark set meta mark | 0x%x"
 				      " tproxy %s to :%u accept\n", ip,
 				      rules_addr(&c->headend.addr[i], buf, sizeof(buf)),
-				      c->headend.tls_port, RULES_PROXY_MARK, ip, c->proxy.listen_port);
+				      c->headend.tls_port, mk->proxy, ip, c->proxy.listen_port);
 		}
 	}
 	if (rules_qon(&c->queues.dtls)) {
@@ -479,7 +485,7 @@ static void rules_nft_prerouting(const struct conf *c, const struct policy *p, s
 					      c->headend.advertised_dtls_port);
 				if (c->headend.dtls_port != c->headend.advertised_dtls_port)
 					strbuf_printf(out, ", %u", c->headend.dtls_port);
-				strbuf_printf(out, " } ct state new ct mark & 0x%x == 0x0", RULES_DTLS_NFMASK);
+				strbuf_printf(out, " } ct state new ct mark & 0x%x == 0x0", marks_dtls_mask(mk));
 				if (d == 0)
 					strbuf_printf(out, " jump dtls_new\n");
 				else
@@ -515,8 +521,9 @@ static void rules_nft_dtls_sets(const struct conf *c, struct strbuf *out)
 /* A client remembered as blocked gets the blocked mark without a decision. */
 static void rules_nft_dtls_new(const struct conf *c, struct strbuf *out)
 {
+	const struct marks *mk = &c->marks;
 	static const char *const lists[] = { "drop", "reject" };
-	const unsigned keep = ~(unsigned)RULES_DTLS_NFMASK;
+	const unsigned keep = ~(unsigned)marks_dtls_mask(mk);
 	size_t l, f;
 
 	if (!rules_nft_dtls(c))
@@ -526,8 +533,8 @@ static void rules_nft_dtls_new(const struct conf *c, struct strbuf *out)
 		for (f = 0; f < 2; f++)
 			strbuf_printf(out, "\t\t%s saddr @dtls_%s%c meta mark set meta mark & 0x%08x | 0x%x"
 				      " return\n", f ? "ip6" : "ip", lists[l], f ? '6' : '4', keep,
-				      DTLS_MARK_TAG | DTLS_MARK_BLOCKED | (l ? DTLS_MARK_REJECT : 0));
-	strbuf_printf(out, "\t\tmeta mark & 0x%x == 0x0", DTLS_MARK_TAG_MASK);
+				      mk->tag | mk->blocked | (l ? mk->reject : 0));
+	strbuf_printf(out, "\t\tmeta mark & 0x%x == 0x0", mk->tag_mask);
 	rules_nft_queue(out, &c->queues.dtls);
 	strbuf_printf(out, "\t}\n");
 }
@@ -536,9 +543,10 @@ static void rules_nft_dtls_new(const struct conf *c, struct strbuf *out)
  * drop is final in nft: no ordering against a stateful ruleset needed. */
 static void rules_nft_dtls_block(const struct conf *c, struct strbuf *out)
 {
+	const struct marks *mk = &c->marks;
 	static const char *const lists[] = { "drop", "reject" };
-	const unsigned m = DTLS_MARK_TAG | DTLS_MARK_BLOCKED;
-	const unsigned mask = DTLS_MARK_TAG_MASK | DTLS_MARK_BLOCKED | DTLS_MARK_REJECT;
+	const unsigned m = mk->tag | mk->blocked;
+	const unsigned mask = mk->tag_mask | mk->blocked | mk->reject;
 	size_t l, f;
 
 	if (!rules_nft_dtls(c))
@@ -546,26 +554,27 @@ static void rules_nft_dtls_block(const struct conf *c, struct strbuf *out)
 	for (l = 0; l < 2; l++)
 		for (f = 0; f < 2; f++)
 			strbuf_printf(out, "\t\tmeta mark & 0x%x == 0x%x meta nfproto ipv%c update @dtls_%s%c"
-				      " { %s saddr }\n", mask | DTLS_MARK_DECIDED,
-				      m | DTLS_MARK_DECIDED | (l ? DTLS_MARK_REJECT : 0), f ? '6' : '4',
+				      " { %s saddr }\n", mask | mk->decided,
+				      m | mk->decided | (l ? mk->reject : 0), f ? '6' : '4',
 				      lists[l], f ? '6' : '4', f ? "ip6" : "ip");
 	strbuf_printf(out, "\t\tmeta mark & 0x%x == 0x%x drop\n", mask, m);
 	strbuf_printf(out, "\t\tmeta mark & 0x%x == 0x%x reject with icmpx type port-unreachable\n",
-		      mask, m | DTLS_MARK_REJECT);
+		      mask, m | mk->reject);
 }
 
 static void rules_nft_forward(const struct conf *c, const struct policy *p, struct strbuf *out)
 {
+	const struct marks *mk = &c->marks;
 	char buf[64];
 	size_t i, k;
 
 	strbuf_printf(out, "\tchain forward {\n\t\ttype filter hook forward priority mangle;"
 		      " policy accept;\n");
-	rules_nft_resume(out);
+	rules_nft_resume(&c->marks, out);
 	/* nft 1.0 cannot merge two registers: the whole packet mark is saved. */
 	if (rules_qon(&c->queues.dtls) && c->headend.naddr)
 		strbuf_printf(out, "\t\tmeta mark & 0x%x == 0x%x ct mark set meta mark\n",
-			      DTLS_MARK_TAG_MASK, DTLS_MARK_TAG);
+			      mk->tag_mask, mk->tag);
 	rules_nft_dtls_block(c, out);
 	for (i = 0; i < policy_count(p); i++) {
 		const struct group *g = policy_group(p, i);
@@ -588,6 +597,7 @@ static void rules_nft_forward(const struct conf *c, const struct policy *p, stru
 
 static void rules_nft_dnat(const struct conf *c, struct strbuf *out)
 {
+	const struct marks *mk = &c->marks;
 	char buf[64];
 	size_t i;
 
@@ -602,7 +612,7 @@ static void rules_nft_dnat(const struct conf *c, struct strbuf *out)
 		rules_addr(&c->headend.addr[i], buf, sizeof(buf));
 		strbuf_printf(out, "\t\t%s daddr %s udp dport %u meta mark & 0x%x == 0x%x dnat %s to %s%s%s:%u\n",
 			      ip, buf, c->headend.advertised_dtls_port,
-			      DTLS_MARK_TAG_MASK | DTLS_MARK_NORMALIZE, DTLS_MARK_TAG | DTLS_MARK_NORMALIZE,
+			      mk->tag_mask | mk->normalize, mk->tag | mk->normalize,
 			      ip, fam == AF_INET6 ? "[" : "", buf, fam == AF_INET6 ? "]" : "",
 			      c->headend.dtls_port);
 	}

@@ -9,7 +9,8 @@ struct policy;
 struct strbuf;
 
 /* TPROXY intake: the packet mark (value and mask) that sends a packet to the
- * local routing table. Kept clear of clamp/dtls.h's DTLS_MARK_MASK. */
+ * local routing table, by default (conf/marks.h: `[queues] mark_mask` moves
+ * it). Kept clear of clamp/dtls.h's DTLS_MARK_MASK. */
 #define RULES_PROXY_MARK 0x100u
 #define RULES_PROXY_TABLE 100
 

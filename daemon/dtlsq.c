@@ -19,6 +19,7 @@ struct dtlsq_state {
 	struct ipaddr headend[CONF_MAX_HEADENDS];
 	size_t nheadend;
 	uint16_t dtls_port, advertised_port;
+	struct marks marks;	/* where the decision's bits go */
 	/* The proxy's tunnels, for the group of a ClientHello by its session ID
 	 * or App-ID. NULL until the daemon hands the table over
 	 * (dtlsq_state_set_sessions()); then `clients` alone decides. */
@@ -51,6 +52,7 @@ struct dtlsq_state *dtlsq_state_new(const struct conf *c)
 	memcpy(s->headend, c->headend.addr, sizeof(s->headend));
 	s->dtls_port = c->headend.dtls_port;
 	s->advertised_port = c->headend.advertised_dtls_port;
+	s->marks = c->marks;
 	return s;
 }
 
@@ -172,6 +174,6 @@ void dtlsq_packet(struct dtlsq_state *s, const struct policy *pol, struct counte
 		NFQ_DROP : NFQ_ACCEPT;
 	if (o.v.mark) {
 		v->set_mark = true;
-		v->mark = dtls_mark_apply(pk->mark, o.v.mark);
+		v->mark = marks_dtls_apply(&s->marks, pk->mark, o.v.mark);
 	}
 }

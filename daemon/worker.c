@@ -33,6 +33,7 @@ struct worker {
 	struct pmtu_state *pmtu;
 	struct dtlsq_state *dtls;
 	bool warned_unguarded;
+	uint32_t done_mark;	/* for the message: the queue has its own copy */
 	uint8_t scratch[WORKER_SCRATCH];
 };
 
@@ -127,7 +128,7 @@ static void worker_readable(struct loop *l, int fd, uint32_t events, void *arg)
 		w->warned_unguarded = true;
 		log_warnx("queue %u: a packet came back already decided: the firewall rules lack"
 			  " mtugate's resume guard (mark 0x%x); re-apply them (mtugatectl rules)",
-			  w->num, NFQ_DONE_MARK);
+			  w->num, w->done_mark);
 	}
 	if (n < 0) {
 		errno = -n;
@@ -155,7 +156,9 @@ struct worker *worker_new(enum queue_kind kind, uint16_t num, const struct conf 
 		goto err;
 	if (kind == QUEUE_DTLS && !(w->dtls = dtlsq_state_new(c)))
 		goto err;
-	if (!(w->q = nfq_queue_open(num, c->queues.max_len, c->queues.fail_open, worker_packet, w)))
+	w->done_mark = c->marks.done;
+	if (!(w->q = nfq_queue_open(num, c->queues.max_len, c->queues.fail_open, w->done_mark,
+				    worker_packet, w)))
 		goto err;
 	if ((err = loop_add(w->loop, nfq_queue_fd(w->q), EPOLLIN, worker_readable, w)) < 0) {
 		errno = -err;

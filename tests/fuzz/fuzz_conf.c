@@ -26,6 +26,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	c = malloc(sizeof(*c));
 	if (c && conf_load(c, path, &d) < 0 && diag_count(&d) == 0)
 		abort();	/* a failed load always says why */
+	/* Loaded: the mark layout is the mask's (or the default one). */
+	if (c && diag_count(&d) == 0 && c->queues.mark_mask &&
+	    marks_all(&c->marks) != c->queues.mark_mask)
+		abort();
 	diag_free(&d);
 	free(c);
 	unlink(path);

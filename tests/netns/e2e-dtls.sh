@@ -155,12 +155,31 @@ block_checks 3 drop
 lab_disconnect
 lab_mtugated_stop
 
-progress "4: stateful gateway ruleset, tlsonly blocked (reject)"
+progress "4: stateful gateway ruleset, its own policy-routing marks, tlsonly blocked (reject)"
 stateful_firewall
-start_mtugate tlsonly.dtls_block=reject
+# mtugate's bits moved out of the way of the firewall's marks (mwan3's 0x3f00):
+# decided 0x10000, normalize 0x20000, blocked 0x40000, reject 0x80000, tag 0x400000.
+start_mtugate tlsonly.dtls_block=reject queues.mark_mask=0x7f0000
 check "4: MTUGATE_FILTER comes before the ruleset's accepts" bash -c \
 	"ip netns exec $NS_GW iptables -S FORWARD | sed -n 2p | grep -q 'MTUGATE_FILTER'"
+check "4: the printed rules use only mark_mask's bits" bash -c \
+	"'$B/mtugatectl' -c '$LAB_MG_CONF' rules --iptables | grep -q -- '--set-xmark 0x4c0000/0x4f0000' &&
+	 ! '$B/mtugatectl' -c '$LAB_MG_CONF' rules --iptables | grep -Eq '0x4d54|0xffff|0x200/'"
+for t in iptables ip6tables; do
+	# The firewall marks every packet in raw, a hook before mangle's (NF_REPEAT re-runs
+	# mangle only); counted where it leaves toward the headend: its mark kept through the
+	# daemon's verdict, and no bit outside its 0x3f00 and mtugate's 0x7f0000.
+	n_gw "$t" -t raw -I PREROUTING -j MARK --set-xmark 0x1100/0x3f00
+	n_gw "$t" -t mangle -A POSTROUTING -o g-dmz -p udp -m mark --mark 0x1100/0x3f00 -m comment --comment mg-own
+	n_gw "$t" -t mangle -A POSTROUTING -o g-dmz -p udp -m mark ! --mark 0x0/0xff80c0ff -m comment --comment mg-stray
+done
 relay_checks 4
+# The decision's bits on the connection: tag|normalize|decided, nothing else of the packet's.
+check "4: relay: the normalised flow's conntrack mark is 0x430000" bash -c \
+	"ip netns exec $NS_GW conntrack -L -f ipv4 -p udp --orig-port-dst $LAB_DTLS_ADV 2>/dev/null | grep -q 'mark=$((0x430000)) '"
+check "4: relay: every DTLS datagram to the headend kept the firewall's mark ($(udp_out))" \
+	[ "$(counter mangle mg-own)" = "$(udp_out)" ]
+check "4: relay: none carries a mark bit outside 0x3f00 and 0x7f0000" [ "$(counter mangle mg-stray)" = 0 ]
 lab_disconnect
 block_checks 4 reject
 lab_disconnect

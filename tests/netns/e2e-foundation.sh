@@ -138,6 +138,13 @@ sed -i 's/^advertised_dtls_port = .*/advertised_dtls_port = 4444/' "$tmp/mtugate
 reload_says
 check "a new headend port: reload says the rules changed" grep -q "re-apply them" "$tmp/reload.out"
 check "and the log, that [headend] waits for a restart" grep -q "\[headend\].* take effect only at restart" "$tmp/daemon.log"
+# Moved marks: new rules, and the packet threads' marks wait for a restart too.
+n_restart=$(grep -c "take effect only at restart" "$tmp/daemon.log")
+sed -i 's/^\[queues\]$/[queues]\nmark_mask = 0x7f0000/' "$tmp/mtugate.conf"
+reload_says
+check "a new mark_mask: reload says the rules changed" grep -q "re-apply them" "$tmp/reload.out"
+check "and the log, that [queues] waits for a restart" \
+	test "$(grep -c "\[queues\].* take effect only at restart" "$tmp/daemon.log")" -gt "$n_restart"
 
 # SIGTERM: exit 0, queues unbound, socket gone.
 kill -TERM $dpid

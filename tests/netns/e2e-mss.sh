@@ -222,6 +222,46 @@ check "and the bit is cleared all the same" test "$(hits iptables admin-leak)" =
 
 kill -TERM "$dpid"; wait "$dpid"; rc=$?; dpid=
 check "mtugated stops cleanly (exit $rc)" test "$rc" = 0
+
+# ---- Part 1b: the firewall marks packets itself (mwan3's 0x3f00) ----------
+# [queues] mark_mask = 0x7f0000 moves mtugate's NF_REPEAT bit to 0x200000.
+# The firewall's mark, set before mtugate's jump, survives the verdict; the
+# rules after the jump see each SYN once, and neither bit leaves mtugate.
+sed -i 's/^max_len = 4096$/max_len = 4096\nmark_mask = 0x7f0000/' "$tmp/mtugate.conf"
+for t in iptables ip6tables; do
+	for tb in raw mangle filter; do ip netns exec $gw $t -t $tb -F; ip netns exec $gw $t -t $tb -X; done
+done
+check "mark_mask: the printed IPv4 rules apply" bash -c "'$B/mtugatectl' -c '$tmp/mtugate.conf' rules --iptables | ip netns exec $gw iptables-restore --noflush"
+check "mark_mask: the printed IPv6 rules apply" bash -c "'$B/mtugatectl' -c '$tmp/mtugate.conf' rules --ip6tables | ip netns exec $gw ip6tables-restore --noflush"
+check "mark_mask: the resume guard matches 0x200000" bash -c \
+	"ip netns exec $gw iptables -t mangle -S MTUGATE_PREROUTING | grep -q -- '--mark 0x200000/0x200000 -g MTUGATE_RESUME'"
+for t in iptables ip6tables; do
+	# In raw, a hook before mangle's: NF_REPEAT re-runs mangle only, so the mark
+	# after mtugate's jump is the one the daemon's verdict handed back.
+	ip netns exec $gw $t -t raw -I PREROUTING -j MARK --set-xmark 0x1100/0x3f00
+	ip netns exec $gw $t -t mangle -A PREROUTING -p tcp --tcp-flags SYN,RST SYN -m mark --mark 0x1100/0x3f00 -m comment --comment own-kept
+	ip netns exec $gw $t -t mangle -A PREROUTING -m mark --mark 0x200000/0x200000 -m comment --comment new-leak
+	ip netns exec $gw $t -t filter -A FORWARD -m mark ! --mark 0x0/0x200200 -m comment --comment new-leak
+done
+ip netns exec $gw "$B/mtugated" -f -c "$tmp/mtugate.conf" 2>"$tmp/daemon-marks.log" &
+dpid=$!
+check "mark_mask: the control socket answers" wait_until 10 ctl ping
+capture $s "$sif" "$tmp/s2.pcap" tcp
+check "mark_mask: IPv4 TCP from auto carries data" tcp 4 192.0.2.2 198.18.3.2
+check "mark_mask: IPv6 TCP from auto carries data" tcp 6 2001:db8:10:a::2 2001:db8:3::2
+wait_until 5 seen "$tmp/s2.pcap" 2001:db8:10:a::2 2001:db8:3::2 S
+kill $dumps 2>/dev/null; wait $dumps 2>/dev/null; dumps=
+check "mark_mask: the server sees MSS 1360 (IPv4)" mss_is "$tmp/s2.pcap" 192.0.2.2 198.18.3.2 S 1360
+check "mark_mask: the server sees MSS 1340 (IPv6)" mss_is "$tmp/s2.pcap" 2001:db8:10:a::2 2001:db8:3::2 S 1340
+json=$(ctl stats --json)
+check "mark_mask: each SYN and SYN-ACK queued once (4 seen)" test "$(jget '["packets"]["seen"]')" = 4
+for t in iptables ip6tables; do
+	check "$t: the firewall's own mark survived the verdict on the SYN and SYN-ACK (2)" test "$(hits $t own-kept)" = 2
+	check "$t: neither 0x200000 nor the default 0x200 left mtugate's chains" test "$(hits $t new-leak)" = 0
+done
+check_not "mark_mask: no complaint about the resume guard" grep -q "resume guard" "$tmp/daemon-marks.log"
+kill -TERM "$dpid"; wait "$dpid"; rc=$?; dpid=
+check "mark_mask: mtugated stops cleanly (exit $rc)" test "$rc" = 0
 for n in $c $gw $s; do ip netns pids $n 2>/dev/null | xargs -r kill -9 2>/dev/null; ip netns del $n; done
 
 # ---- Part 2: inner TCP through a real openconnect tunnel ------------------

@@ -99,4 +99,29 @@ if command -v nft >/dev/null; then
 	check "the queue statements fail only for want of nft queue, if at all" bash -c \
 		"ip netns exec $ns nft -c -f '$tmp/rules.nft' 2>&1 | grep -v '^\s' | grep -v 'Could not process rule: No such file or directory' | grep -q . && exit 1 || exit 0"
 fi
+
+# [queues] mark_mask: the same rules with every mark moved (proxy 0x100000,
+# NF_REPEAT 0x200000, DTLS 0x4f0000) are taken by the kernel as well.
+sed -i 's/^\[queues\]$/[queues]\nmark_mask = 0x7f0000/' "$tmp/mtugate.conf"
+ip -n $ns rule del fwmark 0x100/0x100 lookup 100 2>/dev/null
+ip -n $ns -6 rule del fwmark 0x100/0x100 lookup 100 2>/dev/null
+ip -n $ns route flush table 100
+ip -n $ns -6 route flush table 100
+for t in iptables ip6tables; do
+	ctl rules --$t --no-hooks >"$tmp/$t.marks"
+	check "mark_mask: $t takes the moved rules" ip netns exec $ns $t-restore --noflush "$tmp/$t.marks"
+	check "mark_mask: $t: the resume guard matches 0x200000" test "$(count $t '-m mark --mark 0x200000/0x200000 -g MTUGATE_RESUME')" = 2
+	check "mark_mask: $t: the DTLS connection mark is saved within 0x4f0000" test "$(count $t '--nfmask 0x4f0000 --ctmask 0x4f0000')" = 1
+	check "mark_mask: $t: no default mark left in mtugate's chains" test "$(ip netns exec $ns $t-save | grep MTUGATE | grep -cE '0x4d54|0xffff|0x200/|0x100/')" = 0
+done
+ctl rules --routes >"$tmp/routes.marks"
+check "mark_mask: the TPROXY routes apply" ip netns exec $ns sh -e "$tmp/routes.marks"
+check "mark_mask: ip rule: fwmark 0x100000/0x100000 lookup 100" bash -c "ip -n $ns rule | grep -q 'fwmark 0x100000/0x100000 lookup 100'"
+if command -v nft >/dev/null; then
+	ctl rules --nft | sed 's/ queue num .*$/ counter/' >"$tmp/rules-marks.nft"
+	check "mark_mask: nft -f applies the moved table (queue statements replaced)" ip netns exec $ns nft -f "$tmp/rules-marks.nft"
+	guard='meta mark & 0x00200000 == 0x00200000 meta mark set meta mark & 0xffdfffff return'
+	check "mark_mask: nft: the resume guard on 0x200000 heads prerouting and forward" test "$(ip netns exec $ns nft list table inet mtugate | grep -A2 -E 'chain (prerouting|forward)' | grep -cF "$guard")" = 2
+	check "mark_mask: nft: no default mark left" test "$(ip netns exec $ns nft list table inet mtugate | grep -cE '0x4d54|0x00000200|0x00000100|0xffff0000')" = 0
+fi
 finish e2e-rules

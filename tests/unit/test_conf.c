@@ -342,6 +342,11 @@ static void test_conf_full(void)
 	CHECK_INT(c.queues.mss.last, 1);
 	CHECK_INT(c.queues.max_len, 1048576);
 	CHECK(!c.queues.fail_open);
+	CHECK_INT(c.queues.mark_mask, 0x7f0000);
+	CHECK_INT(c.marks.decided, 0x10000);
+	CHECK_INT(c.marks.proxy, 0x100000);
+	CHECK_INT(c.marks.done, 0x200000);
+	CHECK_INT(c.marks.tag, 0x400000);
 	CHECK_INT(c.headend.naddr, 2);
 	CHECK_STR(addr_format(&c.headend.addr[0], buf, sizeof(buf)), "198.18.2.2");
 	CHECK_STR(addr_format(&c.headend.addr[1], buf, sizeof(buf)), "2001:db8::2");
@@ -362,6 +367,55 @@ static void test_conf_full(void)
 	CHECK_INT(c.queues.dtls.first, -1);
 	CHECK_INT(diag_count(&d), 0);
 	diag_free(&d);
+}
+
+/* [queues] mark_mask: hex or decimal; empty or 0 is the default layout. */
+static void test_conf_mark_mask(void)
+{
+	static const struct {
+		const char *v;
+		uint32_t mask, done;	/* done 0: refused */
+	} cases[] = {
+		{ "0x7f0000", 0x7f0000, 0x200000 },
+		{ "0X7F0000", 0x7f0000, 0x200000 },
+		{ "8323072", 0x7f0000, 0x200000 },
+		{ "0xfe000000", 0xfe000000u, 0x40000000u },
+		{ "", 0, 0x200 },
+		{ "0", 0, 0x200 },
+		{ "0x0", 0, 0x200 },
+		{ "0x", 0, 0 },
+		{ "0x1ffffffff", 0, 0 },
+		{ "4294967296", 0, 0 },
+		{ "12ab", 0, 0 },
+		{ "-1", 0, 0 },
+		{ "0x3f00", 0, 0 },
+		{ "0x7f0000 0x1", 0, 0 },
+	};
+	char text[128];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct conf c;
+		struct diag d = { 0 };
+		const char *path;
+		int r;
+
+		snprintf(text, sizeof(text), "[queues]\nmark_mask = %s\n[headend]\naddress = 198.18.2.2\n",
+			 cases[i].v);
+		path = write_file("m.conf", text);
+		r = conf_load(&c, path, &d);
+		if (cases[i].done) {
+			CHECK_INT(r, 0);
+			CHECK_INT(c.queues.mark_mask, cases[i].mask);
+			CHECK_INT(c.marks.done, cases[i].done);
+		} else {
+			CHECK_INT(r, -1);
+			CHECK_INT(diag_count(&d), 1);
+			CHECK(d.n && strstr(d.msgs[0], ":2: invalid mark_mask '") != NULL);
+			/* Refused: the default layout, as if the line were not there. */
+			CHECK_INT(c.marks.done, 0x200);
+		}
+		diag_free(&d);
+	}
 }
 
 static void test_conf_errors(void)
@@ -412,6 +466,7 @@ int main(void)
 	test_ini_helpers();
 	test_conf_defaults();
 	test_conf_full();
+	test_conf_mark_mask();
 	test_conf_errors();
 	{
 		char cmd[300];

@@ -426,14 +426,6 @@ static void test_decide(void)
 	}
 }
 
-static void test_mark_apply(void)
-{
-	CHECK_INT(dtls_mark_apply(0, T | D | N), 0x4d540003u);
-	CHECK_INT(dtls_mark_apply(0x0000ff00u, T | D), 0x4d54ff01u);
-	CHECK_INT(dtls_mark_apply(0x1234fff7u, T | D | B), 0x4d54fff5u);
-	CHECK_INT(dtls_mark_apply(0x0000ff00u, 0), 0x0000ff00u);
-}
-
 int main(void)
 {
 	test_fixtures();
@@ -444,6 +436,5 @@ int main(void)
 	test_not_hello();
 	test_direction();
 	test_decide();
-	test_mark_apply();
 	return t_done("test_dtls");
 }

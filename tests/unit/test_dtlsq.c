@@ -147,12 +147,14 @@ static struct nfq_verdict run(struct dtlsq_state *s, const struct policy *p, uin
 	return v;
 }
 
-static struct dtlsq_state *mk_state(uint16_t real, uint16_t adv)
+static struct dtlsq_state *mk_state_marks(uint16_t real, uint16_t adv, uint32_t mark_mask)
 {
 	struct conf c;
 	struct dtlsq_state *s;
 
 	conf_defaults(&c);
+	if (mark_mask && marks_from_mask(&c.marks, mark_mask) < 0)
+		abort();
 	c.headend.naddr = 2;
 	if (addr_parse(&c.headend.addr[0], "198.18.2.2") < 0 ||
 	    addr_parse(&c.headend.addr[1], "2001:db8:2::2") < 0)
@@ -163,6 +165,11 @@ static struct dtlsq_state *mk_state(uint16_t real, uint16_t adv)
 	if (!s)
 		abort();
 	return s;
+}
+
+static struct dtlsq_state *mk_state(uint16_t real, uint16_t adv)
+{
+	return mk_state_marks(real, adv, 0);
 }
 
 #define G(name) (&cnt.g[slot(p, name)])
@@ -384,6 +391,47 @@ static void test_same_ports_and_others(struct policy *p)
 	dtlsq_state_free(s);
 }
 
+/* [queues] mark_mask = 0x7f0000 (a firewall whose policy routing owns
+ * 0x3f00, as mwan3's does): decided 0x10000, normalize 0x20000, blocked
+ * 0x40000, reject 0x80000, tag 0x400000; no bit outside the mask changes. */
+static void test_mark_mask(struct policy *p)
+{
+	struct dtlsq_state *s = mk_state_marks(443, 444, 0x7f0000);
+	uint8_t buf[2048];
+	size_t n;
+	struct nfq_verdict v;
+
+	memset(&cnt, 0, sizeof(cnt));
+	n = mk_udp(buf, "198.18.1.2", "198.18.2.2", 40000, 444, legacy_hello, sizeof(legacy_hello));
+	v = run(s, p, buf, n, 0x3f00);
+	CHECK_INT(v.action, NFQ_ACCEPT);
+	CHECK(v.set_mark);
+	CHECK_INT(v.mark, 0x433f00);
+	CHECK_INT(G("relay")->dtls_port_rewritten, 1);
+	/* Every bit outside the mask kept, the tag's and the flags' replaced. */
+	n = mk_udp(buf, "2001:db8:1::2", "2001:db8:2::2", 40003, 444, app_record, sizeof(app_record));
+	v = run(s, p, buf, n, 0xffffffff);
+	CHECK_INT(v.mark, 0xfff3ffff);
+	n = mk_udp(buf, "198.18.1.2", "198.18.2.2", 40001, 443, legacy_hello, sizeof(legacy_hello));
+	v = run(s, p, buf, n, 0);
+	CHECK_INT(v.mark, 0x410000);
+	n = mk_udp(buf, "198.18.1.66", "198.18.2.2", 40004, 444, legacy_hello, sizeof(legacy_hello));
+	v = run(s, p, buf, n, 0);
+	CHECK_INT(v.action, NFQ_ACCEPT);
+	CHECK_INT(v.mark, 0x450000);
+	CHECK_INT(G("drop")->dtls_blocked, 1);
+	n = mk_udp(buf, "2001:db8:1::102", "2001:db8:2::2", 40005, 443, legacy_hello,
+		   sizeof(legacy_hello));
+	v = run(s, p, buf, n, 0x100);
+	CHECK_INT(v.mark, 0x4d0100);
+	/* The headend's datagram toward a blocked client: dropped, no mark. */
+	n = mk_udp(buf, "198.18.2.2", "198.18.1.130", 443, 40006, app_record, sizeof(app_record));
+	v = run(s, p, buf, n, 0x450000);
+	CHECK_INT(v.action, NFQ_DROP);
+	CHECK(!v.set_mark);
+	dtlsq_state_free(s);
+}
+
 int main(void)
 {
 	struct policy *p = mk_policy();
@@ -394,6 +442,7 @@ int main(void)
 	test_split_ports(p);
 	test_sessions(p);
 	test_same_ports_and_others(p);
+	test_mark_mask(p);
 	policy_free(p);
 	return t_done("test_dtlsq");
 }

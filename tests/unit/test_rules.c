@@ -482,11 +482,107 @@ static void test_changed(void)
 	diag_free(&d);
 }
 
+/* Not one mark of the default layout in buf. */
+static void no_default_marks(const char *buf)
+{
+	static const char *const defaults[] = { "0x4d54", "0xffff", "0x200/", "0x100/", "/0x200\n",
+						"| 0x100 ", "0xfffffdff", "0x0000fff0" };
+
+	for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+		CHECK_INT(count(buf, defaults[i]), 0);
+}
+
+/* [queues] mark_mask = 0x7f0000: every mark of every printer moves into the
+ * mask (decided 0x10000, normalize 0x20000, blocked 0x40000, reject 0x80000,
+ * proxy 0x100000, done 0x200000, tag 0x400000), and no default bit is left. */
+static void test_mark_mask(void)
+{
+	struct policy *p = sample_policy();
+	struct strbuf o = { 0 };
+	struct conf c, def;
+
+	sample_conf(&def, 1, 1, 0);
+	sample_conf(&c, 1, 1, 0);
+	CHECK_INT(marks_from_mask(&c.marks, 0x7f0000), 0);
+	c.queues.mark_mask = 0x7f0000;
+
+	rules_iptables(&c, p, AF_INET, 1, &o);
+	CHECK_INT(count(o.buf, "-A MTUGATE_RESUME -j MARK --set-xmark 0x0/0x200000\n"
+			"-A MTUGATE_PREROUTING -m mark --mark 0x200000/0x200000 -g MTUGATE_RESUME\n"
+			"-A MTUGATE_FORWARD -m mark --mark 0x200000/0x200000 -g MTUGATE_RESUME\n"), 1);
+	CHECK_INT(count(o.buf, "-A MTUGATE_PROXY -p tcp -m socket --transparent -j MARK --set-xmark"
+			" 0x100000/0x100000\n"), 1);
+	CHECK_INT(count(o.buf, " --tproxy-mark 0x100000/0x100000\n"), 1);
+	CHECK_INT(count(o.buf, "-m conntrack --ctstate NEW -m connmark --mark 0x0/0x4f0000"), 2);
+	CHECK_INT(count(o.buf, "-A MTUGATE_DTLS_NEW -m recent --name mtugate_dtls_drop --rcheck --seconds 30"
+			" --rsource -j MARK --set-xmark 0x440000/0x4f0000\n"), 1);
+	CHECK_INT(count(o.buf, "-A MTUGATE_DTLS_NEW -m mark --mark 0x0/0x400000 -m recent --name"
+			" mtugate_dtls_reject --rcheck --seconds 30 --rsource -j MARK --set-xmark"
+			" 0x4c0000/0x4f0000\n"), 1);
+	CHECK_INT(count(o.buf, "-A MTUGATE_FORWARD -m mark --mark 0x400000/0x400000 -j CONNMARK"
+			" --save-mark --nfmask 0x4f0000 --ctmask 0x4f0000\n"), 1);
+	CHECK_INT(count(o.buf, "-A MTUGATE_FILTER -m mark --mark 0x450000/0x4d0000 -m recent --name"
+			" mtugate_dtls_drop --set --rsource -j DROP\n"), 1);
+	CHECK_INT(count(o.buf, "-A MTUGATE_FILTER -m mark --mark 0x4c0000/0x4c0000 -j REJECT"), 1);
+	CHECK_INT(count(o.buf, "-m mark --mark 0x420000/0x420000 -j DNAT --to-destination"
+			" 198.18.2.2:444\n"), 1);
+	no_default_marks(o.buf);
+	/* The same number of lines as the default layout's: only values moved. */
+	{
+		struct strbuf d = { 0 };
+
+		rules_iptables(&def, p, AF_INET, 1, &d);
+		CHECK_INT(count(o.buf, "\n"), count(d.buf, "\n"));
+		CHECK_INT(count(o.buf, "mark"), count(d.buf, "mark"));
+		strbuf_reset(&d);
+		strbuf_reset(&o);
+		rules_iptables(&def, p, AF_INET6, 1, &d);
+		rules_iptables(&c, p, AF_INET6, 1, &o);
+		CHECK_INT(count(o.buf, "\n"), count(d.buf, "\n"));
+		CHECK_INT(count(o.buf, "-A MTUGATE_FILTER -m mark --mark 0x4d0000/0x4d0000 -m recent --name"
+				" mtugate_dtls_reject --set --rsource -j REJECT --reject-with"
+				" icmp6-port-unreachable\n"), 1);
+		no_default_marks(o.buf);
+		strbuf_free(&d);
+	}
+
+	strbuf_reset(&o);
+	CHECK_INT(rules_nft(&c, p, &o), 0);
+	CHECK_INT(count(o.buf, "\t\tmeta mark & 0x200000 == 0x200000 meta mark set meta mark"
+			" & 0xffdfffff return\n"), 2);
+	CHECK_INT(count(o.buf, "meta l4proto tcp socket transparent 1 meta mark set meta mark"
+			" | 0x100000 return\n"), 1);
+	CHECK_INT(count(o.buf, "meta mark set meta mark | 0x100000 tproxy"), 2);
+	CHECK_INT(count(o.buf, "ct state new ct mark & 0x4f0000 == 0x0"), 4);
+	CHECK_INT(count(o.buf, "ip saddr @dtls_reject4 meta mark set meta mark & 0xffb0ffff |"
+			" 0x4c0000 return\n"), 1);
+	CHECK_INT(count(o.buf, "\t\tmeta mark & 0x400000 == 0x0 queue num 3 bypass\n"), 1);
+	CHECK_INT(count(o.buf, "\t\tmeta mark & 0x400000 == 0x400000 ct mark set meta mark\n"), 1);
+	CHECK_INT(count(o.buf, "\t\tmeta mark & 0x4d0000 == 0x450000 meta nfproto ipv6 update"
+			" @dtls_drop6 { ip6 saddr }\n"), 1);
+	CHECK_INT(count(o.buf, "\t\tmeta mark & 0x4c0000 == 0x440000 drop\n"), 1);
+	CHECK_INT(count(o.buf, "meta mark & 0x420000 == 0x420000 dnat ip6 to [2001:db8:2::2]:444\n"), 1);
+	no_default_marks(o.buf);
+
+	strbuf_reset(&o);
+	CHECK_INT(rules_routes(&c, &o), 0);
+	CHECK_STR(o.buf, "ip rule add fwmark 0x100000/0x100000 lookup 100\n"
+		  "ip route add local 0.0.0.0/0 dev lo table 100\n"
+		  "ip -6 rule add fwmark 0x100000/0x100000 lookup 100\n"
+		  "ip -6 route add local ::/0 dev lo table 100\n");
+
+	/* A reload that moves the marks needs the rules re-applied. */
+	CHECK_INT(rules_changed(&def, p, &c, p), 1);
+	strbuf_free(&o);
+	policy_free(p);
+}
+
 int main(int argc, char **argv)
 {
 	test_shipped(argc > 1 && strcmp(argv[1], "--write") == 0);
 	test_variants();
 	test_proxy_bypass();
 	test_changed();
+	test_mark_mask();
 	return t_done("test_rules");
 }
