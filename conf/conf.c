@@ -27,6 +27,8 @@
  * netlink receive buffer is sized from this value.
  */
 #define CONF_MAX_QUEUE_LEN 1048576
+/* Routing table ids are 32-bit; 253..255 are the kernel's default, main and local. */
+#define CONF_MAX_ROUTE_TABLE 2147483647u
 
 enum conf_kind {
 	CK_USER, CK_PATH, CK_SOCKET, CK_LOGLEVEL, CK_QUEUE, CK_UINT, CK_PORT, CK_BOOL, CK_ADDRS,
@@ -70,6 +72,7 @@ static const struct conf_key conf_keys[] = {
 	CONF_KEY(proxy, max_sessions, CK_UINT, 1, 1048576),
 	CONF_KEY(proxy, handshake_timeout, CK_UINT, 1, 3600),
 	CONF_KEY(proxy, idle_timeout, CK_UINT, 1, 86400),
+	CONF_KEY(proxy, route_table, CK_UINT, 1, CONF_MAX_ROUTE_TABLE),
 };
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -116,6 +119,7 @@ void conf_defaults(struct conf *c)
 	c->proxy.max_sessions = 10000;
 	c->proxy.handshake_timeout = 30;
 	c->proxy.idle_timeout = 300;
+	c->proxy.route_table = 100;
 }
 
 /* What a load needs besides the struct: where errors go. */
@@ -392,6 +396,13 @@ static void conf_check_all(struct conf_ctx *x, const struct ini *ini)
 	int line;
 
 	conf_check_queues(x, ini);
+	/* TPROXY's `ip route add local ... table N` must not land in the kernel's own. */
+	if (x->c->proxy.route_table >= 253 && x->c->proxy.route_table <= 255) {
+		ini_get(ini, "proxy", "route_table", &line);
+		diag_add(x->d, x->path, line,
+			 "invalid route_table '%u': 253, 254 and 255 are the default, main and local tables",
+			 x->c->proxy.route_table);
+	}
 	/* The DTLS path and the proxy's rules match traffic by headend address. */
 	if (!x->c->headend.naddr && (x->c->queues.dtls.first >= 0 || x->c->proxy.enable)) {
 		const char *v = ini_get(ini, "headend", "address", &line);

@@ -53,6 +53,7 @@ struct conf {
 		unsigned max_sessions;
 		unsigned handshake_timeout;	/* seconds */
 		unsigned idle_timeout;		/* seconds */
+		unsigned route_table;		/* TPROXY's local routes (ip rule fwmark) */
 	} proxy;
 };
 

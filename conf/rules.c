@@ -388,13 +388,13 @@ int rules_routes(const struct conf *c, struct strbuf *out)
 	const struct marks *mk = &c->marks;
 
 	if (rules_need_proxy(c, AF_INET))
-		strbuf_printf(out, "ip rule add fwmark 0x%x/0x%x lookup %d\n"
-			      "ip route add local 0.0.0.0/0 dev lo table %d\n",
-			      mk->proxy, mk->proxy, RULES_PROXY_TABLE, RULES_PROXY_TABLE);
+		strbuf_printf(out, "ip rule add fwmark 0x%x/0x%x lookup %u\n"
+			      "ip route add local 0.0.0.0/0 dev lo table %u\n",
+			      mk->proxy, mk->proxy, c->proxy.route_table, c->proxy.route_table);
 	if (rules_need_proxy(c, AF_INET6))
-		strbuf_printf(out, "ip -6 rule add fwmark 0x%x/0x%x lookup %d\n"
-			      "ip -6 route add local ::/0 dev lo table %d\n",
-			      mk->proxy, mk->proxy, RULES_PROXY_TABLE, RULES_PROXY_TABLE);
+		strbuf_printf(out, "ip -6 rule add fwmark 0x%x/0x%x lookup %u\n"
+			      "ip -6 route add local ::/0 dev lo table %u\n",
+			      mk->proxy, mk->proxy, c->proxy.route_table, c->proxy.route_table);
 	return out->oom ? -ENOMEM : 0;
 }
 

@@ -12,7 +12,6 @@ struct strbuf;
  * local routing table, by default (conf/marks.h: `[queues] mark_mask` moves
  * it). Kept clear of clamp/dtls.h's DTLS_MARK_MASK. */
 #define RULES_PROXY_MARK 0x100u
-#define RULES_PROXY_TABLE 100
 
 /* One restore file for family (AF_INET: iptables, AF_INET6: ip6tables):
  * MTUGATE_* chains in the mangle (and, for DTLS port normalization, nat)

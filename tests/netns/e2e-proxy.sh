@@ -131,11 +131,13 @@ lab_mtugated_stop
 progress "ocserv with dtls-psk = true: the relay group gets legacy DTLS through the proxy"
 lab_down
 lab_up dtls-psk
-# With mtugate's marks moved (mark_mask 0x7f0000): TPROXY's mark is 0x100000.
-conf=$(lab_mtugate_conf proxy=yes queues.mark_mask=0x7f0000)
+# With mtugate's marks moved (mark_mask 0x7f0000): TPROXY's mark is 0x100000,
+# its local routes in table 4242 (route_table).
+conf=$(lab_mtugate_conf proxy=yes queues.mark_mask=0x7f0000 proxy.route_table=4242)
 lab_mtugated_start "$conf" || die "mtugated did not start (PSK lab)"
-check "psk: the TPROXY routing rule uses mark_mask's bit (0x100000)" bash -c \
-	"ip netns exec $NS_GW ip rule | grep -q 'fwmark 0x100000/0x100000 lookup 100' &&
+check "psk: the TPROXY routing rule uses mark_mask's bit (0x100000) and table 4242" bash -c \
+	"ip netns exec $NS_GW ip rule | grep -q 'fwmark 0x100000/0x100000 lookup 4242' &&
+	 ip netns exec $NS_GW ip route show table 4242 | grep -q '^local default dev lo' &&
 	 ip netns exec $NS_GW iptables -t mangle -S MTUGATE_PROXY | grep -q -- '--tproxy-mark 0x100000/0x100000'"
 # The client's half of the dump: lines openconnect sent (">").
 req_has() { grep -q -- "> $1" "$LAB_OC_LOG"; }

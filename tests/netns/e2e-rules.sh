@@ -102,7 +102,7 @@ fi
 
 # [queues] mark_mask: the same rules with every mark moved (proxy 0x100000,
 # NF_REPEAT 0x200000, DTLS 0x4f0000) are taken by the kernel as well.
-sed -i 's/^\[queues\]$/[queues]\nmark_mask = 0x7f0000/' "$tmp/mtugate.conf"
+sed -i 's/^\[queues\]$/[queues]\nmark_mask = 0x7f0000/; s/^\[proxy\]$/[proxy]\nroute_table = 4242/' "$tmp/mtugate.conf"
 ip -n $ns rule del fwmark 0x100/0x100 lookup 100 2>/dev/null
 ip -n $ns -6 rule del fwmark 0x100/0x100 lookup 100 2>/dev/null
 ip -n $ns route flush table 100
@@ -116,7 +116,9 @@ for t in iptables ip6tables; do
 done
 ctl rules --routes >"$tmp/routes.marks"
 check "mark_mask: the TPROXY routes apply" ip netns exec $ns sh -e "$tmp/routes.marks"
-check "mark_mask: ip rule: fwmark 0x100000/0x100000 lookup 100" bash -c "ip -n $ns rule | grep -q 'fwmark 0x100000/0x100000 lookup 100'"
+check "mark_mask: ip rule: fwmark 0x100000/0x100000 lookup 4242 (route_table)" bash -c "ip -n $ns rule | grep -q 'fwmark 0x100000/0x100000 lookup 4242'"
+check "route_table: the local route is in table 4242" bash -c "ip -n $ns route show table 4242 | grep -q '^local default dev lo'"
+check "route_table: and the IPv6 one" bash -c "ip -n $ns -6 route show table 4242 | grep -q '^local default dev lo'"
 if command -v nft >/dev/null; then
 	ctl rules --nft | sed 's/ queue num .*$/ counter/' >"$tmp/rules-marks.nft"
 	check "mark_mask: nft -f applies the moved table (queue statements replaced)" ip netns exec $ns nft -f "$tmp/rules-marks.nft"

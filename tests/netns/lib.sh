@@ -473,7 +473,7 @@ lab_proxy_available() {
 # The TLS MTU a client really gets: the ASA shim's, or ocserv's link MTU - 66 (lab-notes).
 lab_tls_mtu() { if [[ -n $LAB_ASA ]]; then echo "${LAB_ASA%:*}"; else echo $((LAB_MTU_DMZ - 66)); fi; }
 
-# lab_mtugate_conf [proxy=yes|no|auto] [GROUP.KEY=VALUE...] [queues.KEY=VALUE...]:
+# lab_mtugate_conf [proxy=yes|no|auto] [GROUP.KEY=VALUE...] [queues|proxy.KEY=VALUE...]:
 # the lab's mtugate.conf and group files; prints the conf's path.
 lab_mtugate_conf() {
 	local d=$LAB_DIR/mtugate proxy=auto o g kv
@@ -497,11 +497,12 @@ lab_mtugate_conf() {
 			echo "${kv%%=*} = ${kv#*=}" >>"$d/groups.d/$g.conf"
 		done
 	done
-	# queues.KEY=VALUE: a key of mtugate.conf's [queues] section.
+	# queues.KEY=VALUE, proxy.KEY=VALUE: a key of mtugate.conf's section.
+	local sec
 	for o in "$@"; do
-		[[ $o == queues.*=* ]] || continue
-		kv=${o#queues.}
-		sed -i "/^\[queues\]/,/^\[/ { /^${kv%%=*} *=/d }; /^\[queues\]/a ${kv%%=*} = ${kv#*=}" "$d/mtugate.conf"
+		[[ $o == queues.*=* || $o == proxy.*=* ]] || continue
+		sec=${o%%.*} kv=${o#*.}
+		sed -i "/^\[$sec\]/,/^\[/ { /^${kv%%=*} *=/d }; /^\[$sec\]/a ${kv%%=*} = ${kv#*=}" "$d/mtugate.conf"
 	done
 	# The TLS proxy lights up once mtugatectl knows it needs TPROXY routes.
 	if [[ $proxy == yes ]] || { [[ $proxy == auto ]] && sed 's/^enable = no/enable = yes/' \

@@ -306,6 +306,7 @@ static void test_conf_defaults(void)
 	CHECK_INT(c.proxy.max_sessions, 10000);
 	CHECK_INT(c.proxy.handshake_timeout, 30);
 	CHECK_INT(c.proxy.idle_timeout, 300);
+	CHECK_INT(c.proxy.route_table, 100);
 	CHECK(!c.proxy.insecure_upstream);
 	CHECK_STR(c.proxy.upstream_name, "");
 
@@ -357,6 +358,7 @@ static void test_conf_full(void)
 	CHECK_INT(c.proxy.max_sessions, 1);
 	CHECK_INT(c.proxy.handshake_timeout, 3600);
 	CHECK_INT(c.proxy.idle_timeout, 86400);
+	CHECK_INT(c.proxy.route_table, 4242);
 
 	CHECK_INT(conf_load(&c, "tests/conf/daemon/good-quirks.conf", &d), 0);
 	CHECK_STR(c.daemon.user, "");

@@ -571,6 +571,17 @@ static void test_mark_mask(void)
 		  "ip -6 rule add fwmark 0x100000/0x100000 lookup 100\n"
 		  "ip -6 route add local ::/0 dev lo table 100\n");
 
+	/* A table of the administrator's choosing for TPROXY's routes. */
+	c.proxy.route_table = 4242;
+	strbuf_reset(&o);
+	CHECK_INT(rules_routes(&c, &o), 0);
+	CHECK_STR(o.buf, "ip rule add fwmark 0x100000/0x100000 lookup 4242\n"
+		  "ip route add local 0.0.0.0/0 dev lo table 4242\n"
+		  "ip -6 rule add fwmark 0x100000/0x100000 lookup 4242\n"
+		  "ip -6 route add local ::/0 dev lo table 4242\n");
+	CHECK_INT(rules_changed(&def, p, &c, p), 1);
+	c.proxy.route_table = 100;
+
 	/* A reload that moves the marks needs the rules re-applied. */
 	CHECK_INT(rules_changed(&def, p, &c, p), 1);
 	strbuf_free(&o);
