@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conf/conf.h"
@@ -19,12 +20,17 @@
 #include "daemon/control.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
+#include "daemon/notify.h"
 #include "daemon/stats.h"
+#include "daemon/watch.h"
 #include "daemon/worker.h"
 #include "policy/policy.h"
 #include "proxy/proxy.h"
 
 #define MAX_WORKERS 256
+/* A thread whose progress counter stood still this long is stalled (its
+ * idle tick alone moves it every WORKER_TICK_MS). */
+#define DAEMON_STALL_MS 5000
 
 struct daemon {
 	const char *conf_path;
@@ -39,6 +45,9 @@ struct daemon {
 	size_t nworkers;
 	int sigfd;
 	struct proxy *proxy;	/* [proxy] enable = yes */
+	struct notify *notify;	/* systemd's $NOTIFY_SOCKET, or NULL */
+	bool watchdog;		/* $WATCHDOG_USEC: WATCHDOG=1 while every thread turns */
+	struct watch watch[MAX_WORKERS + 1];	/* the packet threads, then the proxy's */
 };
 
 static void usage(FILE *f)
@@ -122,6 +131,75 @@ static void daemon_signal(struct loop *l, int fd, uint32_t events, void *arg)
 	}
 }
 
+static uint64_t daemon_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Every thread that must turn: the packet threads, and the proxy's if any.
+ * Returns the progress of thread i, false past the last one. */
+static bool daemon_thread(struct daemon *dm, size_t i, uint64_t *progress, char *name, size_t len)
+{
+	if (i < dm->nworkers) {
+		*progress = worker_progress(dm->workers[i]);
+		snprintf(name, len, "queue %u: packet thread", worker_queue(dm->workers[i]));
+		return true;
+	}
+	if (i == dm->nworkers && dm->proxy) {
+		*progress = proxy_progress(dm->proxy);
+		snprintf(name, len, "proxy: thread");
+		return true;
+	}
+	return false;
+}
+
+static void daemon_watch_start(struct daemon *dm)
+{
+	uint64_t now = daemon_now_ms(), p;
+	char name[48];
+
+	for (size_t i = 0; daemon_thread(dm, i, &p, name, sizeof(name)); i++)
+		watch_init(&dm->watch[i], p, now);
+}
+
+/* A stalled thread (a bug, never a busy one: packets count as progress) is
+ * logged, and systemd hears no WATCHDOG=1 until it turns again, so that
+ * WatchdogSec restarts mtugated; fail-open carries the traffic meanwhile. */
+static void daemon_watchdog(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct daemon *dm = arg;
+	uint64_t now = daemon_now_ms(), p;
+	bool alive = true;
+	char name[48];
+
+	(void)l;
+	(void)fd;
+	(void)events;
+	for (size_t i = 0; daemon_thread(dm, i, &p, name, sizeof(name)); i++) {
+		switch (watch_look(&dm->watch[i], p, now, DAEMON_STALL_MS)) {
+		case WATCH_STALLED:
+			log_error("%s made no progress for %d s%s", name, DAEMON_STALL_MS / 1000,
+				  dm->watchdog ? ": no more WATCHDOG=1 to systemd, which restarts mtugated"
+						 " (fail-open carries the traffic meanwhile)" : "");
+			alive = false;
+			break;
+		case WATCH_STILL_STALLED:
+			alive = false;
+			break;
+		case WATCH_RESUMED:
+			log_warnx("%s turns again", name);
+			break;
+		case WATCH_OK:
+			break;
+		}
+	}
+	if (alive && dm->watchdog && notify_send(dm->notify, "WATCHDOG=1") < 0)
+		log_warn("systemd notification (WATCHDOG=1)");
+}
+
 /* proxy: the control socket's arg is the daemon, the table is the proxy's. */
 static void daemon_sessions(void *arg, struct strbuf *out)
 {
@@ -160,6 +238,31 @@ static void daemon_mkdir_socket(const char *path, uid_t uid, gid_t gid)
 	char *dir = dirname(tmp);
 	if (mkdir(dir, 0750) == 0 && uid != (uid_t)-1 && chown(dir, uid, gid) < 0)
 		log_warn("chown %s", dir);
+}
+
+/* $NOTIFY_SOCKET is connected now, as root; the watch runs with or without
+ * systemd's watchdog (a stall is logged either way), every second, or at
+ * half of WatchdogSec when that is shorter. */
+static int daemon_notify_setup(struct daemon *dm)
+{
+	uint64_t usec = 0, period = 1000;
+	int r;
+
+	if (!(dm->notify = notify_open(getenv("NOTIFY_SOCKET"))) && errno)
+		log_warn("NOTIFY_SOCKET %s: no notifications to systemd", getenv("NOTIFY_SOCKET"));
+	r = notify_watchdog(getenv("WATCHDOG_USEC"), getenv("WATCHDOG_PID"), getpid(), &usec);
+	if (r < 0)
+		log_warnx("WATCHDOG_USEC '%s' is not a number of microseconds: no watchdog",
+			  getenv("WATCHDOG_USEC"));
+	dm->watchdog = r > 0 && dm->notify;
+	if (dm->watchdog && usec / 2000 < period)
+		period = usec / 2000 > 100 ? usec / 2000 : 100;
+	if ((r = loop_every(dm->loop, (unsigned)period, daemon_watchdog, dm)) < 0) {
+		errno = -r;
+		log_warn("watchdog timer");
+		return -1;
+	}
+	return 0;
 }
 
 static int daemon_run(struct daemon *dm)
@@ -201,6 +304,8 @@ static int daemon_run(struct daemon *dm)
 	if (!(dm->loop = loop_new()))
 		fatal("loop");
 	loop_add(dm->loop, dm->sigfd, EPOLLIN, daemon_signal, dm);
+	if (daemon_notify_setup(dm) < 0)
+		goto out;
 
 	if (daemon_bind_range(dm, QUEUE_MSS, &dm->conf.queues.mss) < 0 ||
 	    daemon_bind_range(dm, QUEUE_PMTU, &dm->conf.queues.pmtu) < 0 ||
@@ -248,10 +353,23 @@ static int daemon_run(struct daemon *dm)
 	}
 	log_info("started: %zu queue(s), control socket %s", dm->nworkers,
 		 dm->conf.daemon.control_socket);
+	daemon_watch_start(dm);
+	{
+		char msg[128];
+
+		struct policy *pol = policy_hold(dm->box);
+
+		snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%zu queue(s), %zu group(s)", dm->nworkers,
+			 policy_count(pol));
+		policy_release(pol);
+		if (notify_send(dm->notify, msg) < 0)
+			log_warn("systemd notification (READY=1)");
+	}
 	if (loop_run(dm->loop) < 0)
 		log_warn("main loop");
 	else
 		ret = 0;
+	notify_send(dm->notify, "STOPPING=1");
 out:
 	for (size_t i = 0; i < dm->nworkers; i++)
 		worker_free(dm->workers[i]);	/* stops the thread, unbinds the queue */
@@ -261,6 +379,8 @@ out:
 	ctl_server_free(dm->ctl);
 	loop_free(dm->loop);
 	close(dm->sigfd);
+	notify_close(dm->notify);
+	dm->notify = NULL;
 	if (ret == 0)
 		log_info("stopped");
 	return ret;

@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -33,6 +35,7 @@ struct worker {
 	struct pmtu_state *pmtu;
 	struct dtlsq_state *dtls;
 	bool warned_unguarded;
+	_Atomic uint64_t beat;	/* loop ticks and rounds: the watchdog's sign of life */
 	uint32_t done_mark;	/* for the message: the queue has its own copy */
 	uint8_t scratch[WORKER_SCRATCH];
 };
@@ -116,6 +119,7 @@ static void worker_readable(struct loop *l, int fd, uint32_t events, void *arg)
 
 	(void)fd;
 	(void)events;
+	atomic_fetch_add_explicit(&w->beat, 1, memory_order_relaxed);
 	/* One policy reference per round, not per packet. */
 	w->pol = policy_hold(w->box);
 	n = nfq_queue_process(w->q);
@@ -136,6 +140,28 @@ static void worker_readable(struct loop *l, int fd, uint32_t events, void *arg)
 			 w->num);
 		loop_stop(l);
 	}
+}
+
+/* An idle thread still turns: the watchdog sees this tick. */
+static void worker_tick(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)l;
+	(void)fd;
+	(void)events;
+	atomic_fetch_add_explicit(&w->beat, 1, memory_order_relaxed);
+}
+
+uint64_t worker_progress(const struct worker *w)
+{
+	/* Packets too: a flood keeps one round going without a tick. */
+	return atomic_load_explicit(&w->beat, memory_order_relaxed) + ctr_get(&w->ctr->seen);
+}
+
+uint16_t worker_queue(const struct worker *w)
+{
+	return w->num;
 }
 
 struct worker *worker_new(enum queue_kind kind, uint16_t num, const struct conf *c,
@@ -160,7 +186,8 @@ struct worker *worker_new(enum queue_kind kind, uint16_t num, const struct conf 
 	if (!(w->q = nfq_queue_open(num, c->queues.max_len, c->queues.fail_open, w->done_mark,
 				    worker_packet, w)))
 		goto err;
-	if ((err = loop_add(w->loop, nfq_queue_fd(w->q), EPOLLIN, worker_readable, w)) < 0) {
+	if ((err = loop_add(w->loop, nfq_queue_fd(w->q), EPOLLIN, worker_readable, w)) < 0 ||
+	    (err = loop_every(w->loop, WORKER_TICK_MS, worker_tick, w)) < 0) {
 		errno = -err;
 		goto err;
 	}
@@ -187,9 +214,13 @@ static void *worker_main(void *arg)
 int worker_start(struct worker *w)
 {
 	int r = pthread_create(&w->th, NULL, worker_main, w);
+	char name[16];
 
 	if (r)
 		return -r;
+	/* top -H, /proc/PID/task/TID/comm: which thread serves which queue. */
+	snprintf(name, sizeof(name), "mtugate-q%u", w->num);
+	pthread_setname_np(w->th, name);
 	w->started = true;
 	return 0;
 }

@@ -22,5 +22,10 @@ struct session_table;
 /* DTLS queues: attribute flows through the proxy's session table. */
 void worker_set_sessions(struct worker *w, struct session_table *t);
 const char *worker_kind_name(enum queue_kind kind);
+/* A packet thread ticks this often while idle. */
+#define WORKER_TICK_MS 1000
+/* Grows while the thread turns (ticks, rounds, packets): for the watchdog. */
+uint64_t worker_progress(const struct worker *w);
+uint16_t worker_queue(const struct worker *w);
 
 #endif

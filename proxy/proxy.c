@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -34,6 +35,7 @@ struct proxy {
 	bool paused;
 	pthread_t th;
 	bool started;
+	_Atomic uint64_t ticks;	/* the watchdog's sign of life */
 };
 
 static void proxy_listeners(struct proxy *p, uint32_t events)
@@ -122,6 +124,12 @@ static void proxy_tick(struct loop *l, int fd, uint32_t events, void *arg)
 	(void)fd;
 	(void)events;
 	conn_tick(&p->env);
+	atomic_fetch_add_explicit(&p->ticks, 1, memory_order_relaxed);
+}
+
+uint64_t proxy_progress(const struct proxy *p)
+{
+	return atomic_load_explicit(&p->ticks, memory_order_relaxed);
 }
 
 static void proxy_kick(struct loop *l, int fd, uint32_t events, void *arg)
@@ -246,6 +254,7 @@ int proxy_start(struct proxy *p)
 
 	if (r)
 		return -r;
+	pthread_setname_np(p->th, "mtugate-proxy");
 	p->started = true;
 	return 0;
 }

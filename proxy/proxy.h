@@ -36,5 +36,7 @@ bool proxy_group_by_id(struct proxy *p, const uint8_t *id, size_t len, char *nam
 /* The session table itself, for the DTLS packet threads (thread-safe). */
 struct session_table;
 struct session_table *proxy_session_table(struct proxy *p);
+/* Grows once a second while the proxy's thread turns: for the watchdog. */
+uint64_t proxy_progress(const struct proxy *p);
 
 #endif

@@ -32,11 +32,13 @@ tmp=$(mktemp -d /tmp/mtugate-deb.XXXXXX)
 chmod 0711 "$tmp"	# the daemon, as user mtugate, reads its config in here
 ns=mtugate-deb-$$
 daemon_pid=
+notify_pid=
 installed_by_us=no
 policy_rc_d=
 
 cleanup() {
 	[ -n "$daemon_pid" ] && kill -KILL "$daemon_pid" 2>/dev/null
+	[ -n "$notify_pid" ] && kill "$notify_pid" 2>/dev/null
 	ip netns del "$ns" 2>/dev/null
 	ip netns del "$ns-c" 2>/dev/null
 	[ "$policy_rc_d" = ours ] && rm -f /usr/sbin/policy-rc.d
@@ -177,9 +179,21 @@ run_daemon() {
 	if [ "$how" = root ]; then
 		ip netns exec "$ns" /usr/sbin/mtugated -f -c "$conf" >"$tmp/daemon-$how.log" 2>&1 &
 	else
+		# Type=notify, WatchdogSec: systemd's socket, which the unprivileged
+		# daemon connects to as user mtugate (systemd's own is world-writable).
+		python3 -c '
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); os.chmod(sys.argv[1], 0o777)
+with open(sys.argv[2], "a", buffering=1) as f:
+    while True:
+        f.write(s.recv(4096).decode().replace("\n", "|") + "\n")
+' "$tmp/notify" "$tmp/notified" &
+		notify_pid=$!
+		wait_until 5 test -S "$tmp/notify"
 		ip netns exec "$ns" setpriv --reuid=mtugate --regid=mtugate --init-groups \
 			--inh-caps=-all,+net_admin,+net_raw --ambient-caps=-all,+net_admin,+net_raw \
 			--bounding-set=-all,+net_admin,+net_raw --no-new-privs \
+			env NOTIFY_SOCKET="$tmp/notify" WATCHDOG_USEC=1000000 \
 			/usr/sbin/mtugated -f -c "$conf" >"$tmp/daemon-$how.log" 2>&1 &
 	fi
 	daemon_pid=$!
@@ -212,6 +226,10 @@ assert buf.endswith(b"\n\n") and lines and all("\t" in l for l in lines), buf[:2
 		'import json,sys; d=json.load(open(sys.argv[1])); assert len(d["groups"]) >= 1' \
 		"$tmp/stats-$how.json"
 	[ "$how" = root ] && rules_and_traffic "$conf" "$sock"
+	if [ "$how" = unit ]; then
+		check "[$how] systemd hears READY=1" wait_until 10 grep -q '^READY=1|STATUS=' "$tmp/notified"
+		check "[$how] and WATCHDOG=1" wait_until 10 grep -q '^WATCHDOG=1$' "$tmp/notified"
+	fi
 	# Whichever way it started, it must end as mtugate with exactly
 	# CAP_NET_ADMIN (12) and CAP_NET_RAW (13): 0x3000.
 	st=/proc/$daemon_pid/status
@@ -227,6 +245,11 @@ assert buf.endswith(b"\n\n") and lines and all("\t" in l for l in lines), buf[:2
 	daemon_pid=
 	check "[$how] exit status 0 after SIGTERM" test "$rc" = 0
 	check "[$how] control socket removed" test ! -e "$sock"
+	if [ "$how" = unit ]; then
+		check "[$how] systemd hears STOPPING=1" grep -q '^STOPPING=1$' "$tmp/notified"
+		kill "$notify_pid"
+		notify_pid=
+	fi
 	ip netns del "$ns"
 }
 

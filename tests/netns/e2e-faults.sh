@@ -10,6 +10,9 @@
 #     right policy after each, no datagram or connection lost.
 #  4. the control socket flooded with garbage and half-open clients: packets
 #     keep flowing, a normal client is answered, no descriptor leaks.
+#  5. systemd's notifications: READY=1, WATCHDOG=1 while every thread turns; a
+#     packet thread stopped from outside (ptrace) is reported stalled and the
+#     watchdog pings stop (systemd would restart mtugated), and resume with it.
 # Only lab addresses: 192.0.2.0/24 (client, its pools), 198.18.3.0/24 (server).
 set -u
 cd "$(dirname "$0")/../.."
@@ -129,6 +132,28 @@ def ctlflood(path, n, seconds):
         held.append(one(rnd.randrange(4))); made += 1
         time.sleep(0.002)
     print(made)
+
+def notifysink(path, out):
+    """systemd's side of sd_notify: each datagram, one line ("|" for newlines)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(path)
+    with open(out, "a", buffering=1) as f:
+        while True:
+            f.write(s.recv(4096).decode().replace("\n", "|") + "\n")
+
+def stall(tid, release):
+    """Stop one thread of a process (the others run on) until release exists."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    seize, interrupt, detach, wall = 0x4206, 0x4207, 17, 0x40000000
+    if libc.ptrace(seize, int(tid), 0, 0) != 0:
+        sys.exit("PTRACE_SEIZE: errno %d" % ctypes.get_errno())
+    libc.ptrace(interrupt, int(tid), 0, 0)
+    os.waitpid(int(tid), wall)
+    print("stopped", flush=True)
+    while not os.path.exists(release):
+        time.sleep(0.05)
+    libc.ptrace(detach, int(tid), 0, 0)
 
 globals()[sys.argv[1]](*sys.argv[2:])
 PY
@@ -378,5 +403,32 @@ check "the daemon's descriptors are back to $fds0" wait_until 10 back
 [ "$(fds)" -le "$fds0" ] || { echo "info descriptors now:"; ls -l /proc/$dpid/fd | sed 's/^/info   /'; }
 
 check "SIGTERM stops mtugated with exit 0" stop
+
+## 5. systemd: READY=1, WATCHDOG=1, and a stalled packet thread.
+python3 "$tmp/faults.py" notifysink "$tmp/notify" "$tmp/notified" & bg+=($!)
+wait_until 5 test -S "$tmp/notify"
+ip netns exec $gw env NOTIFY_SOCKET="$tmp/notify" WATCHDOG_USEC=1000000 \
+	"$B/mtugated" -f -c "$tmp/mtugate.conf" 2>>"$tmp/daemon.log" &
+dpid=$!
+check "systemd hears READY=1 with a status line" wait_until 10 grep -q '^READY=1|STATUS=4 queue(s), 2 group(s)$' "$tmp/notified"
+pings() { grep -c '^WATCHDOG=1$' "$tmp/notified"; }
+more_pings() { [ "$(pings)" -ge "$1" ]; }
+check "and WATCHDOG=1 every half second (WatchdogSec=1)" wait_until 10 more_pings 4
+names=$(cat /proc/$dpid/task/*/comm | sort | tr '\n' ' ')
+check "the threads are named by queue ($names)" test "$names" = "mtugate-q0 mtugate-q1 mtugate-q2 mtugate-q3 mtugated "
+tid=$(grep -l '^mtugate-q2$' /proc/$dpid/task/*/comm | cut -d/ -f5)
+rm -f "$tmp/release"
+python3 "$tmp/faults.py" stall "$tid" "$tmp/release" >"$tmp/stall.out" & stallpid=$!; bg+=($stallpid)
+check "queue 2's thread is stopped from outside (ptrace)" wait_until 5 grep -q stopped "$tmp/stall.out"
+check "the daemon reports it stalled within 5 s" \
+	wait_until 10 grep -q "queue 2: packet thread made no progress for 5 s: no more WATCHDOG=1" "$tmp/daemon.log"
+n=$(pings); sleep 1.5
+check "no WATCHDOG=1 while it is stalled ($n, then $(pings))" test "$(pings)" = "$n"
+check "the other threads answer meanwhile" ctl ping
+touch "$tmp/release"; wait "$stallpid"
+check "released, the daemon sees it turn again" wait_until 5 grep -q "queue 2: packet thread turns again" "$tmp/daemon.log"
+check "and WATCHDOG=1 resumes" wait_until 5 more_pings $((n + 2))
+check "SIGTERM: exit 0" stop
+check "systemd hears STOPPING=1" wait_until 5 grep -q '^STOPPING=1$' "$tmp/notified"
 check "no sanitizer report in the daemon's log" bash -c "! grep -E 'Sanitizer|runtime error' '$tmp/daemon.log'"
 finish e2e-faults
