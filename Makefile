@@ -47,7 +47,7 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 # Fuzzers link only the pure code: no netlink, no sockets.
-FUZZ_LIB_SRC := $(wildcard clamp/*.c policy/*.c conf/*.c proxy/*.c) daemon/stats.c daemon/control.c daemon/strbuf.c daemon/loop.c daemon/log.c
+FUZZ_LIB_SRC := $(wildcard clamp/*.c policy/*.c conf/*.c proxy/*.c) daemon/stats.c daemon/control.c daemon/nfqproc.c daemon/strbuf.c daemon/loop.c daemon/log.c
 FUZZ_LIB_SRC := $(filter-out clamp/nfq.c clamp/rawsend.c proxy/tls.c proxy/conn.c proxy/listen.c proxy/proxy.c,$(FUZZ_LIB_SRC))
 
 .PHONY: all check check-run deps demo bench bench-run fuzz fuzz-build install clean headers tests

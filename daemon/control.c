@@ -20,6 +20,7 @@
 #include "conf/addr.h"
 #include "conf/diag.h"
 #include "daemon/loop.h"
+#include "daemon/nfqproc.h"
 #include "daemon/stats.h"
 #include "daemon/strbuf.h"
 #include "policy/policy.h"
@@ -60,9 +61,11 @@ static void ctl_put_clean(struct strbuf *out, const char *s, size_t len, size_t 
 static void ctl_cmd_stats(const struct ctl_ops *ops, struct strbuf *out)
 {
 	struct stats_queue q[STATS_MAX_SETS];
+	struct nfqproc_row kq[STATS_MAX_SETS];
 	struct counters *sum;
 	struct policy *p;
 	size_t i, nq;
+	int nk = ops->kernel_queues ? ops->kernel_queues(ops->arg, kq, STATS_MAX_SETS) : 0;
 
 	if (!ops->stats)
 		return;
@@ -85,6 +88,14 @@ static void ctl_cmd_stats(const struct ctl_ops *ops, struct strbuf *out)
 				   (unsigned long long)q[i].f);
 		STATS_PACKET_FIELDS(CTL_QUEUE)
 #undef CTL_QUEUE
+		/* The kernel's side: packets waiting now (a daemon falling behind
+		 * shows here before fail-open lets packets by), and its drops. */
+		const struct nfqproc_row *k = nfqproc_find(kq, nk > 0 ? (size_t)nk : 0, q[i].num);
+
+		if (k)
+			strbuf_printf(out, "queue.%u.backlog\t%u\nqueue.%u.kernel_dropped\t%u\n"
+				      "queue.%u.user_dropped\t%u\n", q[i].num, k->backlog, q[i].num,
+				      k->dropped, q[i].num, k->user_dropped);
 	}
 	if (ops->box) {
 		p = policy_hold(ops->box);

@@ -12,6 +12,7 @@ struct policy_box;
 struct diag;
 struct loop;
 struct strbuf;
+struct nfqproc_row;
 
 struct ctl_ops {
 	struct stats *stats;
@@ -21,6 +22,9 @@ struct ctl_ops {
 	int (*reload)(void *arg, struct diag *d);
 	/* Append one "session\t..." line per proxied tunnel; NULL without a proxy. */
 	void (*sessions)(void *arg, struct strbuf *out);
+	/* The kernel's rows for the queues (daemon/nfqproc.h): how many, or
+	 * -errno; NULL: stats leave the kernel's numbers out. */
+	int (*kernel_queues)(void *arg, struct nfqproc_row *rows, size_t max);
 	void *arg;
 };
 

@@ -20,6 +20,7 @@
 #include "daemon/control.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
+#include "daemon/nfqproc.h"
 #include "daemon/notify.h"
 #include "daemon/stats.h"
 #include "daemon/watch.h"
@@ -47,6 +48,7 @@ struct daemon {
 	struct proxy *proxy;	/* [proxy] enable = yes */
 	struct notify *notify;	/* systemd's $NOTIFY_SOCKET, or NULL */
 	bool watchdog;		/* $WATCHDOG_USEC: WATCHDOG=1 while every thread turns */
+	int nfqproc;		/* the kernel's queue table (root's only: opened at start), or -errno */
 	struct watch watch[MAX_WORKERS + 1];	/* the packet threads, then the proxy's */
 };
 
@@ -200,6 +202,13 @@ static void daemon_watchdog(struct loop *l, int fd, uint32_t events, void *arg)
 		log_warn("systemd notification (WATCHDOG=1)");
 }
 
+static int daemon_kernel_queues(void *arg, struct nfqproc_row *rows, size_t max)
+{
+	struct daemon *dm = arg;
+
+	return dm->nfqproc < 0 ? dm->nfqproc : nfqproc_read(dm->nfqproc, rows, max);
+}
+
 /* proxy: the control socket's arg is the daemon, the table is the proxy's. */
 static void daemon_sessions(void *arg, struct strbuf *out)
 {
@@ -312,8 +321,14 @@ static int daemon_run(struct daemon *dm)
 	    daemon_bind_range(dm, QUEUE_DTLS, &dm->conf.queues.dtls) < 0)
 		goto out;
 
+	/* Stats show each queue's backlog from here; the file is root's only. */
+	if ((dm->nfqproc = nfqproc_open(NFQPROC_PATH)) < 0)
+		log_info("%s: %s: stats leave out the kernel's backlog and drops (start mtugated as"
+			 " root to have them: it drops to its user itself)", NFQPROC_PATH,
+			 strerror(-dm->nfqproc));
 	dm->ops = (struct ctl_ops){ .stats = &dm->stats, .box = dm->box,
-				    .reload = daemon_reload, .sessions = daemon_sessions, .arg = dm };
+				    .reload = daemon_reload, .sessions = daemon_sessions,
+				    .kernel_queues = daemon_kernel_queues, .arg = dm };
 	daemon_mkdir_socket(dm->conf.daemon.control_socket, uid, gid);
 	if (!(dm->ctl = ctl_server_new(dm->loop, dm->conf.daemon.control_socket, gid, &dm->ops))) {
 		log_warn("control socket %s", dm->conf.daemon.control_socket);
@@ -381,6 +396,9 @@ out:
 	close(dm->sigfd);
 	notify_close(dm->notify);
 	dm->notify = NULL;
+	if (dm->nfqproc >= 0)
+		close(dm->nfqproc);
+	dm->nfqproc = -1;
 	if (ret == 0)
 		log_info("stopped");
 	return ret;
@@ -388,7 +406,8 @@ out:
 
 int main(int argc, char **argv)
 {
-	struct daemon dm = { .conf_path = SYSCONFDIR "/mtugate/mtugate.conf", .sigfd = -1 };
+	struct daemon dm = { .conf_path = SYSCONFDIR "/mtugate/mtugate.conf", .sigfd = -1,
+			     .nfqproc = -EBADF };
 	bool foreground = false, test = false;
 	struct diag d = { 0 };
 	struct policy *pol;

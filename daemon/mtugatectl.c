@@ -353,6 +353,38 @@ static void ctlc_prom_label(const char *s, size_t len)
 	}
 }
 
+/* The kernel's numbers for a queue (daemon/nfqproc.h): metrics of their own. */
+static const struct {
+	const char *field, *metric, *type, *help;
+} ctlc_kernel_fields[] = {
+	{ "backlog", "mtugate_queue_backlog", "gauge",
+	  "Packets waiting in the kernel's queue for a verdict." },
+	{ "kernel_dropped", "mtugate_queue_kernel_dropped_total", "counter",
+	  "Packets the kernel dropped because the queue was full (fail_open = no)." },
+	{ "user_dropped", "mtugate_queue_user_dropped_total", "counter",
+	  "Packets the kernel dropped because the daemon's socket was full (fail_open = no)." },
+};
+
+static bool ctlc_kernel_field(const char *f)
+{
+	for (size_t i = 0; i < sizeof(ctlc_kernel_fields) / sizeof(ctlc_kernel_fields[0]); i++)
+		if (strcmp(f, ctlc_kernel_fields[i].field) == 0)
+			return true;
+	return false;
+}
+
+static void ctlc_prom_queue_labels(const struct ctlc_reply *r, const struct ctlc_rows *q,
+				   const struct ctlc_row *row)
+{
+	const char *kind = ctlc_field(r, q, row, "kind");
+
+	printf("{queue=\"");
+	ctlc_prom_label(row->name, row->nlen);
+	printf("\",kind=\"");
+	ctlc_prom_label(kind, strlen(kind));
+	printf("\"}");
+}
+
 /* One metric for every queue: the packet outcome is a label, as in mtugate_packets_total. */
 static void ctlc_prom_queues(const struct ctlc_reply *r, const struct ctlc_rows *q)
 {
@@ -369,13 +401,34 @@ static void ctlc_prom_queues(const struct ctlc_reply *r, const struct ctlc_rows 
 		for (k = row->first; k < row->last; k++) {
 			const char *f = ctlc_field_name(q, r->kv[k].key);
 
-			if (strcmp(f, "kind") == 0)
+			if (strcmp(f, "kind") == 0 || ctlc_kernel_field(f))
 				continue;
 			printf("mtugate_queue_packets_total{queue=\"");
 			ctlc_prom_label(row->name, row->nlen);
 			printf("\",kind=\"");
 			ctlc_prom_label(kind, strlen(kind));
 			printf("\",outcome=\"%s\"} %s\n", f, r->kv[k].val);
+		}
+	}
+	for (k = 0; k < sizeof(ctlc_kernel_fields) / sizeof(ctlc_kernel_fields[0]); k++) {
+		bool head = false;
+
+		for (i = 0; i < q->n; i++) {
+			const char *f = ctlc_kernel_fields[k].field;
+			bool have = false;
+
+			for (size_t j = q->row[i].first; j < q->row[i].last; j++)
+				have = have || strcmp(ctlc_field_name(q, r->kv[j].key), f) == 0;
+			if (!have)
+				continue;	/* the kernel had no row for this queue */
+			if (!head)
+				printf("# HELP %s %s\n# TYPE %s %s\n", ctlc_kernel_fields[k].metric,
+				       ctlc_kernel_fields[k].help, ctlc_kernel_fields[k].metric,
+				       ctlc_kernel_fields[k].type);
+			head = true;
+			printf("%s", ctlc_kernel_fields[k].metric);
+			ctlc_prom_queue_labels(r, q, &q->row[i]);
+			printf(" %s\n", ctlc_field(r, q, &q->row[i], f));
 		}
 	}
 }

@@ -11,8 +11,9 @@
 #  4. the control socket flooded with garbage and half-open clients: packets
 #     keep flowing, a normal client is answered, no descriptor leaks.
 #  5. systemd's notifications: READY=1, WATCHDOG=1 while every thread turns; a
-#     packet thread stopped from outside (ptrace) is reported stalled and the
-#     watchdog pings stop (systemd would restart mtugated), and resume with it.
+#     packet thread stopped from outside (ptrace) is reported stalled, the
+#     SYNs of its queue wait in the kernel (stats: backlog), the watchdog
+#     pings stop (systemd would restart mtugated); all resume with it.
 # Only lab addresses: 192.0.2.0/24 (client, its pools), 198.18.3.0/24 (server).
 set -u
 cd "$(dirname "$0")/../.."
@@ -416,17 +417,26 @@ more_pings() { [ "$(pings)" -ge "$1" ]; }
 check "and WATCHDOG=1 every half second (WatchdogSec=1)" wait_until 10 more_pings 4
 names=$(cat /proc/$dpid/task/*/comm | sort | tr '\n' ' ')
 check "the threads are named by queue ($names)" test "$names" = "mtugate-q0 mtugate-q1 mtugate-q2 mtugate-q3 mtugated "
-tid=$(grep -l '^mtugate-q2$' /proc/$dpid/task/*/comm | cut -d/ -f5)
+tid=$(grep -l '^mtugate-q0$' /proc/$dpid/task/*/comm | cut -d/ -f5)
 rm -f "$tmp/release"
 python3 "$tmp/faults.py" stall "$tid" "$tmp/release" >"$tmp/stall.out" & stallpid=$!; bg+=($stallpid)
-check "queue 2's thread is stopped from outside (ptrace)" wait_until 5 grep -q stopped "$tmp/stall.out"
+check "queue 0's thread is stopped from outside (ptrace)" wait_until 5 grep -q stopped "$tmp/stall.out"
+# SYNs from the flood pool: queue 0's share (--queue-balance 0:1) waits in the kernel.
+sent=$(ip netns exec $c python3 "$tmp/faults.py" synflood 192.0.2.130 198.18.3.2 9 200)
+backlog() { jget '["queues"]["0"]["backlog"]'; }
+waiting() { [ "$(backlog)" -gt 0 ]; }
+check "stats show queue 0's SYNs waiting in the kernel (backlog $(backlog) of $sent sent)" wait_until 5 waiting
 check "the daemon reports it stalled within 5 s" \
-	wait_until 10 grep -q "queue 2: packet thread made no progress for 5 s: no more WATCHDOG=1" "$tmp/daemon.log"
+	wait_until 10 grep -q "queue 0: packet thread made no progress for 5 s: no more WATCHDOG=1" "$tmp/daemon.log"
 n=$(pings); sleep 1.5
 check "no WATCHDOG=1 while it is stalled ($n, then $(pings))" test "$(pings)" = "$n"
 check "the other threads answer meanwhile" ctl ping
 touch "$tmp/release"; wait "$stallpid"
-check "released, the daemon sees it turn again" wait_until 5 grep -q "queue 2: packet thread turns again" "$tmp/daemon.log"
+check "released, the daemon sees it turn again" wait_until 5 grep -q "queue 0: packet thread turns again" "$tmp/daemon.log"
+drained() { [ "$(backlog)" = 0 ]; }
+check "and its backlog drains (0)" wait_until 5 drained
+check "the kernel dropped nothing (kernel_dropped, user_dropped 0)" \
+	test "$(jget '["queues"]["0"]["kernel_dropped"]'):$(jget '["queues"]["0"]["user_dropped"]')" = 0:0
 check "and WATCHDOG=1 resumes" wait_until 5 more_pings $((n + 2))
 check "SIGTERM: exit 0" stop
 check "systemd hears STOPPING=1" wait_until 5 grep -q '^STOPPING=1$' "$tmp/notified"

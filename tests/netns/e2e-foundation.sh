@@ -98,7 +98,16 @@ check "the SYNs are seen on the mss queues" test "$(jeval 'q["0"]["seen"] + q["1
 check "the DTLS datagram is seen on queue 3" test "$(jeval 'q["3"]["seen"]')" -ge 1
 prom=$(ctl stats --prometheus)
 check "stats --prometheus has queue 3's seen packets" grep -Eq '^mtugate_queue_packets_total\{queue="3",kind="dtls",outcome="seen"\} [1-9]' <<<"$prom"
-check "stats has a row for queue 2" bash -c "'$B/mtugatectl' -s '$tmp/run/mtugate.sock' stats | grep -Eq '^2 +pmtu( +[0-9]+){8}\$'"
+# The kernel's side of each queue (the daemon opened its table while root): nothing waits now.
+check "stats --json: every queue's backlog is 0, nothing dropped by the kernel" \
+	test "$(jeval '" ".join("%d/%d/%d" % (v["backlog"], v["kernel_dropped"], v["user_dropped"]) for v in q.values())')" = "0/0/0 0/0/0 0/0/0 0/0/0"
+backlog_gauge() {
+	grep -q '^# TYPE mtugate_queue_backlog gauge$' <<<"$prom" &&
+		test "$(grep -c '^mtugate_queue_backlog{queue="[0-3]",kind="[a-z]*"} 0$' <<<"$prom")" = 4
+}
+check "stats --prometheus: mtugate_queue_backlog is a gauge per queue" backlog_gauge
+check_not "and not an outcome of mtugate_queue_packets_total" grep -q 'outcome="backlog"' <<<"$prom"
+check "stats has a row for queue 2 (8 counters, 3 of the kernel's)" bash -c "'$B/mtugatectl' -s '$tmp/run/mtugate.sock' stats | grep -Eq '^2 +pmtu( +[0-9]+){11}\$'"
 
 # The table's columns are as wide as their widest value: a stub socket answers with
 # counters longer than their headings.

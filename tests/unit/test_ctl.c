@@ -271,6 +271,42 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* The kernel's side of each queue (/proc/net/netfilter/nfnetlink_queue),
+ * through the op: rows for queues 3 and 9 (9 is not ours), none for 0. */
+static int fake_kernel_queues(void *arg, struct nfqproc_row *rows, size_t max)
+{
+	static const char proc[] = "    3  12345    17 2 65535     4     5   123456  1\n"
+				   "    9      7     1 2 65535     0     0        9  1\n";
+
+	(void)arg;
+	return (int)nfqproc_parse(proc, sizeof(proc) - 1, rows, max);
+}
+
+static int failing_kernel_queues(void *arg, struct nfqproc_row *rows, size_t max)
+{
+	(void)arg;
+	(void)rows;
+	(void)max;
+	return -ENOENT;
+}
+
+static void test_kernel_queues(struct fixture *f)
+{
+	struct ctl_ops ops = f->ops;
+	const char *r;
+
+	ops.kernel_queues = fake_kernel_queues;
+	r = H(&ops, "stats\n");
+	CHECK(strstr(r, "queue.3.verdict_errors\t0\nqueue.3.backlog\t17\nqueue.3.kernel_dropped\t4\n"
+			"queue.3.user_dropped\t5\ngroup.alpha.") != NULL);
+	CHECK(strstr(r, "queue.0.backlog") == NULL);	/* no row for it: left out */
+	CHECK(strstr(r, "queue.9.") == NULL);		/* not one of ours */
+	ops.kernel_queues = failing_kernel_queues;
+	r = H(&ops, "stats\n");
+	CHECK(strstr(r, "backlog") == NULL);
+	CHECK(strstr(r, "queue.3.verdict_errors\t0\ngroup.alpha.") != NULL);
+}
+
 static void test_server(struct fixture *f)
 {
 	char dir[] = "/tmp/test_ctl.XXXXXX", path[128];
@@ -424,6 +460,7 @@ int main(void)
 
 	fixture_init(&f);
 	test_commands(&f);
+	test_kernel_queues(&f);
 	test_server(&f);
 	policy_box_free(f.box);
 	stats_destroy(&f.st);
