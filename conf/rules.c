@@ -571,10 +571,20 @@ static void rules_nft_forward(const struct conf *c, const struct policy *p, stru
 	strbuf_printf(out, "\tchain forward {\n\t\ttype filter hook forward priority mangle;"
 		      " policy accept;\n");
 	rules_nft_resume(&c->marks, out);
-	/* nft 1.0 cannot merge two registers: the whole packet mark is saved. */
-	if (rules_qon(&c->queues.dtls) && c->headend.naddr)
-		strbuf_printf(out, "\t\tmeta mark & 0x%x == 0x%x ct mark set meta mark\n",
-			      mk->tag_mask, mk->tag);
+	/* The decision onto the connection, its bits only (iptables: CONNMARK
+	 * --save-mark with masks). nft 1.0 cannot merge two registers, so one
+	 * rule per decision the daemon or the remembered lists can make. */
+	if (rules_qon(&c->queues.dtls) && c->headend.naddr) {
+		const uint32_t m = marks_dtls_mask(mk), t = mk->tag;
+		const uint32_t v[] = { t | mk->decided, t | mk->decided | mk->normalize,
+				       t | mk->decided | mk->blocked,
+				       t | mk->decided | mk->blocked | mk->reject, t | mk->blocked,
+				       t | mk->blocked | mk->reject };
+
+		for (size_t d = 0; d < sizeof(v) / sizeof(v[0]); d++)
+			strbuf_printf(out, "\t\tmeta mark & 0x%x == 0x%x ct mark set ct mark & 0x%08x | 0x%x\n",
+				      m, v[d], ~m, v[d]);
+	}
 	rules_nft_dtls_block(c, out);
 	for (i = 0; i < policy_count(p); i++) {
 		const struct group *g = policy_group(p, i);

@@ -13,6 +13,7 @@ B=${B:-build}
 tmp=$(mktemp -d /tmp/mg-rules.XXXXXX)
 ns=mgr$$
 cleanup() {
+	ns_destroy $ns-c $ns-s 2>/dev/null
 	ip netns del $ns 2>/dev/null
 	rm -rf "$tmp"
 }
@@ -125,5 +126,34 @@ if command -v nft >/dev/null; then
 	guard='meta mark & 0x00200000 == 0x00200000 meta mark set meta mark & 0xffdfffff return'
 	check "mark_mask: nft: the resume guard on 0x200000 heads prerouting and forward" test "$(ip netns exec $ns nft list table inet mtugate | grep -A2 -E 'chain (prerouting|forward)' | grep -cF "$guard")" = 2
 	check "mark_mask: nft: no default mark left" test "$(ip netns exec $ns nft list table inet mtugate | grep -cE '0x4d54|0x00000200|0x00000100|0xffff0000')" = 0
+
+	# Real datagrams through that table: $ns routes between a client and the headend
+	# (198.18.2.2, 2001:db8:2::2). A chain before mtugate's marks DTLS to the advertised
+	# port as the daemon's verdict would (tag|normalize|decided, 0x430000) on top of the
+	# firewall's own 0x3f00 bits: the nat chain moves it to the real port, and the
+	# connection's mark gets mtugate's bits alone.
+	if command -v conntrack >/dev/null; then
+		for t in iptables ip6tables; do
+			for tb in mangle nat filter; do ip netns exec $ns $t -t $tb -F; ip netns exec $ns $t -t $tb -X; done
+		done
+		ns_create $ns-c $ns-s
+		ns_link $ns-c 198.18.1.2/24 2001:db8:1::2/64 $ns 198.18.1.1/24 2001:db8:1::1/64
+		ns_link $ns-s 198.18.2.2/24 2001:db8:2::2/64 $ns 198.18.2.1/24 2001:db8:2::1/64
+		ns_route $ns-c 198.18.1.1 2001:db8:1::1
+		ns_route $ns-s 198.18.2.1 2001:db8:2::1
+		ns_forwarding $ns
+		printf 'table inet verdict {\n\tchain pre {\n\t\ttype filter hook prerouting priority mangle - 5; policy accept;\n\t\tudp dport 443 meta mark set 0x433f00\n\t}\n}\n' \
+			| ip netns exec $ns nft -f -
+		wait_until 10 ip netns exec $ns-c ping -c1 -W1 198.18.2.2 >/dev/null
+		wait_until 10 ip netns exec $ns-c ping -6 -c1 -W1 2001:db8:2::2 >/dev/null
+		ip netns exec $ns conntrack -F >/dev/null 2>&1
+		ip netns exec $ns-c socat -u - UDP4:198.18.2.2:443,sourceport=40000 <<<dtls
+		ip netns exec $ns-c socat -u - UDP6:[2001:db8:2::2]:443,sourceport=40001 <<<dtls
+		ct() { ip netns exec $ns conntrack -L -f "$1" -p udp --orig-port-dst 443 2>/dev/null; }
+		check "nft: the moved normalize bit DNATs IPv4 DTLS from 443 to the real port 444" bash -c "$(declare -f ct); ns=$ns; ct ipv4 | grep -q 'sport=444 dport=40000'"
+		check "nft: and IPv6" bash -c "$(declare -f ct); ns=$ns; ct ipv6 | grep -q 'sport=444 dport=40001'"
+		check "nft: the connection's mark is mtugate's bits alone (0x430000, not the packet's 0x433f00)" \
+			bash -c "$(declare -f ct); ns=$ns; ct ipv4 | grep -q 'mark=$((0x430000)) ' && ct ipv6 | grep -q 'mark=$((0x430000)) '"
+	fi
 fi
 finish e2e-rules

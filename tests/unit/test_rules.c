@@ -322,8 +322,15 @@ static void test_variants(void)
 			" @dtls_reject6 { ip6 saddr }\n"), 1);
 	CHECK_INT(count(o.buf, "\t\tmeta mark & 0xffff000c == 0x4d540004 drop\n"
 			"\t\tmeta mark & 0xffff000c == 0x4d54000c reject with icmpx type port-unreachable\n"), 1);
+	/* The decision's bits onto the connection, and nothing else of the packet's
+	 * mark: one rule per decision (no two-register operation in nft 1.0). */
+	CHECK_INT(count(o.buf, "\t\tmeta mark & 0xffff000f == 0x4d540003 ct mark set ct mark &"
+			" 0x0000fff0 | 0x4d540003\n"), 1);
+	CHECK_INT(count(o.buf, " ct mark set ct mark & 0x0000fff0 | 0x4d54"), 6);
+	CHECK_INT(count(o.buf, "ct mark set meta mark"), 0);
 	/* The sets are updated after the connmark save and before the pools' rules. */
-	CHECK(strstr(o.buf, "ct mark set meta mark") < strstr(o.buf, "update @dtls_drop4"));
+	CHECK(strstr(o.buf, "ct mark set ct mark") != NULL &&
+	      strstr(o.buf, "ct mark set ct mark") < strstr(o.buf, "update @dtls_drop4"));
 	CHECK(strstr(o.buf, "reject with icmpx") < strstr(o.buf, "meta length"));
 	/* Each base chain that queues lets decided packets pass, bit cleared, first. */
 	CHECK_INT(count(o.buf, "\tchain prerouting {\n\t\ttype filter hook prerouting priority mangle;"
@@ -557,7 +564,9 @@ static void test_mark_mask(void)
 	CHECK_INT(count(o.buf, "ip saddr @dtls_reject4 meta mark set meta mark & 0xffb0ffff |"
 			" 0x4c0000 return\n"), 1);
 	CHECK_INT(count(o.buf, "\t\tmeta mark & 0x400000 == 0x0 queue num 3 bypass\n"), 1);
-	CHECK_INT(count(o.buf, "\t\tmeta mark & 0x400000 == 0x400000 ct mark set meta mark\n"), 1);
+	CHECK_INT(count(o.buf, "\t\tmeta mark & 0x4f0000 == 0x430000 ct mark set ct mark & 0xffb0ffff"
+			" | 0x430000\n"), 1);
+	CHECK_INT(count(o.buf, "ct mark set ct mark & 0xffb0ffff | 0x4"), 6);
 	CHECK_INT(count(o.buf, "\t\tmeta mark & 0x4d0000 == 0x450000 meta nfproto ipv6 update"
 			" @dtls_drop6 { ip6 saddr }\n"), 1);
 	CHECK_INT(count(o.buf, "\t\tmeta mark & 0x4c0000 == 0x440000 drop\n"), 1);
