@@ -309,6 +309,17 @@ static void rules_ipt_nat(const struct rules_out *r, int hooks)
 	strbuf_printf(r->out, "COMMIT\n");
 }
 
+/* Which mark bits the rules below use: what an administrator checks against
+ * the marks of their own ruleset ([queues] mark_mask moves them). */
+static void rules_marks_comment(const struct conf *c, struct strbuf *out)
+{
+	const struct marks *mk = &c->marks;
+
+	strbuf_printf(out, "# Mark bits: NF_REPEAT 0x%x, proxy 0x%x, DTLS decisions 0x%x (%s)\n",
+		      mk->done, mk->proxy, marks_dtls_mask(mk),
+		      c->queues.mark_mask ? "[queues] mark_mask" : "the default; [queues] mark_mask moves them");
+}
+
 static const char *const rules_chains[] = {
 	"MTUGATE_PREROUTING", "MTUGATE_FORWARD", "MTUGATE_RESUME", "MTUGATE_PROXY", "MTUGATE_DTLS",
 	"MTUGATE_DTLS_NEW", "MTUGATE_MSS", "MTUGATE_PMTU",
@@ -327,6 +338,7 @@ int rules_iptables(const struct conf *c, const struct policy *p, int family, int
 		      "# the built-in chains (-I lines) must be added once only: re-apply with\n"
 		      "# `mtugatectl rules --%s --no-hooks`, or add them by `mtugatectl rules --hooks`.\n",
 		      tool);
+	rules_marks_comment(c, out);
 	strbuf_printf(out, "*mangle\n");
 	for (i = 0; i < sizeof(rules_chains) / sizeof(rules_chains[0]); i++)
 		strbuf_printf(out, ":%s - [0:0]\n", rules_chains[i]);
@@ -632,8 +644,9 @@ static void rules_nft_dnat(const struct conf *c, struct strbuf *out)
 int rules_nft(const struct conf *c, const struct policy *p, struct strbuf *out)
 {
 	strbuf_printf(out, "#!/usr/sbin/nft -f\n"
-		      "# mtugate: nft -f (mtugatectl rules --nft). The table is replaced as a whole.\n"
-		      "table inet mtugate\ndelete table inet mtugate\n\ntable inet mtugate {\n");
+		      "# mtugate: nft -f (mtugatectl rules --nft). The table is replaced as a whole.\n");
+	rules_marks_comment(c, out);
+	strbuf_printf(out, "table inet mtugate\ndelete table inet mtugate\n\ntable inet mtugate {\n");
 	rules_nft_dtls_sets(c, out);
 	rules_nft_prerouting(c, p, out);
 	rules_nft_dtls_new(c, out);

@@ -154,6 +154,8 @@ static const char want_v4[] =
 	"# The MTUGATE_* chains are flushed and refilled each time. The jumps from\n"
 	"# the built-in chains (-I lines) must be added once only: re-apply with\n"
 	"# `mtugatectl rules --iptables --no-hooks`, or add them by `mtugatectl rules --hooks`.\n"
+	"# Mark bits: NF_REPEAT 0x200, proxy 0x100, DTLS decisions 0xffff000f (the default;"
+	" [queues] mark_mask moves them)\n"
 	"*mangle\n"
 	":MTUGATE_PREROUTING - [0:0]\n:MTUGATE_FORWARD - [0:0]\n:MTUGATE_RESUME - [0:0]\n"
 	":MTUGATE_PROXY - [0:0]\n"
@@ -514,6 +516,8 @@ static void test_mark_mask(void)
 	c.queues.mark_mask = 0x7f0000;
 
 	rules_iptables(&c, p, AF_INET, 1, &o);
+	CHECK_INT(count(o.buf, "# Mark bits: NF_REPEAT 0x200000, proxy 0x100000, DTLS decisions 0x4f0000"
+			" ([queues] mark_mask)\n"), 1);
 	CHECK_INT(count(o.buf, "-A MTUGATE_RESUME -j MARK --set-xmark 0x0/0x200000\n"
 			"-A MTUGATE_PREROUTING -m mark --mark 0x200000/0x200000 -g MTUGATE_RESUME\n"
 			"-A MTUGATE_FORWARD -m mark --mark 0x200000/0x200000 -g MTUGATE_RESUME\n"), 1);
