@@ -292,7 +292,9 @@ traffic_end 1 "through kill -9 and restart"
 # Datagrams waiting for a verdict when the queue's socket dies are dropped
 # by the kernel (nfqnl flush): TCP retransmits them, UDP cannot. Shown, not failed.
 echo "info kill -9: $got of $sent queued datagrams arrived ($((sent - got)) in the queue at the kill)"
-check "at most a few datagrams lost at the kill ($((sent - got)), the queue's content)" test $((sent - got)) -le 16
+# At 400 datagrams/s, 40 is 100 ms of the daemon's lag (a loaded 2-CPU machine
+# showed 18); the seconds of downtime would lose hundreds.
+check "at most a few datagrams lost at the kill ($((sent - got)), the queue's content)" test $((sent - got)) -le 40
 
 ## 2. SYN flood over a 16-packet queue.
 stop
@@ -428,7 +430,10 @@ waiting() { [ "$(backlog)" -gt 0 ]; }
 check "stats show queue 0's SYNs waiting in the kernel (backlog $(backlog) of $sent sent)" wait_until 5 waiting
 check "the daemon reports it stalled within 5 s" \
 	wait_until 10 grep -q "queue 0: packet thread made no progress for 5 s: no more WATCHDOG=1" "$tmp/daemon.log"
-n=$(pings); sleep 1.5
+# Absence over a window: three more WatchdogSec/2 periods by the daemon's own clock.
+n=$(pings) u0=$(jget '["uptime_s"]')
+later() { [ "$(jget '["uptime_s"]')" -ge $((u0 + 2)) ]; }
+wait_until 10 later
 check "no WATCHDOG=1 while it is stalled ($n, then $(pings))" test "$(pings)" = "$n"
 check "the other threads answer meanwhile" ctl ping
 touch "$tmp/release"; wait "$stallpid"
