@@ -461,7 +461,7 @@ static void rules_nft_prerouting(const struct conf *c, const struct policy *p, s
 
 	strbuf_printf(out, "\tchain prerouting {\n\t\ttype filter hook prerouting priority mangle;"
 		      " policy accept;\n");
-	rules_nft_resume(&c->marks, out);
+	rules_nft_resume(mk, out);
 	if (c->proxy.enable && c->headend.naddr) {
 		strbuf_printf(out, "\t\tmeta l4proto tcp socket transparent 1 meta mark set meta mark"
 			      " | 0x%x return\n", mk->proxy);
@@ -582,7 +582,7 @@ static void rules_nft_forward(const struct conf *c, const struct policy *p, stru
 
 	strbuf_printf(out, "\tchain forward {\n\t\ttype filter hook forward priority mangle;"
 		      " policy accept;\n");
-	rules_nft_resume(&c->marks, out);
+	rules_nft_resume(mk, out);
 	/* The decision onto the connection, its bits only (iptables: CONNMARK
 	 * --save-mark with masks). nft 1.0 cannot merge two registers, so one
 	 * rule per decision the daemon or the remembered lists can make. */

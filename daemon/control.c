@@ -65,10 +65,11 @@ static void ctl_cmd_stats(const struct ctl_ops *ops, struct strbuf *out)
 	struct counters *sum;
 	struct policy *p;
 	size_t i, nq;
-	int nk = ops->kernel_queues ? ops->kernel_queues(ops->arg, kq, STATS_MAX_SETS) : 0;
+	int nk;
 
 	if (!ops->stats)
 		return;
+	nk = ops->kernel_queues ? ops->kernel_queues(ops->arg, kq, STATS_MAX_SETS) : 0;
 	sum = calloc(1, sizeof(*sum));
 	if (!sum) {
 		out->oom = true;

@@ -225,8 +225,9 @@ static size_t ctlc_rows(const struct ctlc_reply *r, const char *owner, struct ct
 	return n;
 }
 
-static const char *ctlc_field(const struct ctlc_reply *r, const struct ctlc_rows *s,
-			      const struct ctlc_row *row, const char *field)
+/* The value of FIELD in row, or NULL when the row has none. */
+static const char *ctlc_find(const struct ctlc_reply *r, const struct ctlc_rows *s,
+			     const struct ctlc_row *row, const char *field)
 {
 	for (size_t i = row->first; i < row->last; i++) {
 		const char *name, *f;
@@ -235,7 +236,15 @@ static const char *ctlc_field(const struct ctlc_reply *r, const struct ctlc_rows
 		if (ctlc_row_key(r->kv[i].key, s->owner, &name, &nlen, &f) && strcmp(f, field) == 0)
 			return r->kv[i].val;
 	}
-	return "0";
+	return NULL;
+}
+
+static const char *ctlc_field(const struct ctlc_reply *r, const struct ctlc_rows *s,
+			      const struct ctlc_row *row, const char *field)
+{
+	const char *v = ctlc_find(r, s, row, field);
+
+	return v ? v : "0";
 }
 
 /* The FIELD of a key known to belong to s. */
@@ -373,8 +382,9 @@ static bool ctlc_kernel_field(const char *f)
 	return false;
 }
 
+/* {queue="N",kind="K"} and, given one, the outcome label. */
 static void ctlc_prom_queue_labels(const struct ctlc_reply *r, const struct ctlc_rows *q,
-				   const struct ctlc_row *row)
+				   const struct ctlc_row *row, const char *outcome)
 {
 	const char *kind = ctlc_field(r, q, row, "kind");
 
@@ -382,6 +392,8 @@ static void ctlc_prom_queue_labels(const struct ctlc_reply *r, const struct ctlc
 	ctlc_prom_label(row->name, row->nlen);
 	printf("\",kind=\"");
 	ctlc_prom_label(kind, strlen(kind));
+	if (outcome)
+		printf("\",outcome=\"%s", outcome);
 	printf("\"}");
 }
 
@@ -396,30 +408,24 @@ static void ctlc_prom_queues(const struct ctlc_reply *r, const struct ctlc_rows 
 	       "# TYPE mtugate_queue_packets_total counter\n");
 	for (i = 0; i < q->n; i++) {
 		const struct ctlc_row *row = &q->row[i];
-		const char *kind = ctlc_field(r, q, row, "kind");
 
 		for (k = row->first; k < row->last; k++) {
 			const char *f = ctlc_field_name(q, r->kv[k].key);
 
 			if (strcmp(f, "kind") == 0 || ctlc_kernel_field(f))
 				continue;
-			printf("mtugate_queue_packets_total{queue=\"");
-			ctlc_prom_label(row->name, row->nlen);
-			printf("\",kind=\"");
-			ctlc_prom_label(kind, strlen(kind));
-			printf("\",outcome=\"%s\"} %s\n", f, r->kv[k].val);
+			printf("mtugate_queue_packets_total");
+			ctlc_prom_queue_labels(r, q, row, f);
+			printf(" %s\n", r->kv[k].val);
 		}
 	}
 	for (k = 0; k < sizeof(ctlc_kernel_fields) / sizeof(ctlc_kernel_fields[0]); k++) {
 		bool head = false;
 
 		for (i = 0; i < q->n; i++) {
-			const char *f = ctlc_kernel_fields[k].field;
-			bool have = false;
+			const char *v = ctlc_find(r, q, &q->row[i], ctlc_kernel_fields[k].field);
 
-			for (size_t j = q->row[i].first; j < q->row[i].last; j++)
-				have = have || strcmp(ctlc_field_name(q, r->kv[j].key), f) == 0;
-			if (!have)
+			if (!v)
 				continue;	/* the kernel had no row for this queue */
 			if (!head)
 				printf("# HELP %s %s\n# TYPE %s %s\n", ctlc_kernel_fields[k].metric,
@@ -427,8 +433,8 @@ static void ctlc_prom_queues(const struct ctlc_reply *r, const struct ctlc_rows 
 				       ctlc_kernel_fields[k].type);
 			head = true;
 			printf("%s", ctlc_kernel_fields[k].metric);
-			ctlc_prom_queue_labels(r, q, &q->row[i]);
-			printf(" %s\n", ctlc_field(r, q, &q->row[i], f));
+			ctlc_prom_queue_labels(r, q, &q->row[i], NULL);
+			printf(" %s\n", v);
 		}
 	}
 }

@@ -69,7 +69,7 @@ int nfqproc_read(int fd, struct nfqproc_row *rows, size_t max)
 {
 	char buf[16384];
 	size_t len = 0;
-	ssize_t got;
+	ssize_t got = 0;
 
 	/* pread from 0: a seq_file starts over and prints the numbers of now.
 	 * A line is some 45 bytes: this holds about 350 queues; a line cut

@@ -35,7 +35,7 @@ struct worker {
 	struct pmtu_state *pmtu;
 	struct dtlsq_state *dtls;
 	bool warned_unguarded;
-	_Atomic uint64_t beat;	/* loop ticks and rounds: the watchdog's sign of life */
+	_Atomic uint64_t beat;	/* idle ticks: with packets seen, the watchdog's sign of life */
 	uint32_t done_mark;	/* for the message: the queue has its own copy */
 	uint8_t scratch[WORKER_SCRATCH];
 };
@@ -119,7 +119,6 @@ static void worker_readable(struct loop *l, int fd, uint32_t events, void *arg)
 
 	(void)fd;
 	(void)events;
-	atomic_fetch_add_explicit(&w->beat, 1, memory_order_relaxed);
 	/* One policy reference per round, not per packet. */
 	w->pol = policy_hold(w->box);
 	n = nfq_queue_process(w->q);
