@@ -410,12 +410,15 @@ int rules_routes(const struct conf *c, struct strbuf *out)
 	return out->oom ? -ENOMEM : 0;
 }
 
+/* A range is spread by a hash of the addresses, as iptables --queue-balance
+ * does: every packet between two hosts, both ways, meets the same thread and
+ * its per-host state (PMTU rate limits). "fanout" would spread by CPU instead. */
 static void rules_nft_queue(struct strbuf *out, const struct qrange *q)
 {
 	if (q->first == q->last)
 		strbuf_printf(out, " queue num %d bypass\n", q->first);
 	else
-		strbuf_printf(out, " queue num %d-%d fanout,bypass\n", q->first, q->last);
+		strbuf_printf(out, " queue num %d-%d bypass\n", q->first, q->last);
 }
 
 static const char *rules_nft_ip(int family)
