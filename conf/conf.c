@@ -432,6 +432,15 @@ static size_t conf_check_schema(const struct ini *ini, struct diag *d)
 	return ini_check_schema(ini, schema, CONF_NSECTIONS, d);
 }
 
+/* Whether the key at this offset was refused. */
+static bool conf_key_bad(const struct conf_ctx *x, size_t off)
+{
+	for (size_t i = 0; i < CONF_NKEYS; i++)
+		if (conf_keys[i].off == off)
+			return x->bad[i];
+	return false;
+}
+
 int conf_load(struct conf *c, const char *path, struct diag *d)
 {
 	struct diag local = { 0 };
@@ -447,9 +456,13 @@ int conf_load(struct conf *c, const char *path, struct diag *d)
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	ini = ini_open(path, &local);
 	if (!ini) {
+		c->daemon.groups_dir[0] = '\0';	/* not known: see conf.h */
 		ini_diag_move(d, &local, path);
 		return -1;
 	}
+	/* A line iniparser could not read may be the groups_dir one. */
+	bool unreadable_lines = diag_count(&local) > 0;
+
 	conf_check_schema(ini, &local);
 	for (size_t i = 0; i < CONF_NKEYS; i++) {
 		const char *v = ini_get(ini, conf_keys[i].section, conf_key_name(&conf_keys[i]), &line);
@@ -460,12 +473,34 @@ int conf_load(struct conf *c, const char *path, struct diag *d)
 			conf_set(&x, &conf_keys[i], line, v);
 		x.bad[i] = diag_count(&local) != before;
 	}
-	if (ini_get(ini, "daemon", "groups_dir", &line))
+	if (ini_get(ini, "daemon", "groups_dir", &line)) {
+		size_t before = diag_count(&local);
+
 		conf_resolve_groups_dir(&x, line);
+		if (conf_key_bad(&x, offsetof(struct conf, daemon.groups_dir)) ||
+		    diag_count(&local) != before)
+			c->daemon.groups_dir[0] = '\0';
+	} else if (unreadable_lines) {
+		c->daemon.groups_dir[0] = '\0';
+	}
 	conf_check_all(&x, ini);
 	ini_close(ini);
 	if (!diag_count(&local))
 		return 0;
 	ini_diag_move(d, &local, path);
 	return -1;
+}
+
+bool conf_proxy_same(const struct conf *a, const struct conf *b)
+{
+	const struct conf_proxy *x = &a->proxy, *y = &b->proxy;
+
+	return x->enable == y->enable && x->listen_port == y->listen_port &&
+	       !strcmp(x->certificate, y->certificate) && !strcmp(x->private_key, y->private_key) &&
+	       !strcmp(x->upstream_ca, y->upstream_ca) &&
+	       !strcmp(x->upstream_name, y->upstream_name) &&
+	       x->insecure_upstream == y->insecure_upstream &&
+	       x->upstream_resume == y->upstream_resume && x->max_sessions == y->max_sessions &&
+	       x->handshake_timeout == y->handshake_timeout &&
+	       x->idle_timeout == y->idle_timeout && x->route_table == y->route_table;
 }

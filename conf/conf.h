@@ -41,7 +41,7 @@ struct conf {
 		size_t naddr;
 		uint16_t tls_port, dtls_port, advertised_dtls_port;
 	} headend;
-	struct {
+	struct conf_proxy {
 		bool enable;
 		uint16_t listen_port;
 		char certificate[PATH_MAX];
@@ -57,10 +57,17 @@ struct conf {
 	} proxy;
 };
 
+/* Whether two configurations' [proxy] sections are alike, key by key (the
+ * proxy keeps the one it started with: a reload says when they differ). */
+bool conf_proxy_same(const struct conf *a, const struct conf *b);
+
 /* Defaults as documented in conf/mtugate.conf. */
 void conf_defaults(struct conf *c);
 /* Load and validate path into c. Returns 0, or -1 with every error added to d
- * as FILE:LINE (not only the first). */
+ * as FILE:LINE (not only the first); then c->daemon.groups_dir is still the
+ * folder the file names (so its group files can be checked too), or empty
+ * when that is not known (the file unreadable, groups_dir refused, or absent
+ * from a file with lines that could not be read). */
 int conf_load(struct conf *c, const char *path, struct diag *d);
 
 #endif

@@ -66,11 +66,15 @@ static unsigned daemon_slot_of(void *arg, const char *name)
 	return stats_slot(arg, name);
 }
 
-/* Load the config and the groups it names into a policy; NULL with every error in d. */
+/* Load the config and the groups it names into a policy; NULL with every
+ * error in d: those of the group files too when only the config is wrong. */
 static struct policy *daemon_load(const char *path, struct conf *c, struct diag *d)
 {
-	if (conf_load(c, path, d) < 0)
+	if (conf_load(c, path, d) < 0) {
+		if (c->daemon.groups_dir[0])
+			policy_free(policy_load_dir(c->daemon.groups_dir, d));
 		return NULL;
+	}
 	return policy_load_dir(c->daemon.groups_dir, d);
 }
 
@@ -95,10 +99,12 @@ static int daemon_reload(void *arg, struct diag *d)
 	policy_release(old);
 	policy_box_swap(dm->box, np);
 	dm->rules_conf = nc;
-	proxy_reloaded(dm->proxy, &nc);	/* [proxy] changes wait for a restart: says so */
+	proxy_reloaded(dm->proxy);
 	log_setlevel(nc.daemon.log_level);
-	/* Queues, headend, socket and user are taken at start (the packet
-	 * threads hold copies): say so rather than ignore it. */
+	/* Queues, headend, proxy, socket and user are taken at start (the threads
+	 * hold copies; a proxy off at start stays off): say so rather than ignore it. */
+	if (!conf_proxy_same(&nc, &dm->conf))
+		log_warnx("reload: [proxy] takes effect only at restart");
 	if (memcmp(&nc.queues, &dm->conf.queues, sizeof(nc.queues)) ||
 	    memcmp(&nc.headend, &dm->conf.headend, sizeof(nc.headend)) ||
 	    strcmp(nc.daemon.control_socket, dm->conf.daemon.control_socket) ||

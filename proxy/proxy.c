@@ -214,27 +214,11 @@ err:
 	return NULL;
 }
 
-/* The proxy keeps the settings it started with, so a reload must neither
- * pass over a [proxy] change in silence nor let an operator forget that the
- * headend is still not verified. */
-void proxy_reloaded(const struct proxy *p, const struct conf *nc)
+/* A reload must not let an operator forget that the headend is still not
+ * verified (a changed [proxy] itself is the daemon's to report). */
+void proxy_reloaded(const struct proxy *p)
 {
-	const struct conf *c;
-
-	if (!p)
-		return;
-	c = &p->conf;
-	if (nc->proxy.enable != c->proxy.enable || nc->proxy.listen_port != c->proxy.listen_port ||
-	    strcmp(nc->proxy.certificate, c->proxy.certificate) ||
-	    strcmp(nc->proxy.private_key, c->proxy.private_key) ||
-	    strcmp(nc->proxy.upstream_ca, c->proxy.upstream_ca) ||
-	    strcmp(nc->proxy.upstream_name, c->proxy.upstream_name) ||
-	    nc->proxy.insecure_upstream != c->proxy.insecure_upstream ||
-	    nc->proxy.max_sessions != c->proxy.max_sessions ||
-	    nc->proxy.handshake_timeout != c->proxy.handshake_timeout ||
-	    nc->proxy.idle_timeout != c->proxy.idle_timeout)
-		log_warnx("reload: [proxy] takes effect only at restart");
-	if (c->proxy.insecure_upstream)
+	if (p && p->conf.proxy.insecure_upstream)
 		log_warnx("proxy: insecure_upstream = yes: the headend's certificate is still NOT"
 			  " verified; anyone on the path to it can read every tunnel");
 }

@@ -22,10 +22,10 @@ void proxy_stop(struct proxy *p);
 /* Close every connection, giving the reason, and free everything. */
 void proxy_free(struct proxy *p);
 
-/* After the daemon reloaded its configuration as nc (main thread): warns
- * that [proxy] changes wait for a restart, and again that the headend is not
- * verified when the running proxy has insecure_upstream = yes. */
-void proxy_reloaded(const struct proxy *p, const struct conf *nc);
+/* After the daemon reloaded its configuration (main thread): warns again
+ * that the headend is not verified when the running proxy has
+ * insecure_upstream = yes. NULL: nothing. */
+void proxy_reloaded(const struct proxy *p);
 
 /* ctl_ops.sessions: one "session\t..." line per tunnel (arg: the proxy). */
 void proxy_sessions(void *proxy, struct strbuf *out);

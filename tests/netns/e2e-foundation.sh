@@ -58,6 +58,14 @@ ctl() { ip netns exec $gw "$B/mtugatectl" -s "$tmp/run/mtugate.sock" "$@"; }
 
 out=$("$B/mtugated" -t -c "$tmp/mtugate.conf" 2>&1)
 check "mtugated -t accepts the test configuration" test "$out" = "configuration OK"
+# One run shows every error: a wrong value in mtugate.conf does not hide a
+# broken group file behind it.
+mkdir "$tmp/bad" "$tmp/bad/groups.d"
+sed 's/^max_len = .*/max_len = 0/' "$tmp/mtugate.conf" >"$tmp/bad/mtugate.conf"	# groups_dir = groups.d: bad/groups.d
+printf '[group]\nname = broken\npool = 192.0.2.0/33\nmtu = 1300\n' >"$tmp/bad/groups.d/broken.conf"
+out=$("$B/mtugated" -t -c "$tmp/bad/mtugate.conf" 2>&1)
+check "mtugated -t: the config's error" grep -q "bad/mtugate.conf:[0-9]*: invalid max_len '0'" <<<"$out"
+check "mtugated -t: and the group file's, in the same run" grep -q "broken.conf:3: invalid pool" <<<"$out"
 
 "$B/mtugatectl" -c "$tmp/mtugate.conf" rules --iptables >"$tmp/rules4"
 "$B/mtugatectl" -c "$tmp/mtugate.conf" rules --ip6tables >"$tmp/rules6"
@@ -154,6 +162,12 @@ reload_says
 check "a new mark_mask: reload says the rules changed" grep -q "re-apply them" "$tmp/reload.out"
 check "and the log, that [queues] waits for a restart" \
 	test "$(grep -c "\[queues\].* take effect only at restart" "$tmp/daemon.log")" -gt "$n_restart"
+# A proxy off at start stays off until a restart: turning it on must say so.
+printf '[proxy]\nenable = yes\n' >>"$tmp/mtugate.conf"
+reload_says
+check "proxy turned on: reload says the rules changed" grep -q "re-apply them" "$tmp/reload.out"
+check "and the log, that [proxy] waits for a restart" grep -q "\[proxy\] takes effect only at restart" "$tmp/daemon.log"
+sed -i '/^\[proxy\]$/,$d' "$tmp/mtugate.conf"	# the restart below runs without it
 
 # SIGTERM: exit 0, queues unbound, socket gone.
 kill -TERM $dpid

@@ -420,6 +420,57 @@ static void test_conf_mark_mask(void)
 	}
 }
 
+/* Each [proxy] key, changed alone, makes the sections differ; the same text
+ * loaded twice does not. */
+static void test_conf_proxy_same(void)
+{
+	static const char *const keys[] = {
+		"enable = yes", "listen_port = 9443", "certificate = /c", "private_key = /k",
+		"upstream_ca = /ca", "upstream_name = vpn.example", "insecure_upstream = yes",
+		"upstream_resume = no", "max_sessions = 7", "handshake_timeout = 3",
+		"idle_timeout = 99", "route_table = 4242",
+	};
+	const char *base = "[headend]\naddress = 198.18.2.2\n[proxy]\n";
+	struct conf a, b;
+	struct diag d = { 0 };
+	char text[256];
+
+	CHECK_INT(conf_load(&a, write_file("p0.conf", base), &d), 0);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		snprintf(text, sizeof(text), "%s%s\n", base, keys[i]);
+		CHECK_INT(conf_load(&b, write_file("p1.conf", text), &d), 0);
+		CHECK_INT(conf_proxy_same(&a, &b), false);
+		CHECK_INT(conf_proxy_same(&b, &b), true);
+		struct conf again;
+		CHECK_INT(conf_load(&again, write_file("p2.conf", text), &d), 0);
+		CHECK_INT(conf_proxy_same(&b, &again), true);
+	}
+	/* Other sections do not count. */
+	snprintf(text, sizeof(text), "[queues]\nmax_len = 99\n%s", base);
+	CHECK_INT(conf_load(&b, write_file("p1.conf", text), &d), 0);
+	CHECK_INT(conf_proxy_same(&a, &b), true);
+	CHECK_INT(diag_count(&d), 0);
+	diag_free(&d);
+}
+
+/* A config with errors still names its group folder, unless that is what is wrong. */
+static void test_conf_groups_dir_on_error(void)
+{
+	struct conf c;
+	struct diag d = { 0 };
+
+	CHECK_INT(conf_load(&c, write_file("g1.conf", "[daemon]\ngroups_dir = /srv/g\n[queues]\n"
+					   "max_len = 0\n[headend]\naddress = 198.18.2.2\n"), &d), -1);
+	CHECK_STR(c.daemon.groups_dir, "/srv/g");
+	CHECK_INT(conf_load(&c, write_file("g2.conf", "[daemon]\ngroups_dir =\n[headend]\n"
+					   "address = 198.18.2.2\n"), &d), -1);
+	CHECK_STR(c.daemon.groups_dir, "");
+	CHECK_INT(conf_load(&c, write_file("g3.conf", "[daemon\n"), &d), -1);
+	CHECK_STR(c.daemon.groups_dir, "");
+	CHECK(diag_count(&d) >= 3);	/* one per file at least */
+	diag_free(&d);
+}
+
 static void test_conf_errors(void)
 {
 	struct conf c;
@@ -469,6 +520,8 @@ int main(void)
 	test_conf_defaults();
 	test_conf_full();
 	test_conf_mark_mask();
+	test_conf_proxy_same();
+	test_conf_groups_dir_on_error();
 	test_conf_errors();
 	{
 		char cmd[300];
