@@ -1,5 +1,6 @@
 /* mtugated: binds the NFQUEUEs, serves the control socket, reloads on SIGHUP. */
 #include <errno.h>
+#include <getopt.h>
 #include <libgen.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -55,10 +56,11 @@ struct daemon {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: mtugated [-c FILE] [-f] [-t] [-V]\n"
-		   "  -c FILE   configuration (default %s/mtugate/mtugate.conf)\n"
-		   "  -f        stay in the foreground, log to stderr\n"
-		   "  -t        check the configuration and group files, then exit\n"
-		   "  -V        print the version\n", SYSCONFDIR);
+		   "  -c, --config FILE  configuration (default %s/mtugate/mtugate.conf)\n"
+		   "  -f, --foreground   stay in the foreground, log to stderr\n"
+		   "  -t, --test         check the configuration and group files, then exit\n"
+		   "  -V, --version      print the version\n"
+		   "  -h, --help         this text\n", SYSCONFDIR);
 }
 
 static unsigned daemon_slot_of(void *arg, const char *name)
@@ -419,7 +421,16 @@ int main(int argc, char **argv)
 	struct policy *pol;
 	int opt, ret;
 
-	while ((opt = getopt(argc, argv, "c:ftVh")) != -1) {
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "test", no_argument, NULL, 't' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+
+	while ((opt = getopt_long(argc, argv, "c:ftVh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': dm.conf_path = optarg; break;
 		case 'f': foreground = true; break;

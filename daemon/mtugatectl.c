@@ -451,7 +451,7 @@ static void ctlc_stats_prom(const struct ctlc_reply *r, const struct ctlc_rows *
 	       "# TYPE mtugate_packets_total counter\n");
 	for (i = 0; i < r->n; i++)
 		if (strncmp(r->kv[i].key, "packets.", 8) == 0)
-			printf("mtugate_packets_total{kind=\"%s\"} %s\n", r->kv[i].key + 8, r->kv[i].val);
+			printf("mtugate_packets_total{outcome=\"%s\"} %s\n", r->kv[i].key + 8, r->kv[i].val);
 	ctlc_prom_queues(r, q);
 	if (!g->n)
 		return;
@@ -616,6 +616,12 @@ static int ctlc_ping(struct ctlc *x, int argc, char **argv)
 	return ctlc_plain(x, "ping", argc);
 }
 
+static int ctlc_version(struct ctlc *x, int argc, char **argv)
+{
+	(void)argv;
+	return ctlc_plain(x, "version", argc);
+}
+
 static int ctlc_reload(struct ctlc *x, int argc, char **argv)
 {
 	struct ctlc_reply r;
@@ -717,6 +723,7 @@ static const struct ctlc_cmd ctlc_cmds[] = {
 	  "                                  file (no daemon needed)" },
 	{ "reload", ctlc_reload, "reload                          as SIGHUP, and report the result" },
 	{ "ping", ctlc_ping, "ping                            check that mtugated answers" },
+	{ "version", ctlc_version, "version                         the running daemon's version (-V: this program's)" },
 };
 
 static void ctlc_usage(FILE *f)
@@ -724,9 +731,10 @@ static void ctlc_usage(FILE *f)
 	size_t i;
 
 	fprintf(f, "usage: mtugatectl [-s SOCKET] [-c FILE] COMMAND\n"
-		"  -s SOCKET  control socket (default: control_socket of FILE, else %s)\n"
-		"  -c FILE    configuration (default %s)\n"
-		"  -V         print the version\n"
+		"  -s, --socket SOCKET  control socket (default: control_socket of FILE, else %s)\n"
+		"  -c, --config FILE    configuration (default %s)\n"
+		"  -V, --version        print the version\n"
+		"  -h, --help           this text (also: mtugatectl help)\n"
 		"commands:\n", RUNSTATEDIR "/mtugate/mtugate.sock", SYSCONFDIR "/mtugate/mtugate.conf");
 	for (i = 0; i < sizeof(ctlc_cmds) / sizeof(ctlc_cmds[0]); i++)
 		fprintf(f, "  %s\n", ctlc_cmds[i].help);

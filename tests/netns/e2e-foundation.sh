@@ -58,6 +58,7 @@ ctl() { ip netns exec $gw "$B/mtugatectl" -s "$tmp/run/mtugate.sock" "$@"; }
 
 out=$("$B/mtugated" -t -c "$tmp/mtugate.conf" 2>&1)
 check "mtugated -t accepts the test configuration" test "$out" = "configuration OK"
+check "and so does mtugated --test --config" test "$("$B/mtugated" --test --config "$tmp/mtugate.conf" 2>&1)" = "configuration OK"
 # One run shows every error: a wrong value in mtugate.conf does not hide a
 # broken group file behind it.
 mkdir "$tmp/bad" "$tmp/bad/groups.d"
@@ -75,6 +76,8 @@ check "ip6tables-restore takes the printed IPv6 rules" ip netns exec $gw ip6tabl
 ip netns exec $gw "$B/mtugated" -f -c "$tmp/mtugate.conf" 2>"$tmp/daemon.log" &
 dpid=$!
 check "the control socket answers" wait_until 10 ctl ping
+check "mtugatectl --socket ... version: the daemon's version" \
+	bash -c "ip netns exec $gw '$B/mtugatectl' --socket '$tmp/run/mtugate.sock' version | grep -Eqx 'version +$(cat VERSION)'"
 check "the socket is mode 0660" test "$(stat -c %a "$tmp/run/mtugate.sock")" = 660
 check "the daemon runs as its user" wait_until 5 grep -q "^Uid:.*\b$(id -u nobody)\b" /proc/$dpid/status
 capeff=$(awk '/^CapEff/ {print $2}' /proc/$dpid/status)
@@ -105,6 +108,8 @@ check "the queues' seen add up to packets.seen" test "$(jeval 'sum(v["seen"] for
 check "the SYNs are seen on the mss queues" test "$(jeval 'q["0"]["seen"] + q["1"]["seen"]')" -ge 2
 check "the DTLS datagram is seen on queue 3" test "$(jeval 'q["3"]["seen"]')" -ge 1
 prom=$(ctl stats --prometheus)
+check "stats --prometheus: the totals by outcome" grep -Eq '^mtugate_packets_total\{outcome="seen"\} [1-9]' <<<"$prom"
+check "stats --prometheus: a group's counter" grep -Eq '^mtugate_group_mss_rewritten_total\{group="alpha"\} [1-9]' <<<"$prom"
 check "stats --prometheus has queue 3's seen packets" grep -Eq '^mtugate_queue_packets_total\{queue="3",kind="dtls",outcome="seen"\} [1-9]' <<<"$prom"
 # The kernel's side of each queue (the daemon opened its table while root): nothing waits now.
 check "stats --json: every queue's backlog is 0, nothing dropped by the kernel" \
