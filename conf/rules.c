@@ -456,38 +456,55 @@ static void rules_nft_mss(const struct conf *c, const struct policy *p, struct s
 	}
 }
 
-static void rules_nft_prerouting(const struct conf *c, const struct policy *p, struct strbuf *out)
+/* The TLS proxy intake, a chain of its own as iptables' MTUGATE_PROXY: its
+ * returns go back to prerouting, whose DTLS and MSS rules still see the packet
+ * (a return in the base chain would end it, unclamped). */
+static void rules_nft_proxy(const struct conf *c, const struct policy *p, struct strbuf *out)
 {
 	const struct marks *mk = &c->marks;
 	char buf[64];
 	size_t i, k;
 
+	if (!c->proxy.enable || !c->headend.naddr)
+		return;
+	strbuf_printf(out, "\tchain proxy {\n");
+	/* The proxy's own connections, as iptables' socket match does: not its
+	 * wildcard listener, which would take any forwarded TCP to its port. */
+	strbuf_printf(out, "\t\tmeta l4proto tcp socket transparent 1 socket wildcard 0"
+		      " meta mark set meta mark | 0x%x return\n", mk->proxy);
+	/* Only what TPROXY would take: prerouting's other rules see every client. */
+	for (i = 0; i < policy_count(p); i++) {
+		const struct group *g = policy_group(p, i);
+
+		for (k = 0; g->proxy_bypass && k < g->nclients; k++)
+			strbuf_printf(out, "\t\t%s saddr %s tcp dport %u return comment"
+				      " \"%s: proxy = no\"\n",
+				      rules_nft_ip(g->clients[k].family),
+				      rules_prefix(&g->clients[k], buf, sizeof(buf)),
+				      c->headend.tls_port, g->name);
+	}
+	for (i = 0; i < c->headend.naddr; i++) {
+		const char *ip = rules_nft_ip(c->headend.addr[i].family);
+
+		strbuf_printf(out, "\t\t%s daddr %s tcp dport %u meta mark set meta mark | 0x%x"
+			      " tproxy %s to :%u accept\n", ip,
+			      rules_addr(&c->headend.addr[i], buf, sizeof(buf)),
+			      c->headend.tls_port, mk->proxy, ip, c->proxy.listen_port);
+	}
+	strbuf_printf(out, "\t}\n");
+}
+
+static void rules_nft_prerouting(const struct conf *c, const struct policy *p, struct strbuf *out)
+{
+	const struct marks *mk = &c->marks;
+	char buf[64];
+	size_t i;
+
 	strbuf_printf(out, "\tchain prerouting {\n\t\ttype filter hook prerouting priority mangle;"
 		      " policy accept;\n");
 	rules_nft_resume(mk, out);
-	if (c->proxy.enable && c->headend.naddr) {
-		strbuf_printf(out, "\t\tmeta l4proto tcp socket transparent 1 meta mark set meta mark"
-			      " | 0x%x return\n", mk->proxy);
-		/* Only what TPROXY would take: the rest of this chain sees every client. */
-		for (i = 0; i < policy_count(p); i++) {
-			const struct group *g = policy_group(p, i);
-
-			for (k = 0; g->proxy_bypass && k < g->nclients; k++)
-				strbuf_printf(out, "\t\t%s saddr %s tcp dport %u return comment"
-					      " \"%s: proxy = no\"\n",
-					      rules_nft_ip(g->clients[k].family),
-					      rules_prefix(&g->clients[k], buf, sizeof(buf)),
-					      c->headend.tls_port, g->name);
-		}
-		for (i = 0; i < c->headend.naddr; i++) {
-			const char *ip = rules_nft_ip(c->headend.addr[i].family);
-
-			strbuf_printf(out, "\t\t%s daddr %s tcp dport %u meta mark set meta mark | 0x%x"
-				      " tproxy %s to :%u accept\n", ip,
-				      rules_addr(&c->headend.addr[i], buf, sizeof(buf)),
-				      c->headend.tls_port, mk->proxy, ip, c->proxy.listen_port);
-		}
-	}
+	if (c->proxy.enable && c->headend.naddr)
+		strbuf_printf(out, "\t\tjump proxy\n");
 	if (rules_qon(&c->queues.dtls)) {
 		for (i = 0; i < c->headend.naddr; i++) {
 			const char *ip = rules_nft_ip(c->headend.addr[i].family);
@@ -652,6 +669,7 @@ int rules_nft(const struct conf *c, const struct policy *p, struct strbuf *out)
 	strbuf_printf(out, "table inet mtugate\ndelete table inet mtugate\n\ntable inet mtugate {\n");
 	rules_nft_dtls_sets(c, out);
 	rules_nft_prerouting(c, p, out);
+	rules_nft_proxy(c, p, out);
 	rules_nft_dtls_new(c, out);
 	rules_nft_forward(c, p, out);
 	rules_nft_dnat(c, out);

@@ -154,6 +154,64 @@ if command -v nft >/dev/null; then
 		check "nft: and IPv6" bash -c "$(declare -f ct); ns=$ns; ct ipv6 | grep -q 'sport=444 dport=40001'"
 		check "nft: the connection's mark is mtugate's bits alone (0x430000, not the packet's 0x433f00)" \
 			bash -c "$(declare -f ct); ns=$ns; ct ipv4 | grep -q 'mark=$((0x430000)) ' && ct ipv6 | grep -q 'mark=$((0x430000)) '"
+
+		# The proxy intake under nft, with real TCP from a pool address (alpha's
+		# 192.0.2.130, 2001:db8:0:80::2) through $ns, which has a transparent
+		# listener on the proxy's port, as the proxy has:
+		# - a connection to another host's port 8443 reaches that host: the
+		#   socket match takes the proxy's own connections, not its wildcard
+		#   listener (as iptables' socket match);
+		# - a `proxy = no` group's client: its SYN to port 443 still meets the
+		#   MSS rules after the intake returns (a return in prerouting itself
+		#   would end the chain, unclamped).
+		printf '[group]\nname = certs\npool = 198.19.9.0/24\nclients = 192.0.2.128/26, 2001:db8:0:80::/64\nmtu = 1380\nproxy = no\n' \
+			>"$tmp/groups.d/d.conf"
+		ctl rules --nft | sed 's/ queue num .*$/ counter/' >"$tmp/rules-proxy.nft"
+		check "nft: the table with a proxy = no group applies" ip netns exec $ns nft -f "$tmp/rules-proxy.nft"
+		ip -n $ns-c addr add 192.0.2.130/32 dev "$(printf %.15s "v-$ns")"
+		ip -n $ns-c addr add 2001:db8:0:80::2/128 dev "$(printf %.15s "v-$ns")" nodad
+		ip -n $ns route add 192.0.2.128/26 via 198.18.1.2
+		ip -n $ns -6 route add 2001:db8:0:80::/64 via 2001:db8:1::2
+		cat >"$tmp/tlisten.py" <<'PY'
+import select, socket, sys
+out = open(sys.argv[1], "a", buffering=1)
+ls = []
+for fam, addr, lvl, opt in ((socket.AF_INET, "0.0.0.0", socket.SOL_IP, 19),
+                            (socket.AF_INET6, "::", socket.IPPROTO_IPV6, 75)):
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.setsockopt(lvl, opt, 1)		# IP_TRANSPARENT, IPV6_TRANSPARENT
+    if fam == socket.AF_INET6:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, 8443)); s.listen(16); ls.append(s)
+print("listening", file=out)
+while True:
+    for s in select.select(ls, [], [])[0]:
+        c, peer = s.accept()
+        print("taken", peer[0], c.getsockname()[0], file=out)
+        c.close()
+PY
+		: >"$tmp/tlisten.log"
+		ip netns exec $ns python3 "$tmp/tlisten.py" "$tmp/tlisten.log" & tlisten=$!
+		check "a transparent listener on 8443 in the gateway, as the proxy's" wait_until 10 grep -q listening "$tmp/tlisten.log"
+		ip netns exec $ns-s socat -u TCP4-LISTEN:8443,reuseaddr,fork OPEN:"$tmp/far4",creat,append & far4=$!
+		ip netns exec $ns-s socat -u TCP6-LISTEN:8443,reuseaddr,fork,ipv6only=1 OPEN:"$tmp/far6",creat,append & far6=$!
+		wait_until 10 bash -c "ip netns exec $ns-s ss -ltn | grep -q ':8443 .*:\*'"
+		send() { ip netns exec $ns-c socat -u - "$1" <<<"$2" 2>/dev/null; }
+		check "nft: TCP from a pool to another host's 8443 is carried there (IPv4)" \
+			wait_until 10 bash -c "$(declare -f send); ns=$ns; send TCP4:198.18.2.2:8443,bind=192.0.2.130,connect-timeout=2 far4 && grep -q far4 '$tmp/far4'"
+		check "nft: and IPv6" \
+			wait_until 10 bash -c "$(declare -f send); ns=$ns; send TCP6:[2001:db8:2::2]:8443,bind=[2001:db8:0:80::2],connect-timeout=2 far6 && grep -q far6 '$tmp/far6'"
+		check_not "nft: the transparent listener in the gateway took none of them" grep -q taken "$tmp/tlisten.log"
+		kill $tlisten $far4 $far6 2>/dev/null; wait $tlisten $far4 $far6 2>/dev/null
+		mss_seen() {	# mss_seen ip|ip6 POOL: the SYN counter of the MSS rule for POOL as source
+			ip netns exec $ns nft list chain inet mtugate prerouting |
+				awk -v f="$1 saddr $2 tcp flags" 'index($0, f) { for (i = 1; i < NF; i++) if ($i == "packets") print $(i + 1) }'
+		}
+		send TCP4:198.18.2.2:443,bind=192.0.2.130,connect-timeout=2 x
+		send TCP6:[2001:db8:2::2]:443,bind=[2001:db8:0:80::2],connect-timeout=2 x
+		check "nft: a proxy = no client's SYN to 443 meets the MSS rule after the intake (IPv4)" test "$(mss_seen ip 192.0.2.128/26)" -ge 1
+		check "nft: and IPv6" test "$(mss_seen ip6 2001:db8:0:80::/64)" -ge 1
 	fi
 fi
 finish e2e-rules

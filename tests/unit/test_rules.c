@@ -40,6 +40,16 @@ static int count(const char *hay, const char *needle)
 	return n;
 }
 
+/* count() over the first len bytes of hay only. */
+static int count_n(const char *hay, size_t len, const char *needle)
+{
+	char *part = strndup(hay, len);
+	int n = part ? count(part, needle) : -1;
+
+	free(part);
+	return n;
+}
+
 /* The shipped example: conf/mtugate.conf with the repository's groups.d. */
 static void test_shipped(int write)
 {
@@ -435,16 +445,28 @@ static void test_proxy_bypass(void)
 	CHECK_INT(count(o.buf, "-A MTUGATE_PROXY -s 2001:db8:5::/64 -m comment --comment \"certs: proxy = no\""
 			" -j RETURN\n-A MTUGATE_PROXY -d 2001:db8:2::2 -p tcp --dport 443 -j TPROXY"), 1);
 	CHECK_INT(count(o.buf, "198.18.5.0/24"), 0);
-	/* nft: one chain holds the intake, the DTLS and the MSS rules: the bypass
-	 * passes only what TPROXY would take. */
+	/* nft: the intake is a chain of its own, as MTUGATE_PROXY: its returns go
+	 * back to prerouting, whose DTLS and MSS rules follow the jump. The socket
+	 * match skips the proxy's wildcard listener, as iptables' does. */
 	strbuf_reset(&o);
 	rules_nft(&c, p, &o);
-	CHECK_INT(count(o.buf, "socket transparent 1 meta mark set meta mark | 0x100 return\n"
+	CHECK_INT(count(o.buf, "\tchain proxy {\n\t\tmeta l4proto tcp socket transparent 1 socket wildcard 0"
+			" meta mark set meta mark | 0x100 return\n"
 			"\t\tip saddr 198.18.5.0/24 tcp dport 443 return comment \"certs: proxy = no\"\n"
 			"\t\tip6 saddr 2001:db8:5::/64 tcp dport 443 return comment \"certs: proxy = no\"\n"
 			"\t\tip daddr 198.18.2.2 tcp dport 443 meta mark set"), 1);
 	CHECK_INT(count(o.buf, "saddr 198.18.1.0/24"), 0);
-	CHECK(strstr(o.buf, "198.18.5.0/24") < strstr(o.buf, "udp dport"));
+	CHECK_INT(count(o.buf, "return comment"), 2);
+	{
+		/* prerouting: the resume guard, the jump, then DTLS and MSS; no other return. */
+		const char *pre = strstr(o.buf, "\tchain prerouting {");
+		const char *end = pre ? strstr(pre, "\n\t}\n") : NULL;
+		const char *jump = pre ? strstr(pre, "\t\tjump proxy\n") : NULL;
+
+		CHECK(pre && end && jump && jump < end);
+		CHECK(jump && strstr(jump, "udp dport") < end && strstr(jump, "tcp flags") < end);
+		CHECK_INT(pre && end ? count_n(pre, (size_t)(end - pre), " return") : -1, 1);
+	}
 	/* Without the proxy there is no intake to pass. */
 	sample_conf(&c, 0, 0, 0);
 	strbuf_reset(&o);
@@ -562,8 +584,8 @@ static void test_mark_mask(void)
 	CHECK_INT(rules_nft(&c, p, &o), 0);
 	CHECK_INT(count(o.buf, "\t\tmeta mark & 0x200000 == 0x200000 meta mark set meta mark"
 			" & 0xffdfffff return\n"), 2);
-	CHECK_INT(count(o.buf, "meta l4proto tcp socket transparent 1 meta mark set meta mark"
-			" | 0x100000 return\n"), 1);
+	CHECK_INT(count(o.buf, "meta l4proto tcp socket transparent 1 socket wildcard 0 meta mark set"
+			" meta mark | 0x100000 return\n"), 1);
 	CHECK_INT(count(o.buf, "meta mark set meta mark | 0x100000 tproxy"), 2);
 	CHECK_INT(count(o.buf, "ct state new ct mark & 0x4f0000 == 0x0"), 4);
 	CHECK_INT(count(o.buf, "ip saddr @dtls_reject4 meta mark set meta mark & 0xffb0ffff |"
