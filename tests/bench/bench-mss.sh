@@ -11,7 +11,9 @@
 # 0 on two CPUs, else 0 to CPUs-2), BENCH_MSS_MAXLEN (65536),
 # BENCH_MSS_LAT_RATE / _LAT_N (paced latency run, default 5000/s, 10000).
 # Also prints mss_nfqueue_floor_ratio: the same runs with SYNs that need no
-# rewrite, i.e. the cost of the queue round trip alone.
+# rewrite, i.e. the cost of the queue round trip alone; and the CPU time all
+# CPUs spend per SYN in each mode, and the ratio's ceiling that follows from it
+# (mss_rate_ceiling, see below).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 . tests/netns/common.sh
@@ -89,7 +91,9 @@ captured() {	# the capture file stopped growing
 	return 1
 }
 
-# run MODE COUNT RATE [MSS]: one generator run; sets rate lost unclamped p50 p99
+# run MODE COUNT RATE [MSS]: one generator run; sets rate lost unclamped p50
+# p99, and wcpu (every CPU's busy time per SYN: generator, gateway, receiver
+# and mtugated together) and ucpu (mtugated's user-space time per SYN)
 # At full rate the capture keeps one SYN in EVERY (by sequence number): a full
 # capture costs the receiver's CPU per packet, and on a small machine that CPU
 # is the one mtugated needs while the kernel's clamp leaves it idle, so the
@@ -108,12 +112,12 @@ run() {
 		"$filter" 2>"$tmp/tcpdump.err" &
 	dump=$!
 	wait_until 10 grep -q "listening on" "$tmp/tcpdump.err"
-	t0=$(cputicks)
+	t0=$(cputicks) u0=$(userticks) w0=$(busyticks)
 	ip netns exec $S "$SYNBLAST" -n "$n" -r "$pace" -k 16 -p $PORT -m "$mss" $SRC $DST >"$tmp/blast" || true
 	last_seen=
 	while ! settled; do sleep 0.3; done
-	dcpu=$(awk -v a="$t0" -v b="$(cputicks)" -v hz="$(getconf CLK_TCK)" -v n="$n" \
-		'BEGIN { printf "%.2f", (b - a) * 1e6 / hz / n }')
+	dcpu=$(per_syn "$t0" "$(cputicks)" "$n") ucpu=$(per_syn "$u0" "$(userticks)" "$n")
+	wcpu=$(per_syn "$w0" "$(busyticks)" "$n")
 	gcpu=$(sed -n 's/.* cpu_s=\([0-9.]*\).*/\1/p' "$tmp/blast" | awk -v n="$n" '{ printf "%.2f", $1 * 1e6 / n }')
 	# tcpdump's ring hands over a partly filled block only after its timeout (1 s).
 	last_seen=
@@ -127,17 +131,23 @@ run() {
 	rate=$(sed -n 's/.* rate=\([0-9]*\).*/\1/p' <<<"$out")
 	p50=$(sed -n 's/.* lat_p50_us=\([-0-9]*\).*/\1/p' <<<"$out")
 	p99=$(sed -n 's/.* lat_p99_us=\([-0-9]*\).*/\1/p' <<<"$out")
-	echo "  $mode: $(cat "$tmp/blast"); CPU per SYN: generator (with the kernel's forwarding) $gcpu us, mtugated $dcpu us; receiver: clamped=$1 other=$2 lost=$lost capture_dropped=${capdrop:-?}; $out"
+	echo "  $mode: $(cat "$tmp/blast"); CPU per SYN: generator (with the kernel's forwarding) $gcpu us, mtugated $dcpu us (user space $ucpu us), all CPUs $wcpu us; receiver: clamped=$1 other=$2 lost=$lost capture_dropped=${capdrop:-?}; $out"
 	rm -f "$pcap"
 }
 
 cputicks() { awk '{ print $14 + $15 }' /proc/$dpid/stat; }	# mtugated's user + system time
+userticks() { awk '{ print $14 }' /proc/$dpid/stat; }	# mtugated's user time
+# Every CPU's busy time (user, nice, system, irq, softirq), whoever runs.
+busyticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+per_syn() {	# per_syn TICKS0 TICKS1 N: microseconds per SYN
+	awk -v a="$1" -v b="$2" -v hz="$(getconf CLK_TCK)" -v n="$3" 'BEGIN { printf "%.2f", (b - a) * 1e6 / hz / n }'
+}
 
-krates='' mrates='' mlost=0 munclamped=0 klost=0
+krates='' mrates='' mlost=0 munclamped=0 klost=0 kw='' mw='' mu='' fw=''
 echo "bench-mss: $N SYNs per run, $ROUNDS rounds, queues $QUEUES, max_len $MAXLEN, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for _ in $(seq "$ROUNDS"); do
-	run kernel "$N" 0; krates+=" $rate"; klost=$((klost + lost))
-	run mtugate "$N" 0; mrates+=" $rate"
+	run kernel "$N" 0; krates+=" $rate"; klost=$((klost + lost)) kw+=" $wcpu"
+	run mtugate "$N" 0; mrates+=" $rate" mw+=" $wcpu" mu+=" $ucpu"
 	mlost=$((mlost + lost)) munclamped=$((munclamped + unclamped))
 done
 k=$(median low <<<"$krates") m=$(median low <<<"$mrates")
@@ -153,11 +163,25 @@ echo "measure mss_syn_unclamped: value=$munclamped unit=syn"
 frates='' kfrates=''
 for _ in $(seq "$ROUNDS"); do
 	run kernel "$N" 0 $TARGET; kfrates+=" $rate"
-	run mtugate "$N" 0 $TARGET; frates+=" $rate"
+	run mtugate "$N" 0 $TARGET; frates+=" $rate" fw+=" $wcpu"
 done
 kf=$(median low <<<"$kfrates") mf=$(median low <<<"$frates")
 echo "bench-mss: SYNs already at $TARGET (read and accepted only): kernel rates$kfrates; mtugate rates$frates"
 echo "measure mss_nfqueue_floor_ratio: value=$(awk -v m="$mf" -v k="$kf" 'BEGIN { printf "%.3f", k ? m / k : 0 }') unit=ratio"
+
+# The ratio's ceiling on this machine, from the CPU time all CPUs spend per
+# SYN (medians of the rounds). The kernel's clamp runs the whole path on the
+# generator's CPU; mtugate's splits it between that CPU and mtugated's, so with
+# every CPU busy all the time it reaches at best CPUs / (its time per SYN)
+# SYN/s: divided by the kernel's rate, the highest ratio this work allows.
+# /proc/stat counts the whole machine: run it quiet, as every benchmark.
+kwm=$(median <<<"$kw") mwm=$(median <<<"$mw") fwm=$(median <<<"$fw")
+echo "bench-mss: CPU time per SYN, all CPUs: kernel$kw; mtugate$mw; mtugate, SYNs already at $TARGET$fw; of it mtugated in user space$mu"
+echo "measure mss_cpu_per_syn_kernel: value=$kwm unit=us"
+echo "measure mss_cpu_per_syn_mtugate: value=$mwm unit=us"
+echo "measure mss_cpu_per_syn_floor: value=$fwm unit=us"
+echo "measure mss_cpu_per_syn_userspace: value=$(median <<<"$mu") unit=us"
+echo "measure mss_rate_ceiling: value=$(awk -v c="$ncpu" -v w="$mwm" -v k="$k" 'BEGIN { printf "%.3f", w * k ? c * 1e6 / (w * k) : 0 }') unit=ratio"
 
 # Latency at a paced rate, where no queue builds up: the added time per SYN.
 run kernel "$LAT_N" "$LAT_RATE"; k50=$p50 k99=$p99
