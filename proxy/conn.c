@@ -62,6 +62,7 @@ struct conn {
 	enum conn_state state;
 	enum req_state rq;
 	time_t started, active;
+	unsigned quiet_limit;	/* a tunnel's idle limit in seconds; 0: none */
 	struct sockaddr_storage client, dst;
 	/* HTTP */
 	struct http_framer req, resp;
@@ -584,6 +585,10 @@ static void conn_start_tunnel(struct conn *c, const struct group *g)
 	si.sent_mtu = o->sent_mtu;
 	si.sent_dtls_mtu = o->sent_dtls_mtu;
 	si.dtls = conn_dtls_state(g, o);
+	c->quiet_limit = cstp_quiet_limit(o, c->env->conf->proxy.idle_timeout);
+	if (!c->quiet_limit && (listen_keepalive(c->c.fd, c->env->conf->proxy.idle_timeout) < 0 ||
+				listen_keepalive(c->s.fd, c->env->conf->proxy.idle_timeout) < 0))
+		log_warn("proxy: TCP keepalive on a tunnel without DPD");
 	if ((c->session = session_add(c->env->sessions, &si)) < 0)
 		log_warnx("proxy: session table full: the DTLS path will not know this tunnel");
 	if (g) {
@@ -596,9 +601,10 @@ static void conn_start_tunnel(struct conn *c, const struct group *g)
 			ctr_inc(&c->env->ctr->g[g->slot].connect_rewritten);
 	}
 	log_info("proxy %s: tunnel up, group %s (from %s), X-CSTP-MTU %u -> %u, X-DTLS-MTU %u -> %u,"
-		 " DTLS %s%s", session_addr_str(&c->client, cl, sizeof(cl)), g ? g->name : "-",
-		 g ? c->group_from : "nothing", o->cstp_mtu, o->sent_mtu, o->dtls_mtu,
-		 o->sent_dtls_mtu, session_dtls_str(si.dtls),
+		 " DTLS %s, idle limit %u s%s%s", session_addr_str(&c->client, cl, sizeof(cl)),
+		 g ? g->name : "-", g ? c->group_from : "nothing", o->cstp_mtu, o->sent_mtu,
+		 o->dtls_mtu, o->sent_dtls_mtu, session_dtls_str(si.dtls), c->quiet_limit,
+		 c->quiet_limit ? "" : " (none: no DPD; TCP keepalive)",
 		 o->compressed ? ", compressed records are not clamped" : "");
 }
 
@@ -1013,8 +1019,12 @@ void conn_tick(struct conn_env *env)
 		if (c->state == CONN_HANDSHAKE && now - c->started >= (time_t)cf->proxy.handshake_timeout)
 			conn_close(c, "TLS handshake timeout (%u s)%s", cf->proxy.handshake_timeout,
 				   c->c.hs_done ? ", waiting for the headend" : "");
-		else if (c->state != CONN_HANDSHAKE && now - c->active >= (time_t)cf->proxy.idle_timeout)
+		else if (c->state == CONN_HTTP && now - c->active >= (time_t)cf->proxy.idle_timeout)
 			conn_close(c, "idle timeout (%u s)", cf->proxy.idle_timeout);
+		else if (c->state == CONN_TUNNEL && c->quiet_limit &&
+			 now - c->active >= (time_t)c->quiet_limit)
+			conn_close(c, "idle timeout (%u s: three DPD or keepalive intervals)",
+				   c->quiet_limit);
 		if (c->dead)
 			conn_reap(c);
 		else if (c->session >= 0)

@@ -104,6 +104,9 @@ static bool name_is(const struct line *l, const char *lower_name)
 	return http_name_is(l->p, l->nl, lower_name);
 }
 
+/* A day: DPD and keepalive intervals beyond it are as good as none. */
+#define CSTP_MAX_INTERVAL 86400
+
 static bool parse_uint(const uint8_t *v, size_t n, unsigned max, unsigned *out)
 {
 	unsigned x = 0;
@@ -222,6 +225,11 @@ static enum cstp_res resp_collect(void *arg, const struct line *l)
 		o->app_id_len = parse_hex(v, l->vlen, o->app_id, sizeof(o->app_id));
 	} else if (name_is(l, "x-dtls-ciphersuite")) {
 		o->psk = l->vlen == 13 && memcmp(v, "PSK-NEGOTIATE", 13) == 0;
+	} else if (name_is(l, "x-cstp-dpd") || name_is(l, "x-cstp-keepalive")) {
+		/* Lenient: only the idle limit uses them (cstp_quiet_limit()). */
+		if (!parse_uint(v, l->vlen, CSTP_MAX_INTERVAL, &x))
+			x = 0;
+		*(name_is(l, "x-cstp-dpd") ? &o->dpd : &o->keepalive) = x;
 	} else if (name_is(l, "x-cstp-address") || name_is(l, "x-cstp-address-ip6")) {
 		parse_addr(v, l->vlen, o);
 	} else if (name_is(l, "x-cstp-content-encoding")) {
@@ -278,6 +286,17 @@ static enum cstp_res resp_emit(void *arg, const struct line *l)
 		ok = put(r, l->p, l->next);
 	}
 	return ok ? CSTP_OK : CSTP_E_SPACE;
+}
+
+unsigned cstp_quiet_limit(const struct cstp_offer *o, unsigned idle)
+{
+	unsigned every = o->dpd;
+
+	if (o->keepalive && (!every || o->keepalive < every))
+		every = o->keepalive;
+	if (!every)
+		return 0;
+	return 3 * every > idle ? 3 * every : idle;
 }
 
 enum cstp_res cstp_rewrite_response(const uint8_t *in, size_t inlen, const struct cstp_policy *pol,

@@ -59,6 +59,8 @@ struct cstp_offer {
 	bool has_addr4;
 	uint8_t addr6[16];	/* X-CSTP-Address-IP6 (or an IPv6 X-CSTP-Address) */
 	bool has_addr6;
+	unsigned dpd;		/* X-CSTP-DPD, seconds; 0: absent or not a number */
+	unsigned keepalive;	/* X-CSTP-Keepalive, seconds; 0: the same */
 	unsigned removed;	/* header lines removed */
 	unsigned rewritten;	/* header lines whose value changed */
 	size_t head_len;	/* input bytes of the head: what follows is tunnel data */
@@ -78,6 +80,17 @@ struct cstp_offer {
  * cap >= head_len + 4 * HTTP_MAX_HEADERS always suffices. Errors: see above. */
 enum cstp_res cstp_rewrite_response(const uint8_t *in, size_t inlen, const struct cstp_policy *pol,
 				    uint8_t *out, size_t cap, size_t *outlen, struct cstp_offer *offer);
+
+/* How long a healthy tunnel's TLS connection may stay silent, in seconds:
+ * the client sends a DPD request when it has heard nothing for X-CSTP-DPD
+ * seconds, a keepalive when it has sent nothing for X-CSTP-Keepalive, on the
+ * TLS connection even while DTLS carries the data; three of the shorter
+ * interval, and never less than idle (the configured idle_timeout). 0 when the
+ * headend set neither (ASA "dpd-interval none", say): nothing bounds the
+ * silence, and only TCP keepalive tells a dead peer. ocserv gives mobile
+ * clients DPD 1800 s: a fixed 300 s would cut their tunnels, the very
+ * reconnect mtugate is there to prevent. */
+unsigned cstp_quiet_limit(const struct cstp_offer *o, unsigned idle);
 
 /* What cstp_rewrite_request() takes out of the client's CONNECT request. */
 enum cstp_req_opt {

@@ -110,3 +110,15 @@ int listen_connected(int fd)
 		return -errno;
 	return -e;
 }
+
+int listen_keepalive(int fd, unsigned idle)
+{
+	int on = 1, intvl = 30, cnt = 4, after = idle > 0 && idle < 32767 ? (int)idle : 32767;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &after, sizeof(after)) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl)) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt)) < 0)
+		return -errno;
+	return 0;
+}

@@ -22,4 +22,9 @@ int listen_upstream(const struct sockaddr_storage *client, const struct sockaddr
 /* The result of the connect once the fd is writable: 0 or -errno. */
 int listen_connected(int fd);
 
+/* TCP keepalive on fd: probes after idle seconds of silence, every 30 s, 4
+ * unanswered and the kernel resets the connection. For a tunnel whose headend
+ * sets no DPD: the only sign of a peer gone without a word. 0 or -errno. */
+int listen_keepalive(int fd, unsigned idle);
+
 #endif

@@ -51,8 +51,9 @@ check "the error names the key and the reason" grep -q "private_key $LAB_DIR/mtu
 
 install -m 0600 "$LAB_KEY" "$LAB_DIR/mtugate/headend.key"
 sed -i "s|^private_key = .*|private_key = $LAB_DIR/mtugate/headend.key|" "$conf"
-# Short enough to watch it fire below.
-sed -i '/^\[proxy\]/a handshake_timeout = 2' "$conf"
+# Short enough to watch them: the handshake timeout fires below; idle_timeout must not cut a
+# tunnel whose headend bounds its silence with DPD.
+sed -i '/^\[proxy\]/a handshake_timeout = 2\nidle_timeout = 4' "$conf"
 lab_mtugated_start "$conf" || die "mtugated did not start"
 check "proxy listening in the gateway" lab_listening "$NS_GW" tcp 8443
 
@@ -71,6 +72,13 @@ tunnel_works relay
 check "relay: sessions lists it with DTLS relayed" sessions_has "group=relay .*dtls=relayed"
 check "relay: connect_rewritten counted" stat_ge relay connect_rewritten 1
 check "relay: sessions counted" stat_ge relay sessions 1
+# DTLS carries the data: the tunnel's TLS connection is quiet but for the client's DPD, every
+# 90 s here (ocserv's dpd). Three of those bound the silence, not idle_timeout (4 s).
+check "relay: the idle limit comes from the headend's DPD (3 x 90 s)" mg_log_has "group relay .*idle limit 270 s"
+quiet_until=$((SECONDS + 10))
+while ((SECONDS < quiet_until)) && sessions_has "group=relay"; do sleep 1; done
+check "relay: the quiet tunnel outlives idle_timeout twice over" sessions_has "group=relay"
+check_not "relay: no idle timeout in the log" mg_log_has "idle timeout"
 
 progress "both tunnels at once"
 relay_pid=$LAB_OC_PID

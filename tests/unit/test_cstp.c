@@ -671,8 +671,51 @@ static void test_stream_bad(void)
 	CHECK_INT(s.records[CSTP_DATA], 1);
 }
 
+/* The headend's DPD and keepalive, and the idle limit they make. */
+static void test_quiet(void)
+{
+	struct cstp_offer o;
+	static const struct {
+		const char *lines;
+		unsigned dpd, keepalive, limit;	/* limit with idle_timeout 300 */
+	} cases[] = {
+		{ "X-CSTP-DPD: 90\r\nX-CSTP-Keepalive: 32400\r\n", 90, 32400, 300 },
+		{ "X-CSTP-DPD: 1800\r\nX-CSTP-Keepalive: 32400\r\n", 1800, 32400, 5400 },
+		{ "x-cstp-keepalive: 200\r\n", 0, 200, 600 },
+		{ "X-CSTP-DPD: 30\r\nX-CSTP-Keepalive: 20\r\n", 30, 20, 300 },
+		{ "", 0, 0, 0 },
+		{ "X-CSTP-DPD: none\r\n", 0, 0, 0 },
+		{ "X-CSTP-DPD: 0\r\nX-CSTP-Keepalive: 600\r\n", 0, 600, 1800 },
+		{ "X-CSTP-DPD: 86401\r\n", 0, 0, 0 },
+		{ "X-CSTP-DPD: 86400\r\n", 86400, 0, 259200 },
+		{ "X-CSTP-DPD: 99999999999999999999\r\n", 0, 0, 0 },
+		{ "X-DTLS-DPD: 5\r\nX-CSTP-DPD: 40\r\nX-CSTP-DPD: 60\r\n", 60, 0, 300 },
+	};
+	char in[512];
+	uint8_t out[1024];
+	size_t outlen;
+	const struct cstp_policy pol = { .dtls = DTLS_RELAY, .mtu = 1400 };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(in, sizeof(in), "HTTP/1.1 200 CONNECTED\r\n%sX-CSTP-MTU: 1400\r\n\r\n",
+			 cases[i].lines);
+		CHECK_INT(cstp_rewrite_response((const uint8_t *)in, strlen(in), &pol, out, sizeof(out),
+						&outlen, &o), CSTP_OK);
+		CHECK_INT(o.dpd, cases[i].dpd);
+		CHECK_INT(o.keepalive, cases[i].keepalive);
+		CHECK_INT(cstp_quiet_limit(&o, 300), cases[i].limit);
+		/* The headers pass unchanged: a bad value is nobody's error here. */
+		CHECK_MEM(out, in, strlen(in));
+	}
+	/* idle_timeout is the floor. */
+	o = (struct cstp_offer){ .dpd = 30 };
+	CHECK_INT(cstp_quiet_limit(&o, 1000), 1000);
+	CHECK_INT(cstp_quiet_limit(&o, 1), 90);
+}
+
 int main(void)
 {
+	test_quiet();
 	test_legacy();
 	test_psk();
 	test_asa();
