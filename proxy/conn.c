@@ -526,12 +526,15 @@ static const struct group *conn_pick_group(struct conn *c, const struct policy *
 	int family;
 	const uint8_t *a;
 
-	if (c->group[0] && (g = policy_by_name(p, c->group)))
-		return g;
+	/* The address the headend gave this very tunnel comes first: a group
+	 * named at authentication may be a hint from another connection of the
+	 * same client address, another user's behind NAT. */
 	if (o->has_addr4 && (g = policy_by_pool(p, AF_INET, o->addr4)))
 		c->group_from = "X-CSTP-Address in its pool";
 	else if (o->has_addr6 && (g = policy_by_pool(p, AF_INET6, o->addr6)))
 		c->group_from = "X-CSTP-Address-IP6 in its pool";
+	else if (c->group[0] && (g = policy_by_name(p, c->group)))
+		return g;
 	else if ((a = conn_addr(&c->client, &family)) && (g = policy_by_clients(p, family, a)))
 		c->group_from = "the client address";
 	if (g)

@@ -62,6 +62,9 @@ lab_connect relay
 wait_until 30 lab_dtls_settled || true
 behaviour
 check "relay: the proxy carried the tunnel" mg_log_has "tunnel up, group relay"
+# The tunnel's own address decides, before a group named at authentication (behind NAT,
+# an earlier authentication from the same address may be another user's).
+check "relay: its group from the address the headend gave it" mg_log_has "group relay (from X-CSTP-Address in its pool)"
 check "relay: the headend sees the client's own address" headend_sees "$LAB_SRC4_relay"
 check "relay: DTLS offered" [ "$AC_DTLS_OFFERED" = yes ]
 check "relay: X-DTLS-MTU = X-CSTP-MTU ($AC_DTLS_MTU = $AC_CSTP_MTU)" [ "$AC_DTLS_MTU" = "$AC_CSTP_MTU" ]
