@@ -48,6 +48,27 @@ static int nfq_send_cfg(struct nfq_queue *q, struct nlmsghdr *nlh)
 	return mnl_socket_sendto(q->nl, nlh, nlh->nlmsg_len) < 0 ? -errno : 0;
 }
 
+/* Send and wait for the kernel's answer: a queue another program holds
+ * answers EPERM, which an unacknowledged message would never show (the
+ * daemon would say "bound" and see nothing). Only before BIND is done: once
+ * bound, packet messages could come first. */
+static int nfq_send_cfg_acked(struct nfq_queue *q, struct nlmsghdr *nlh)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	static const uint32_t seq = 0x6d747567;	/* "mtug" */
+	ssize_t n;
+	int r;
+
+	nlh->nlmsg_flags |= NLM_F_ACK;
+	nlh->nlmsg_seq = seq;
+	if ((r = nfq_send_cfg(q, nlh)) < 0)
+		return r;
+	n = mnl_socket_recvfrom(q->nl, buf, sizeof(buf));
+	if (n < 0)
+		return -errno;
+	return mnl_cb_run(buf, (size_t)n, seq, q->portid, NULL, NULL) < 0 ? -errno : 0;
+}
+
 struct nfq_queue *nfq_queue_open(uint16_t num, unsigned max_len, bool fail_open,
 				 uint32_t done_mark, nfq_handler fn, void *arg)
 {
@@ -74,7 +95,7 @@ struct nfq_queue *nfq_queue_open(uint16_t num, unsigned max_len, bool fail_open,
 
 	nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, num);
 	nfq_nlmsg_cfg_put_cmd(nlh, AF_INET, NFQNL_CFG_CMD_BIND);
-	if ((err = nfq_send_cfg(q, nlh)) < 0) {
+	if ((err = nfq_send_cfg_acked(q, nlh)) < 0) {
 		errno = -err;
 		goto err;
 	}

@@ -235,9 +235,16 @@ static int daemon_bind_range(struct daemon *dm, enum queue_kind kind, const stru
 			return -1;
 		}
 		if (!(w = worker_new(kind, (uint16_t)n, &dm->conf, &dm->stats, dm->box))) {
-			log_warn("cannot bind NFQUEUE %d (%s)%s", n, worker_kind_name(kind),
-				 errno == EPERM ? ": needs CAP_NET_ADMIN" :
-				 errno == EBUSY ? ": another process holds it" : "");
+			/* The kernel answers EPERM both without CAP_NET_ADMIN and
+			 * for a queue another program (Suricata, a second
+			 * mtugated) has bound. */
+			int e = errno;
+			const char *why = e == EPERM && !caps_have_net() ? ": needs CAP_NET_ADMIN" :
+					  e == EPERM || e == EBUSY ? ": another program has bound it;"
+					  " choose other queue numbers in [queues]" : "";
+
+			errno = e;
+			log_warn("cannot bind NFQUEUE %d (%s)%s", n, worker_kind_name(kind), why);
 			return -1;
 		}
 		dm->workers[dm->nworkers++] = w;

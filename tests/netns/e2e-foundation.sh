@@ -76,6 +76,14 @@ check "ip6tables-restore takes the printed IPv6 rules" ip netns exec $gw ip6tabl
 ip netns exec $gw "$B/mtugated" -f -c "$tmp/mtugate.conf" 2>"$tmp/daemon.log" &
 dpid=$!
 check "the control socket answers" wait_until 10 ctl ping
+# A second daemon on the same queues (or Suricata on its default queue 0): the kernel
+# refuses the bind, and the daemon must say so and stop, not report "bound" and see nothing.
+sed "s|^control_socket = .*|control_socket = $tmp/run/second.sock|" "$tmp/mtugate.conf" >"$tmp/second.conf"
+ip netns exec $gw timeout 10 "$B/mtugated" -f -c "$tmp/second.conf" >"$tmp/second.log" 2>&1
+rc=$?
+check "a second mtugated on the same queues exits 1 (got $rc)" test "$rc" = 1
+check "and says another program has bound the queue" grep -q "cannot bind NFQUEUE 0 (mss): another program has bound it" "$tmp/second.log"
+check "the first one still answers" ctl ping
 check "mtugatectl --socket ... version: the daemon's version" \
 	bash -c "ip netns exec $gw '$B/mtugatectl' --socket '$tmp/run/mtugate.sock' version | grep -Eqx 'version +$(cat VERSION)'"
 check "the socket is mode 0660" test "$(stat -c %a "$tmp/run/mtugate.sock")" = 660
