@@ -132,8 +132,14 @@ check_installed() {
 	check "its shell is nologin" sh -c 'getent passwd mtugate | grep -q ":/usr/sbin/nologin$"'
 	# deb-systemd-helper records the enablement even where systemd is not running.
 	check "mtugate.service enabled" test -L /etc/systemd/system/multi-user.target.wants/mtugate.service
-	check "mtugate-rules.service not enabled" test ! -e \
-		/etc/systemd/system/multi-user.target.wants/mtugate-rules.service
+	check "mtugate-rules.service not enabled" sh -c '! ls /etc/systemd/system/*.wants/mtugate-rules.service 2>/dev/null'
+	# Bound to the daemon: its rules go when it stops or dies (the TPROXY
+	# intake would otherwise point at a proxy that is gone), and enabled, it
+	# comes with the daemon.
+	check "mtugate-rules.service is bound to mtugate.service" \
+		grep -qx 'BindsTo=mtugate.service' /lib/systemd/system/mtugate-rules.service
+	check "and wanted by it once enabled" \
+		grep -qx 'WantedBy=mtugate.service' /lib/systemd/system/mtugate-rules.service
 
 	/usr/sbin/mtugated -t -c /etc/mtugate/mtugate.conf >"$tmp/t.out" 2>&1
 	check "mtugated -t exits 0" test $? = 0
@@ -225,7 +231,10 @@ assert buf.endswith(b"\n\n") and lines and all("\t" in l for l in lines), buf[:2
 	check "[$how] stats --json lists the example group" python3 -c \
 		'import json,sys; d=json.load(open(sys.argv[1])); assert len(d["groups"]) >= 1' \
 		"$tmp/stats-$how.json"
-	[ "$how" = root ] && rules_and_traffic "$conf" "$sock"
+	if [ "$how" = root ]; then
+		rules_and_traffic "$conf" "$sock"
+		rules_follow_changes
+	fi
 	if [ "$how" = unit ]; then
 		check "[$how] systemd hears READY=1" wait_until 10 grep -q '^READY=1|STATUS=' "$tmp/notified"
 		check "[$how] and WATCHDOG=1" wait_until 10 grep -q '^WATCHDOG=1$' "$tmp/notified"
@@ -299,6 +308,46 @@ except OSError: pass' 2>/dev/null
 	ip netns del "$ns-c"
 }
 
+# mtugate-rules undoes what it applied, not what the configuration says now: a
+# proxy's fwmark rule and local routes under one mark_mask and route_table,
+# then another (the move mwan3's 0x3f00 asks for), leave nothing of the first.
+rules_follow_changes() {
+	local rules=/usr/libexec/mtugate/mtugate-rules n=$ns-r d=$tmp/rules-state
+	mkdir -p "$d/groups.d"
+	printf '[daemon]\nuser =\ngroups_dir = groups.d\n[headend]\naddress = 198.18.2.2, 2001:db8:2::2\n[proxy]\nenable = yes\n' \
+		>"$d/mtugate.conf"
+	printf '[group]\nname = a\npool = 192.0.2.128/26, 2001:db8:0:80::/64\nmtu = 1380\n' >"$d/groups.d/a.conf"
+	ip netns add "$n" && ip -n "$n" link set lo up
+	run() { ip netns exec "$n" env MTUGATE_CONF="$d/mtugate.conf" MTUGATE_RULES_STATE="$d/state" "$rules" "$1"; }
+	fwmarks() { { ip -n "$n" rule; ip -n "$n" -6 rule; } | grep -o 'fwmark [0-9a-fx/]* lookup [0-9]*' | sort -u | tr '\n' ' '; }
+	run start
+	check "mtugate-rules start with the proxy: its fwmark rule" test "$(fwmarks)" = "fwmark 0x100/0x100 lookup 100 "
+	sed -i 's/^\[proxy\]$/[proxy]\nroute_table = 4242/; s/^\[headend\]$/[queues]\nmark_mask = 0x7f0000\n[headend]/' "$d/mtugate.conf"
+	run start
+	check "reloaded after a new mark_mask and route_table: the old rule is gone" \
+		test "$(fwmarks)" = "fwmark 0x100000/0x100000 lookup 4242 "
+	check "and table 100's local routes" test -z "$(ip -n "$n" route show table 100; ip -n "$n" -6 route show table 100)"
+	sed -i '/^mark_mask/d; /^route_table/d' "$d/mtugate.conf"
+	run stop
+	check "stop after another change undoes what was applied: no fwmark rule left" test -z "$(fwmarks)"
+	check "no route left in table 4242" test -z "$(ip -n "$n" route show table 4242; ip -n "$n" -6 route show table 4242)"
+	check "no jump left" test "$(jumps "$n")" = 0
+	ip netns del "$n"
+}
+
+# The maintainer scripts keep the firewall in step with the package: an
+# upgrade restarts the rules unit if it ran (stopped and never started again,
+# the upgrade left the firewall without mtugate); a removal unhooks them while
+# the script that does it is still there.
+maintainer_scripts() {
+	local d=$tmp/ctrl
+	mkdir -p "$d" && dpkg-deb -e "$deb" "$d"
+	check "postinst restarts mtugate-rules.service after an upgrade" \
+		sh -c "grep -A12 'mtugate-rules.service' '$d/postinst' | grep -q 'restart'"
+	check "preinst does not stop it on upgrade" sh -c "! grep -q 'stop.*mtugate-rules' '$d/preinst' 2>/dev/null"
+	check "prerm stops it on remove" sh -c "grep -q 'deb-systemd-invoke stop mtugate-rules.service' '$d/prerm'"
+}
+
 purge_package() {
 	local f
 	dpkg --purge mtugate >"$tmp/purge.log" 2>&1
@@ -322,6 +371,7 @@ policy_rc_d=
 
 if [ "$mode" = full ]; then
 	build_package && install_package && {
+		maintainer_scripts
 		check_installed
 		run_daemon root
 		run_daemon unit
