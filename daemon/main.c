@@ -338,9 +338,9 @@ static int daemon_run(struct daemon *dm)
 
 	/* Stats show each queue's backlog from here; the file is root's only. */
 	if ((dm->nfqproc = nfqproc_open(NFQPROC_PATH)) < 0)
-		log_info("%s: %s: stats leave out the kernel's backlog and drops (start mtugated as"
-			 " root to have them: it drops to its user itself)", NFQPROC_PATH,
-			 strerror(-dm->nfqproc));
+		log_info("%s: %s: stats leave out the kernel's backlog and drops (the file is"
+			 " root's: a daemon started as root reads it, then drops to its user; the"
+			 " shipped unit starts it unprivileged)", NFQPROC_PATH, strerror(-dm->nfqproc));
 	dm->ops = (struct ctl_ops){ .stats = &dm->stats, .box = dm->box,
 				    .reload = daemon_reload, .sessions = daemon_sessions,
 				    .kernel_queues = daemon_kernel_queues, .arg = dm };

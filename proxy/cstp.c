@@ -179,6 +179,20 @@ static bool is_dtls(const struct line *l)
 	return name_prefix(l, "x-dtls");
 }
 
+/* A value that is not a number in range: fatal only where it would be
+ * rewritten or decides what is sent (the X-CSTP-MTU unless the group passes,
+ * the X-DTLS-* values of a relay); a pass group's tunnel, or a block group's
+ * X-DTLS-* lines that go anyway, need not die of it: the line goes through
+ * as sent, and the offer records it as absent. */
+static enum cstp_res resp_bad_value(const struct resp *r, bool cstp_mtu)
+{
+	enum dtls_mode mode = r->pol->dtls;
+
+	if (cstp_mtu ? mode != DTLS_PASS : mode == DTLS_RELAY)
+		return CSTP_E_VALUE;
+	return CSTP_OK;
+}
+
 /* Pass 1: what the headend offered. */
 static enum cstp_res resp_collect(void *arg, const struct line *l)
 {
@@ -208,7 +222,7 @@ static enum cstp_res resp_collect(void *arg, const struct line *l)
 		bool cstp = name_is(l, "x-cstp-mtu");
 		unsigned *min = cstp ? &r->min_cstp : &r->min_dtls;
 		if (!parse_uint(v, l->vlen, 65535, &x))
-			return CSTP_E_VALUE;
+			return resp_bad_value(r, cstp);
 		*(cstp ? &o->cstp_mtu : &o->dtls_mtu) = x;
 		if (*min == 0 || x < *min)
 			*min = x;
@@ -217,7 +231,7 @@ static enum cstp_res resp_collect(void *arg, const struct line *l)
 			o->base_mtu = x;
 	} else if (name_is(l, "x-dtls-port")) {
 		if (!parse_uint(v, l->vlen, 65535, &x))
-			return CSTP_E_VALUE;
+			return resp_bad_value(r, false);
 		o->dtls_port = (uint16_t)x;
 	} else if (name_is(l, "x-dtls-session-id")) {
 		o->has_session_id = l->vlen == 64 && parse_hex(v, l->vlen, o->session_id, 32) == 32;

@@ -18,7 +18,9 @@ enum cstp_res {
 	CSTP_E_HEADERS,		/* more than HTTP_MAX_HEADERS headers */
 	CSTP_E_HEAD,		/* head larger than HTTP_MAX_HEAD */
 	CSTP_E_SYNTAX,		/* status line, header syntax, NUL, bare CR, obs-fold */
-	CSTP_E_VALUE,		/* an MTU or port that is not a number in range */
+	CSTP_E_VALUE,		/* an MTU or port that is not a number in range, where
+				 * it counts: X-CSTP-MTU (relay, block), X-DTLS-MTU and
+				 * X-DTLS-Port (relay); elsewhere it passes as sent */
 	CSTP_E_NOMTU,		/* a 200 with no X-CSTP-MTU to rewrite (relay/block) */
 	CSTP_E_SPACE,		/* the output buffer is too small */
 };

@@ -306,8 +306,34 @@ static void test_hostile(void)
 	BAD("HTTP/1.1 200 CONNECTED\r\nX-CSTP-MTU: 1400\r\nX-A: \x01\r\n\r\n", CSTP_E_SYNTAX);
 	BAD("HTTP/1.1 200 CONNECTED\r\nX-CSTP-MTU: 13a4\r\n\r\n", CSTP_E_VALUE);
 	BAD("HTTP/1.1 200 CONNECTED\r\nX-CSTP-MTU: 99999\r\n\r\n", CSTP_E_VALUE);
-	BAD("HTTP/1.1 200 CONNECTED\r\nX-CSTP-MTU: 1400\r\nX-DTLS-MTU: 0\r\n\r\n", CSTP_E_VALUE);
-	BAD("HTTP/1.1 200 CONNECTED\r\nX-CSTP-MTU: 1400\r\nX-DTLS-Port: -1\r\n\r\n", CSTP_E_VALUE);
+	/* A block group removes the X-DTLS-* lines anyway: a bad value there is no error. */
+	BAD("HTTP/1.1 200 CONNECTED\r\nX-CSTP-MTU: 1400\r\nX-DTLS-MTU: 0\r\n\r\n", CSTP_OK);
+	BAD("HTTP/1.1 200 CONNECTED\r\nX-CSTP-MTU: 1400\r\nX-DTLS-Port: -1\r\n\r\n", CSTP_OK);
+	{
+		/* Where a value counts, it is fatal: the relay's DTLS values, the MTU
+		 * of relay and block. A pass group's tunnel never dies of one: each
+		 * line goes through as sent. */
+		static const char *const bad[] = {
+			"HTTP/1.1 200 CONNECTED\r\nX-CSTP-MTU: 1400\r\nX-DTLS-MTU: 0\r\n\r\n",
+			"HTTP/1.1 200 CONNECTED\r\nX-CSTP-MTU: 1400\r\nX-DTLS-Port: 0\r\n\r\n",
+			"HTTP/1.1 200 CONNECTED\r\nX-CSTP-MTU: 1400\r\nX-DTLS-Port: 70000\r\n\r\n",
+			"HTTP/1.1 200 CONNECTED\r\nX-CSTP-MTU: 14oo\r\nX-DTLS-Port: 443\r\n\r\n",
+		};
+		const struct cstp_policy relay = { .dtls = DTLS_RELAY, .mtu = 1400, .dtls_port = 443 };
+		const struct cstp_policy pass = { .dtls = DTLS_PASS };
+		uint8_t pout[512];
+		size_t plen;
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			CHECK_INT(cstp_rewrite_response((const uint8_t *)bad[i], strlen(bad[i]), &relay,
+							pout, sizeof(pout), &plen, &o), CSTP_E_VALUE);
+			CHECK_INT(cstp_rewrite_response((const uint8_t *)bad[i], strlen(bad[i]), &pass,
+							pout, sizeof(pout), &plen, &o), CSTP_OK);
+			CHECK_INT(plen, strlen(bad[i]));
+			CHECK_MEM(pout, bad[i], plen);
+		}
+		CHECK_INT(rw_block(bad[3], strlen(bad[3])), CSTP_E_VALUE);
+	}
 	BAD("HTTP/1.1 200 CONNECTED\r\nX-DTLS-MTU: 1400\r\n\r\n", CSTP_E_NOMTU);
 #undef BAD
 
