@@ -174,6 +174,24 @@ check "psk: a second tunnel resumed ocserv's own TLS session (upstream_resumed)"
 lab_disconnect
 lab_mtugated_stop
 
+# dtls-legacy = false too: ocserv 1.1.6 still answers a request that carries
+# X-DTLS-Master-Secret (and, through the proxy, no PSK-NEGOTIATE) with legacy DTLS.
+progress "ocserv with dtls-legacy = false: the proxied relay client still gets DTLS"
+lab_down
+lab_up dtls-psk-only
+conf=$(lab_mtugate_conf proxy=yes)
+lab_mtugated_start "$conf" || die "mtugated did not start (PSK-only lab)"
+lab_connect relay
+wait_until 30 lab_dtls_settled || true
+check "psk-only: the proxy carried the tunnel" mg_log_has "tunnel up, group relay"
+check_not "psk-only: no PSK-NEGOTIATE answer" resp_has "X-DTLS-CipherSuite: PSK-NEGOTIATE"
+check "psk-only: a legacy X-DTLS-Session-ID" resp_has "^\(\[[^]]*\] \)\{0,1\}X-DTLS-Session-ID: [0-9a-f]\{64\}"
+check "psk-only: Established DTLS connection" log_has "Established DTLS connection"
+lab_disconnect
+lab_mtugated_stop
+lab_down
+lab_up dtls-psk
+
 # A group whose clients authenticate with certificates must never meet the proxy: with
 # proxy = no, TCP from its clients passes the TPROXY intake. PSK-NEGOTIATE shows it: the
 # proxy takes it out of every request it carries, ocserv answers it only to a direct client.

@@ -44,7 +44,8 @@
 #   skip_unless_root                      exit 77 unless root and the tools exist
 #   lab_up [OPTION...]                    build namespaces, certs, ocserv, LAN services:
 #       groups=relay,tlsonly   which ocserv groups exist (default both)
-#       dtls-psk | dtls-legacy DTLS flavour (default legacy, as an ASA)
+#       dtls-psk | dtls-legacy DTLS flavour (default legacy, as an ASA); dtls-psk-only:
+#                           PSK-NEGOTIATE and no legacy DTLS at all (dtls-legacy = false)
 #       cscuh61321[=ADV:REAL]  advertise ADV, answer on REAL (default 444:443, as in the note)
 #       dtls_block=GROUP[:drop|reject]  gw drops/rejects DTLS from GROUP's clients (repeatable)
 #       asa_mtus[=TLS:DTLS]    ASA shim in front of ocserv: X-CSTP-MTU TLS, X-DTLS-MTU DTLS
@@ -253,14 +254,15 @@ lab_subst() { # TEMPLATE OUT VAR=VALUE...
 }
 
 lab_ocserv_conf() {
-	local d=$LAB_DIR/ocserv g dtls_psk=false tcp=443 proxyproto=false
+	local d=$LAB_DIR/ocserv g dtls_psk=false dtls_legacy=true tcp=443 proxyproto=false
 	mkdir -p "$d/groups"
 	[[ $LAB_DTLS_PSK == 1 ]] && dtls_psk=true
+	[[ $LAB_DTLS_PSK == only ]] && dtls_psk=true dtls_legacy=false
 	[[ -n $LAB_ASA ]] && tcp=4443 proxyproto=true
 	printf '%s:%s:%s\n' "$LAB_USER" "$LAB_GROUPS" "$(openssl passwd -5 "$LAB_PASS")" >"$d/ocpasswd"
 	lab_subst "$LAB_FILES/ocserv.conf.in" "$d/ocserv.conf" "DIR=$d" "CERT=$LAB_CERT" \
 		"KEY=$LAB_KEY" "TCP_PORT=$tcp" "UDP_PORT=$LAB_DTLS_ADV" "DTLS_PSK=$dtls_psk" \
-		"PROXY_PROTO=$proxyproto"
+		"DTLS_LEGACY=$dtls_legacy" "PROXY_PROTO=$proxyproto"
 	for g in ${LAB_GROUPS//,/ }; do
 		local p4=LAB_POOL4_$g p6=LAB_POOL6_$g
 		[[ -n ${!p4:-} ]] || die "unknown group $g"
@@ -330,6 +332,7 @@ lab_up() {
 		case $o in
 		groups=*) LAB_GROUPS=${o#*=} ;;
 		dtls-psk) LAB_DTLS_PSK=1 ;;
+		dtls-psk-only) LAB_DTLS_PSK=only ;;
 		dtls-legacy) LAB_DTLS_PSK=0 ;;
 		cscuh61321) LAB_CSCUH=1 LAB_DTLS_ADV=444 LAB_DTLS_REAL=443 ;;
 		cscuh61321=*:*) LAB_CSCUH=1 o=${o#*=} LAB_DTLS_ADV=${o%:*} LAB_DTLS_REAL=${o#*:} ;;
@@ -344,7 +347,7 @@ lab_up() {
 		esac
 	done
 	# The shim terminates TLS, so the PSK (a TLS exporter value) would not match ocserv's.
-	[[ -n $LAB_ASA && $LAB_DTLS_PSK == 1 ]] && die "asa_mtus needs legacy DTLS (as an ASA)"
+	[[ -n $LAB_ASA && $LAB_DTLS_PSK != 0 ]] && die "asa_mtus needs legacy DTLS (as an ASA)"
 	lab_tun_dev
 	LAB_DIR=$(mktemp -d /tmp/mtugate-lab.XXXXXX)
 	chmod 0755 "$LAB_DIR"
@@ -355,7 +358,7 @@ lab_up() {
 	((LAB_CSCUH)) && lab_cscuh61321
 	lab_certs
 	lab_ocserv_conf
-	progress "ocserv (groups $LAB_GROUPS, DTLS $([[ $LAB_DTLS_PSK == 1 ]] && echo PSK || echo legacy)$( ((LAB_CSCUH)) && echo ", CSCuh61321 advertised $LAB_DTLS_ADV real $LAB_DTLS_REAL")$([[ -n $LAB_ASA ]] && echo ", ASA MTUs $LAB_ASA"))"
+	progress "ocserv (groups $LAB_GROUPS, DTLS $(case $LAB_DTLS_PSK in 1) echo PSK ;; only) echo "PSK only" ;; *) echo legacy ;; esac)$( ((LAB_CSCUH)) && echo ", CSCuh61321 advertised $LAB_DTLS_ADV real $LAB_DTLS_REAL")$([[ -n $LAB_ASA ]] && echo ", ASA MTUs $LAB_ASA"))"
 	lab_bg ocserv "$NS_HEADEND" ocserv -f -d 2 -c "$LAB_DIR/ocserv/ocserv.conf"
 	if [[ -n $LAB_ASA ]]; then
 		wait_until 10 lab_listening "$NS_HEADEND" tcp 4443 || die "ocserv did not start: $(tail -5 "$LAB_DIR/ocserv.log")"
