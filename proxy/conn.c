@@ -592,6 +592,11 @@ static void conn_start_tunnel(struct conn *c, const struct group *g)
 	if (!c->quiet_limit && (listen_keepalive(c->c.fd, c->env->conf->proxy.idle_timeout) < 0 ||
 				listen_keepalive(c->s.fd, c->env->conf->proxy.idle_timeout) < 0))
 		log_warn("proxy: TCP keepalive on a tunnel without DPD");
+	if (o->ipv6_starved)
+		log_warnx("proxy %s: group %s: X-CSTP-MTU %u is below IPv6's 1280, and the headend"
+			  " gave the client an IPv6 address: its IPv6 will not work (raise the"
+			  " group's mtu)", session_addr_str(&c->client, cl, sizeof(cl)),
+			  g ? g->name : "-", o->sent_mtu);
 	if ((c->session = session_add(c->env->sessions, &si)) < 0)
 		log_warnx("proxy: session table full: the DTLS path will not know this tunnel");
 	if (g) {

@@ -354,6 +354,7 @@ enum cstp_res cstp_rewrite_response(const uint8_t *in, size_t inlen, const struc
 		break;
 	}
 	offer->compressed = r.cstp_ce || r.dtls_ce;
+	offer->ipv6_starved = offer->has_addr6 && offer->sent_mtu && offer->sent_mtu < 1280;
 	*outlen = r.len;
 	return offer->status == 200 ? CSTP_OK : CSTP_REFUSED;
 }

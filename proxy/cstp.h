@@ -50,6 +50,9 @@ struct cstp_offer {
 	bool dtls_offered;	/* the response had an X-DTLS* header */
 	bool dtls_removed;	/* block: every X-DTLS* header was removed */
 	bool port_rewritten;
+	bool ipv6_starved;	/* an IPv6 address with an X-CSTP-MTU sent below
+				 * 1280: the client's IPv6 cannot work (Linux turns
+				 * it off on such a link); the caller warns */
 	bool compressed;	/* X-CSTP- or X-DTLS-Content-Encoding: COMPRESSED
 				 * records may follow, and they cannot be clamped */
 	bool psk;		/* X-DTLS-CipherSuite: PSK-NEGOTIATE */

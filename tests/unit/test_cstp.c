@@ -173,6 +173,15 @@ static void test_asa(void)
 	CHECK(o.has_addr4 && o.has_addr6);
 	CHECK_MEM(o.addr6, "\x20\x01\x0d\xb8\x00\x00\x00\x80\x00\x00\x00\x00\x00\x00\x00\x05", 16);
 
+	CHECK(!o.ipv6_starved);
+	/* A group mtu below 1280 with an IPv6 address in the answer: flagged. */
+	expect(asa, DTLS_BLOCK, 1200, 0, ASA_A "X-CSTP-MTU: 1200\r\n" ASA_B ASA_D, &o);
+	CHECK(o.ipv6_starved);
+	expect(oc_legacy, DTLS_BLOCK, 1200, 0, OC_HEAD OC_BASE "X-CSTP-MTU: 1200\r\n" OC_TAIL, &o);
+	CHECK(!o.ipv6_starved);	/* IPv4 only */
+	expect(asa, DTLS_BLOCK, 1280, 0, ASA_A "X-CSTP-MTU: 1280\r\n" ASA_B ASA_D, &o);
+	CHECK(!o.ipv6_starved);
+
 	/* TLS-only group: no DTLS offer, the TLS MTU stays (already below 1400). */
 	expect(asa, DTLS_BLOCK, 1400, 0, ASA_A "X-CSTP-MTU: 1380\r\n" ASA_B ASA_D, &o);
 	CHECK_INT(o.removed, 7);
