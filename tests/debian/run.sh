@@ -140,6 +140,9 @@ check_installed() {
 		grep -qx 'BindsTo=mtugate.service' /lib/systemd/system/mtugate-rules.service
 	check "and wanted by it once enabled" \
 		grep -qx 'WantedBy=mtugate.service' /lib/systemd/system/mtugate-rules.service
+	# A start killed half-way (the daemon stopped meanwhile) runs no ExecStop=.
+	check "it unhooks in ExecStopPost=, after a killed start too" \
+		grep -qx 'ExecStopPost=/usr/libexec/mtugate/mtugate-rules stop' /lib/systemd/system/mtugate-rules.service
 
 	/usr/sbin/mtugated -t -c /etc/mtugate/mtugate.conf >"$tmp/t.out" 2>&1
 	check "mtugated -t exits 0" test $? = 0
@@ -332,6 +335,13 @@ rules_follow_changes() {
 	check "stop after another change undoes what was applied: no fwmark rule left" test -z "$(fwmarks)"
 	check "no route left in table 4242" test -z "$(ip -n "$n" route show table 4242; ip -n "$n" -6 route show table 4242)"
 	check "no jump left" test "$(jumps "$n")" = 0
+	# clean (package removal): the chains go too, and what start recorded.
+	run start
+	run clean
+	check "clean: no MTUGATE chain left in any table" \
+		test "$({ ip netns exec "$n" iptables-save; ip netns exec "$n" ip6tables-save; } | grep -c MTUGATE_)" = 0
+	check "clean: nothing recorded left" test ! -e "$d/state"
+	check "clean: no fwmark rule left" test -z "$(fwmarks)"
 	ip netns del "$n"
 }
 
@@ -346,6 +356,7 @@ maintainer_scripts() {
 		sh -c "grep -A12 'mtugate-rules.service' '$d/postinst' | grep -q 'restart'"
 	check "preinst does not stop it on upgrade" sh -c "! grep -q 'stop.*mtugate-rules' '$d/preinst' 2>/dev/null"
 	check "prerm stops it on remove" sh -c "grep -q 'deb-systemd-invoke stop mtugate-rules.service' '$d/prerm'"
+	check "and deletes the chains" sh -c "grep -q 'mtugate-rules clean' '$d/prerm'"
 }
 
 purge_package() {
