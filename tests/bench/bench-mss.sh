@@ -183,12 +183,12 @@ echo "measure mss_cpu_per_syn_kernel: value=$kwm unit=us"
 echo "measure mss_cpu_per_syn_mtugate: value=$mwm unit=us"
 echo "measure mss_cpu_per_syn_floor: value=$fwm unit=us"
 echo "measure mss_cpu_per_syn_userspace: value=$(median <<<"$mu") unit=us"
-ceiling() { awk -v c="$ncpu" -v w="$1" -v k="$k" 'BEGIN { printf "%.3f", w * k ? c * 1e6 / (w * k) : 0 }'; }
-echo "measure mss_rate_ceiling: value=$(ceiling "$mwm") unit=ratio"
+ceiling() { awk -v c="$ncpu" -v w="$1" -v k="$2" 'BEGIN { printf "%.3f", w * k ? c * 1e6 / (w * k) : 0 }'; }
+echo "measure mss_rate_ceiling: value=$(ceiling "$mwm" "$k") unit=ratio"
 # The same for the SYNs that need no rewrite: the queue's round trip alone,
 # with nothing for any consumer to save. Below 0.95, no NFQUEUE consumer can
 # reach 0.95 on this machine.
-echo "measure mss_nfqueue_ceiling: value=$(ceiling "$fwm") unit=ratio"
+echo "measure mss_nfqueue_ceiling: value=$(ceiling "$fwm" "$kf") unit=ratio"
 
 # The issue's own scale: a generator offering 150,000 SYN/s (one SYN per send,
 # on this 2-core machine), which the kernel clamped in full and a naive queue
