@@ -85,6 +85,10 @@ static enum dtls_parse parse_handshake(struct dtls_info *info, const uint8_t *fr
 	uint32_t msglen, fragoff, fraglen;
 	enum dtls_parse res;
 
+	/* An encrypted handshake (epoch > 0: a renegotiation) has no readable
+	 * header: a plain record to us, never malformed. */
+	if (info->epoch != 0)
+		return DTLS_RECORD;
 	if (n < DTLS_HANDSHAKE_HEADER)
 		return DTLS_MALFORMED;
 	msglen = get24(frag + 1);
@@ -92,9 +96,8 @@ static enum dtls_parse parse_handshake(struct dtls_info *info, const uint8_t *fr
 	fraglen = get24(frag + 9);
 	if (fraglen > n - DTLS_HANDSHAKE_HEADER || fragoff + fraglen > msglen)
 		return DTLS_MALFORMED;
-	/* Encrypted handshakes (epoch > 0) and later fragments carry no
-	 * readable hello: they are plain records to us. */
-	if (frag[0] != HS_CLIENT_HELLO || fragoff != 0 || info->epoch != 0)
+	/* Later fragments carry no readable hello: plain records to us. */
+	if (frag[0] != HS_CLIENT_HELLO || fragoff != 0)
 		return DTLS_RECORD;
 	info->hello_partial = fraglen < msglen;
 	c.p = frag + DTLS_HANDSHAKE_HEADER;

@@ -119,15 +119,12 @@ static void dtlsq_classify(const struct dtlsq_state *s, const struct policy *pol
 	res = dtls_parse(&info, p.buf + p.l4off + 8, p.l4len - 8);
 	o->group = dtlsq_group(s, pol, &p, res == DTLS_CLIENT_HELLO ? &info : NULL, from_headend,
 			       &o->by_session);
-	if (res == DTLS_NOT || res == DTLS_MALFORMED) {
-		/* Fail open, but decided: the flow passes untouched in the
-		 * kernel rather than coming back here datagram by datagram. */
-		o->kind = DTLSQ_BAD_DTLS;
-		o->v.action = DTLS_ACCEPT;
-		o->v.mark = from_headend ? 0 : DTLS_MARK_TAG | DTLS_MARK_DECIDED;
-		return;
-	}
-	o->kind = DTLSQ_DECIDED;
+	/* Not DTLS, or DTLS we cannot read, on a DTLS port: counted malformed,
+	 * and decided as any datagram of the flow, since the group's policy
+	 * does not rest on the payload: a block group's client is blocked (one
+	 * junk datagram first must not open the flow to DTLS), a relay's flow
+	 * is normalized, and the kernel carries the rest. */
+	o->kind = res == DTLS_NOT || res == DTLS_MALFORMED ? DTLSQ_BAD_DTLS : DTLSQ_DECIDED;
 	o->v = dtls_decide(o->group, o->dir, s->dtls_port != s->advertised_port);
 }
 
@@ -159,9 +156,12 @@ void dtlsq_packet(struct dtlsq_state *s, const struct policy *pol, struct counte
 
 	dtlsq_classify(s, pol, pk->buf, pk->len, &o);
 	dtlsq_count(ctr, &o);
-	if (o.kind == DTLSQ_BAD_PACKET || o.kind == DTLSQ_BAD_DTLS)
-		log_limited(log_debug, "dtls: %s datagram of %zu bytes passed unchanged",
-			    o.kind == DTLSQ_BAD_PACKET ? "unparsable" : "non-DTLS", pk->len);
+	if (o.kind == DTLSQ_BAD_PACKET)
+		log_limited(log_debug, "dtls: unparsable datagram of %zu bytes passed unchanged",
+			    pk->len);
+	else if (o.kind == DTLSQ_BAD_DTLS)
+		log_limited(log_debug, "dtls: non-DTLS datagram of %zu bytes on a DTLS port: decided"
+			    " as its flow's group has it", pk->len);
 	/*
 	 * A blocked client datagram is accepted with the BLOCKED mark, and the
 	 * printed filter rules drop or reject it. Dropping it here would also

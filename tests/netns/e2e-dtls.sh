@@ -153,6 +153,24 @@ relay_checks 2
 lab_disconnect
 block_checks 3 drop
 lab_disconnect
+# A junk datagram first, then DTLS on the same socket: the group's block does not rest on
+# the payload, so the flow is blocked from its first datagram (it was once let through).
+forget_blocked
+n_gw conntrack -F >/dev/null 2>&1 || true
+in0=$(udp_in) out0=$(udp_out) bad0=$(stats_json | python3 -c 'import json,sys; print(json.load(sys.stdin)["packets"]["malformed"])')
+n_client python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 0)); s.connect((sys.argv[2], int(sys.argv[3])))
+s.send(b"junk, not DTLS")
+for i in range(5): s.send(bytes.fromhex("16fefd000000000000000000") + b"\x00\x40" + bytes(64))
+' "$LAB_SRC4_tlsonly" "$LAB_HEADEND4" "$LAB_DTLS_ADV"
+bad_seen() { [[ $(stats_json | python3 -c 'import json,sys; print(json.load(sys.stdin)["packets"]["malformed"])') -gt $bad0 ]]; }
+check "3: tlsonly: a junk first datagram reached the queue (malformed)" wait_until 10 bad_seen
+all_in() { ge $(( $(udp_in) - in0 )) 6; }
+check "3: tlsonly: all six datagrams reached the gateway" wait_until 10 all_in
+check "3: tlsonly: after it, no datagram crossed to the headend ($(( $(udp_out) - out0 )))" \
+	[ "$(( $(udp_out) - out0 ))" = 0 ]
 lab_mtugated_stop
 
 progress "4: stateful gateway ruleset, its own policy-routing marks, tlsonly blocked (reject)"

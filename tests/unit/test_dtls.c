@@ -315,6 +315,15 @@ static void test_not_hello(void)
 	CHECK_INT(dtls_parse(&in, buf, L), DTLS_RECORD);
 	CHECK_INT(with_byte(legacy_hello, L, 4, 1, &in), DTLS_RECORD);
 	CHECK_INT(in.epoch, 1);
+	/* Encrypted, its bytes are no handshake header: a record all the same
+	 * (a renegotiation after a port change), never malformed. */
+	memcpy(buf, legacy_hello, 13);
+	buf[4] = 1;
+	put16(buf + 11, 5);
+	memcpy(buf + 13, "\x99\xff\xff\xff\x01", 5);
+	CHECK_INT(dtls_parse(&in, buf, 18), DTLS_RECORD);
+	buf[4] = 0;				/* the same bytes in epoch 0: malformed */
+	CHECK_INT(dtls_parse(&in, buf, 18), DTLS_MALFORMED);
 
 	/* A first fragment cut after the session ID still gives the ID. */
 	memcpy(buf, legacy_hello, 92);

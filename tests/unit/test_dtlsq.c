@@ -347,24 +347,26 @@ static void test_same_ports_and_others(struct policy *p)
 	CHECK_INT(G("relay")->dtls_relayed, 1);
 	CHECK_INT(G("relay")->dtls_port_rewritten, 0);
 
-	/* Not DTLS on the DTLS port: accepted, decided (never queued again),
-	 * counted malformed and for its group, not relayed. */
+	/* Not DTLS on the DTLS port from a block group's client: counted
+	 * malformed, and blocked all the same (the group's policy does not rest
+	 * on the payload: one junk datagram first must not open the flow). */
 	n = mk_udp(buf, "198.18.1.66", "198.18.2.2", 40001, 443, probe, sizeof(probe) - 1);
 	v = run(s, p, buf, n, 0);
-	CHECK_INT(v.action, NFQ_ACCEPT);
-	CHECK_INT(v.mark, 0x4d540001);
+	CHECK_INT(v.action, NFQ_ACCEPT);	/* the filter rules drop it, and remember */
+	CHECK_INT(v.mark, 0x4d540005);
 	CHECK_INT(cnt.malformed, 1);
 	CHECK_INT(G("drop")->packets, 1);
-	CHECK_INT(G("drop")->dtls_blocked, 0);
+	CHECK_INT(G("drop")->dtls_blocked, 1);
 
-	/* A truncated ClientHello (record longer than the datagram): same. */
+	/* A truncated ClientHello (record longer than the datagram) from a
+	 * relay group's client: malformed, relayed and decided. */
 	memcpy(trunc, legacy_hello, sizeof(trunc));
 	n = mk_udp(buf, "198.18.1.2", "198.18.2.2", 40002, 443, trunc, 40);
 	v = run(s, p, buf, n, 0);
 	CHECK_INT(v.action, NFQ_ACCEPT);
 	CHECK_INT(v.mark, 0x4d540001);
 	CHECK_INT(cnt.malformed, 2);
-	CHECK_INT(G("relay")->dtls_relayed, 1);
+	CHECK_INT(G("relay")->dtls_relayed, 2);
 
 	/* An IP packet that does not parse: accepted unchanged, no mark. */
 	n = mk_udp(buf, "198.18.1.2", "198.18.2.2", 40003, 443, legacy_hello, sizeof(legacy_hello));
