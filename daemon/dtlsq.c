@@ -77,22 +77,28 @@ static bool dtlsq_is_headend(const struct dtlsq_state *s, uint8_t family, const 
 	return false;
 }
 
-/* interface.md: a proxied session's group first, then `clients`. */
+/* interface.md: a proxied session's group first, then `clients`. The
+ * session by the ClientHello's ID; a first datagram that is none (the
+ * client's NAT gave it a new port, conntrack forgot the flow) by the
+ * tunnels from the same client address, when they agree on one group. */
 static const struct group *dtlsq_group(const struct dtlsq_state *s, const struct policy *pol,
 				       const struct pkt *p, const struct dtls_info *info,
 				       bool from_headend, bool *by_session)
 {
 	char name[SESSION_GROUP_MAX];
+	const uint8_t *client = from_headend ? p->dst : p->src;
 	const struct group *g;
 
 	*by_session = false;
-	if (info && info->id_len && s->sessions &&
-	    session_group_by_id(s->sessions, info->id, info->id_len, name, sizeof(name)) &&
+	if (s->sessions &&
+	    (info && info->id_len ?
+	     session_group_by_id(s->sessions, info->id, info->id_len, name, sizeof(name)) :
+	     session_group_by_client(s->sessions, p->family, client, name, sizeof(name))) &&
 	    (g = policy_by_name(pol, name))) {
 		*by_session = true;
 		return g;
 	}
-	return policy_by_clients(pol, p->family, from_headend ? p->dst : p->src);
+	return policy_by_clients(pol, p->family, client);
 }
 
 static void dtlsq_classify(const struct dtlsq_state *s, const struct policy *pol,

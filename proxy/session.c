@@ -186,6 +186,41 @@ bool session_group_by_id(struct session_table *t, const uint8_t *id, size_t len,
 	return h >= 0;
 }
 
+static bool session_from(const struct sockaddr_storage *ss, int family, const uint8_t *addr)
+{
+	if (ss->ss_family != family)
+		return false;
+	if (family == AF_INET)
+		return !memcmp(&((const struct sockaddr_in *)(const void *)ss)->sin_addr, addr, 4);
+	return !memcmp(&((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr, addr, 16);
+}
+
+bool session_group_by_client(struct session_table *t, int family, const uint8_t *addr,
+			     char *name, size_t cap)
+{
+	const char *found = NULL;
+	bool one = true;
+
+	if (!cap)
+		return false;
+	pthread_mutex_lock(&t->lock);
+	/* A scan: only a flow's first datagrams that are no ClientHello come here. */
+	for (size_t i = 0; i < t->n && one; i++) {
+		const struct session_info *s = &t->e[i].s;
+
+		if (!t->e[i].used || !session_from(&s->client, family, addr))
+			continue;
+		if (found && strcmp(found, s->group))
+			one = false;
+		found = s->group;
+	}
+	one = one && found && found[0];
+	if (one)
+		snprintf(name, cap, "%s", found);
+	pthread_mutex_unlock(&t->lock);
+	return one;
+}
+
 const char *session_dtls_str(enum session_dtls d)
 {
 	switch (d) {

@@ -53,6 +53,14 @@ size_t session_count(struct session_table *t);
 bool session_group_by_id(struct session_table *t, const uint8_t *id, size_t len, char *name,
 			 size_t cap);
 
+/* The group of the tunnels from this outer client address (family AF_INET
+ * or AF_INET6, 4 or 16 bytes), copied into name: for a DTLS flow whose first
+ * datagram is no ClientHello (a NAT in front of the client gave it a new
+ * port, conntrack forgot the flow). false when no tunnel comes from there,
+ * or when tunnels from there (users behind one NAT) are in different groups. */
+bool session_group_by_client(struct session_table *t, int family, const uint8_t *addr,
+			     char *name, size_t cap);
+
 /* One "session\tclient=... group=..." line per session, oldest first. */
 void session_format(struct session_table *t, struct strbuf *out);
 

@@ -270,7 +270,7 @@ static void test_split_ports(struct policy *p)
 static void test_sessions(struct policy *p)
 {
 	struct dtlsq_state *s = mk_state(443, 444);
-	struct session_table *t = session_table_new(4);
+	struct session_table *t = session_table_new(8);
 	struct session_info si = { 0 };
 	uint8_t buf[2048];
 	size_t n;
@@ -326,6 +326,26 @@ static void test_sessions(struct policy *p)
 	v = run(s, p, buf, n, 0);
 	CHECK_INT(v.mark, 0x4d540005);
 	CHECK_INT(G("reject")->dtls_blocked, 0);
+
+	/* A first datagram that is no ClientHello (the client's NAT gave it a
+	 * new port): the group of the tunnels from its address, not `clients`. */
+	n = mk_udp(buf, "198.18.1.2", "198.18.2.2", 40100, 444, app_record, sizeof(app_record));
+	v = run(s, p, buf, n, 0);
+	CHECK_INT(v.mark, 0x4d540003);		/* no tunnel from there: `clients`, relay */
+	memset(&si, 0, sizeof(si));
+	si.client.ss_family = AF_INET;
+	inet_pton(AF_INET, "198.18.1.2", &((struct sockaddr_in *)(void *)&si.client)->sin_addr);
+	strcpy(si.group, "sess");
+	CHECK(session_add(t, &si) >= 0);
+	unsigned blocked = G("sess")->dtls_blocked;
+	v = run(s, p, buf, n, 0);
+	CHECK_INT(v.mark, 0x4d540005);		/* its tunnel's group: blocked */
+	CHECK_INT(G("sess")->dtls_blocked, blocked + 1);
+	/* Two users behind that address in two groups: not known, `clients`. */
+	strcpy(si.group, "relay");
+	CHECK(session_add(t, &si) >= 0);
+	v = run(s, p, buf, n, 0);
+	CHECK_INT(v.mark, 0x4d540003);
 	dtlsq_state_free(s);
 	session_table_free(t);
 }

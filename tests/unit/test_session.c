@@ -72,6 +72,38 @@ static void test_lookup(void)
 
 /* A reconnect presents the same id: the newer session answers, and removing
  * the older one later does not take the id away from it. */
+/* The group of the tunnels from one client address, whatever their ports. */
+static void test_by_client(void)
+{
+	struct session_table *t = session_table_new(8);
+	struct session_info a = mk("relay", 0x01, 32, "198.18.1.2", 40000);
+	struct session_info b = mk("relay", 0x02, 32, "198.18.1.2", 40001);
+	struct session_info c = mk("tlsonly", 0x03, 32, "2001:db8:1::66", 40002);
+	struct session_info d = mk("tlsonly", 0x04, 32, "198.18.1.2", 40003);
+	uint8_t a4[4], a6[16], other[4];
+	char name[64] = "";
+	int hd;
+
+	inet_pton(AF_INET, "198.18.1.2", a4);
+	inet_pton(AF_INET6, "2001:db8:1::66", a6);
+	inet_pton(AF_INET, "198.18.1.3", other);
+	CHECK(!session_group_by_client(t, AF_INET, a4, name, sizeof(name)));
+	CHECK(session_add(t, &a) >= 0 && session_add(t, &b) >= 0 && session_add(t, &c) >= 0);
+	CHECK(session_group_by_client(t, AF_INET, a4, name, sizeof(name)));
+	CHECK_STR(name, "relay");
+	CHECK(session_group_by_client(t, AF_INET6, a6, name, sizeof(name)));
+	CHECK_STR(name, "tlsonly");
+	CHECK(!session_group_by_client(t, AF_INET, other, name, sizeof(name)));
+	CHECK(!session_group_by_client(t, AF_INET6, a4, name, sizeof(name)) || strcmp(name, "relay"));
+	/* Another user behind the same address, in another group: not known. */
+	CHECK((hd = session_add(t, &d)) >= 0);
+	CHECK(!session_group_by_client(t, AF_INET, a4, name, sizeof(name)));
+	session_remove(t, hd);
+	CHECK(session_group_by_client(t, AF_INET, a4, name, sizeof(name)));
+	CHECK_STR(name, "relay");
+	session_table_free(t);
+}
+
 static void test_same_id(void)
 {
 	struct session_table *t = session_table_new(8);
@@ -200,6 +232,7 @@ static void test_format(void)
 int main(void)
 {
 	test_lookup();
+	test_by_client();
 	test_same_id();
 	test_bounds();
 	test_many();
