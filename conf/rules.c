@@ -39,6 +39,14 @@ static const char *rules_addr(const struct ipaddr *a, char *buf, size_t len)
 	return addr_format(a, buf, len);
 }
 
+/* rules_pmtu6_why: IPv6 UDP toward a pool is not queued for PMTU. With
+ * conntrack in use (mtugate's DTLS rules, any stateful ruleset), the kernel
+ * reassembles fragments before FORWARD: a fragmented datagram whose every
+ * fragment fits the tunnel then looks like one oversize packet, and answering
+ * it with Packet Too Big would black-hole it for good (the sender's fragments
+ * already fit; it cannot go below 1280). Fragmented IPv6 is UDP in practice;
+ * TCP never is, ICMPv6 seldom. */
+
 static bool rules_qon(const struct qrange *q)
 {
 	return q->first >= 0;
@@ -131,9 +139,12 @@ static void rules_ipt_pmtu(const struct rules_out *r)
 			strbuf_printf(r->out, "-A MTUGATE_PMTU -d %s -m length --length %u:65535",
 				      rules_prefix(&g->pools[k], buf, sizeof(buf)), g->mtu + 1);
 			/* Only DF packets get frag-needed (RFC 1191); the others the
-			 * headend fragments, so they need no decision. */
+			 * headend fragments, so they need no decision. IPv6: no UDP,
+			 * see rules_pmtu6_why. */
 			if (r->family == AF_INET)
 				strbuf_printf(r->out, " -m u32 --u32 \"4&0x4000=0x4000\"");
+			else
+				strbuf_printf(r->out, " ! -p udp");
 			strbuf_printf(r->out, " -m comment --comment \"%s\"", g->name);
 			rules_ipt_queue(r->out, &r->c->queues.pmtu);
 		}
@@ -630,7 +641,8 @@ static void rules_nft_forward(const struct conf *c, const struct policy *p, stru
 			    (pf->family == AF_INET6 && g->mtu < 1280))
 				continue;
 			strbuf_printf(out, "\t\t%s daddr %s%s meta length %u-65535", ip, buf,
-				      pf->family == AF_INET ? " ip frag-off & 0x4000 != 0" : "", g->mtu + 1);
+				      pf->family == AF_INET ? " ip frag-off & 0x4000 != 0" :
+				      " meta l4proto != udp", g->mtu + 1);
 			rules_nft_queue(out, &c->queues.pmtu);
 		}
 	}

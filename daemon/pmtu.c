@@ -4,6 +4,7 @@
  * (docs/problem.md, step 7). The rules queue only packets longer than a
  * group's mtu; clamp/icmp.c decides and builds, clamp/rawsend.c sends. */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "clamp/icmp.h"
 #include "clamp/nfq.h"
 #include "clamp/pkt.h"
+#include "conf/conf.h"
 #include "clamp/ratelimit.h"
 #include "clamp/rawsend.h"
 #include "daemon/log.h"
@@ -29,6 +31,7 @@ struct pmtu_bucket {
 };
 
 struct pmtu_state {
+	bool mss_clamped;	/* the mss queue runs: SYNs to the pools are clamped */
 	struct rawsend *raw;
 	struct ratelimit_hosts *hosts;
 	struct pmtu_bucket g[STATS_MAX_GROUPS];	/* by group slot: stable across reloads */
@@ -59,9 +62,9 @@ struct pmtu_state *pmtu_state_new(const struct conf *c)
 	struct pmtu_state *s = calloc(1, sizeof(*s));
 	int err;
 
-	(void)c;
 	if (!s)
 		return NULL;
+	s->mss_clamped = c->queues.mss.first >= 0;
 	if (!(s->raw = rawsend_open()))
 		goto err;
 	s->hosts = ratelimit_hosts_new(RATELIMIT_HOST_SLOTS, RATELIMIT_HOST_RATE,
@@ -151,6 +154,12 @@ void pmtu_packet(struct pmtu_state *s, const struct policy *pol, struct counters
 	gc = &ctr->g[g->slot];
 	ctr_inc(&gc->packets);
 	if (!g->pmtu)
+		return;
+	/* A GSO/GRO super-packet of TCP toward a group whose SYNs mtugate
+	 * clamps: its segments fit by construction (their MSS is the clamp's),
+	 * only the aggregate is long. Answering it would spend the group's ICMP
+	 * budget on nothing and starve the senders that need an answer. */
+	if (pk->gso && p.proto == IPPROTO_TCP && s->mss_clamped && g->mss_mode != MSS_OFF)
 		return;
 	r = icmp_check(&p, g->mtu);
 	if (r == ICMP_TRUNCATED) {

@@ -228,4 +228,42 @@ check "no packet was malformed" test "$(stat packets.malformed)" = 0
 
 kill -TERM $dpid; wait $dpid; rc=$?; dpid=
 check "mtugated stops cleanly ($rc)" test "$rc" = 0
+
+# 6. The same super-packets when mtugate clamps the group's SYNs too: their segments fit
+#    by construction (MSS $((MTU - 40))), so they pass unanswered and cost the group's ICMP
+#    budget nothing (answering them starved the senders that needed an answer).
+sed -i 's/^mss = off$/mss = 0/' "$tmp/mtugate.conf"
+sed -i 's/^mss = off$/mss = auto/' "$tmp/groups.d/tunnel.conf"
+ns $gw iptables -t mangle -F; ns $gw iptables -t mangle -X
+"$B/mtugatectl" -c "$tmp/mtugate.conf" rules --iptables >"$tmp/rules4"
+check "the rules with the mss queue apply" ns $gw iptables-restore --noflush "$tmp/rules4"
+ip netns exec $gw "$B/mtugated" -f -c "$tmp/mtugate.conf" 2>>"$tmp/daemon.log" &
+dpid=$!
+check "mtugated restarts with the mss queue" wait_until 10 ctl ping
+transfer 192.0.2.137 9004 4
+check "with TSO on and the SYN clamped the transfer completes" wait_until 20 complete 192.0.2.137
+pmtu_seen() { ctl stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["queues"]["2"]["seen"])'; }
+check "super-packets reached the pmtu queue ($(pmtu_seen) seen)" test "$(pmtu_seen)" -gt 0
+check "none was answered (pmtu_sent $(stat pmtu_sent))" test "$(stat pmtu_sent)" = 0
+check "none was charged (pmtu_suppressed $(stat pmtu_suppressed))" test "$(stat pmtu_suppressed)" = 0
+check "the server learned no MTU: it needed none" no_route_mtu 192.0.2.137
+
+# 7. Fragmented IPv6 through a stateful gateway: conntrack reassembles the fragments before
+#    FORWARD, and the datagram looks oversize though every fragment fits. UDP (what is
+#    fragmented in practice) is not queued: it arrives whole, where a Packet Too Big would
+#    have black-holed it for good (the sender cannot fragment below 1280).
+ns $gw ip6tables -A FORWARD -m conntrack --ctstate INVALID -j DROP
+ip -n $s -6 route add 2001:db8:0:80::138/128 via 2001:db8:3::1 mtu 1280
+: >"$tmp/frag.rx"
+ip netns exec $c socat -u UDP6-RECV:9005,bind=[2001:db8:0:80::138] OPEN:"$tmp/frag.rx",creat,append 2>/dev/null &
+pids+=($!)
+wait_until 5 bash -c "ip netns exec $c ss -Huln | grep -q ':9005 '"
+head -c 3000 /dev/urandom >"$tmp/frag.tx"
+sent0=$(stat pmtu_sent)
+ns $s python3 -c 'import socket,sys; s=socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.sendto(open(sys.argv[1],"rb").read(), ("2001:db8:0:80::138", 9005))' "$tmp/frag.tx"
+arrived() { cmp -s "$tmp/frag.tx" "$tmp/frag.rx"; }
+check "a 3000-byte IPv6 datagram in fragments of 1280 arrives whole" wait_until 5 arrived
+check "and no Packet Too Big was sent for it" test "$(stat pmtu_sent)" = "$sent0"
+kill -TERM $dpid; wait $dpid; rc=$?; dpid=
+check "mtugated stops cleanly ($rc)" test "$rc" = 0
 finish e2e-icmp
