@@ -162,10 +162,12 @@ bool ratelimit_hosts_allow(struct ratelimit_hosts *h, int family, const uint8_t 
 	uint8_t key[16] = { 0 };
 	struct host *s;
 
+	/* IPv6 by its /64: one host (or site) may take any address of its
+	 * prefix, and would get a fresh burst with each one. */
 	if (family == AF_INET)
 		memcpy(key, addr, 4);
 	else if (family == AF_INET6)
-		memcpy(key, addr, 16);
+		memcpy(key, addr, 8);
 	else
 		return false;
 	s = lookup(h, (uint8_t)family, key, now_ns);

@@ -42,8 +42,8 @@ struct ratelimit_hosts *ratelimit_hosts_new(size_t slots, uint32_t rate, uint32_
 					    uint64_t seed);
 void ratelimit_hosts_free(struct ratelimit_hosts *h);
 
-/* Whether one more message to host addr (4 or 16 bytes by family) may go
- * now. If also is not NULL (the group's bucket), it must have a token too:
+/* Whether one more message to host addr (4 or 16 bytes by family; IPv6
+ * counts by its /64) may go now. If also is not NULL (the group's bucket), it must have a token too:
  * both are taken or neither, so a message refused by one limit does not
  * spend the other's budget. */
 bool ratelimit_hosts_allow(struct ratelimit_hosts *h, int family, const uint8_t *addr,

@@ -89,6 +89,18 @@ static void test_hosts(void)
 	CHECK(ratelimit_hosts_allow(h, AF_INET, a4, t + 100 * MS, NULL));
 	CHECK(!ratelimit_hosts_allow(h, AF_INET, a4, t + 100 * MS, NULL));
 	CHECK(!ratelimit_hosts_allow(h, AF_UNIX, a4, t, NULL));
+	{
+		/* IPv6 by its /64: another address of the same prefix shares the
+		 * budget (a host rotating its addresses gets no fresh burst); the
+		 * next /64 has its own. */
+		uint8_t x6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+
+		for (n = 0; n < 20 && ratelimit_hosts_allow(h, AF_INET6, x6, t, NULL); n++)
+			x6[15]++;
+		CHECK_INT(n, 10);
+		x6[7] = 1;
+		CHECK(ratelimit_hosts_allow(h, AF_INET6, x6, t, NULL));
+	}
 
 	/* With the group bucket: both or neither are spent. */
 	t += 10 * SEC;
