@@ -21,7 +21,8 @@ HS_TIMEOUT=2 IDLE_TIMEOUT=5
 mg_log() { cat "$LAB_DIR/mtugated.log"; }
 mg_log_has() { grep -q -- "$1" "$LAB_DIR/mtugated.log"; }
 mg_log_count() { grep -c -- "$1" "$LAB_DIR/mtugated.log" || true; }
-new_log_has() { tail -n +$((log0 + 1)) "$LAB_DIR/mtugated.log" | grep -q -- "$1"; }
+# No pipe into grep -q: under pipefail, tail's SIGPIPE after an early match failed the check.
+new_log_has() { awk -v n="$log0" -v s="$1" 'NR > n && index($0, s) { f = 1; exit } END { exit !f }' "$LAB_DIR/mtugated.log"; }
 mg_pid() { cat "$LAB_DIR/pids/mtugated"; }
 fds() { find "/proc/$(mg_pid)/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$(mg_pid)/status"; }
