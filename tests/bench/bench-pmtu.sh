@@ -5,7 +5,7 @@
 # The sender counts the frag-needed / Packet Too Big messages it really gets
 # back (tests/tools/pmtublast), from rotating source addresses so that the
 # per-host limit does not cap either side.
-#   sender S (sources 198.19.0.0/16, 2001:db8:19::/64) -- gateway G -- sink H (pool)
+#   sender S (sources 198.19.0.0/16, one in each /64 of 2001:db8:19::/48) -- gateway G -- sink H (pool)
 # Limits lifted for the benchmark: group pmtu_rate = 100000 (the maximum, burst
 # the same); in G net.ipv4.icmp_ratelimit = 0, net.ipv6.icmp.ratelimit = 0 and,
 # where the kernel has them per namespace, icmp_msgs_per_sec / icmp_msgs_burst
@@ -30,9 +30,9 @@ BLAST=$(bench_tool pmtublast) || exit 1
 
 bench_net $S 3 $G $H 2
 ip -n $S route add local 198.19.0.0/16 dev lo
-ip -n $S -6 route add local 2001:db8:19::/64 dev lo
+ip -n $S -6 route add local 2001:db8:19::/48 dev lo
 ip -n $G route add 198.19.0.0/16 via 198.18.3.2
-ip -n $G -6 route add 2001:db8:19::/64 via 2001:db8:3::2
+ip -n $G -6 route add 2001:db8:19::/48 via 2001:db8:3::2
 # The sink: whatever passes the gateway ends here, unanswered.
 ip -n $H route add blackhole 192.0.2.128/26
 ip -n $H -6 route add blackhole 2001:db8:0:80::/64
@@ -77,7 +77,7 @@ use() {	# use mtugate|kernel: who answers
 # run MODE FAMILY: one blast; adds to icmp_MODE_FAMILY and sent_MODE_FAMILY
 run() {
 	local out src dst sent icmp mtu
-	if [ "$2" = 4 ]; then src=198.19.0.0/16 dst=$DST4; else src=2001:db8:19::/64 dst=$DST6; fi
+	if [ "$2" = 4 ]; then src=198.19.0.0/16 dst=$DST4; else src=2001:db8:19::/48 dst=$DST6; fi
 	use "$1"
 	out=$(ip netns exec $S "$BLAST" "$src" "$dst" "$SIZE" "$SECS")
 	read -r sent icmp mtu < <(sed -n 's/.*sent=\([0-9]*\) icmp=\([0-9]*\) mtu=\([0-9]*\).*/\1 \2 \3/p' <<<"$out")

@@ -1,5 +1,5 @@
-/* pmtublast SRC/BITS DST SIZE SECONDS [PPS]: send oversize UDP packets with DF
- * (IPv4) toward DST, each from the next address of SRC/BITS, for SECONDS as
+/* pmtublast SRC/BITS DST SIZE SECONDS [PPS]: send oversize packets (IPv4: UDP
+ * with DF; IPv6: TCP) toward DST, each from the next address of SRC/BITS, for SECONDS as
  * fast as it can (or SECONDS * PPS of them, evenly spaced), and count the fragmentation-needed or
  * Packet Too Big messages that come back about them. Sources rotate so that a
  * per-host ICMP limit does not cap the rate: the namespace needs a local route
@@ -54,6 +54,19 @@ static unsigned get16(const uint8_t *b)
 static void blast_source(struct blast *b, uint8_t *src)
 {
 	size_t alen = b->family == AF_INET ? 4 : 16;
+
+	/* IPv6 from a /48 or wider: one address (::1) in each next /64, since
+	 * mtugated counts an IPv6 sender by its /64. */
+	if (b->family == AF_INET6 && b->bits <= 48) {
+		unsigned sub = 1 + (unsigned)(b->next++ % 65534);
+
+		memcpy(src, b->base, 16);
+		src[6] = (uint8_t)(sub >> 8);
+		src[7] = (uint8_t)sub;
+		memset(src + 8, 0, 8);
+		src[15] = 1;
+		return;
+	}
 	unsigned hostbits = (unsigned)alen * 8 - b->bits;
 	uint64_t span = hostbits >= 63 ? UINT64_MAX : (1ull << hostbits);
 	uint64_t h = span <= 2 ? 0 : 1 + b->next++ % (span - 2);
@@ -69,40 +82,44 @@ static void blast_source(struct blast *b, uint8_t *src)
 	}
 }
 
-/* A UDP datagram of b->size bytes in all, DF set for IPv4; the UDP checksum
- * is left 0 (IPv4) or filled (IPv6, where 0 is not allowed). */
+/* b->size bytes in all: for IPv4 a UDP datagram with DF set (checksum 0);
+ * for IPv6 a TCP segment (ACK and data, checksum filled), since mtugate
+ * queues no IPv6 UDP for PMTU (conf/rules.c, rules_pmtu6_why). */
 static size_t blast_packet(struct blast *b, uint8_t *pkt, unsigned sport)
 {
 	bool v4 = b->family == AF_INET;
 	size_t ipl = v4 ? 20 : 40, ulen = b->size - ipl;
 	uint8_t *u = pkt + ipl;
 
-	memset(pkt, 0, b->size);
-	if (v4) {
-		pkt[0] = 0x45;
-		synpkt_put16(pkt + 2, (unsigned)b->size);
-		pkt[6] = 0x40;	/* DF */
-		pkt[8] = 64;
-		pkt[9] = IPPROTO_UDP;
-		blast_source(b, pkt + 12);
-		memcpy(pkt + 16, b->dst, 4);
-	} else {
+	if (!v4) {
+		memset(pkt, 0, b->size);
 		pkt[0] = 0x60;
 		synpkt_put16(pkt + 4, (unsigned)ulen);
-		pkt[6] = IPPROTO_UDP;
+		pkt[6] = IPPROTO_TCP;
 		pkt[7] = 64;
 		blast_source(b, pkt + 8);
 		memcpy(pkt + 24, b->dst, 16);
+		synpkt_put16(u, sport);
+		synpkt_put16(u + 2, 9);		/* discard */
+		u[12] = 5 << 4;			/* data offset: 20 bytes */
+		u[13] = 0x10;			/* ACK */
+		synpkt_put16(u + 14, 65535);	/* window */
+		uint32_t s6 = synpkt_sum(pkt + 8, 32, (uint32_t)ulen + IPPROTO_TCP);
+		synpkt_put16(u + 16, synpkt_fold(synpkt_sum(u, ulen, s6)));
+		return b->size;
 	}
+
+	memset(pkt, 0, b->size);
+	pkt[0] = 0x45;
+	synpkt_put16(pkt + 2, (unsigned)b->size);
+	pkt[6] = 0x40;	/* DF */
+	pkt[8] = 64;
+	pkt[9] = IPPROTO_UDP;
+	blast_source(b, pkt + 12);
+	memcpy(pkt + 16, b->dst, 4);
 	synpkt_put16(u, sport);
 	synpkt_put16(u + 2, 9);	/* discard */
 	synpkt_put16(u + 4, (unsigned)ulen);
-	if (!v4) {
-		uint32_t s = synpkt_sum(pkt + 8, 32, (uint32_t)ulen + IPPROTO_UDP);
-		uint16_t c = synpkt_fold(synpkt_sum(u, ulen, s));
-
-		synpkt_put16(u + 6, c ? c : 0xffff);
-	}
 	return b->size;
 }
 
