@@ -145,16 +145,25 @@ per_syn() {	# per_syn TICKS0 TICKS1 N: microseconds per SYN
 	awk -v a="$1" -v b="$2" -v hz="$(getconf CLK_TCK)" -v n="$3" 'BEGIN { printf "%.2f", (b - a) * 1e6 / hz / n }'
 }
 
-krates='' mrates='' mlost=0 munclamped=0 klost=0 kw='' mw='' mu='' fw=''
+# rounds COUNT RATE [MSS]: COUNT runs of each clamp, alternating; sets krates
+# mrates (rates), kw mw mu (CPU per SYN: all CPUs each mode, mtugated's user
+# space), klost (the kernel's lost), mlost munclamped (mtugate's), summed.
+rounds() {
+	krates='' mrates='' kw='' mw='' mu='' klost=0 mlost=0 munclamped=0
+	for _ in $(seq "$1"); do
+		run kernel "$N" "${@:2}"; krates+=" $rate" kw+=" $wcpu" klost=$((klost + lost))
+		run mtugate "$N" "${@:2}"; mrates+=" $rate" mw+=" $wcpu" mu+=" $ucpu"
+		mlost=$((mlost + lost)) munclamped=$((munclamped + unclamped))
+	done
+}
+ratio() { awk -v m="$1" -v k="$2" 'BEGIN { printf "%.3f", k ? m / k : 0 }'; }
+
 echo "bench-mss: $N SYNs per run, $ROUNDS rounds, queues $QUEUES, max_len $MAXLEN, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
-for _ in $(seq "$ROUNDS"); do
-	run kernel "$N" 0; krates+=" $rate"; klost=$((klost + lost)) kw+=" $wcpu"
-	run mtugate "$N" 0; mrates+=" $rate" mw+=" $wcpu" mu+=" $ucpu"
-	mlost=$((mlost + lost)) munclamped=$((munclamped + unclamped))
-done
-k=$(median low <<<"$krates") m=$(median low <<<"$mrates")
+rounds "$ROUNDS" 0
+k=$(median low <<<"$krates") m=$(median low <<<"$mrates") kwm=$(median <<<"$kw") mwm=$(median <<<"$mw")
+kw_all=$kw mw_all=$mw mu_all=$mu
 echo "bench-mss: kernel rates$krates; mtugate rates$mrates; kernel lost $klost in all rounds"
-echo "bench mss_syn_rate: mtugate=$m baseline=$k unit=syn/s ratio=$(awk -v m="$m" -v k="$k" 'BEGIN { printf "%.3f", k ? m / k : 0 }')"
+echo "bench mss_syn_rate: mtugate=$m baseline=$k unit=syn/s ratio=$(ratio "$m" "$k")"
 echo "measure mss_syn_lost: value=$mlost unit=syn"
 echo "measure mss_syn_unclamped: value=$munclamped unit=syn"
 
@@ -162,14 +171,10 @@ echo "measure mss_syn_unclamped: value=$munclamped unit=syn"
 # mtugated only reads them and accepts them in batches (no payload verdict),
 # against the kernel's TCPMSS on the same SYNs. The clamp's ratio above is
 # measured against this floor, not just against the kernel.
-frates='' kfrates=''
-for _ in $(seq "$ROUNDS"); do
-	run kernel "$N" 0 $TARGET; kfrates+=" $rate"
-	run mtugate "$N" 0 $TARGET; frates+=" $rate" fw+=" $wcpu"
-done
-kf=$(median low <<<"$kfrates") mf=$(median low <<<"$frates")
-echo "bench-mss: SYNs already at $TARGET (read and accepted only): kernel rates$kfrates; mtugate rates$frates"
-echo "measure mss_nfqueue_floor_ratio: value=$(awk -v m="$mf" -v k="$kf" 'BEGIN { printf "%.3f", k ? m / k : 0 }') unit=ratio"
+rounds "$ROUNDS" 0 $TARGET
+kf=$(median low <<<"$krates") mf=$(median low <<<"$mrates") fw=$mw fwm=$(median <<<"$mw")
+echo "bench-mss: SYNs already at $TARGET (read and accepted only): kernel rates$krates; mtugate rates$mrates"
+echo "measure mss_nfqueue_floor_ratio: value=$(ratio "$mf" "$kf") unit=ratio"
 
 # The ratio's ceiling on this machine, from the CPU time all CPUs spend per
 # SYN (medians of the rounds). The kernel's clamp runs the whole path on the
@@ -177,12 +182,11 @@ echo "measure mss_nfqueue_floor_ratio: value=$(awk -v m="$mf" -v k="$kf" 'BEGIN 
 # every CPU busy all the time it reaches at best CPUs / (its time per SYN)
 # SYN/s: divided by the kernel's rate, the highest ratio this work allows.
 # /proc/stat counts the whole machine: run it quiet, as every benchmark.
-kwm=$(median <<<"$kw") mwm=$(median <<<"$mw") fwm=$(median <<<"$fw")
-echo "bench-mss: CPU time per SYN, all CPUs: kernel$kw; mtugate$mw; mtugate, SYNs already at $TARGET$fw; of it mtugated in user space$mu"
+echo "bench-mss: CPU time per SYN, all CPUs: kernel$kw_all; mtugate$mw_all; mtugate, SYNs already at $TARGET$fw; of it mtugated in user space$mu_all"
 echo "measure mss_cpu_per_syn_kernel: value=$kwm unit=us"
 echo "measure mss_cpu_per_syn_mtugate: value=$mwm unit=us"
 echo "measure mss_cpu_per_syn_floor: value=$fwm unit=us"
-echo "measure mss_cpu_per_syn_userspace: value=$(median <<<"$mu") unit=us"
+echo "measure mss_cpu_per_syn_userspace: value=$(median <<<"$mu_all") unit=us"
 ceiling() { awk -v c="$ncpu" -v w="$1" -v k="$2" 'BEGIN { printf "%.3f", w * k ? c * 1e6 / (w * k) : 0 }'; }
 echo "measure mss_rate_ceiling: value=$(ceiling "$mwm" "$k") unit=ratio"
 # The same for the SYNs that need no rewrite: the queue's round trip alone,
@@ -194,17 +198,12 @@ echo "measure mss_nfqueue_ceiling: value=$(ceiling "$fwm" "$kf") unit=ratio"
 # on this 2-core machine), which the kernel clamped in full and a naive queue
 # consumer did not (R = 0.71, 16 % lost). Paced at that rate, both clamps meet
 # the same offered load: the ratio says whether mtugate keeps up with it.
-prates='' kprates='' plost=0 punclamped=0
-for _ in $(seq "$PACED_ROUNDS"); do
-	run kernel "$N" "$PACED_RATE"; kprates+=" $rate"
-	run mtugate "$N" "$PACED_RATE"; prates+=" $rate"
-	plost=$((plost + lost)) punclamped=$((punclamped + unclamped))
-done
-kp=$(median low <<<"$kprates") mp=$(median low <<<"$prates")
-echo "bench-mss: paced at $PACED_RATE SYN/s: kernel rates$kprates; mtugate rates$prates"
-echo "bench mss_syn_rate_paced: mtugate=$mp baseline=$kp unit=syn/s ratio=$(awk -v m="$mp" -v k="$kp" 'BEGIN { printf "%.3f", k ? m / k : 0 }') offered=$PACED_RATE"
-echo "measure mss_syn_lost_paced: value=$plost unit=syn"
-echo "measure mss_syn_unclamped_paced: value=$punclamped unit=syn"
+rounds "$PACED_ROUNDS" "$PACED_RATE"
+kp=$(median low <<<"$krates") mp=$(median low <<<"$mrates")
+echo "bench-mss: paced at $PACED_RATE SYN/s: kernel rates$krates; mtugate rates$mrates"
+echo "bench mss_syn_rate_paced: mtugate=$mp baseline=$kp unit=syn/s ratio=$(ratio "$mp" "$kp") offered=$PACED_RATE"
+echo "measure mss_syn_lost_paced: value=$mlost unit=syn"
+echo "measure mss_syn_unclamped_paced: value=$munclamped unit=syn"
 
 # Latency at a paced rate, where no queue builds up: the added time per SYN.
 run kernel "$LAT_N" "$LAT_RATE"; k50=$p50 k99=$p99
