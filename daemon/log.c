@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 
@@ -13,12 +14,32 @@
 
 /* Process-wide by nature (stderr and syslog are), set once at startup. */
 static bool log_fg = true;
+static bool log_journal;	/* stderr is the journal: "<N>" prefixes, no name */
 static _Atomic int log_lvl = LOG_LEVEL_INFO;
+
+bool log_is_journal_stream(const char *env, unsigned long long dev, unsigned long long ino)
+{
+	unsigned long long d, i;
+	int n = 0;
+
+	/* sd-daemon(3): "DEVICE:INODE" of the stream, both decimal. */
+	if (!env || sscanf(env, "%llu:%llu%n", &d, &i, &n) != 2 || env[n])
+		return false;
+	return d == dev && i == ino;
+}
 
 void log_init(bool foreground, int level)
 {
+	struct stat st;
+
 	log_fg = foreground;
 	log_lvl = level;
+	/* Under systemd, stderr is a stream into journald, which reads a leading
+	 * "<N>" as the line's priority (sd-daemon.h) and adds the unit's name:
+	 * without the prefix every line lands at info. */
+	log_journal = foreground && fstat(2, &st) == 0 &&
+		      log_is_journal_stream(getenv("JOURNAL_STREAM"), (unsigned long long)st.st_dev,
+					    (unsigned long long)st.st_ino);
 	if (!foreground)
 		openlog("mtugated", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
@@ -35,7 +56,12 @@ static void log_vwrite(int lvl, int prio, const char *err, const char *fmt, va_l
 	if (lvl > log_lvl)
 		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (log_fg) {
+	if (log_fg && log_journal) {
+		if (err)
+			fprintf(stderr, "<%d>%s: %s\n", prio, msg, err);
+		else
+			fprintf(stderr, "<%d>%s\n", prio, msg);
+	} else if (log_fg) {
 		if (err)
 			fprintf(stderr, "mtugated: %s: %s\n", msg, err);
 		else

@@ -5,7 +5,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-void log_init(bool foreground, int level);	/* level: enum log_level */
+/* level: enum log_level. Under -f with stderr connected to the journal
+ * ($JOURNAL_STREAM names stderr's device:inode), each line starts with its
+ * syslog priority, "<4>...", and without the program's name. */
+void log_init(bool foreground, int level);
+/* $JOURNAL_STREAM's value names this device and inode. */
+bool log_is_journal_stream(const char *env, unsigned long long dev, unsigned long long ino);
 void log_setlevel(int level);
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));	/* adds strerror(errno) */
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
