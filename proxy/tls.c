@@ -49,6 +49,7 @@ struct tls_ctx {
 	char upstream_name[256];
 	struct tls_resume slots[TLS_RESUME_SLOTS];
 	unsigned next;		/* the slot a new peer takes */
+	uint64_t renegotiations, reneg_refused;	/* client leg, this thread's */
 };
 
 /* What OpenSSL writes waits in out[off, len) until tls_flush() or until
@@ -60,6 +61,10 @@ struct tls {
 	int fd;
 	bool closed;
 	struct tls_peer *peer;	/* toward the headend: where its sessions belong */
+	unsigned handshakes;	/* completed, the first included */
+	unsigned renegs;	/* renegotiations the client started, allowed */
+	time_t last_reneg;	/* monotonic seconds of the last renegotiation; 0: none */
+	bool reneg_refused;	/* the last failure was a refused renegotiation */
 	SSL_SESSION *offered;	/* the cached session offered: compared, never used */
 	uint8_t *out;
 	size_t off, len, cap;
@@ -199,15 +204,54 @@ static SSL_CTX *tls_ctx_base(const SSL_METHOD *m)
 		return NULL;
 	SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
 	SSL_CTX_set_mode(c, TLS_MODES);
-	/* A peer that drops TCP without close_notify ends the tunnel as EOF.
-	 * Renegotiation stays allowed: openconnect rekeys TLS 1.2 with it
-	 * (X-CSTP-Rekey-Method: ssl). */
+	/* A peer that drops TCP without close_notify ends the tunnel as EOF. */
 	SSL_CTX_set_options(c, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	/* Read what the socket holds, not one record header then its body: two
 	 * read()s per CSTP packet were most of the relay's cost. The relay reads
 	 * until WANT_READ, so nothing waits unseen in OpenSSL's buffer. */
 	SSL_CTX_set_read_ahead(c, 1);
 	return c;
+}
+
+static time_t tls_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static void tls_info(const SSL *ssl, int where, int ret)
+{
+	struct tls *t = SSL_get_app_data(ssl);
+
+	(void)ret;
+	if (t && (where & SSL_CB_HANDSHAKE_DONE))
+		t->handshakes++;
+}
+
+/* A ClientHello after a finished handshake is a TLS 1.2 renegotiation (TLS
+ * 1.3 has none). Each costs us a private-key operation: at most one per
+ * TLS_RENEG_INTERVAL per connection, beyond that the handshake fails with a
+ * no_renegotiation alert and the connection closes. */
+static int tls_client_hello(SSL *ssl, int *alert, void *arg)
+{
+	struct tls *t = SSL_get_app_data(ssl);
+	time_t now = tls_now();
+
+	(void)arg;
+	if (!t || !t->handshakes)
+		return SSL_CLIENT_HELLO_SUCCESS;
+	if (t->last_reneg && now - t->last_reneg < TLS_RENEG_INTERVAL) {
+		t->reneg_refused = true;
+		t->x->reneg_refused++;
+		*alert = SSL_AD_NO_RENEGOTIATION;
+		return SSL_CLIENT_HELLO_ERROR;
+	}
+	t->last_reneg = now;
+	t->renegs++;
+	t->x->renegotiations++;
+	return SSL_CLIENT_HELLO_SUCCESS;
 }
 
 /* Refuse a key anyone on the box could read: it is the headend's own. */
@@ -238,6 +282,12 @@ static int tls_load_server(struct tls_ctx *x, const struct conf *c, char *err, s
 	/* A TLS 1.3 server sends two tickets by default, each a session copy
 	 * encrypted: one is what a client resumes with (openconnect keeps one). */
 	SSL_CTX_set_num_tickets(x->server, 1);
+	/* OpenSSL 3 refuses a client's renegotiation unless told otherwise;
+	 * openconnect rekeys TLS 1.2 with one (X-CSTP-Rekey-Method: ssl) and,
+	 * refused, sets the tunnel up anew. tls_client_hello() limits it. */
+	SSL_CTX_set_options(x->server, SSL_OP_ALLOW_CLIENT_RENEGOTIATION);
+	SSL_CTX_set_client_hello_cb(x->server, tls_client_hello, NULL);
+	SSL_CTX_set_info_callback(x->server, tls_info);
 	if (SSL_CTX_use_certificate_chain_file(x->server, c->proxy.certificate) != 1) {
 		snprintf(err, errlen, "[proxy] certificate %s: %s", c->proxy.certificate,
 			 tls_queue_str(e, sizeof(e)));
@@ -520,6 +570,10 @@ static enum tls_res tls_result(struct tls *t, int ret)
 			snprintf(t->err, sizeof(t->err), "certificate verification failed: %s",
 				 X509_verify_cert_error_string(v));
 			ERR_clear_error();
+		} else if (t->reneg_refused) {
+			snprintf(t->err, sizeof(t->err), "renegotiation refused: the last was less than"
+				 " %d s ago", TLS_RENEG_INTERVAL);
+			ERR_clear_error();
 		} else if (tls_version_refused(ERR_peek_last_error())) {
 			char e[120];
 
@@ -622,6 +676,17 @@ enum tls_res tls_flush(struct tls *t)
 		return TLS_ERROR;
 	}
 	return t->off < t->len ? TLS_WANT_WRITE : TLS_OK;
+}
+
+unsigned tls_renegotiations(const struct tls *t)
+{
+	return t ? t->renegs : 0;
+}
+
+void tls_ctx_reneg_stats(const struct tls_ctx *x, uint64_t *done, uint64_t *refused)
+{
+	*done = x->renegotiations;
+	*refused = x->reneg_refused;
 }
 
 bool tls_resumed(const struct tls *t)

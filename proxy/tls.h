@@ -7,6 +7,13 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include <stdint.h>
+
+/* A client may renegotiate TLS 1.2 (openconnect's rekey, X-CSTP-Rekey-Method:
+ * ssl) at most once per this many seconds per connection; a ClientHello
+ * sooner fails the connection (tls_error() says so). */
+#define TLS_RENEG_INTERVAL 10
+
 struct conf;
 struct tls_ctx;
 struct tls;
@@ -50,6 +57,11 @@ size_t tls_pending(const struct tls *t);
 void tls_idle(struct tls *t);
 /* Send close_notify once, never waiting for the answer. */
 void tls_close(struct tls *t);
+
+/* Renegotiations the client completed or started on this connection. */
+unsigned tls_renegotiations(const struct tls *t);
+/* Renegotiations started and refused over every connection of x. */
+void tls_ctx_reneg_stats(const struct tls_ctx *x, uint64_t *done, uint64_t *refused);
 
 /* The handshake resumed a session (toward the headend: one it sent before). */
 bool tls_resumed(const struct tls *t);

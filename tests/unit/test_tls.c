@@ -1,4 +1,4 @@
-/* Upstream TLS session resumption: the proxy offers a headend's session only
+/* Upstream TLS session resumption (and the client leg's renegotiation limit): the proxy offers a headend's session only
  * to the same address, port and SNI; everything else is a full handshake,
  * verified. The headends are OpenSSL servers over a socketpair; keys and
  * certificates are made here, in a temporary folder. */
@@ -539,6 +539,88 @@ out:
 	tls_ctx_free(x);
 }
 
+/* Pump the proxy's client side (reading) and an OpenSSL client through a
+ * handshake: 1 done, 0 not yet, -1 failed (the proxy's reason in err). */
+static int reneg_pump(struct tls *t, SSL *cl, char *err, size_t errlen)
+{
+	char buf[16];
+	size_t n;
+	int i, r;
+
+	for (i = 0; i < 50; i++) {
+		enum tls_res pr = tls_read(t, buf, sizeof(buf), &n);
+
+		if (pr == TLS_ERROR || pr == TLS_EOF) {
+			tls_error(t, err, errlen);
+			return -1;
+		}
+		if (tls_flush(t) == TLS_ERROR)
+			return -1;
+		r = SSL_do_handshake(cl);
+		if (r == 1 && !SSL_renegotiate_pending(cl))
+			return 1;
+		if (r != 1 && (r = SSL_get_error(cl, r)) != SSL_ERROR_WANT_READ && r != SSL_ERROR_WANT_WRITE)
+			return -1;
+	}
+	return 0;
+}
+
+/* 9: a TLS 1.2 client may renegotiate (openconnect's rekey), once per
+ * TLS_RENEG_INTERVAL: the second at once is refused and fails the
+ * connection with a reason. */
+static void test_renegotiate(void)
+{
+	struct tls_ctx *x = ctx_new(false);
+	SSL_CTX *cc = SSL_CTX_new(TLS_client_method());
+	struct tls *t = NULL;
+	SSL *cl = NULL;
+	int fd[2] = { -1, -1 };
+	char err[160] = "";
+	uint64_t done = 9, refused = 9;
+	int i, r = 0;
+
+	CHECK(x && cc);
+	if (!x || !cc || socketpair(AF_UNIX, SOCK_STREAM, 0, fd) < 0 ||
+	    fcntl(fd[0], F_SETFL, O_NONBLOCK) < 0 || fcntl(fd[1], F_SETFL, O_NONBLOCK) < 0)
+		goto out;
+	SSL_CTX_set_max_proto_version(cc, TLS1_2_VERSION);
+	if (!(t = tls_accept_new(x, fd[0])) || !(cl = SSL_new(cc)) || SSL_set_fd(cl, fd[1]) != 1)
+		goto out;
+	SSL_set_connect_state(cl);
+	for (i = 0; i < 50 && r != 1; i++) {
+		enum tls_res pr = tls_handshake(t);
+
+		CHECK(pr != TLS_ERROR && pr != TLS_EOF);
+		tls_flush(t);
+		if (pr == TLS_OK && SSL_is_init_finished(cl))
+			r = 1;
+		else if (SSL_do_handshake(cl) == 1 && pr == TLS_OK)
+			r = 1;
+	}
+	CHECK_INT(r, 1);
+	CHECK_INT(tls_renegotiations(t), 0);
+	CHECK(SSL_renegotiate(cl) == 1);
+	CHECK_INT(reneg_pump(t, cl, err, sizeof(err)), 1);
+	CHECK_INT(tls_renegotiations(t), 1);
+	CHECK(SSL_renegotiate(cl) == 1);
+	CHECK_INT(reneg_pump(t, cl, err, sizeof(err)), -1);
+	CHECK(strstr(err, "renegotiation refused") != NULL);
+	CHECK_INT(tls_renegotiations(t), 1);
+	tls_ctx_reneg_stats(x, &done, &refused);
+	CHECK_INT(done, 1);
+	CHECK_INT(refused, 1);
+out:
+	ERR_clear_error();
+	tls_free(t);
+	SSL_free(cl);
+	SSL_CTX_free(cc);
+	tls_ctx_free(x);
+	if (fd[0] >= 0)
+		close(fd[0]);
+	if (fd[1] >= 0)
+		close(fd[1]);
+}
+
 int main(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/test_tls.XXXXXX");
@@ -565,6 +647,7 @@ int main(void)
 	test_wrong_name();
 	test_ipv6();
 	test_tls12();
+	test_renegotiate();
 
 	unlink(crt_path);
 	unlink(key_path);
