@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -709,4 +710,11 @@ const char *tls_error(struct tls *t, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s", t->err[0] ? t->err : "TLS error");
 	return buf;
+}
+
+bool tls_sha256(const void *data, size_t len, uint8_t out[32])
+{
+	unsigned n = 0;
+
+	return EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) == 1 && n == 32;
 }

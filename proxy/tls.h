@@ -73,4 +73,7 @@ const char *tls_describe(const struct tls *t, char *buf, size_t len);
  * verification result. */
 const char *tls_error(struct tls *t, char *buf, size_t len);
 
+/* SHA-256 of data into out (the session cookie's key): false on failure. */
+bool tls_sha256(const void *data, size_t len, uint8_t out[32]);
+
 #endif
