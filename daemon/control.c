@@ -77,6 +77,9 @@ static void ctl_cmd_stats(const struct ctl_ops *ops, struct strbuf *out)
 	}
 	stats_sum(ops->stats, sum);
 	strbuf_printf(out, "uptime_s\t%llu\n", (unsigned long long)stats_uptime(ops->stats));
+	strbuf_printf(out, "version\t%s\nconfig_last_reload_successful\t%d\n"
+		      "config_loaded_s\t%lld\n", MTUGATE_VERSION, atomic_load(&ops->stats->config_ok),
+		      (long long)atomic_load(&ops->stats->config_loaded));
 #define CTL_PKT(f) strbuf_printf(out, "packets." #f "\t%llu\n", \
 				 (unsigned long long)ctr_get(&sum->f));
 	STATS_PACKET_FIELDS(CTL_PKT)

@@ -90,6 +90,7 @@ static int daemon_reload(void *arg, struct diag *d)
 		for (size_t i = 0; i < d->n; i++)
 			log_error("reload: %s", d->msgs[i]);
 		log_error("reload failed: %zu error(s), keeping the running policy", diag_count(d));
+		stats_config_loaded(&dm->stats, false);
 		return -1;
 	}
 	policy_assign_slots(np, daemon_slot_of, &dm->stats);
@@ -100,6 +101,7 @@ static int daemon_reload(void *arg, struct diag *d)
 
 	policy_release(old);
 	policy_box_swap(dm->box, np);
+	stats_config_loaded(&dm->stats, true);
 	dm->rules_conf = nc;
 	proxy_reloaded(dm->proxy);
 	log_setlevel(nc.daemon.log_level);

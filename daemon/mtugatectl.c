@@ -1,6 +1,7 @@
 /* mtugatectl: talks to mtugated's control socket, and prints the rules a
  * configuration needs. Commands dispatch through one table (wg.c, occtl). */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -14,6 +15,7 @@
 #include "conf/conf.h"
 #include "conf/diag.h"
 #include "conf/rules.h"
+#include "daemon/stats.h"
 #include "daemon/strbuf.h"
 #include "policy/policy.h"
 
@@ -332,6 +334,10 @@ static void ctlc_stats_json(const struct ctlc_reply *r, const struct ctlc_rows *
 
 	printf("{\"uptime_s\": ");
 	ctlc_json_val(ctlc_get(r, "uptime_s"));
+	printf(", \"version\": ");
+	ctlc_json_str(ctlc_get(r, "version"), strlen(ctlc_get(r, "version")));
+	printf(", \"config_last_reload_successful\": %s, \"config_loaded_s\": %s",
+	       ctlc_get(r, "config_last_reload_successful"), ctlc_get(r, "config_loaded_s"));
 	printf(",\n \"packets\": {");
 	for (i = 0; i < r->n; i++) {
 		if (strncmp(r->kv[i].key, "packets.", 8) != 0)
@@ -439,15 +445,35 @@ static void ctlc_prom_queues(const struct ctlc_reply *r, const struct ctlc_rows 
 	}
 }
 
+static void ctlc_prom_gauge(const char *name, const char *help, const char *labels,
+			    const char *val)
+{
+	printf("# HELP %s %s\n# TYPE %s gauge\n%s%s %s\n", name, help, name, name, labels, val);
+}
+
 static void ctlc_stats_prom(const struct ctlc_reply *r, const struct ctlc_rows *q,
 			    const struct ctlc_rows *g)
 {
 	size_t i, k;
+	const char *v = ctlc_get(r, "version");
 
-	printf("# HELP mtugate_uptime_seconds Seconds since mtugated started.\n"
-	       "# TYPE mtugate_uptime_seconds gauge\nmtugate_uptime_seconds %s\n",
-	       ctlc_get(r, "uptime_s"));
-	printf("# HELP mtugate_packets_total Packets handled by mtugated, by outcome.\n"
+	/* Written only when the daemon answered: the textfile goes with it (--textfile). */
+	ctlc_prom_gauge("mtugate_up", "1 while mtugated answers on its control socket.", "", "1");
+	printf("# HELP mtugate_build_info The running mtugated's version as a label; always 1.\n"
+	       "# TYPE mtugate_build_info gauge\nmtugate_build_info{version=\"");
+	ctlc_prom_label(v, strlen(v));
+	printf("\"} 1\n");
+	ctlc_prom_gauge("mtugate_config_last_reload_successful",
+			"1 when the last configuration load (start or reload) succeeded, 0 when it"
+			" failed and the previous policy stayed in force.", "",
+			ctlc_get(r, "config_last_reload_successful"));
+	ctlc_prom_gauge("mtugate_config_last_reload_success_timestamp_seconds",
+			"When the configuration in force was loaded, in Unix seconds.", "",
+			ctlc_get(r, "config_loaded_s"));
+	ctlc_prom_gauge("mtugate_uptime_seconds", "Seconds since mtugated started.", "",
+			ctlc_get(r, "uptime_s"));
+	printf("# HELP mtugate_packets_total Packets the kernel queued to mtugated, counted by"
+	       " outcome (see mtugatectl(8)).\n"
 	       "# TYPE mtugate_packets_total counter\n");
 	for (i = 0; i < r->n; i++)
 		if (strncmp(r->kv[i].key, "packets.", 8) == 0)
@@ -457,10 +483,11 @@ static void ctlc_stats_prom(const struct ctlc_reply *r, const struct ctlc_rows *
 		return;
 	/* One metric per counter of the first group, one sample per group. */
 	for (k = g->row[0].first; k < g->row[0].last; k++) {
-		const char *f = ctlc_field_name(g, r->kv[k].key);
+		const char *f = ctlc_field_name(g, r->kv[k].key), *help = stats_group_help(f);
 
-		printf("# HELP mtugate_group_%s_total Per-group counter %s.\n"
-		       "# TYPE mtugate_group_%s_total counter\n", f, f, f);
+		if (help)
+			printf("# HELP mtugate_group_%s_total %s\n", f, help);
+		printf("# TYPE mtugate_group_%s_total counter\n", f);
 		for (i = 0; i < g->n; i++) {
 			printf("mtugate_group_%s_total{group=\"", f);
 			ctlc_prom_label(g->row[i].name, g->row[i].nlen);
@@ -541,23 +568,69 @@ static void ctlc_stats_table(const struct ctlc_reply *r, const struct ctlc_rows 
 	ctlc_table_rows(r, g);
 }
 
+/* Print to path atomically (a temporary file renamed over it, mode 0644 for
+ * node_exporter's user): a scrape never reads half a file. */
+static int ctlc_textfile_begin(const char *path, char *tmp, size_t cap, int *saved)
+{
+	int fd;
+
+	if ((size_t)snprintf(tmp, cap, "%s.%ld.tmp", path, (long)getpid()) >= cap)
+		return -1;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		fprintf(stderr, "mtugatectl: %s: %s\n", tmp, strerror(errno));
+		return -1;
+	}
+	fflush(stdout);
+	*saved = dup(1);
+	dup2(fd, 1);
+	close(fd);
+	return 0;
+}
+
+static int ctlc_textfile_end(const char *path, const char *tmp, int saved)
+{
+	bool ok = fflush(stdout) == 0 && !ferror(stdout) && fsync(1) == 0;
+
+	dup2(saved, 1);
+	close(saved);
+	if (!ok || rename(tmp, path) < 0) {
+		fprintf(stderr, "mtugatectl: %s: %s\n", path, strerror(errno));
+		unlink(tmp);
+		return 1;
+	}
+	return 0;
+}
+
 static int ctlc_stats(struct ctlc *x, int argc, char **argv)
 {
 	enum { TABLE, JSON, PROM } fmt = TABLE;
 	struct ctlc_rows q = { .owner = "queue" }, g = { .owner = "group" };
 	struct ctlc_reply r;
 	struct ctlc_row *rows;
+	const char *textfile = NULL;
+	char tmp[4096];
+	int saved = -1, rc = 0;
 
-	if (argc > 2 || (argc == 2 && strcmp(argv[1], "--json") && strcmp(argv[1], "--prometheus"))) {
-		fprintf(stderr, "usage: mtugatectl stats [--json | --prometheus]\n");
+	if (argc == 3 && strcmp(argv[1], "--textfile") == 0) {
+		textfile = argv[2];
+		fmt = PROM;
+	} else if (argc > 2 || (argc == 2 && strcmp(argv[1], "--json") &&
+				strcmp(argv[1], "--prometheus"))) {
+		fprintf(stderr, "usage: mtugatectl stats [--json | --prometheus | --textfile FILE]\n");
 		return 2;
-	}
-	if (argc == 2)
+	} else if (argc == 2) {
 		fmt = strcmp(argv[1], "--json") == 0 ? JSON : PROM;
-	if (ctlc_request(x, "stats", &r) < 0)
+	}
+	if (ctlc_request(x, "stats", &r) < 0) {
+		/* No daemon, no numbers: stale ones must never look live. */
+		if (textfile && unlink(textfile) < 0 && errno != ENOENT)
+			fprintf(stderr, "mtugatectl: %s: %s\n", textfile, strerror(errno));
 		return 1;
+	}
 	rows = calloc(r.n + 1, sizeof(*rows));
-	if (!rows) {
+	if (!rows || (textfile && ctlc_textfile_begin(textfile, tmp, sizeof(tmp), &saved) < 0)) {
+		free(rows);
 		ctlc_reply_free(&r);
 		return 1;
 	}
@@ -572,9 +645,11 @@ static int ctlc_stats(struct ctlc *x, int argc, char **argv)
 		ctlc_stats_prom(&r, &q, &g);
 	else
 		ctlc_stats_table(&r, &q, &g);
+	if (textfile)
+		rc = ctlc_textfile_end(textfile, tmp, saved);
 	free(rows);
 	ctlc_reply_free(&r);
-	return 0;
+	return rc;
 }
 
 /* Replies printed as they come, one "key value" per line, aligned. */
@@ -667,20 +742,20 @@ static int ctlc_rules(struct ctlc *x, int argc, char **argv)
 			hooks = 0;
 		else if (!what && (!strcmp(argv[i], "--iptables") || !strcmp(argv[i], "--ip6tables") ||
 				   !strcmp(argv[i], "--nft") || !strcmp(argv[i], "--routes") ||
-				   !strcmp(argv[i], "--hooks")))
+				   !strcmp(argv[i], "--hooks") || !strcmp(argv[i], "--ipset")))
 			what = argv[i];
 		else
 			what = "";
 	}
 	if (!what || !*what) {
 		fprintf(stderr, "usage: mtugatectl rules --iptables | --ip6tables [--no-hooks]"
-			" | --nft | --routes | --hooks\n");
+			" | --ipset | --nft | --routes | --hooks\n");
 		return 2;
 	}
 	conf_defaults(&c);
 	if (conf_load(&c, x->conf, &d) < 0)
 		goto out;
-	if (strcmp(what, "--routes") && strcmp(what, "--hooks") &&
+	if (strcmp(what, "--routes") && strcmp(what, "--hooks") && strcmp(what, "--ipset") &&
 	    !(p = policy_load_dir(c.daemon.groups_dir, &d)))
 		goto out;
 	if (!strcmp(what, "--iptables"))
@@ -691,6 +766,8 @@ static int ctlc_rules(struct ctlc *x, int argc, char **argv)
 		rules_nft(&c, p, &out);
 	else if (!strcmp(what, "--routes"))
 		rules_routes(&c, &out);
+	else if (!strcmp(what, "--ipset"))
+		rules_ipset(&c, &out);
 	else
 		rules_hooks(&c, &out);
 	if (out.oom) {
@@ -715,10 +792,10 @@ struct ctlc_cmd {
 };
 
 static const struct ctlc_cmd ctlc_cmds[] = {
-	{ "stats", ctlc_stats, "stats [--json | --prometheus]   counters, per group, per queue and in total" },
+	{ "stats", ctlc_stats, "stats [--json | --prometheus | --textfile FILE]   counters, per group, per queue and in total" },
 	{ "groups", ctlc_groups, "groups                          the policy in force, as the daemon compiled it" },
 	{ "sessions", ctlc_sessions, "sessions                        proxied tunnels: client, group, address, MTUs, DTLS" },
-	{ "rules", ctlc_rules, "rules --iptables | --ip6tables [--no-hooks] | --nft | --routes | --hooks\n"
+	{ "rules", ctlc_rules, "rules --iptables | --ip6tables [--no-hooks] | --ipset | --nft | --routes | --hooks\n"
 	  "                                  what this configuration needs, read from the config\n"
 	  "                                  file (no daemon needed)" },
 	{ "reload", ctlc_reload, "reload                          as SIGHUP, and report the result" },

@@ -9,6 +9,42 @@ void stats_init(struct stats *s)
 	memset(s, 0, sizeof(*s));
 	pthread_mutex_init(&s->lock, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &s->start);
+	stats_config_loaded(s, true);	/* the start's load: the daemon refuses to start without one */
+}
+
+void stats_config_loaded(struct stats *s, bool ok)
+{
+	atomic_store(&s->config_ok, ok);
+	if (ok)
+		atomic_store(&s->config_loaded, (int64_t)time(NULL));
+}
+
+/* What each group counter means, for the HELP lines: an administrator reads
+ * them in Prometheus without the man page at hand. */
+static const struct {
+	const char *field, *help;
+} stats_group_helps[] = {
+	{ "packets", "Packets of this group's traffic that mtugated decided on." },
+	{ "mss_rewritten", "TCP SYNs whose MSS option was lowered to fit the group's tunnel MTU." },
+	{ "mss_inserted", "TCP SYNs without an MSS option that got one fitting the group's tunnel MTU." },
+	{ "mss_unchanged", "TCP SYNs whose MSS already fitted the group's tunnel MTU." },
+	{ "pmtu_sent", "ICMP fragmentation-needed and ICMPv6 Packet Too Big messages sent for"
+		       " oversize packets toward the group's pool." },
+	{ "pmtu_suppressed", "Oversize packets left unanswered because an ICMP rate limit was reached." },
+	{ "dtls_relayed", "DTLS flows of the group's clients relayed to the headend." },
+	{ "dtls_blocked", "DTLS flows of the group's clients blocked (dtls = block)." },
+	{ "dtls_port_rewritten", "DTLS flows sent on to the headend's real DTLS port (CSCuh61321)." },
+	{ "connect_rewritten", "Tunnels whose CONNECT exchange the proxy rewrote." },
+	{ "sessions", "Tunnels set up through the proxy since the daemon started." },
+	{ "upstream_resumed", "Proxied tunnels whose TLS handshake toward the headend resumed a session." },
+};
+
+const char *stats_group_help(const char *field)
+{
+	for (size_t i = 0; i < sizeof(stats_group_helps) / sizeof(stats_group_helps[0]); i++)
+		if (strcmp(field, stats_group_helps[i].field) == 0)
+			return stats_group_helps[i].help;
+	return NULL;
 }
 
 void stats_destroy(struct stats *s)
@@ -71,6 +107,7 @@ void stats_sum(struct stats *s, struct counters *out)
 		struct counters *c = s->sets[k].c;
 
 		STATS_PACKET_FIELDS(SUM_FIELD)
+		STATS_PROXY_FIELDS(SUM_FIELD)
 		for (size_t i = 0; i < STATS_MAX_GROUPS; i++) {
 			STATS_GROUP_FIELDS(SUM_GFIELD)
 		}

@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -19,6 +20,11 @@ typedef _Atomic uint64_t ctr;	/* single writer; relaxed loads for readers */
 #define STATS_GROUP_FIELDS(X) X(packets) X(mss_rewritten) X(mss_inserted) X(mss_unchanged) \
 	X(pmtu_sent) X(pmtu_suppressed) X(dtls_relayed) X(dtls_blocked) X(dtls_port_rewritten) \
 	X(connect_rewritten) X(sessions) X(upstream_resumed)
+/* The proxy's intake: connections closed at accept (not diverted: the
+ * original destination is no headend; local: a loop through the firewall
+ * itself), and logins closed for a newcomer or at their deadline. */
+#define STATS_PROXY_FIELDS(X) X(not_diverted) X(local_source) X(login_evicted) \
+	X(login_deadline) X(tunnels_full)
 
 #define STATS_DECL(f) ctr f;
 struct grp_counters {
@@ -26,6 +32,7 @@ struct grp_counters {
 };
 struct counters {
 	STATS_PACKET_FIELDS(STATS_DECL)
+	STATS_PROXY_FIELDS(STATS_DECL)
 	struct grp_counters g[STATS_MAX_GROUPS];	/* indexed by group slot */
 };
 #undef STATS_DECL
@@ -63,6 +70,11 @@ struct stats {
 	char names[STATS_MAX_GROUPS][64];
 	size_t nnames;
 	struct timespec start;	/* CLOCK_MONOTONIC */
+	/* The configuration: whether the last load (start or reload) took, and
+	 * when the one in force was loaded (Unix seconds), as Prometheus's own
+	 * config_last_reload_* metrics. */
+	_Atomic int config_ok;
+	_Atomic int64_t config_loaded;
 };
 
 void stats_init(struct stats *s);
@@ -79,5 +91,10 @@ void stats_sum(struct stats *s, struct counters *out);
 /* The packet counters of each queue's set, by queue number: how many. */
 size_t stats_queues(struct stats *s, struct stats_queue out[STATS_MAX_SETS]);
 uint64_t stats_uptime(const struct stats *s);
+/* A reload was tried: ok or not (a failed one keeps the running policy). */
+void stats_config_loaded(struct stats *s, bool ok);
+/* A sentence for a group counter's HELP line and man page ("TCP SYNs whose
+ * MSS ..."); NULL for a name that is no group counter. */
+const char *stats_group_help(const char *field);
 
 #endif

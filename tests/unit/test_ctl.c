@@ -131,7 +131,13 @@ static void test_commands(struct fixture *f)
 
 	r = H(&f->ops, "stats\n");
 	CHECK(strncmp(r, "uptime_s\t0\n", 11) == 0 || strncmp(r, "uptime_s\t1\n", 11) == 0);
-	CHECK_STR(strchr(r, '\n') + 1,
+	r = strchr(r, '\n') + 1;
+	/* The version, and the configuration load (the fixture's stats_init counts as one). */
+	CHECK(strncmp(r, "version\t" MTUGATE_VERSION "\nconfig_last_reload_successful\t1\n"
+		      "config_loaded_s\t1", 50) == 0);
+	for (int i = 0; i < 3; i++)
+		r = strchr(r, '\n') + 1;
+	CHECK_STR(r,
 		  "packets.seen\t15\npackets.accepted\t14\npackets.rewritten\t2\npackets.dropped\t0\n"
 		  "packets.malformed\t1\npackets.nogroup\t0\npackets.queue_batches\t4\n"
 		  "packets.verdict_errors\t8\n"
