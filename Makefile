@@ -91,7 +91,7 @@ fuzz-build: $(FUZZ_BIN)
 # `make check` and `make demo` install what they need first, then re-run make so
 # pkg-config flags are read after the -dev packages exist.
 DEPS := make build-essential gcc libc6-dev pkg-config libmnl-dev libnetfilter-queue-dev libssl-dev \
-	libiniparser-dev clang libclang-rt-14-dev iproute2 iptables nftables ocserv openconnect \
+	libiniparser-dev clang libclang-rt-14-dev iproute2 iptables ipset nftables ocserv openconnect \
 	openssl gnutls-bin socat iperf3 tcpdump iputils-ping procps curl python3 valgrind \
 	conntrack kmod ethtool dpkg-dev debhelper lintian fakeroot systemd \
 	prometheus prometheus-node-exporter

@@ -19,8 +19,12 @@
  * retransmissions, shorter than its 60 s retry, so each retry is decided
  * afresh (a reload takes effect) at the cost of one queued datagram. */
 #define RULES_DTLS_REMEMBER 30
-#define RULES_RECENT_DROP "mtugate_dtls_drop"
-#define RULES_RECENT_REJECT "mtugate_dtls_reject"
+/* Flows, not addresses, are remembered (ipset hash:ip,port, "4"/"6" per
+ * family): a relay user behind the NAT address of a blocked one is not
+ * blocked with it. A full set only costs queued datagrams. */
+#define RULES_SET_DROP "mtugate_dtls_drop"
+#define RULES_SET_REJECT "mtugate_dtls_reject"
+#define RULES_SET_MAX 65536
 
 struct rules_out {
 	const struct conf *c;
@@ -165,6 +169,7 @@ static void rules_ipt_dtls(const struct rules_out *r)
 {
 	const struct marks *mk = &r->c->marks;
 	const struct conf *c = r->c;
+	const char fam = r->family == AF_INET6 ? '6' : '4';
 	char buf[64];
 	size_t i;
 
@@ -191,16 +196,16 @@ static void rules_ipt_dtls(const struct rules_out *r)
 	}
 	/* A blocked flow cannot keep its mark: dropping its first datagram
 	 * drops the unconfirmed conntrack entry too. MTUGATE_FILTER remembers
-	 * the client in xt_recent instead, and its next datagrams are blocked
+	 * the flow in an ipset instead, and its next datagrams are blocked
 	 * here without a round trip to the daemon. */
-	strbuf_printf(r->out, "# A client blocked in the last %d s (xt_recent lists, filled by MTUGATE_FILTER)"
-		      " is blocked again in the kernel\n", RULES_DTLS_REMEMBER);
-	strbuf_printf(r->out, "-A MTUGATE_DTLS_NEW -m recent --name %s --rcheck --seconds %d --rsource"
-		      " -j MARK --set-xmark 0x%x/0x%x\n", RULES_RECENT_DROP, RULES_DTLS_REMEMBER,
+	strbuf_printf(r->out, "# A flow (client address and port) blocked in the last %d s (ipsets"
+		      " from rules --ipset, filled by MTUGATE_FILTER) is blocked again in the kernel\n",
+		      RULES_DTLS_REMEMBER);
+	strbuf_printf(r->out, "-A MTUGATE_DTLS_NEW -m set --match-set %s%c src,src"
+		      " -j MARK --set-xmark 0x%x/0x%x\n", RULES_SET_DROP, fam,
 		      mk->tag | mk->blocked, marks_dtls_mask(mk));
-	strbuf_printf(r->out, "-A MTUGATE_DTLS_NEW -m mark --mark 0x0/0x%x -m recent --name %s --rcheck"
-		      " --seconds %d --rsource -j MARK --set-xmark 0x%x/0x%x\n", mk->tag_mask,
-		      RULES_RECENT_REJECT, RULES_DTLS_REMEMBER,
+	strbuf_printf(r->out, "-A MTUGATE_DTLS_NEW -m mark --mark 0x0/0x%x -m set --match-set %s%c"
+		      " src,src -j MARK --set-xmark 0x%x/0x%x\n", mk->tag_mask, RULES_SET_REJECT, fam,
 		      mk->tag | mk->blocked | mk->reject, marks_dtls_mask(mk));
 	strbuf_printf(r->out, "-A MTUGATE_DTLS_NEW -m mark --mark 0x0/0x%x", mk->tag_mask);
 	rules_ipt_queue(r->out, &c->queues.dtls);
@@ -213,18 +218,18 @@ static void rules_ipt_dtls(const struct rules_out *r)
 
 /*
  * dtls = block. The daemon accepts a blocked datagram with the BLOCKED mark
- * rather than dropping it, so that this rule sees it: it records the client
- * (xt_recent, --rsource) and drops it, or rejects it with ICMP port
+ * rather than dropping it, so that this rule sees it: it records the flow
+ * (ipset hash:ip,port, src,src) and drops it, or rejects it with ICMP port
  * unreachable so that the client gives up DTLS at once (lab-notes: 0.7 s
  * instead of a 12 s handshake timeout). REJECT exists in the filter table
  * only, hence this chain; it is inserted first in FORWARD so that a
  * stateful ruleset's accepts for the VPN ports come after it. Only the
  * daemon's own decisions (DECIDED) renew an entry: a client is asked about
  * again RULES_DTLS_REMEMBER seconds after its last decision, which bounds
- * both the queue load (one datagram per client per period) and the time a
- * reload takes to unblock it. xt_recent keeps 100 addresses per list by
- * default (module option ip_list_tot); an evicted client costs one more
- * queued datagram, nothing else.
+ * both the queue load (one datagram per flow per period) and the time a
+ * reload takes to unblock it. A full set (RULES_SET_MAX flows) adds
+ * nothing: a flow not remembered costs one more queued datagram, nothing
+ * else.
  */
 static void rules_ipt_filter(const struct rules_out *r, int hooks)
 {
@@ -232,24 +237,39 @@ static void rules_ipt_filter(const struct rules_out *r, int hooks)
 	const char *rej = r->family == AF_INET6 ? "icmp6-port-unreachable" : "icmp-port-unreachable";
 	const unsigned m = mk->tag | mk->blocked, rm = m | mk->reject;
 	const unsigned mask = mk->tag_mask | mk->blocked | mk->reject;
+	const char fam = r->family == AF_INET6 ? '6' : '4';
 
 	if (!rules_need_dtls(r->c, r->family))
 		return;
 	strbuf_printf(r->out, "*filter\n:MTUGATE_FILTER - [0:0]\n-F MTUGATE_FILTER\n");
-	strbuf_printf(r->out, "# dtls = block: drop or reject (ICMP port unreachable), and remember the"
-		      " client for %d s\n", RULES_DTLS_REMEMBER);
-	strbuf_printf(r->out, "-A MTUGATE_FILTER -m mark --mark 0x%x/0x%x -m recent --name %s --set"
-		      " --rsource -j DROP\n", m | mk->decided, mask | mk->decided,
-		      RULES_RECENT_DROP);
-	strbuf_printf(r->out, "-A MTUGATE_FILTER -m mark --mark 0x%x/0x%x -m recent --name %s --set"
-		      " --rsource -j REJECT --reject-with %s\n", rm | mk->decided,
-		      mask | mk->decided, RULES_RECENT_REJECT, rej);
+	strbuf_printf(r->out, "# dtls = block: remember the flow for %d s, then drop or reject"
+		      " (ICMP port unreachable)\n", RULES_DTLS_REMEMBER);
+	strbuf_printf(r->out, "-A MTUGATE_FILTER -m mark --mark 0x%x/0x%x -j SET --add-set %s%c src,src"
+		      " --exist\n", m | mk->decided, mask | mk->decided, RULES_SET_DROP, fam);
+	strbuf_printf(r->out, "-A MTUGATE_FILTER -m mark --mark 0x%x/0x%x -j SET --add-set %s%c src,src"
+		      " --exist\n", rm | mk->decided, mask | mk->decided, RULES_SET_REJECT, fam);
 	strbuf_printf(r->out, "-A MTUGATE_FILTER -m mark --mark 0x%x/0x%x -j DROP\n", m, mask);
 	strbuf_printf(r->out, "-A MTUGATE_FILTER -m mark --mark 0x%x/0x%x -j REJECT --reject-with %s\n",
 		      rm, mask, rej);
 	if (hooks)
 		strbuf_printf(r->out, "-I FORWARD -j MTUGATE_FILTER\n");
 	strbuf_printf(r->out, "COMMIT\n");
+}
+
+int rules_ipset(const struct conf *c, struct strbuf *out)
+{
+	static const char *const sets[] = { RULES_SET_DROP, RULES_SET_REJECT };
+	static const int fams[] = { AF_INET, AF_INET6 };
+
+	for (size_t f = 0; f < 2; f++) {
+		if (!rules_need_dtls(c, fams[f]))
+			continue;
+		for (size_t l = 0; l < 2; l++)
+			strbuf_printf(out, "create %s%c hash:ip,port family inet%s timeout %d maxelem %d\n",
+				      sets[l], f ? '6' : '4', f ? "6" : "", RULES_DTLS_REMEMBER,
+				      RULES_SET_MAX);
+	}
+	return out->oom ? -ENOMEM : 0;
 }
 
 static void rules_ipt_proxy(const struct rules_out *r)
@@ -545,8 +565,8 @@ static bool rules_nft_dtls(const struct conf *c)
 	return rules_qon(&c->queues.dtls) && c->headend.naddr;
 }
 
-/* The nft form of the xt_recent lists (see rules_ipt_filter()): one timeout
- * set per list and family, filled from the forward chain. */
+/* The nft form of the ipsets (see rules_ipt_filter()): one timeout set of
+ * (address, port) per list and family, filled from the forward chain. */
 static void rules_nft_dtls_sets(const struct conf *c, struct strbuf *out)
 {
 	static const char *const lists[] = { "drop", "reject" };
@@ -556,12 +576,12 @@ static void rules_nft_dtls_sets(const struct conf *c, struct strbuf *out)
 		return;
 	for (l = 0; l < 2; l++)
 		for (f = 0; f < 2; f++)
-			strbuf_printf(out, "\tset dtls_%s%c {\n\t\ttype ipv%c_addr; flags dynamic, timeout;"
-				      " timeout %ds;\n\t}\n", lists[l], f ? '6' : '4', f ? '6' : '4',
-				      RULES_DTLS_REMEMBER);
+			strbuf_printf(out, "\tset dtls_%s%c {\n\t\ttype ipv%c_addr . inet_service;"
+				      " flags dynamic, timeout; timeout %ds; size %d;\n\t}\n", lists[l],
+				      f ? '6' : '4', f ? '6' : '4', RULES_DTLS_REMEMBER, RULES_SET_MAX);
 }
 
-/* A client remembered as blocked gets the blocked mark without a decision. */
+/* A flow remembered as blocked gets the blocked mark without a decision. */
 static void rules_nft_dtls_new(const struct conf *c, struct strbuf *out)
 {
 	const struct marks *mk = &c->marks;
@@ -574,8 +594,8 @@ static void rules_nft_dtls_new(const struct conf *c, struct strbuf *out)
 	strbuf_printf(out, "\tchain dtls_new {\n");
 	for (l = 0; l < 2; l++)
 		for (f = 0; f < 2; f++)
-			strbuf_printf(out, "\t\t%s saddr @dtls_%s%c meta mark set meta mark & 0x%08x | 0x%x"
-				      " return\n", f ? "ip6" : "ip", lists[l], f ? '6' : '4', keep,
+			strbuf_printf(out, "\t\t%s saddr . udp sport @dtls_%s%c meta mark set meta mark"
+				      " & 0x%08x | 0x%x return\n", f ? "ip6" : "ip", lists[l], f ? '6' : '4', keep,
 				      mk->tag | mk->blocked | (l ? mk->reject : 0));
 	strbuf_printf(out, "\t\tmeta mark & 0x%x == 0x0", mk->tag_mask);
 	rules_nft_queue(out, &c->queues.dtls);
@@ -597,7 +617,7 @@ static void rules_nft_dtls_block(const struct conf *c, struct strbuf *out)
 	for (l = 0; l < 2; l++)
 		for (f = 0; f < 2; f++)
 			strbuf_printf(out, "\t\tmeta mark & 0x%x == 0x%x meta nfproto ipv%c update @dtls_%s%c"
-				      " { %s saddr }\n", mask | mk->decided,
+				      " { %s saddr . udp sport }\n", mask | mk->decided,
 				      m | mk->decided | (l ? mk->reject : 0), f ? '6' : '4',
 				      lists[l], f ? '6' : '4', f ? "ip6" : "ip");
 	strbuf_printf(out, "\t\tmeta mark & 0x%x == 0x%x drop\n", mask, m);

@@ -21,6 +21,10 @@ struct strbuf;
  * 0, or -ENOMEM when out ran out of memory. */
 int rules_iptables(const struct conf *c, const struct policy *p, int family, int hooks,
 		   struct strbuf *out);
+/* The ipsets the iptables and ip6tables files match and fill (DTLS flows
+ * blocked in the last 30 s, by address and port), for `ipset restore
+ * -exist` before those files are applied. 0 or -ENOMEM. */
+int rules_ipset(const struct conf *c, struct strbuf *out);
 /* The same for both families as one `table inet mtugate` for nft -f; the
  * table is replaced as a whole, so re-applying is idempotent. */
 int rules_nft(const struct conf *c, const struct policy *p, struct strbuf *out);

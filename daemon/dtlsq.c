@@ -172,8 +172,8 @@ void dtlsq_packet(struct dtlsq_state *s, const struct policy *pol, struct counte
 	 * A blocked client datagram is accepted with the BLOCKED mark, and the
 	 * printed filter rules drop or reject it. Dropping it here would also
 	 * drop its unconfirmed conntrack entry, so nothing could remember the
-	 * decision; the filter rule records the client in xt_recent (or an nft
-	 * set) on the way, which keeps its next datagrams out of this queue.
+	 * decision; the filter rule records the flow (address and port) in a
+	 * set on the way, which keeps its next datagrams out of this queue.
 	 * A headend's datagram in a blocked flow carries no mark: drop it here.
 	 */
 	v->action = o.v.action != DTLS_ACCEPT && !(o.v.mark & DTLS_MARK_BLOCKED) ?

@@ -241,6 +241,7 @@ grows() { [ "$(size "$1")" -ge "$2" ]; }	# grows FILE BYTES
 
 check "mtugated -t accepts the test configuration" ip netns exec $gw "$B/mtugated" -t -c "$tmp/mtugate.conf"
 "$B/mtugatectl" -c "$tmp/mtugate.conf" rules --iptables >"$tmp/rules4"
+"$B/mtugatectl" -c "$tmp/mtugate.conf" rules --ipset | ip netns exec $gw ipset restore -exist
 check "iptables-restore takes the printed rules" ip netns exec $gw iptables-restore --noflush "$tmp/rules4"
 
 # Servers: a 48 MB blob for each connection, a sink, a datagram counter.

@@ -70,6 +70,7 @@ check "mtugated -t: and the group file's, in the same run" grep -q "broken.conf:
 
 "$B/mtugatectl" -c "$tmp/mtugate.conf" rules --iptables >"$tmp/rules4"
 "$B/mtugatectl" -c "$tmp/mtugate.conf" rules --ip6tables >"$tmp/rules6"
+"$B/mtugatectl" -c "$tmp/mtugate.conf" rules --ipset | ip netns exec $gw ipset restore -exist
 check "iptables-restore takes the printed IPv4 rules" ip netns exec $gw iptables-restore --noflush "$tmp/rules4"
 check "ip6tables-restore takes the printed IPv6 rules" ip netns exec $gw ip6tables-restore --noflush "$tmp/rules6"
 

@@ -126,6 +126,7 @@ kill "${xfer[@]}" 2>/dev/null
 "$B/mtugatectl" -c "$tmp/mtugate.conf" rules --ip6tables >"$tmp/rules6"
 check "the printed IPv4 rules queue DF packets over $MTU toward the pool" \
 	grep -q -- "-d 192.0.2.128/26 -m length --length $((MTU + 1)):65535 -m u32 --u32 \"4&0x4000=0x4000\"" "$tmp/rules4"
+"$B/mtugatectl" -c "$tmp/mtugate.conf" rules --ipset | ns $gw ipset restore -exist
 check "iptables-restore takes them" ns $gw iptables-restore --noflush "$tmp/rules4"
 check "ip6tables-restore takes them" ns $gw ip6tables-restore --noflush "$tmp/rules6"
 ip netns exec $gw "$B/mtugated" -f -c "$tmp/mtugate.conf" 2>"$tmp/daemon.log" &

@@ -110,6 +110,7 @@ group off 192.0.2.32/28 2001:db8:10:c::/64 off
 ctl() { ip netns exec $gw "$B/mtugatectl" -s "$tmp/run/mtugate.sock" "$@"; }
 
 check "mtugated -t accepts the test configuration" "$B/mtugated" -t -c "$tmp/mtugate.conf"
+"$B/mtugatectl" -c "$tmp/mtugate.conf" rules --ipset | ip netns exec $gw ipset restore -exist
 check "the printed IPv4 rules apply" bash -c "'$B/mtugatectl' -c '$tmp/mtugate.conf' rules --iptables | ip netns exec $gw iptables-restore --noflush"
 check "the printed IPv6 rules apply" bash -c "'$B/mtugatectl' -c '$tmp/mtugate.conf' rules --ip6tables | ip netns exec $gw ip6tables-restore --noflush"
 # An administrator's own rules after mtugate's jumps: a queued packet comes back

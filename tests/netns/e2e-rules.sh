@@ -53,6 +53,9 @@ dups() { # dups TOOL: rule lines that iptables-save shows more than once
 }
 count() { ip netns exec $ns "$1-save" | grep -c -- "$2"; }
 
+# The ipsets first: the DTLS rules match and fill them.
+check "ipset restore takes the printed sets" bash -c "'$B/mtugatectl' -c '$tmp/mtugate.conf' rules --ipset | ip netns exec $ns ipset restore -exist"
+check "and takes them again" bash -c "'$B/mtugatectl' -c '$tmp/mtugate.conf' rules --ipset | ip netns exec $ns ipset restore -exist"
 for t in iptables ip6tables; do
 	ctl rules --$t >"$tmp/$t.first" && ctl rules --$t --no-hooks >"$tmp/$t.again"
 	check "$t: the first application is taken" ip netns exec $ns $t-restore --noflush "$tmp/$t.first"

@@ -535,6 +535,7 @@ lab_mtugated_start() {
 		tail -10 "$LAB_DIR/mtugated.log" >&2
 		return 1
 	fi
+	"$B/mtugatectl" -c "$conf" rules --ipset | n_gw ipset restore -exist || return 1
 	"$B/mtugatectl" -c "$conf" rules --iptables | n_gw iptables-restore --noflush || return 1
 	"$B/mtugatectl" -c "$conf" rules --ip6tables | n_gw ip6tables-restore --noflush || return 1
 	"$B/mtugatectl" -c "$conf" rules --routes | n_gw sh -e || return 1

@@ -183,12 +183,12 @@ static const char want_v4[] =
 	" -m connmark --mark 0x0/0xffff000f -j MTUGATE_DTLS_NEW\n"
 	"-A MTUGATE_DTLS -s 198.18.2.2 -p udp --sport 443 -m conntrack --ctstate NEW"
 	" -m connmark --mark 0x0/0xffff000f -j NFQUEUE --queue-num 3 --queue-bypass\n"
-	"# A client blocked in the last 30 s (xt_recent lists, filled by MTUGATE_FILTER) is blocked"
-	" again in the kernel\n"
-	"-A MTUGATE_DTLS_NEW -m recent --name mtugate_dtls_drop --rcheck --seconds 30 --rsource"
+	"# A flow (client address and port) blocked in the last 30 s (ipsets from rules --ipset,"
+	" filled by MTUGATE_FILTER) is blocked again in the kernel\n"
+	"-A MTUGATE_DTLS_NEW -m set --match-set mtugate_dtls_drop4 src,src"
 	" -j MARK --set-xmark 0x4d540004/0xffff000f\n"
-	"-A MTUGATE_DTLS_NEW -m mark --mark 0x0/0xffff0000 -m recent --name mtugate_dtls_reject"
-	" --rcheck --seconds 30 --rsource -j MARK --set-xmark 0x4d54000c/0xffff000f\n"
+	"-A MTUGATE_DTLS_NEW -m mark --mark 0x0/0xffff0000 -m set --match-set mtugate_dtls_reject4"
+	" src,src -j MARK --set-xmark 0x4d54000c/0xffff000f\n"
 	"-A MTUGATE_DTLS_NEW -m mark --mark 0x0/0xffff0000 -j NFQUEUE --queue-num 3 --queue-bypass\n"
 	"-A MTUGATE_FORWARD -m mark --mark 0x4d540000/0xffff0000 -j CONNMARK --save-mark"
 	" --nfmask 0xffff000f --ctmask 0xffff000f\n"
@@ -210,11 +210,11 @@ static const char want_v4[] =
 	"-I PREROUTING -j MTUGATE_PREROUTING\n-I FORWARD -j MTUGATE_FORWARD\n"
 	"COMMIT\n"
 	"*filter\n:MTUGATE_FILTER - [0:0]\n-F MTUGATE_FILTER\n"
-	"# dtls = block: drop or reject (ICMP port unreachable), and remember the client for 30 s\n"
-	"-A MTUGATE_FILTER -m mark --mark 0x4d540005/0xffff000d -m recent --name mtugate_dtls_drop"
-	" --set --rsource -j DROP\n"
-	"-A MTUGATE_FILTER -m mark --mark 0x4d54000d/0xffff000d -m recent --name mtugate_dtls_reject"
-	" --set --rsource -j REJECT --reject-with icmp-port-unreachable\n"
+	"# dtls = block: remember the flow for 30 s, then drop or reject (ICMP port unreachable)\n"
+	"-A MTUGATE_FILTER -m mark --mark 0x4d540005/0xffff000d -j SET --add-set mtugate_dtls_drop4"
+	" src,src --exist\n"
+	"-A MTUGATE_FILTER -m mark --mark 0x4d54000d/0xffff000d -j SET --add-set mtugate_dtls_reject4"
+	" src,src --exist\n"
 	"-A MTUGATE_FILTER -m mark --mark 0x4d540004/0xffff000c -j DROP\n"
 	"-A MTUGATE_FILTER -m mark --mark 0x4d54000c/0xffff000c -j REJECT --reject-with"
 	" icmp-port-unreachable\n"
@@ -284,9 +284,11 @@ static void test_variants(void)
 	CHECK_INT(count(o.buf, "-j DNAT --to-destination [2001:db8:2::2]:444\n"), 1);
 	CHECK_INT(count(o.buf, "-A MTUGATE_DTLS -d 2001:db8:2::2 -p udp -m multiport --dports 443,444"
 			" -m conntrack --ctstate NEW -m connmark --mark 0x0/0xffff000f -j MTUGATE_DTLS_NEW\n"), 1);
-	CHECK_INT(count(o.buf, "-A MTUGATE_FILTER -m mark --mark 0x4d54000d/0xffff000d -m recent --name"
-			" mtugate_dtls_reject --set --rsource -j REJECT --reject-with icmp6-port-unreachable\n"), 1);
-	CHECK_INT(count(o.buf, "-j REJECT --reject-with icmp6-port-unreachable\n"), 2);
+	CHECK_INT(count(o.buf, "-A MTUGATE_FILTER -m mark --mark 0x4d54000d/0xffff000d -j SET --add-set"
+			" mtugate_dtls_reject6 src,src --exist\n"), 1);
+	CHECK_INT(count(o.buf, "-m set --match-set mtugate_dtls_drop6 src,src -j MARK"), 1);
+	CHECK_INT(count(o.buf, "dtls_drop4") + count(o.buf, "dtls_reject4"), 0);
+	CHECK_INT(count(o.buf, "-j REJECT --reject-with icmp6-port-unreachable\n"), 1);
 	CHECK_INT(count(o.buf, "icmp-port-unreachable"), 0);
 	CHECK_INT(count(o.buf, "*filter\n"), 1);
 	CHECK_INT(count(o.buf, "-A MTUGATE_PROXY -d 2001:db8:2::2 -p tcp --dport 443 -j TPROXY"), 1);
@@ -304,6 +306,13 @@ static void test_variants(void)
 			" ip6tables -t filter -I FORWARD -j MTUGATE_FILTER\n"), 1);
 	CHECK_INT(count(o.buf, "iptables -t nat -C PREROUTING -j MTUGATE_DNAT 2>/dev/null ||"
 			" iptables -t nat -I PREROUTING -j MTUGATE_DNAT\n"), 1);
+	/* The sets the iptables files match and fill: per flow, both families. */
+	strbuf_reset(&o);
+	CHECK_INT(rules_ipset(&c, &o), 0);
+	CHECK_STR(o.buf, "create mtugate_dtls_drop4 hash:ip,port family inet timeout 30 maxelem 65536\n"
+		  "create mtugate_dtls_reject4 hash:ip,port family inet timeout 30 maxelem 65536\n"
+		  "create mtugate_dtls_drop6 hash:ip,port family inet6 timeout 30 maxelem 65536\n"
+		  "create mtugate_dtls_reject6 hash:ip,port family inet6 timeout 30 maxelem 65536\n");
 
 	strbuf_reset(&o);
 	CHECK_INT(rules_nft(&c, p, &o), 0);
@@ -322,19 +331,23 @@ static void test_variants(void)
 	CHECK_INT(count(o.buf, "ip6 saddr 2001:db8:2::2 udp sport { 443, 444 } ct state new ct mark &"
 			" 0xffff000f == 0x0 queue num 3 bypass\n"), 1);
 	/* Blocked clients: timeout sets, filled from forward, read before the queue. */
-	CHECK_INT(count(o.buf, "\tset dtls_reject6 {\n\t\ttype ipv6_addr; flags dynamic, timeout;"
-			" timeout 30s;\n\t}\n"), 1);
+	CHECK_INT(count(o.buf, "\tset dtls_reject6 {\n\t\ttype ipv6_addr . inet_service; flags dynamic,"
+			" timeout; timeout 30s; size 65536;\n\t}\n"), 1);
 	CHECK_INT(count(o.buf, "\tset dtls_"), 4);
 	CHECK_INT(count(o.buf, "\tchain dtls_new {\n"
-			"\t\tip saddr @dtls_drop4 meta mark set meta mark & 0x0000fff0 | 0x4d540004 return\n"
-			"\t\tip6 saddr @dtls_drop6 meta mark set meta mark & 0x0000fff0 | 0x4d540004 return\n"
-			"\t\tip saddr @dtls_reject4 meta mark set meta mark & 0x0000fff0 | 0x4d54000c return\n"
-			"\t\tip6 saddr @dtls_reject6 meta mark set meta mark & 0x0000fff0 | 0x4d54000c return\n"
+			"\t\tip saddr . udp sport @dtls_drop4 meta mark set meta mark & 0x0000fff0 | 0x4d540004"
+			" return\n"
+			"\t\tip6 saddr . udp sport @dtls_drop6 meta mark set meta mark & 0x0000fff0 | 0x4d540004"
+			" return\n"
+			"\t\tip saddr . udp sport @dtls_reject4 meta mark set meta mark & 0x0000fff0 | 0x4d54000c"
+			" return\n"
+			"\t\tip6 saddr . udp sport @dtls_reject6 meta mark set meta mark & 0x0000fff0 |"
+			" 0x4d54000c return\n"
 			"\t\tmeta mark & 0xffff0000 == 0x0 queue num 3 bypass\n\t}\n"), 1);
 	CHECK_INT(count(o.buf, "\t\tmeta mark & 0xffff000d == 0x4d540005 meta nfproto ipv4 update"
-			" @dtls_drop4 { ip saddr }\n"), 1);
+			" @dtls_drop4 { ip saddr . udp sport }\n"), 1);
 	CHECK_INT(count(o.buf, "\t\tmeta mark & 0xffff000d == 0x4d54000d meta nfproto ipv6 update"
-			" @dtls_reject6 { ip6 saddr }\n"), 1);
+			" @dtls_reject6 { ip6 saddr . udp sport }\n"), 1);
 	CHECK_INT(count(o.buf, "\t\tmeta mark & 0xffff000c == 0x4d540004 drop\n"
 			"\t\tmeta mark & 0xffff000c == 0x4d54000c reject with icmpx type port-unreachable\n"), 1);
 	/* The decision's bits onto the connection, and nothing else of the packet's
@@ -386,9 +399,12 @@ static void test_variants(void)
 	c.queues.dtls.first = c.queues.dtls.last = -1;
 	strbuf_reset(&o);
 	rules_iptables(&c, p, AF_INET, 1, &o);
-	CHECK_INT(count(o.buf, "-A MTUGATE_DTLS") + count(o.buf, "*filter") + count(o.buf, "recent") +
+	CHECK_INT(count(o.buf, "-A MTUGATE_DTLS") + count(o.buf, "*filter") + count(o.buf, "-m set") +
 		  count(o.buf, "CONNMARK"), 0);
 	CHECK_INT(count(o.buf, "-I FORWARD -j MTUGATE_FILTER"), 0);
+	strbuf_reset(&o);
+	CHECK_INT(rules_ipset(&c, &o), 0);
+	CHECK_INT(o.len, 0);
 	strbuf_reset(&o);
 	rules_hooks(&c, &o);
 	CHECK_INT(count(o.buf, "MTUGATE_FILTER"), 0);
@@ -550,15 +566,14 @@ static void test_mark_mask(void)
 			" 0x100000/0x100000\n"), 1);
 	CHECK_INT(count(o.buf, " --tproxy-mark 0x100000/0x100000\n"), 1);
 	CHECK_INT(count(o.buf, "-m conntrack --ctstate NEW -m connmark --mark 0x0/0x4f0000"), 2);
-	CHECK_INT(count(o.buf, "-A MTUGATE_DTLS_NEW -m recent --name mtugate_dtls_drop --rcheck --seconds 30"
-			" --rsource -j MARK --set-xmark 0x440000/0x4f0000\n"), 1);
-	CHECK_INT(count(o.buf, "-A MTUGATE_DTLS_NEW -m mark --mark 0x0/0x400000 -m recent --name"
-			" mtugate_dtls_reject --rcheck --seconds 30 --rsource -j MARK --set-xmark"
-			" 0x4c0000/0x4f0000\n"), 1);
+	CHECK_INT(count(o.buf, "-A MTUGATE_DTLS_NEW -m set --match-set mtugate_dtls_drop4 src,src"
+			" -j MARK --set-xmark 0x440000/0x4f0000\n"), 1);
+	CHECK_INT(count(o.buf, "-A MTUGATE_DTLS_NEW -m mark --mark 0x0/0x400000 -m set --match-set"
+			" mtugate_dtls_reject4 src,src -j MARK --set-xmark 0x4c0000/0x4f0000\n"), 1);
 	CHECK_INT(count(o.buf, "-A MTUGATE_FORWARD -m mark --mark 0x400000/0x400000 -j CONNMARK"
 			" --save-mark --nfmask 0x4f0000 --ctmask 0x4f0000\n"), 1);
-	CHECK_INT(count(o.buf, "-A MTUGATE_FILTER -m mark --mark 0x450000/0x4d0000 -m recent --name"
-			" mtugate_dtls_drop --set --rsource -j DROP\n"), 1);
+	CHECK_INT(count(o.buf, "-A MTUGATE_FILTER -m mark --mark 0x450000/0x4d0000 -j SET --add-set"
+			" mtugate_dtls_drop4 src,src --exist\n"), 1);
 	CHECK_INT(count(o.buf, "-A MTUGATE_FILTER -m mark --mark 0x4c0000/0x4c0000 -j REJECT"), 1);
 	CHECK_INT(count(o.buf, "-m mark --mark 0x420000/0x420000 -j DNAT --to-destination"
 			" 198.18.2.2:444\n"), 1);
@@ -575,9 +590,8 @@ static void test_mark_mask(void)
 		rules_iptables(&def, p, AF_INET6, 1, &d);
 		rules_iptables(&c, p, AF_INET6, 1, &o);
 		CHECK_INT(count(o.buf, "\n"), count(d.buf, "\n"));
-		CHECK_INT(count(o.buf, "-A MTUGATE_FILTER -m mark --mark 0x4d0000/0x4d0000 -m recent --name"
-				" mtugate_dtls_reject --set --rsource -j REJECT --reject-with"
-				" icmp6-port-unreachable\n"), 1);
+		CHECK_INT(count(o.buf, "-A MTUGATE_FILTER -m mark --mark 0x4d0000/0x4d0000 -j SET --add-set"
+				" mtugate_dtls_reject6 src,src --exist\n"), 1);
 		no_default_marks(o.buf);
 		strbuf_free(&d);
 	}
@@ -590,14 +604,14 @@ static void test_mark_mask(void)
 			" meta mark | 0x100000 return\n"), 1);
 	CHECK_INT(count(o.buf, "meta mark set meta mark | 0x100000 tproxy"), 2);
 	CHECK_INT(count(o.buf, "ct state new ct mark & 0x4f0000 == 0x0"), 4);
-	CHECK_INT(count(o.buf, "ip saddr @dtls_reject4 meta mark set meta mark & 0xffb0ffff |"
+	CHECK_INT(count(o.buf, "ip saddr . udp sport @dtls_reject4 meta mark set meta mark & 0xffb0ffff |"
 			" 0x4c0000 return\n"), 1);
 	CHECK_INT(count(o.buf, "\t\tmeta mark & 0x400000 == 0x0 queue num 3 bypass\n"), 1);
 	CHECK_INT(count(o.buf, "\t\tmeta mark & 0x4f0000 == 0x430000 ct mark set ct mark & 0xffb0ffff"
 			" | 0x430000\n"), 1);
 	CHECK_INT(count(o.buf, "ct mark set ct mark & 0xffb0ffff | 0x4"), 6);
 	CHECK_INT(count(o.buf, "\t\tmeta mark & 0x4d0000 == 0x450000 meta nfproto ipv6 update"
-			" @dtls_drop6 { ip6 saddr }\n"), 1);
+			" @dtls_drop6 { ip6 saddr . udp sport }\n"), 1);
 	CHECK_INT(count(o.buf, "\t\tmeta mark & 0x4c0000 == 0x440000 drop\n"), 1);
 	CHECK_INT(count(o.buf, "meta mark & 0x420000 == 0x420000 dnat ip6 to [2001:db8:2::2]:444\n"), 1);
 	no_default_marks(o.buf);
