@@ -16,6 +16,7 @@ struct span {
 	struct u128 start, end;
 	uint8_t len;
 	int32_t grp;
+	unsigned rank;			/* among identical prefixes, the lower first */
 	const struct prefix *src;	/* for messages */
 };
 
@@ -88,7 +89,8 @@ static struct span span_of(const struct prefix *p, int32_t grp)
 	return s;
 }
 
-/* Containers sort before what they contain; identical prefixes by group. */
+/* Containers sort before what they contain; identical prefixes by rank,
+ * then group. */
 static int span_cmp(const void *a, const void *b)
 {
 	const struct span *x = a, *y = b;
@@ -98,6 +100,8 @@ static int span_cmp(const void *a, const void *b)
 		return c;
 	if (x->len != y->len)
 		return x->len < y->len ? -1 : 1;
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
 	return (x->grp > y->grp) - (x->grp < y->grp);
 }
 
@@ -121,9 +125,14 @@ static int spans_collect(struct span **out, size_t *nout, const struct group *gr
 		const struct prefix *ps = use_clients ? groups[i].clients : groups[i].pools;
 		size_t np = use_clients ? groups[i].nclients : groups[i].npools;
 
-		for (size_t j = 0; j < np; j++)
-			if (ps[j].family == family)
-				v[k++] = span_of(&ps[j], (int32_t)i);
+		for (size_t j = 0; j < np; j++) {
+			if (ps[j].family != family)
+				continue;
+			v[k] = span_of(&ps[j], (int32_t)i);
+			/* A shared pool's address no tunnel has claimed goes to the
+			 * group with the smallest MTU: its clamp fits every group. */
+			v[k++].rank = use_clients ? 0 : groups[i].mtu;
+		}
 	}
 	qsort(v, k, sizeof(*v), span_cmp);
 	*out = v;
@@ -182,7 +191,7 @@ static int bounds_flatten(struct bounds *b, const struct span *v, size_t n, stru
 			break;
 		if (depth && stack[depth - 1]->len == v[i].len &&
 		    u128_cmp(stack[depth - 1]->start, v[i].start) == 0)
-			continue;	/* identical prefix: the earlier group keeps it */
+			continue;	/* identical prefix: the first (rank, group) keeps it */
 		stack[depth++] = &v[i];
 		bounds_emit(b, v[i].start, v[i].grp);
 	}
@@ -374,7 +383,8 @@ static void pool_report(struct findings *f, const struct group *groups, const st
 	prefix_format(other->src, obuf, sizeof(obuf));
 	if (outer->len == inner->len)
 		findings_add(f, (size_t)later->grp, lg->line_pool,
-			     "pool %s is also claimed by group '%s' (%s:%d)", lbuf, og->name, og->file,
+			     "pool %s is also claimed by group '%s' (%s:%d); groups may share a pool"
+			     " only when each sets its own auth_group", lbuf, og->name, og->file,
 			     og->line_pool);
 	else
 		findings_add(f, (size_t)later->grp, lg->line_pool,
@@ -382,13 +392,24 @@ static void pool_report(struct findings *f, const struct group *groups, const st
 			     og->file, og->line_pool);
 }
 
+/* Two groups may name the very same pool when the auth_groups they set
+ * tell them apart: the proxy knows a tunnel's group from its login or session cookie
+ * (ASA group-policies sharing one pool, addresses from RADIUS). */
+static bool pool_shareable(const struct span *a, const struct span *b, const struct group *groups)
+{
+	return a->len == b->len && u128_cmp(a->start, b->start) == 0 &&
+	       groups[a->grp].line_auth && groups[b->grp].line_auth &&
+	       groups[a->grp].auth_group[0] && groups[b->grp].auth_group[0];
+}
+
 /*
  * A pool is claimed by two groups when any address lies in pools of both:
  * identical prefixes and nested ones alike. The headend hands out addresses
  * from each group's pool; if pools overlapped, an address of one group could
- * be attributed to the other, so this is an error, not a longest-match rule.
+ * be attributed to the other, so this is an error, not a longest-match rule,
+ * unless the pool is shared (pool_shareable()).
  */
-static void pools_check(struct findings *f, const struct group *groups, size_t n, int family)
+static void pools_check(struct findings *f, struct group *groups, size_t n, int family)
 {
 	struct span *v;
 	const struct span **stack;
@@ -408,9 +429,14 @@ static void pools_check(struct findings *f, const struct group *groups, size_t n
 		while (depth && u128_cmp(stack[depth - 1]->end, v[i].start) < 0)
 			depth--;
 		/* Everything left on the stack contains v[i]. */
-		for (size_t j = 0; j < depth; j++)
-			if (stack[j]->grp != v[i].grp)
+		for (size_t j = 0; j < depth; j++) {
+			if (stack[j]->grp == v[i].grp)
+				continue;
+			if (pool_shareable(stack[j], &v[i], groups))
+				groups[stack[j]->grp].pool_shared = groups[v[i].grp].pool_shared = true;
+			else
 				pool_report(f, groups, stack[j], &v[i]);
+		}
 		stack[depth++] = &v[i];
 	}
 	free(stack);

@@ -70,6 +70,14 @@ const struct group *policy_by_pool(const struct policy *p, int family, const uin
 	return ptable_lookup(p, &p->pool, family, addr);
 }
 
+bool group_has_addr(const struct group *g, int family, const uint8_t *addr)
+{
+	for (size_t i = 0; i < g->npools; i++)
+		if (prefix_contains(&g->pools[i], (uint8_t)family, addr))
+			return true;
+	return false;
+}
+
 const struct group *policy_by_clients(const struct policy *p, int family, const uint8_t *addr)
 {
 	return ptable_lookup(p, &p->clients, family, addr);

@@ -333,6 +333,7 @@ static void group_parse_ini(struct group_ctx *x)
 		group_bad(x, line, "auth_group", v, "expected 1 to 63 printable characters");
 	else
 		snprintf(g->auth_group, sizeof(g->auth_group), "%s", v ? v : g->name);
+	g->line_auth = v ? line : 0;
 	group_parse_addrs(x, sect_line);
 	group_parse_mtu(x, sect_line);
 	group_parse_mss(x);

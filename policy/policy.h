@@ -22,6 +22,7 @@ struct group {
 	char auth_group[64];
 	char file[PATH_MAX];		/* the groups.d file it came from */
 	int line_name, line_pool, line_clients, line_proxy;	/* for FILE:LINE messages */
+	int line_auth;			/* 0: auth_group not set, the name stands in */
 	struct prefix *pools;
 	size_t npools;
 	struct prefix *clients;
@@ -34,6 +35,7 @@ struct group {
 	bool pmtu;
 	unsigned pmtu_rate;		/* ICMP messages per second (and burst) */
 	bool proxy_bypass;		/* proxy = no: its clients' TLS passes the proxy by */
+	bool pool_shared;		/* another group names a pool of its own too */
 	unsigned index;			/* position in the policy */
 	unsigned slot;			/* stable counter slot across reloads (see policy_assign_slots) */
 };
@@ -54,7 +56,10 @@ void group_release(struct group *g);
 struct policy *policy_load_dir(const char *dir, struct diag *d);
 /* Compile parsed groups (takes ownership of groups[] and its contents, also on
  * failure). Rejects duplicate names and a pool claimed by two groups, reported
- * at the later group's pool line, naming the other. */
+ * at the later group's pool line, naming the other; except that groups that
+ * set auth_group (distinct by rule) may name the very same prefix: pool_shared,
+ * and policy_by_pool() gives the one with the smallest mtu (then the earlier)
+ * for its addresses, which the caller refines by the tunnel's own group. */
 struct policy *policy_compile(struct group *groups, size_t n, struct diag *d);
 void policy_free(struct policy *p);
 
@@ -62,6 +67,8 @@ void policy_free(struct policy *p);
  * 4 or 16 bytes in network order. NULL when nothing matches. */
 const struct group *policy_by_pool(const struct policy *p, int family, const uint8_t *addr);
 const struct group *policy_by_clients(const struct policy *p, int family, const uint8_t *addr);
+/* addr lies in one of g's pools. */
+bool group_has_addr(const struct group *g, int family, const uint8_t *addr);
 const struct group *policy_by_auth(const struct policy *p, const char *auth, size_t len);
 const struct group *policy_by_name(const struct policy *p, const char *name);
 size_t policy_count(const struct policy *p);

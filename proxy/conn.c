@@ -15,6 +15,7 @@
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "daemon/stats.h"
+#include "proxy/cookie.h"
 #include "proxy/cstp.h"
 #include "proxy/http.h"
 #include "proxy/listen.h"
@@ -72,6 +73,10 @@ struct conn {
 	unsigned npending;
 	char group[64];
 	const char *group_from;
+	/* the session cookie of the CONNECT, hashed (proxy/cookie.h) */
+	uint8_t cookie[COOKIE_HASH_LEN];
+	bool has_cookie, cookie_held;
+	struct http_capture rcap;	/* a response's head: Set-Cookie */
 	/* tunnel */
 	struct cstp_offer offer;
 	int session;
@@ -81,6 +86,7 @@ struct conn {
 };
 
 static void conn_pump(struct conn *c);
+static void conn_cookie_closed(struct conn *c);
 
 static time_t conn_now(void)
 {
@@ -160,6 +166,7 @@ static void conn_close(struct conn *c, const char *fmt, ...)
 		log_info("proxy %s -> %s: closed: %s", cl, dst, reason);
 	if (c->session >= 0)
 		session_remove(c->env->sessions, c->session);
+	conn_cookie_closed(c);
 	if (c->state == CONN_TUNNEL)
 		c->env->ntunnels--;
 	side_release(c, &c->c);
@@ -169,7 +176,8 @@ static void conn_close(struct conn *c, const char *fmt, ...)
 	free(c->up.buf);
 	free(c->down.buf);
 	free(c->cap.buf);
-	c->up.buf = c->down.buf = c->cap.buf = NULL;
+	free(c->rcap.buf);
+	c->up.buf = c->down.buf = c->cap.buf = c->rcap.buf = NULL;
 }
 
 static void conn_reap(struct conn *c)
@@ -180,44 +188,72 @@ static void conn_reap(struct conn *c)
 
 /* ---- the group ---- */
 
-static void conn_hint_put(struct conn *c)
+static time_t conn_wall(void)
 {
-	struct conn_env *env = c->env;
-	struct conn_hint *h = NULL;
-	int family;
-	const uint8_t *a = conn_addr(&c->client, &family);
-	size_t alen = family == AF_INET6 ? 16 : 4;
-
-	for (size_t i = 0; i < CONN_HINTS && !h; i++)
-		if (env->hints[i].family == family && !memcmp(env->hints[i].addr, a, alen))
-			h = &env->hints[i];
-	if (!h) {
-		h = &env->hints[env->nexthint];
-		env->nexthint = (env->nexthint + 1) % CONN_HINTS;
-	}
-	memset(h, 0, sizeof(*h));
-	h->family = (uint8_t)family;
-	memcpy(h->addr, a, alen);
-	h->when = conn_now();
-	snprintf(h->group, sizeof(h->group), "%s", c->group);
+	return time(NULL);
 }
 
-static void conn_hint_get(struct conn *c)
+/* The session cookie in a request head: hashed into c->cookie. */
+static bool conn_cookie_of(struct conn *c, const uint8_t *head, size_t len)
 {
-	int family;
-	const uint8_t *a = conn_addr(&c->client, &family);
-	time_t now = conn_now();
+	size_t off, n;
 
-	for (size_t i = 0; i < CONN_HINTS; i++) {
-		struct conn_hint *h = &c->env->hints[i];
+	if (!cookie_in_request(head, len, &off, &n) || !tls_sha256(head + off, n, c->cookie))
+		return false;
+	c->has_cookie = true;
+	return true;
+}
 
-		if (h->family == family && !memcmp(h->addr, a, family == AF_INET6 ? 16 : 4) &&
-		    now - h->when <= CONN_HINT_TTL) {
-			snprintf(c->group, sizeof(c->group), "%s", h->group);
-			c->group_from = "an earlier authentication from this address";
-			return;
-		}
+/* A CONNECT presenting a known session cookie takes the group its login
+ * selected, whatever the connection or address it comes from. */
+static void conn_cookie_group(struct conn *c)
+{
+	const struct cookie_entry *e;
+
+	if (!c->has_cookie || !c->env->cookies ||
+	    !(e = cookie_find(c->env->cookies, c->cookie, conn_wall())))
+		return;
+	snprintf(c->group, sizeof(c->group), "%s", e->group);
+	c->group_from = "the session cookie";
+}
+
+/* A response to a login completed: a session cookie it sets is bound to
+ * the group this connection's requests selected. */
+static void conn_response_done(struct conn *c)
+{
+	uint8_t h[COOKIE_HASH_LEN];
+	size_t off, n, len = c->rcap.head_len ? c->rcap.head_len : c->rcap.len;
+
+	if (c->rcap.buf && c->group[0] && c->env->cookies &&
+	    cookie_in_response(c->rcap.buf, len, &off, &n) && tls_sha256(c->rcap.buf + off, n, h)) {
+		cookie_bind(c->env->cookies, h, c->group, conn_wall());
+		c->env->cookies_changed = true;
 	}
+	free(c->rcap.buf);
+	c->rcap = (struct http_capture){ 0 };
+}
+
+/* The response capture: a head's Set-Cookie lines, not a body. */
+static struct http_capture *conn_rcap(struct conn *c)
+{
+	if (!c->rcap.buf && (c->rcap.buf = malloc(CAPTURE_CAP)))
+		c->rcap.cap = CAPTURE_CAP;
+	return c->rcap.buf ? &c->rcap : NULL;
+}
+
+/* The tunnel closed: a BYE (the client's CSTP DISCONNECT) or the headend's
+ * TERMINATE ends the session; anything else (a lost connection, a rekey by
+ * new tunnel, a restart) keeps it for the client's return. */
+static void conn_cookie_closed(struct conn *c)
+{
+	if (!c->cookie_held || !c->env->cookies)
+		return;
+	c->cookie_held = false;
+	if (c->up.st.records[CSTP_DISCONNECT] || c->down.st.records[CSTP_TERMINATE])
+		cookie_end(c->env->cookies, c->cookie);
+	else
+		cookie_release(c->env->cookies, c->cookie, conn_wall());
+	c->env->cookies_changed = true;
 }
 
 /* A finished client request: its XML or URL may name the group
@@ -231,6 +267,9 @@ static void conn_request_done(struct conn *c)
 
 	if (!c->cap.buf || c->cap.len < c->cap.head_len)
 		return;
+	if (c->env->cookies && cookie_is_logout(c->cap.buf, c->cap.head_len) &&
+	    conn_cookie_of(c, c->cap.buf, c->cap.head_len) && cookie_end(c->env->cookies, c->cookie))
+		c->env->cookies_changed = true;
 	http_extract_groups(c->cap.buf, c->cap.head_len, c->cap.buf + c->cap.head_len,
 			    c->cap.len - c->cap.head_len, &g);
 	cand[0] = g.select;
@@ -245,7 +284,6 @@ static void conn_request_done(struct conn *c)
 		if (strcmp(c->group, gr->name)) {
 			snprintf(c->group, sizeof(c->group), "%s", gr->name);
 			c->group_from = from[i];
-			conn_hint_put(c);
 		}
 		break;
 	}
@@ -423,9 +461,18 @@ static enum http_kind conn_kind_of(const struct http_framer *f)
  * through the proxy and whose session ID the DTLS path can attribute. */
 static unsigned conn_request_opts(struct conn *c)
 {
-	struct policy *p = policy_hold(c->env->box);
-	const struct group *g = c->group[0] ? policy_by_name(p, c->group) : NULL;
-	bool block = g && g->dtls == DTLS_BLOCK;
+	const struct dir *d = &c->up;
+	struct policy *p;
+	const struct group *g;
+	bool block;
+
+	/* The session cookie decides the CONNECT's group, not the address. */
+	if (!c->has_cookie && d->buf && d->len - d->ready > 8 && !memcmp(d->buf + d->ready, "CONNECT ", 8) &&
+	    conn_cookie_of(c, d->buf + d->ready, d->len - d->ready))
+		conn_cookie_group(c);
+	p = policy_hold(c->env->box);
+	g = c->group[0] ? policy_by_name(p, c->group) : NULL;
+	block = g && g->dtls == DTLS_BLOCK;
 
 	policy_release(p);
 	return CSTP_REQ_NO_COMPRESSION | (block ? CSTP_REQ_NO_DTLS : CSTP_REQ_NO_PSK);
@@ -519,27 +566,84 @@ static bool conn_up_http(struct conn *c, uint8_t *tmp)
 
 /* ---- HTTP: the CONNECT answer ---- */
 
+static const struct group *conn_pool_group(const struct policy *p, int family, const uint8_t *a,
+					   const struct group *named)
+{
+	const struct group *g = policy_by_pool(p, family, a);
+
+	if (g && g->pool_shared && named && named != g && group_has_addr(named, family, a))
+		return named;
+	return g;
+}
+
 static const struct group *conn_pick_group(struct conn *c, const struct policy *p,
 					   const struct cstp_offer *o)
 {
-	const struct group *g = NULL;
+	const struct group *g = NULL, *named = c->group[0] ? policy_by_name(p, c->group) : NULL;
 	int family;
 	const uint8_t *a;
 
-	/* The address the headend gave this very tunnel comes first: a group
-	 * named at authentication may be a hint from another connection of the
-	 * same client address, another user's behind NAT. */
-	if (o->has_addr4 && (g = policy_by_pool(p, AF_INET, o->addr4)))
-		c->group_from = "X-CSTP-Address in its pool";
-	else if (o->has_addr6 && (g = policy_by_pool(p, AF_INET6, o->addr6)))
-		c->group_from = "X-CSTP-Address-IP6 in its pool";
-	else if (c->group[0] && (g = policy_by_name(p, c->group)))
-		return g;
+	/* The address the headend gave this very tunnel comes first, as the
+	 * headend's own decision; in a pool that groups share (told apart by
+	 * auth_group), the group this connection's login or session cookie
+	 * named, when that pool is its. */
+	if (o->has_addr4 && (g = conn_pool_group(p, AF_INET, o->addr4, named)))
+		c->group_from = g == named ? "its login or cookie, in its shared pool" :
+			"X-CSTP-Address in its pool";
+	else if (o->has_addr6 && (g = conn_pool_group(p, AF_INET6, o->addr6, named)))
+		c->group_from = g == named ? "its login or cookie, in its shared pool" :
+			"X-CSTP-Address-IP6 in its pool";
+	else if (named)
+		return named;
 	else if ((a = conn_addr(&c->client, &family)) && (g = policy_by_clients(p, family, a)))
 		c->group_from = "the client address";
 	if (g)
 		snprintf(c->group, sizeof(c->group), "%s", g->name);
 	return g;
+}
+
+/* The MTU cap for this CONNECT's answer: the group's, and for a session
+ * whose first tunnel of this group was sent an MTU, that one, so a roamed or
+ * rekeyed tunnel is told no other (a new MTU resets the client's adapter). */
+static unsigned conn_mtu_cap(struct conn *c, const struct group *g)
+{
+	const struct cookie_entry *e;
+
+	if (!c->has_cookie || !c->env->cookies ||
+	    !(e = cookie_find(c->env->cookies, c->cookie, conn_wall())) || !e->mtu ||
+	    strcmp(e->group, g->name))
+		return g->mtu;
+	return g->mtu && g->mtu < e->mtu ? g->mtu : e->mtu;
+}
+
+/* A tunnel of a session started: it holds the session's entry (made here
+ * when its login went by another way), which keeps the first MTUs sent. */
+static void conn_cookie_tunnel(struct conn *c, const struct group *g)
+{
+	struct cookie_table *t = c->env->cookies;
+	struct cookie_entry *e;
+	char cl[64];
+
+	if (!c->has_cookie || !t || !g)
+		return;
+	if (!(e = cookie_find(t, c->cookie, conn_wall())) || strcmp(e->group, g->name)) {
+		cookie_bind(t, c->cookie, g->name, conn_wall());
+		e = cookie_find(t, c->cookie, conn_wall());
+	}
+	if (!e)
+		return;
+	if (!e->mtu) {
+		e->mtu = c->offer.sent_mtu;
+		e->dtls_mtu = c->offer.sent_dtls_mtu;
+	} else if (e->mtu != c->offer.sent_mtu) {
+		log_warnx("proxy %s: group %s: this session's tunnel was sent X-CSTP-MTU %u before,"
+			  " and the headend now offers only %u: the client will reset its adapter",
+			  session_addr_str(&c->client, cl, sizeof(cl)), g->name, e->mtu,
+			  c->offer.sent_mtu);
+	}
+	cookie_hold(e);
+	c->cookie_held = true;
+	c->env->cookies_changed = true;
 }
 
 static enum session_dtls conn_dtls_state(const struct group *g, const struct cstp_offer *o)
@@ -597,6 +701,7 @@ static void conn_start_tunnel(struct conn *c, const struct group *g)
 			  " gave the client an IPv6 address: its IPv6 will not work (raise the"
 			  " group's mtu)", session_addr_str(&c->client, cl, sizeof(cl)),
 			  g ? g->name : "-", o->sent_mtu);
+	conn_cookie_tunnel(c, g);
 	if ((c->session = session_add(c->env->sessions, &si)) < 0)
 		log_warnx("proxy: session table full: the DTLS path will not know this tunnel");
 	if (g) {
@@ -635,7 +740,7 @@ static bool conn_connect_response(struct conn *c, uint8_t *tmp)
 	p = policy_hold(c->env->box);
 	g = (r == CSTP_OK || r == CSTP_REFUSED) ? conn_pick_group(c, p, &c->offer) : NULL;
 	if (g)
-		cp = (struct cstp_policy){ .dtls = g->dtls, .mtu = g->mtu,
+		cp = (struct cstp_policy){ .dtls = g->dtls, .mtu = conn_mtu_cap(c, g),
 					   .dtls_port = c->env->conf->headend.advertised_dtls_port };
 	if (r == CSTP_OK || r == CSTP_REFUSED)
 		r = cstp_rewrite_response(d->buf + d->ready, d->len - d->ready, &cp, tmp,
@@ -687,7 +792,7 @@ static bool conn_down_http(struct conn *c, uint8_t *tmp)
 				progress = true;
 				continue;
 			}
-			http_framer_init(&c->resp, (enum http_kind)c->pending[0], NULL);
+			http_framer_init(&c->resp, (enum http_kind)c->pending[0], conn_rcap(c));
 			c->resp_active = true;
 		}
 		hr = http_feed(&c->resp, d->buf + d->ready, d->len - d->ready, &used);
@@ -695,6 +800,7 @@ static bool conn_down_http(struct conn *c, uint8_t *tmp)
 		progress = true;
 		if (hr == HTTP_DONE) {
 			c->resp_active = false;
+			conn_response_done(c);
 			/* A refused CONNECT was popped already. */
 			if (c->resp.kind != HTTP_RESPONSE_CONNECT) {
 				c->npending--;
@@ -1012,7 +1118,6 @@ struct conn *conn_new(struct conn_env *env, int cfd, const struct sockaddr_stora
 	}
 	c->c.events = EPOLLIN;
 	c->s.events = EPOLLOUT;
-	conn_hint_get(c);
 	return c;
 }
 

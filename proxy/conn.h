@@ -20,17 +20,7 @@ struct session_table;
 struct tls_ctx;
 struct conn;
 
-/* Groups learnt in one connection's authentication, for the CONNECT that
- * openconnect sends on a fresh connection from the same address. */
-#define CONN_HINTS 256
-#define CONN_HINT_TTL 300	/* seconds: openconnect's cookie lifetime scale */
-
-struct conn_hint {
-	uint8_t family;
-	uint8_t addr[16];
-	time_t when;
-	char group[64];
-};
+struct cookie_table;
 
 /* What every connection of the proxy shares; owned by proxy.c. */
 struct conn_env {
@@ -45,8 +35,10 @@ struct conn_env {
 	int kickfd;			/* eventfd: wakes the loop for `again` */
 	uint8_t *scratch;		/* rewrite output, HTTP_MAX_HEAD and some */
 	size_t nconns, ntunnels;
-	struct conn_hint hints[CONN_HINTS];
-	size_t nexthint;
+	/* Session cookie -> group and first MTUs: the same rewrite for every
+	 * CONNECT of a session, from any address (proxy/cookie.h). */
+	struct cookie_table *cookies;
+	bool cookies_changed;		/* the state file is to be written */
 };
 
 /* Take over an accepted client socket whose original destination is dst:

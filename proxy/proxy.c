@@ -16,6 +16,8 @@
 #include "daemon/loop.h"
 #include "daemon/stats.h"
 #include "proxy/conn.h"
+#include "proxy/cookie.h"
+#include "proxy/cookiefile.h"
 #include "proxy/listen.h"
 #include "proxy/session.h"
 #include "proxy/tls.h"
@@ -29,6 +31,8 @@ struct proxy {
 	struct loop *loop;
 	struct tls_ctx *tls;
 	struct session_table *sessions;
+	struct cookie_table *cookies;
+	char cookie_path[256];	/* the state file, next to the control socket */
 	int lfd[2];		/* IPv4, IPv6 */
 	int kickfd;
 	int pausefd;		/* one-shot timerfd: listeners back after EMFILE */
@@ -116,6 +120,37 @@ static void proxy_accept(struct loop *l, int fd, uint32_t events, void *arg)
 	}
 }
 
+/* The session cookies survive a restart: written when they changed, at most
+ * once a second, and at the end. */
+static void proxy_cookies_save(struct proxy *p)
+{
+	int r;
+
+	if (!p->env.cookies_changed)
+		return;
+	p->env.cookies_changed = false;
+	cookie_expire(p->cookies, time(NULL));
+	if ((r = cookiefile_save(p->cookie_path, p->cookies, time(NULL))) < 0) {
+		errno = -r;
+		log_limited(log_warn, "proxy: session cookies: writing %s", p->cookie_path);
+	}
+}
+
+static void proxy_cookies_load(struct proxy *p)
+{
+	size_t bad = 0;
+	long r = cookiefile_load(p->cookie_path, p->cookies, time(NULL), &bad);
+
+	if (r < 0) {
+		errno = (int)-r;
+		log_warn("proxy: session cookies: %s ignored", p->cookie_path);
+	} else if (bad) {
+		log_warnx("proxy: session cookies: %s: %zu corrupt lines ignored", p->cookie_path, bad);
+	}
+	if (r > 0)
+		log_info("proxy: %ld sessions known from %s", r, p->cookie_path);
+}
+
 static void proxy_tick(struct loop *l, int fd, uint32_t events, void *arg)
 {
 	struct proxy *p = arg;
@@ -124,6 +159,7 @@ static void proxy_tick(struct loop *l, int fd, uint32_t events, void *arg)
 	(void)fd;
 	(void)events;
 	conn_tick(&p->env);
+	proxy_cookies_save(p);
 	atomic_fetch_add_explicit(&p->ticks, 1, memory_order_relaxed);
 }
 
@@ -179,6 +215,7 @@ struct proxy *proxy_new(const struct conf *c, struct policy_box *box, struct sta
 		return NULL;
 	}
 	p->conf = *c;
+	cookiefile_path(p->conf.daemon.control_socket, p->cookie_path, sizeof(p->cookie_path));
 	p->lfd[0] = p->lfd[1] = p->kickfd = p->pausefd = -1;
 	if (!(p->tls = tls_ctx_new(&p->conf, err, sizeof(err)))) {
 		log_error("proxy: %s", err);
@@ -188,6 +225,7 @@ struct proxy *proxy_new(const struct conf *c, struct policy_box *box, struct sta
 		log_warnx("proxy: insecure_upstream = yes: the headend's certificate is NOT verified;"
 			  " anyone on the path to it can read every tunnel");
 	if (!(p->loop = loop_new()) || !(p->sessions = session_table_new(p->conf.proxy.max_sessions)) ||
+	    !(p->cookies = cookie_table_new(4 * (size_t)p->conf.proxy.max_sessions + 64)) ||
 	    (p->kickfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
 	    loop_add(p->loop, p->kickfd, EPOLLIN, proxy_kick, p) < 0 ||
 	    (p->pausefd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) < 0 ||
@@ -200,7 +238,7 @@ struct proxy *proxy_new(const struct conf *c, struct policy_box *box, struct sta
 		goto err;
 	p->env = (struct conn_env){ .conf = &p->conf, .tls = p->tls, .loop = p->loop, .box = box,
 				    .ctr = stats_new_set(s), .sessions = p->sessions,
-				    .kickfd = p->kickfd };
+				    .kickfd = p->kickfd, .cookies = p->cookies };
 	if (!p->env.ctr) {
 		log_error("proxy: no counter set left");
 		goto err;
@@ -227,6 +265,8 @@ static void *proxy_main(void *arg)
 {
 	struct proxy *p = arg;
 
+	/* Read here, as the daemon's user: the file is its own. */
+	proxy_cookies_load(p);
 	if (loop_run(p->loop) < 0)
 		log_warn("proxy loop");
 	return NULL;
@@ -259,6 +299,8 @@ void proxy_free(struct proxy *p)
 	proxy_stop(p);
 	if (p->env.loop)
 		conn_close_all(&p->env, "mtugated stopping");
+	if (p->cookies)
+		proxy_cookies_save(p);
 	for (int i = 0; i < 2; i++)
 		if (p->lfd[i] >= 0)
 			close(p->lfd[i]);
@@ -268,6 +310,7 @@ void proxy_free(struct proxy *p)
 		close(p->pausefd);
 	loop_free(p->loop);
 	session_table_free(p->sessions);
+	cookie_table_free(p->cookies);
 	tls_ctx_free(p->tls);
 	free(p);
 }

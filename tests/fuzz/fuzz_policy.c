@@ -2,8 +2,10 @@
  * libFuzzer: random groups (names, auth_group values, pool and clients
  * prefixes of both families) compiled into a policy, then every lookup
  * compared with a brute-force scan of the same prefixes: longest prefix wins,
- * the earlier group among identical ones. The compile must fail exactly when
- * two groups claim overlapping pools or share a name or auth_group.
+ * the earlier group among identical ones (a shared pool: the smallest mtu
+ * first). The compile must fail exactly when two groups claim overlapping
+ * pools (other than one prefix named by two auth_groups) or share a name or
+ * auth_group.
  * policy_by_auth also gets the raw tail of the input as a key.
  *
  * Input: n-1, then per group: name id, auth length + bytes, pool count +
@@ -97,7 +99,8 @@ static struct prefix *rd_prefixes(struct reader *r, size_t *n)
 	return v;
 }
 
-/* The group whose prefixes match addr longest; the earliest on a tie. */
+/* The group whose prefixes match addr longest; on a tie of pools (a shared
+ * one) the smallest mtu, then the earliest; of clients the earliest. */
 static int brute_lookup(const struct group *g, size_t n, bool clients, int family,
 			const uint8_t *addr)
 {
@@ -108,8 +111,9 @@ static int brute_lookup(const struct group *g, size_t n, bool clients, int famil
 		size_t np = clients ? g[i].nclients : g[i].npools;
 
 		for (size_t j = 0; j < np; j++)
-			if (ps[j].family == family && ps[j].len > best_len &&
-			    bits_equal(ps[j].addr, addr, ps[j].len)) {
+			if (ps[j].family == family && bits_equal(ps[j].addr, addr, ps[j].len) &&
+			    (ps[j].len > best_len || (!clients && ps[j].len == best_len &&
+						       g[i].mtu < g[best].mtu))) {
 				best = (int)i;
 				best_len = ps[j].len;
 			}
@@ -129,6 +133,11 @@ static bool brute_conflict(const struct group *g, size_t n)
 				for (size_t b = 0; b < g[k].npools; b++) {
 					const struct prefix *x = &g[i].pools[a], *y = &g[k].pools[b];
 
+					/* the same prefix may be shared by two auth_groups */
+					if (x->family == y->family && x->len == y->len &&
+					    g[i].auth_group[0] && g[k].auth_group[0] &&
+					    bits_equal(x->addr, y->addr, x->len))
+						continue;
 					if (x->family == y->family &&
 					    bits_equal(x->addr, y->addr, x->len < y->len ? x->len : y->len))
 						return true;
@@ -214,6 +223,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		snprintf(g->name, sizeof(g->name), "g%u", rd_byte(&r) % 16u);
 		alen = rd_byte(&r) % 9;
 		rd_bytes(&r, (uint8_t *)g->auth_group, alen);	/* an embedded NUL shortens it */
+		g->line_auth = alen ? 3 : 0;
 		snprintf(g->file, sizeof(g->file), "fuzz-%zu.conf", i);
 		g->line_name = 2;
 		g->line_pool = 3;

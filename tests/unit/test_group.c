@@ -168,9 +168,32 @@ static void test_load_dir(void)
 	diag_free(&d);
 }
 
+/* Two files set their own auth_group and name one pool: it is shared, and an
+ * address no tunnel claimed goes to the smaller MTU. */
+static void test_shared_pool_dir(void)
+{
+	struct diag d = { 0 };
+	struct policy *p = policy_load_dir("tests/conf/groupdirs/good-shared-pool", &d);
+	const struct group *g;
+	uint8_t a4[4];
+
+	CHECK(p != NULL);
+	CHECK_INT(diag_count(&d), 0);
+	if (!p)
+		return;
+	CHECK(policy_group(p, 0)->pool_shared && policy_group(p, 1)->pool_shared);
+	CHECK_INT(policy_group(p, 0)->line_auth, 3);
+	inet_pton(AF_INET, "192.0.2.9", a4);
+	g = policy_by_pool(p, AF_INET, a4);
+	CHECK(g && !strcmp(g->name, "tlsonly"));
+	CHECK(group_has_addr(policy_group(p, 0), AF_INET, a4));
+	policy_free(p);
+}
+
 int main(void)
 {
 	test_example_tlsonly();
+	test_shared_pool_dir();
 	test_defaults_and_fixed();
 	test_errors();
 	test_load_dir();

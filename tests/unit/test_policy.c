@@ -484,13 +484,17 @@ static void test_errors(void)
 	struct diag d = { 0 };
 	struct policy *p;
 	static const char *want[] = {
-		"groups.d/b.conf:4: pool 192.0.2.0/24 is also claimed by group 'alpha' (groups.d/a.conf:4)",
 		"groups.d/c.conf:2: duplicate group name 'alpha' (first in groups.d/a.conf:2)",
 		"groups.d/d.conf:3: duplicate auth_group 'beta' (also group 'beta' in groups.d/b.conf:2)",
 		"groups.d/d.conf:6: pool 2001:db8:1:80::/64 overlaps pool 2001:db8:1::/48 of group 'alpha' (groups.d/a.conf:4)",
 		"groups.d/e.conf:4: pool 192.0.2.128/26 overlaps pool 192.0.2.0/24 of group 'alpha' (groups.d/a.conf:4)",
 		"groups.d/e.conf:4: pool 192.0.2.128/26 overlaps pool 192.0.2.0/24 of group 'beta' (groups.d/b.conf:4)",
 		"groups.d/e.conf:4: pool 198.18.0.0/16 overlaps pool 198.18.5.0/24 of group 'alpha' (groups.d/c.conf:4)",
+		"groups.d/g.conf:4: pool 192.0.2.0/24 is also claimed by group 'alpha' (groups.d/a.conf:4);"
+		" groups may share a pool only when each sets its own auth_group",
+		"groups.d/g.conf:4: pool 192.0.2.0/24 is also claimed by group 'beta' (groups.d/b.conf:4);"
+		" groups may share a pool only when each sets its own auth_group",
+		"groups.d/g.conf:4: pool 192.0.2.0/24 overlaps pool 192.0.2.128/26 of group 'epsilon' (groups.d/e.conf:4)",
 	};
 	size_t nwant = sizeof(want) / sizeof(want[0]);
 
@@ -499,7 +503,8 @@ static void test_errors(void)
 	group_push_text(&s.g[0], 0, "2001:db8:1::/48");
 	group_push_text(&s.g[0], 1, "198.18.1.0/24");
 	gset_add(&s, "beta", "beta", "groups.d/b.conf");
-	group_push_text(&s.g[1], 0, "192.0.2.0/24");
+	s.g[0].line_auth = s.g[1].line_auth = 3;
+	group_push_text(&s.g[1], 0, "192.0.2.0/24");	/* shared by two auth_groups: no error */
 	group_push_text(&s.g[1], 1, "198.18.1.0/24");	/* shared clients are no error */
 	gset_add(&s, "alpha", "gamma", "groups.d/c.conf");
 	group_push_text(&s.g[2], 0, "198.18.5.0/24");
@@ -514,6 +519,8 @@ static void test_errors(void)
 	group_push_text(&s.g[5], 0, "198.19.0.0/16");
 	group_push_text(&s.g[5], 0, "198.19.1.0/24");
 	group_push_text(&s.g[5], 0, "198.19.1.0/24");
+	gset_add(&s, "eta", "eta", "groups.d/g.conf");	/* auth_group not set: it may not share */
+	group_push_text(&s.g[6], 0, "192.0.2.0/24");
 
 	p = policy_compile(s.g, s.n, &d);
 	CHECK(p == NULL);
@@ -523,6 +530,48 @@ static void test_errors(void)
 	if (diag_count(&d) != nwant)
 		diag_print(&d, stderr);
 	diag_free(&d);
+	policy_free(p);
+}
+
+/* Groups told apart by auth_group share a pool: an address no tunnel
+ * claimed goes to the smallest MTU among them (then the earlier group);
+ * nested pools, and groups without auth_group, are still errors. */
+static void test_shared_pool(void)
+{
+	struct gset s = { 0 };
+	struct diag d = { 0 };
+	struct policy *p;
+	const struct group *relay, *block, *other;
+	uint8_t in[4] = { 192, 0, 2, 77 }, out[4] = { 192, 0, 3, 1 }, six[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 9 };
+
+	gset_add(&s, "relay", "Relay-Users", "groups.d/10-relay.conf");
+	s.g[0].mtu = 1460;
+	group_push_text(&s.g[0], 0, "192.0.2.0/24");
+	group_push_text(&s.g[0], 0, "2001:db8:9::/48");
+	gset_add(&s, "block", "TLS-Only", "groups.d/20-block.conf");
+	s.g[1].mtu = 1380;
+	group_push_text(&s.g[1], 0, "192.0.2.0/24");
+	gset_add(&s, "other", "Other", "groups.d/30-other.conf");
+	s.g[2].mtu = 1300;
+	group_push_text(&s.g[2], 0, "192.0.3.0/24");
+	s.g[0].line_auth = s.g[1].line_auth = s.g[2].line_auth = 3;
+	p = policy_compile(s.g, s.n, &d);
+	CHECK(p != NULL);
+	CHECK_INT(diag_count(&d), 0);
+	diag_free(&d);
+	if (!p)
+		return;
+	relay = policy_by_name(p, "relay");
+	block = policy_by_name(p, "block");
+	other = policy_by_name(p, "other");
+	CHECK(relay && block && other);
+	CHECK(relay->pool_shared && block->pool_shared && !other->pool_shared);
+	CHECK(policy_by_pool(p, AF_INET, in) == block);
+	CHECK(policy_by_pool(p, AF_INET, out) == other);
+	CHECK(policy_by_pool(p, AF_INET6, six) == relay);
+	CHECK(group_has_addr(relay, AF_INET, in) && group_has_addr(block, AF_INET, in));
+	CHECK(!group_has_addr(other, AF_INET, in) && group_has_addr(relay, AF_INET6, six));
+	CHECK(!group_has_addr(block, AF_INET6, six));
 	policy_free(p);
 }
 
@@ -731,6 +780,7 @@ int main(int argc, char **argv)
 	printf("seed 0x%llx\n", (unsigned long long)seed);
 	test_fixed_tables();
 	test_errors();
+	test_shared_pool();
 	test_load_dir();
 	test_random_tables(seed ? seed : 1);
 	test_box_threads();
