@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/fsuid.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -540,6 +541,7 @@ static int ctl_listen(struct ctl_server *s, gid_t gid)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct stat st;
+	gid_t oldgid = 0;
 	mode_t old;
 	int r;
 
@@ -550,17 +552,32 @@ static int ctl_listen(struct ctl_server *s, gid_t gid)
 	s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->fd < 0)
 		return -errno;
-	/* The socket is never reachable with wider permissions, not even briefly. */
+	/* Mode (umask) and group (fsgid) come with the bind itself: nothing
+	 * after it operates on the path, which whoever owns the folder could
+	 * have swapped for a symlink by then (chmod and chown follow it). */
+	if (gid != (gid_t)-1) {
+		oldgid = (gid_t)setfsgid(gid);
+		if ((gid_t)setfsgid((gid_t)-1) != gid) {
+			setfsgid(oldgid);
+			return -EPERM;
+		}
+	}
 	old = umask(0117);
-	r = bind(s->fd, (struct sockaddr *)&sun, sizeof(sun));
+	r = bind(s->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ? -errno : 0;
 	umask(old);
+	if (gid != (gid_t)-1)
+		setfsgid(oldgid);
 	if (r < 0)
-		return -errno;
-	if (chmod(s->path, 0660) < 0 || (gid != (gid_t)-1 && chown(s->path, (uid_t)-1, gid) < 0) ||
-	    stat(s->path, &st) < 0 || listen(s->fd, 16) < 0) {
+		return r;
+	if (lstat(s->path, &st) < 0 || listen(s->fd, 16) < 0) {
 		r = -errno;
 		unlink(s->path);
 		return r;
+	}
+	/* Swapped already: refuse it (unlink removes the link, not its target). */
+	if (!S_ISSOCK(st.st_mode)) {
+		unlink(s->path);
+		return -EEXIST;
 	}
 	s->dev = st.st_dev;
 	s->ino = st.st_ino;

@@ -1,5 +1,6 @@
 /* mtugated: binds the NFQUEUEs, serves the control socket, reloads on SIGHUP. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <signal.h>
@@ -255,15 +256,27 @@ static int daemon_bind_range(struct daemon *dm, enum queue_kind kind, const stru
 	return 0;
 }
 
-/* The socket's folder: created for a run by hand; systemd's RuntimeDirectory does it otherwise. */
+/* The socket's folder, for a run by hand (systemd's RuntimeDirectory
+ * otherwise): root's, group gid, 0750. Its group enters it; the daemon's
+ * user cannot swap the socket inside for a symlink. Fixed through the
+ * descriptor (O_NOFOLLOW), never the path; a folder the daemon's user owns
+ * (made so by an older version) is taken back. */
 static void daemon_mkdir_socket(const char *path, uid_t uid, gid_t gid)
 {
 	char tmp[sizeof(((struct conf *)0)->daemon.control_socket)];
+	bool made;
+	struct stat st;
+	int fd;
 
 	snprintf(tmp, sizeof(tmp), "%s", path);
 	char *dir = dirname(tmp);
-	if (mkdir(dir, 0750) == 0 && uid != (uid_t)-1 && chown(dir, uid, gid) < 0)
-		log_warn("chown %s", dir);
+	made = mkdir(dir, 0750) == 0;
+	if (geteuid() != 0 || (fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return;
+	if (fstat(fd, &st) == 0 && (made || (uid != (uid_t)-1 && uid != 0 && st.st_uid == uid)) &&
+	    (fchown(fd, 0, gid) < 0 || fchmod(fd, 0750) < 0))
+		log_warn("%s: root:%d 0750", dir, (int)gid);
+	close(fd);
 }
 
 /* $NOTIFY_SOCKET is connected now, as root; the watch runs with or without

@@ -99,6 +99,10 @@ check "the packet threads were seen (${ntask} tasks)" test "$ntask" -ge 4
 check "the socket is mode 0660 (got $(stat -c %a "$tmp/run/mtugate.sock"))" test "$(stat -c %a "$tmp/run/mtugate.sock")" = 660
 check "the socket's group is $du (got $(stat -c %G "$tmp/run/mtugate.sock"))" test "$(stat -c %G "$tmp/run/mtugate.sock")" = $du
 check "the socket's folder is not world-accessible (got $(stat -c %a "$tmp/run"))" test "$(( 0$(stat -c %a "$tmp/run") & 07 ))" = 0
+# Root's, not the daemon user's: that user cannot swap the socket for a
+# symlink that a root start would then chmod/chown through.
+check "the socket's folder is root:$du 0750 (got $(stat -c %U:%G:%a "$tmp/run"))" test "$(stat -c %U:%G:%a "$tmp/run")" = "root:$du:750"
+check "the daemon's user cannot create files in it" bash -c "! setpriv --reuid=$du --regid=$du --clear-groups touch '$tmp/run/x' 2>/dev/null"
 check "a member of group $du is answered" ctl_as $mu
 out=$(ctl_as $ou 2>&1); rc=$?
 check "a user outside group $du is refused (exit $rc)" test "$rc" -ne 0

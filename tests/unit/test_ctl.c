@@ -3,7 +3,11 @@
  * that never reads, eviction when full, stale socket files. */
 #define CTL_IDLE_S 2
 #define CTL_MAX_CLIENTS 8
+#include <sys/socket.h>
+static int bind_and_plant(int fd, const struct sockaddr *sa, socklen_t len);
+#define bind(fd, sa, len) bind_and_plant(fd, sa, len)
 #include "daemon/control.c"
+#undef bind
 
 #include <arpa/inet.h>
 #include <pthread.h>
@@ -20,6 +24,21 @@ struct fixture {
 	bool reload_fails;
 	bool rules_change;	/* the reload reports rules to re-apply */
 };
+
+/* Wins the race that whoever owns the socket's folder can run: right after
+ * the bind, the socket file is swapped for a symlink to plant_target. */
+static const char *plant_target;
+
+static int bind_and_plant(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	const struct sockaddr_un *sun = (const struct sockaddr_un *)sa;
+	int r = bind(fd, sa, len);
+
+	if (r == 0 && plant_target && sa->sa_family == AF_UNIX &&
+	    (unlink(sun->sun_path) < 0 || symlink(plant_target, sun->sun_path) < 0))
+		abort();
+	return r;
+}
 
 static void add_prefix(struct prefix **v, size_t *n, const char *s)
 {
@@ -460,6 +479,48 @@ static void test_server(struct fixture *f)
 	rmdir(dir);
 }
 
+/* A symlink planted at the socket path between bind and the socket's
+ * mode and group: the file it points to keeps its own, and the server
+ * refuses a path that is no longer its socket. */
+static void test_symlink_race(struct fixture *f)
+{
+	char dir[] = "/tmp/test_ctl.XXXXXX", path[128], victim[128];
+	gid_t gid = geteuid() == 0 ? 4242 : getgid();
+	struct loop *l = loop_new();
+	struct ctl_server *s;
+	struct stat before, after, st;
+	int fd;
+
+	if (!mkdtemp(dir) || !l)
+		abort();
+	snprintf(path, sizeof(path), "%s/ctl.sock", dir);
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	fd = open(victim, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd < 0 || fchmod(fd, 0600) < 0 || fstat(fd, &before) < 0)
+		abort();
+	close(fd);
+	plant_target = victim;
+	s = ctl_server_new(l, path, gid, &f->ops);
+	plant_target = NULL;
+	CHECK(s == NULL);
+	CHECK_INT(stat(victim, &after), 0);
+	CHECK_INT(after.st_mode & 07777, 0600);
+	CHECK_INT(after.st_gid, before.st_gid);
+	CHECK_INT(after.st_uid, before.st_uid);
+	/* Without the swap the socket gets its mode and group from the bind itself. */
+	s = ctl_server_new(l, path, gid, &f->ops);
+	CHECK(s != NULL);
+	CHECK_INT(lstat(path, &st), 0);
+	CHECK(S_ISSOCK(st.st_mode));
+	CHECK_INT(st.st_mode & 07777, 0660);
+	CHECK_INT(st.st_gid, gid);
+	ctl_server_free(s);
+	CHECK(lstat(path, &st) < 0 && errno == ENOENT);
+	unlink(victim);
+	loop_free(l);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	struct fixture f;
@@ -468,6 +529,7 @@ int main(void)
 	test_commands(&f);
 	test_kernel_queues(&f);
 	test_server(&f);
+	test_symlink_race(&f);
 	policy_box_free(f.box);
 	stats_destroy(&f.st);
 	return t_done("test_ctl");
