@@ -15,6 +15,7 @@
 #include "conf/conf.h"
 #include "conf/diag.h"
 #include "conf/rules.h"
+#include "daemon/check.h"
 #include "daemon/stats.h"
 #include "daemon/strbuf.h"
 #include "policy/policy.h"
@@ -791,6 +792,44 @@ struct ctlc_cmd {
 	const char *help;
 };
 
+/* The deployment against the configuration (daemon/check.c): exit 0 when
+ * every check passed, 1 otherwise. */
+static int ctlc_check(struct ctlc *x, int argc, char **argv)
+{
+	struct diag d = { 0 };
+	struct policy *p = NULL;
+	struct ctlc_reply r;
+	struct conf c;
+	char self[4096];
+	ssize_t n;
+	int rc = 1;
+
+	(void)argv;
+	if (argc != 1) {
+		fprintf(stderr, "usage: mtugatectl check\n");
+		return 2;
+	}
+	conf_defaults(&c);
+	if (conf_load(&c, x->conf, &d) < 0 || !(p = policy_load_dir(c.daemon.groups_dir, &d))) {
+		diag_print(&d, stderr);
+		printf("PROBLEM  the configuration has errors (above)\n         fix: mtugated -t -c %s\n",
+		       x->conf);
+		goto out;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	self[n > 0 ? n : 0] = '\0';
+	printf("ok       configuration %s: %zu group(s)\n", c.path, policy_count(p));
+	struct check_env e = { .conf = &c, .policy = p, .self = self, .out = stdout,
+			       .daemon_answers = ctlc_request(x, "ping", &r) == 0 };
+	if (e.daemon_answers)
+		ctlc_reply_free(&r);
+	rc = check_run(&e) ? 1 : 0;
+out:
+	diag_free(&d);
+	policy_free(p);
+	return rc;
+}
+
 static const struct ctlc_cmd ctlc_cmds[] = {
 	{ "stats", ctlc_stats, "stats [--json | --prometheus | --textfile FILE]   counters, per group, per queue and in total" },
 	{ "groups", ctlc_groups, "groups                          the policy in force, as the daemon compiled it" },
@@ -798,6 +837,7 @@ static const struct ctlc_cmd ctlc_cmds[] = {
 	{ "rules", ctlc_rules, "rules --iptables | --ip6tables [--no-hooks] | --ipset | --nft | --routes | --hooks\n"
 	  "                                  what this configuration needs, read from the config\n"
 	  "                                  file (no daemon needed)" },
+	{ "check", ctlc_check, "check                           the running deployment against the configuration" },
 	{ "reload", ctlc_reload, "reload                          as SIGHUP, and report the result" },
 	{ "ping", ctlc_ping, "ping                            check that mtugated answers" },
 	{ "version", ctlc_version, "version                         the running daemon's version (-V: this program's)" },

@@ -1,0 +1,465 @@
+#include "daemon/check.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "conf/conf.h"
+#include "conf/deploy.h"
+#include "daemon/nfqproc.h"
+#include "daemon/strbuf.h"
+#include "policy/policy.h"
+
+#define CHECK_CONNECT_MS 3000
+#define CHECK_SHOW_MAX 5	/* lines shown of a long finding */
+
+struct check {
+	const struct check_env *e;
+	unsigned problems;
+	char ns[64];		/* the scratch namespace, once made */
+	bool scratch;		/* and this configuration's rules are in it */
+	bool nft;		/* the rules are nft's table, not iptables' chains */
+};
+
+static void check_ok(struct check *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void check_ok(struct check *k, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("ok       ", k->e->out);
+	va_start(ap, fmt);
+	vfprintf(k->e->out, fmt, ap);
+	va_end(ap);
+	fputc('\n', k->e->out);
+}
+
+/* A problem and, on the next line, its fix. */
+static void check_bad(struct check *k, const char *fix, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void check_bad(struct check *k, const char *fix, const char *fmt, ...)
+{
+	va_list ap;
+
+	k->problems++;
+	fputs("PROBLEM  ", k->e->out);
+	va_start(ap, fmt);
+	vfprintf(k->e->out, fmt, ap);
+	va_end(ap);
+	fprintf(k->e->out, "\n         fix: %s\n", fix);
+}
+
+/* Up to CHECK_SHOW_MAX lines of text, indented, and how many more. */
+static void check_show(struct check *k, const char *text)
+{
+	unsigned n = 0;
+
+	for (const char *p = text; p && *p; n++) {
+		const char *e = strchr(p, '\n');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+
+		if (n < CHECK_SHOW_MAX)
+			fprintf(k->e->out, "           %.*s\n", (int)l, p);
+		p = e ? e + 1 : p + l;
+	}
+	if (n > CHECK_SHOW_MAX)
+		fprintf(k->e->out, "           (%u more)\n", n - CHECK_SHOW_MAX);
+}
+
+/* sh -c cmd, its standard output into out (stderr discarded): the exit
+ * status, or -1 when it could not run. */
+static int check_sh(const char *cmd, struct strbuf *out)
+{
+	struct strbuf full = { 0 };
+	char buf[8192];
+	size_t n;
+	FILE *f;
+	int st;
+
+	strbuf_printf(&full, "( %s ) 2>/dev/null", cmd);
+	f = full.buf ? popen(full.buf, "r") : NULL;
+	strbuf_free(&full);
+	if (!f)
+		return -1;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		if (out)
+			strbuf_append(out, buf, n);
+	if (out && !out->buf)
+		strbuf_append(out, "", 0);
+	st = pclose(f);
+	return st < 0 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int check_file_int(const char *path)
+{
+	char buf[32] = "";
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n > 0 ? atoi(buf) : -1;
+}
+
+static bool check_uses_v6(const struct check_env *e)
+{
+	for (size_t i = 0; i < e->conf->headend.naddr; i++)
+		if (e->conf->headend.addr[i].family == AF_INET6)
+			return true;
+	for (size_t i = 0; e->policy && i < policy_count(e->policy); i++) {
+		const struct group *g = policy_group(e->policy, i);
+
+		for (size_t j = 0; j < g->npools; j++)
+			if (g->pools[j].family == AF_INET6)
+				return true;
+	}
+	return false;
+}
+
+static void check_kernel(struct check *k)
+{
+	if (check_file_int("/proc/sys/net/ipv4/ip_forward") == 1)
+		check_ok(k, "net.ipv4.ip_forward = 1");
+	else
+		check_bad(k, "sysctl -w net.ipv4.ip_forward=1, and set it in /etc/sysctl.d/",
+			  "net.ipv4.ip_forward is not 1: the firewall forwards no IPv4, tunnels included");
+	if (check_uses_v6(k->e)) {
+		if (check_file_int("/proc/sys/net/ipv6/conf/all/forwarding") == 1)
+			check_ok(k, "net.ipv6.conf.all.forwarding = 1");
+		else
+			check_bad(k, "sysctl -w net.ipv6.conf.all.forwarding=1, and set it in /etc/sysctl.d/",
+				  "net.ipv6.conf.all.forwarding is not 1, and the configuration has IPv6"
+				  " addresses");
+	}
+	if (access("/proc/sys/net/netfilter/nf_conntrack_max", F_OK) == 0)
+		check_ok(k, "conntrack is loaded");
+	else
+		check_bad(k, "modprobe nf_conntrack (and list it in /etc/modules-load.d/)",
+			  "conntrack is not loaded: the DTLS decisions and the rules' state matches need it");
+}
+
+static void check_queue(struct check *k, const struct nfqproc_row *rows, size_t n,
+			const struct qrange *q, const char *kind)
+{
+	for (int num = q->first; q->first >= 0 && num <= q->last; num++) {
+		if (nfqproc_find(rows, n, (uint32_t)num))
+			continue;
+		check_bad(k, "start mtugated with this configuration (systemctl start mtugate); another"
+			     " program may hold the number: see `journalctl -u mtugate -p warning`",
+			  "NFQUEUE %d (%s) has no listener: its packets pass unqueued (fail-open),"
+			  " unclamped", num, kind);
+		return;
+	}
+	if (q->first >= 0)
+		check_ok(k, "NFQUEUE %d%s%.0d (%s) is bound", q->first, q->last > q->first ? "-" : "",
+			 q->last > q->first ? q->last : 0, kind);
+}
+
+static void check_daemon(struct check *k)
+{
+	const struct conf *c = k->e->conf;
+	struct nfqproc_row rows[256];
+	struct strbuf text = { 0 };
+	size_t n = 0;
+
+	if (k->e->daemon_answers)
+		check_ok(k, "mtugated answers on %s", c->daemon.control_socket);
+	else
+		check_bad(k, "systemctl start mtugate; `journalctl -u mtugate -p warning` says why it"
+			     " stopped", "mtugated does not answer on %s", c->daemon.control_socket);
+	if (check_sh("cat " NFQPROC_PATH, &text) == 0)
+		n = nfqproc_parse(text.buf, text.len, rows, sizeof(rows) / sizeof(rows[0]));
+	strbuf_free(&text);
+	check_queue(k, rows, n, &c->queues.mss, "mss");
+	check_queue(k, rows, n, &c->queues.pmtu, "pmtu");
+	check_queue(k, rows, n, &c->queues.dtls, "dtls");
+}
+
+/* The scratch namespace with this configuration's rules and routes in it,
+ * applied as the rules unit applies them. */
+static bool check_scratch(struct check *k)
+{
+	struct strbuf cmd = { 0 };
+	const char *self = k->e->self, *conf = k->e->conf->path;
+	int rc;
+
+	snprintf(k->ns, sizeof(k->ns), "mtugate-check-%ld", (long)getpid());
+	if (k->nft)
+		strbuf_printf(&cmd, "ip netns add %s && ip netns exec %s sh -ec 'ip link set lo up;"
+			      " \"%s\" -c \"%s\" rules --nft | nft -f -; \"%s\" -c \"%s\" rules --routes | sh'",
+			      k->ns, k->ns, self, conf, self, conf);
+	else
+		strbuf_printf(&cmd, "ip netns add %s && ip netns exec %s sh -ec 'ip link set lo up;"
+			      " (\"%s\" -c \"%s\" rules --ipset | ipset restore -exist) || true;"
+			      " \"%s\" -c \"%s\" rules --iptables | iptables-restore --noflush;"
+			      " \"%s\" -c \"%s\" rules --ip6tables | ip6tables-restore --noflush;"
+			      " \"%s\" -c \"%s\" rules --routes | sh'",
+			      k->ns, k->ns, self, conf, self, conf, self, conf, self, conf);
+	rc = cmd.buf ? check_sh(cmd.buf, NULL) : -1;
+	strbuf_free(&cmd);
+	if (rc != 0)
+		fprintf(k->e->out, "note     the rules could not be built for comparison in a scratch"
+			" namespace (%s): rules not compared\n", k->ns);
+	k->scratch = rc == 0;
+	return k->scratch;
+}
+
+static void check_scratch_free(struct check *k)
+{
+	char cmd[128];
+
+	if (!k->ns[0])
+		return;
+	snprintf(cmd, sizeof(cmd), "ip netns del %s", k->ns);
+	check_sh(cmd, NULL);
+}
+
+/* cmd's output here and in the scratch namespace, each through filter. */
+static void check_both(struct check *k, const char *cmd, void (*filter)(const char *, struct strbuf *),
+		       struct strbuf *live, struct strbuf *want)
+{
+	struct strbuf a = { 0 }, b = { 0 };
+	char in_ns[512];
+
+	check_sh(cmd, &a);
+	snprintf(in_ns, sizeof(in_ns), "ip netns exec %s %s", k->ns, cmd);
+	check_sh(in_ns, &b);
+	if (filter) {
+		filter(a.buf ? a.buf : "", live);
+		filter(b.buf ? b.buf : "", want);
+	} else {
+		strbuf_append(live, a.buf ? a.buf : "", a.len);
+		strbuf_append(want, b.buf ? b.buf : "", b.len);
+	}
+	strbuf_free(&a);
+	strbuf_free(&b);
+}
+
+static void check_compare(struct check *k, const char *what, const char *live, const char *want,
+			  const char *fix)
+{
+	struct strbuf miss = { 0 }, extra = { 0 };
+	size_t m = deploy_missing(want, live, &miss), x = deploy_missing(live, want, &extra);
+
+	if (!m && !x)
+		check_ok(k, "%s: as this configuration prints them", what);
+	if (m) {
+		check_bad(k, fix, "%s: %zu line(s) of this configuration are not loaded:", what, m);
+		check_show(k, miss.buf);
+	}
+	if (x) {
+		check_bad(k, fix, "%s: %zu loaded line(s) are not this configuration's (stale):", what, x);
+		check_show(k, extra.buf);
+	}
+	strbuf_free(&miss);
+	strbuf_free(&extra);
+}
+
+static void check_rules(struct check *k)
+{
+	static const char fix_ipt[] = "systemctl restart mtugate-rules (or: mtugatectl rules --iptables"
+		" | iptables-restore --noflush, the same for --ip6tables)";
+	static const char fix_nft[] = "systemctl restart mtugate-rules with MTUGATE_BACKEND=nft (or:"
+		" mtugatectl rules --nft | nft -f -)";
+	struct strbuf live = { 0 }, want = { 0 };
+
+	if (!check_scratch(k))
+		return;
+	if (k->nft) {
+		check_both(k, "nft list table inet mtugate", deploy_nft_lines, &live, &want);
+		check_compare(k, "nft table inet mtugate", live.buf ? live.buf : "",
+			      want.buf ? want.buf : "", fix_nft);
+	} else {
+		check_both(k, "iptables-save", deploy_ipt_lines, &live, &want);
+		check_compare(k, "iptables rules", live.buf ? live.buf : "", want.buf ? want.buf : "",
+			      fix_ipt);
+		strbuf_reset(&live);
+		strbuf_reset(&want);
+		check_both(k, "ip6tables-save", deploy_ipt_lines, &live, &want);
+		check_compare(k, "ip6tables rules", live.buf ? live.buf : "", want.buf ? want.buf : "",
+			      fix_ipt);
+	}
+	strbuf_free(&live);
+	strbuf_free(&want);
+}
+
+static void check_routes(struct check *k, const char *fam)
+{
+	const struct conf *c = k->e->conf;
+	struct strbuf live = { 0 }, want = { 0 }, foreign = { 0 }, miss = { 0 };
+	char cmd[128], what[64];
+
+	snprintf(what, sizeof(what), "ip %s rule", fam);
+	snprintf(cmd, sizeof(cmd), "ip %s rule show | grep -w 'lookup %u'", fam, c->proxy.route_table);
+	check_both(k, cmd, NULL, &live, &want);
+	if (deploy_missing(want.buf ? want.buf : "", live.buf ? live.buf : "", &miss)) {
+		check_bad(k, "systemctl restart mtugate-rules (or: mtugatectl rules --routes | sh)",
+			  "%s: the TPROXY rule is missing: the proxy sees no login", what);
+		check_show(k, miss.buf);
+	} else {
+		check_ok(k, "%s: TPROXY's fwmark rule is in place", what);
+	}
+	strbuf_reset(&live);
+	strbuf_reset(&want);
+	strbuf_reset(&miss);
+	snprintf(cmd, sizeof(cmd), "ip %s route show table %u", fam, c->proxy.route_table);
+	check_both(k, cmd, NULL, &live, &want);
+	if (deploy_missing(want.buf ? want.buf : "", live.buf ? live.buf : "", &miss)) {
+		check_bad(k, "systemctl restart mtugate-rules (or: mtugatectl rules --routes | sh)",
+			  "ip %s route table %u: TPROXY's local route is missing", fam, c->proxy.route_table);
+		check_show(k, miss.buf);
+	} else if (deploy_foreign_routes(live.buf ? live.buf : "", want.buf ? want.buf : "",
+					 &foreign)) {
+		check_bad(k, "choose a free table for [proxy] route_table (see /etc/iproute2/rt_tables*)",
+			  "ip %s route table %u also holds routes that are not mtugate's:", fam,
+			  c->proxy.route_table);
+		check_show(k, foreign.buf);
+	} else {
+		check_ok(k, "ip %s route table %u: mtugate's alone", fam, c->proxy.route_table);
+	}
+	strbuf_free(&live);
+	strbuf_free(&want);
+	strbuf_free(&foreign);
+	strbuf_free(&miss);
+}
+
+/* TPROXY delivers the headend's TLS to this host: the filter table's INPUT
+ * sees it. A default-drop INPUT with nothing for the proxy drops every login. */
+static void check_input(struct check *k, const char *tool)
+{
+	const struct conf *c = k->e->conf;
+	struct strbuf save = { 0 };
+	char pol[16], cmd[64], mark[32];
+	bool drop;
+
+	snprintf(cmd, sizeof(cmd), "%s-save -t filter", tool);
+	if (check_sh(cmd, &save) != 0 || !save.buf) {
+		strbuf_free(&save);
+		return;
+	}
+	deploy_ipt_policy(save.buf, "filter", "INPUT", pol, sizeof(pol));
+	drop = !strcmp(pol, "DROP") || strstr(save.buf, "-A INPUT -j DROP") ||
+	       strstr(save.buf, "-A INPUT -j REJECT");
+	snprintf(mark, sizeof(mark), "--mark 0x%x/0x%x", c->marks.proxy, c->marks.proxy);
+	if (!drop)
+		check_ok(k, "%s INPUT (policy %s) lets the proxy's connections in", tool,
+			 pol[0] ? pol : "ACCEPT");
+	else if (strstr(save.buf, mark) || strstr(save.buf, "-A INPUT -m socket") ||
+		 strstr(save.buf, "-A INPUT -j MTUGATE"))
+		check_ok(k, "%s INPUT drops by default and accepts the proxy's marked connections", tool);
+	else {
+		char fix[160];
+
+		snprintf(fix, sizeof(fix), "%s -I INPUT -m mark %s -j ACCEPT (TPROXY's mark), and keep it"
+			 " with the firewall's own rules", tool, mark);
+		check_bad(k, fix, "%s INPUT drops by default and nothing accepts what TPROXY delivers to"
+			  " the proxy: every login is dropped", tool);
+	}
+	strbuf_free(&save);
+}
+
+static void check_headend(struct check *k)
+{
+	const struct conf *c = k->e->conf;
+
+	for (size_t i = 0; i < c->headend.naddr; i++) {
+		const struct ipaddr *a = &c->headend.addr[i];
+		struct sockaddr_storage ss = { 0 };
+		socklen_t len;
+		char txt[64];
+		int fd, err = ETIMEDOUT;
+
+		if (a->family == AF_INET6) {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+			s6->sin6_family = AF_INET6;
+			s6->sin6_port = htons(c->headend.tls_port);
+			memcpy(&s6->sin6_addr, a->addr, 16);
+			len = sizeof(*s6);
+		} else {
+			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+			s4->sin_family = AF_INET;
+			s4->sin_port = htons(c->headend.tls_port);
+			memcpy(&s4->sin_addr, a->addr, 4);
+			len = sizeof(*s4);
+		}
+		fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && connect(fd, (struct sockaddr *)&ss, len) < 0 && errno == EINPROGRESS) {
+			struct pollfd p = { .fd = fd, .events = POLLOUT };
+			socklen_t el = sizeof(err);
+
+			if (poll(&p, 1, CHECK_CONNECT_MS) == 1)
+				getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
+		} else if (fd >= 0) {
+			err = 0;
+		}
+		if (fd >= 0)
+			close(fd);
+		addr_format(a, txt, sizeof(txt));
+		if (!err)
+			check_ok(k, "headend %s answers on TCP port %u", txt, c->headend.tls_port);
+		else
+			check_bad(k, "check [headend] address and tls_port, and the route to the headend",
+				  "headend %s does not answer on TCP port %u: %s", txt, c->headend.tls_port,
+				  strerror(err));
+	}
+}
+
+static void check_marks(struct check *k)
+{
+	uint32_t mask = marks_all(&k->e->conf->marks);
+	struct strbuf listing = { 0 }, found = { 0 };
+
+	check_sh("iptables-save; ip6tables-save; nft list ruleset", &listing);
+	if (deploy_mark_users(listing.buf ? listing.buf : "", mask, &found)) {
+		char fix[128];
+
+		snprintf(fix, sizeof(fix), "give mtugate bits nobody else uses: [queues] mark_mask"
+			 " (now 0x%08x)", mask);
+		check_bad(k, fix, "other rules set or test the mark bits mtugate uses (0x%08x):", mask);
+		check_show(k, found.buf);
+	} else {
+		check_ok(k, "no other rule uses mtugate's mark bits (0x%08x)", mask);
+	}
+	strbuf_free(&listing);
+	strbuf_free(&found);
+}
+
+unsigned check_run(const struct check_env *e)
+{
+	struct check k = { .e = e };
+
+	check_kernel(&k);
+	check_daemon(&k);
+	k.nft = check_sh("nft list table inet mtugate >/dev/null", NULL) == 0;
+	fprintf(e->out, "note     rules backend: %s\n", k.nft ? "nft (table inet mtugate)" :
+		"iptables (MTUGATE_* chains)");
+	check_rules(&k);
+	if (e->conf->proxy.enable && k.scratch) {
+		check_routes(&k, "-4");
+		if (check_uses_v6(e))
+			check_routes(&k, "-6");
+	}
+	if (e->conf->proxy.enable && !k.nft) {
+		check_input(&k, "iptables");
+		if (check_uses_v6(e))
+			check_input(&k, "ip6tables");
+	}
+	check_headend(&k);
+	check_marks(&k);
+	check_scratch_free(&k);
+	if (k.problems)
+		fprintf(e->out, "%u problem(s)\n", k.problems);
+	else
+		fprintf(e->out, "deployment OK\n");
+	return k.problems;
+}

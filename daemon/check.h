@@ -1,0 +1,26 @@
+/* `mtugatectl check`: the running deployment held against the configuration.
+ * Runs the firewall's own tools (iptables-save, nft, ip) and builds what the
+ * configuration prints in a scratch network namespace, so that both sides are
+ * in the kernel's canonical form. Root only. */
+#ifndef MTUGATE_DAEMON_CHECK_H
+#define MTUGATE_DAEMON_CHECK_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+struct conf;
+struct policy;
+
+struct check_env {
+	const struct conf *conf;
+	const struct policy *policy;
+	const char *self;	/* this mtugatectl, to print the rules in the scratch namespace */
+	bool daemon_answers;	/* the control socket answered a ping */
+	FILE *out;
+};
+
+/* One line per check: "ok      ..." or "PROBLEM ..." with a "fix: ..." line
+ * under it; then "deployment OK" or "N problem(s)". The problem count. */
+unsigned check_run(const struct check_env *e);
+
+#endif

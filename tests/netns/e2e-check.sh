@@ -1,0 +1,205 @@
+#!/bin/bash
+# `mtugatectl check` on a gateway whose rules the rules unit's own script
+# (debian/mtugate-rules) applied: "deployment OK" and exit 0; then each check
+# meets the one thing it is about, broken on purpose, and must name it (exit 1):
+# forwarding off, a rule deleted, a stale rule, a hook gone, the firewall's
+# `nft flush ruleset` (what `systemctl reload nftables` runs), the daemon
+# stopped (queues unbound), the headend unreachable, another rule on
+# mtugate's mark bits, and with the proxy: TPROXY's ip rule gone, a route of
+# another tool in its table, a default-drop INPUT; then the nft backend.
+# Not broken here: conntrack unloaded (a namespace cannot unload a module).
+set -u
+cd "$(dirname "$0")/../.."
+B=${B:-build}
+[ "$(id -u)" = 0 ] || { echo "needs root (network namespaces)"; exit 77; }
+for t in iptables-restore ip6tables-restore ipset nft socat openssl; do
+	command -v $t >/dev/null || { echo "needs $t (make deps)"; exit 77; }
+done
+. tests/netns/common.sh
+
+tmp=$(mktemp -d /tmp/mg-check.XXXXXX)
+chmod 755 "$tmp"
+gw=mgk$$-gw he=mgk$$-he
+cleanup() {
+	ns_destroy $gw $he
+	ip netns list 2>/dev/null | awk '/^mtugate-check-/ { print $1 }' | while read -r n; do
+		# a check killed half-way would leave its scratch namespace
+		case $n in mtugate-check-*) ip netns del "$n" 2>/dev/null ;; esac
+	done
+	[ -n "${KEEP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"
+}
+trap cleanup EXIT
+ns_create $gw $he
+ns_link $gw 198.18.2.1/24 2001:db8:2::1/64 $he 198.18.2.2/24 2001:db8:2::2/64
+ns_forwarding $gw
+ip netns exec $gw modprobe nf_conntrack 2>/dev/null
+ip netns exec $gw sysctl -qw net.netfilter.nf_conntrack_max=65536 2>/dev/null
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=headend \
+	-keyout "$tmp/key.pem" -out "$tmp/cert.pem" >/dev/null 2>&1
+chmod 600 "$tmp/key.pem"
+mkdir -p "$tmp/groups.d"
+conf() {	# conf yes|no [off]: the proxy on or off; off: no queues at all
+	local q1=40 q2=42 q3=43
+	[ "${2:-}" = off ] && q1=off q2=off q3=off
+	cat >"$tmp/mtugate.conf" <<CONF
+[daemon]
+user =
+control_socket = $tmp/run/mtugate.sock
+groups_dir = groups.d
+[queues]
+mss = $q1
+pmtu = $q2
+dtls = $q3
+[headend]
+address = 198.18.2.2, 2001:db8:2::2
+advertised_dtls_port = 444
+[proxy]
+enable = $1
+listen_port = 8443
+certificate = $tmp/cert.pem
+private_key = $tmp/key.pem
+insecure_upstream = yes
+CONF
+}
+cat >"$tmp/groups.d/relay.conf" <<GRP
+[group]
+name = relay
+pool = 192.0.2.0/26, 2001:db8:0:40::/64
+clients = 198.18.1.0/24, 2001:db8:1::/64
+mtu = 1380
+dtls = relay
+GRP
+conf no
+
+export PATH="$PWD/$B:$PATH"
+rules_unit() {	# rules_unit start|stop [backend]: the packaged script, in the gateway
+	ip netns exec $gw env MTUGATE_CONF="$tmp/mtugate.conf" MTUGATE_RULES_STATE="$tmp/state" \
+		MTUGATE_BACKEND="${2:-iptables}" sh debian/mtugate-rules "$1"
+}
+ctl() { ip netns exec $gw "$B/mtugatectl" -c "$tmp/mtugate.conf" "$@"; }
+start_daemon() {
+	ip netns exec $gw "$B/mtugated" -f -c "$tmp/mtugate.conf" 2>>"$tmp/daemon.log" &
+	dpid=$!
+	wait_until 10 ctl ping
+}
+stop_daemon() { kill "$dpid" 2>/dev/null; wait "$dpid" 2>/dev/null; }
+ip netns exec $he socat TCP4-LISTEN:443,reuseaddr,fork OPEN:/dev/null >/dev/null 2>&1 & hl4=$!
+ip netns exec $he socat TCP6-LISTEN:443,reuseaddr,fork,ipv6only OPEN:/dev/null >/dev/null 2>&1 & hl6=$!
+wait_until 10 ip netns exec $he ss -Htln 'sport = :443' | grep -q .
+
+runcheck() {	# runcheck: mtugatectl check's output into $tmp/check.out, its exit code into rc
+	ctl check >"$tmp/check.out" 2>&1
+	rc=$?
+}
+healthy() { runcheck; [ $rc = 0 ] && grep -qx 'deployment OK' "$tmp/check.out"; }
+names() {	# names NAME PATTERN: check fails (exit 1) and prints a PROBLEM line matching PATTERN
+	runcheck
+	if [ $rc = 1 ] && grep -q "^PROBLEM  .*$2" "$tmp/check.out"; then
+		pass "$1"
+	else
+		fail "$1" "exit $rc; $(grep -E '^(PROBLEM|note)' "$tmp/check.out" | head -n 4 | tr '\n' '|')"
+	fi
+}
+
+check "the daemon starts" start_daemon
+check "the rules unit's script applies the rules" rules_unit start
+runcheck
+check "healthy: exit 0 and \"deployment OK\" ($(grep -c '^ok' "$tmp/check.out") checks ok)" healthy
+[ $rc = 0 ] || sed 's/^/info   /' "$tmp/check.out"
+check "it names the iptables backend" grep -q '^note     rules backend: iptables' "$tmp/check.out"
+check_not "the scratch namespace is gone afterwards" sh -c "ip netns list | grep -q mtugate-check-"
+
+ip netns exec $gw sysctl -qw net.ipv4.ip_forward=0
+names "forwarding off is named" "net.ipv4.ip_forward is not 1"
+ip netns exec $gw sysctl -qw net.ipv4.ip_forward=1
+ip netns exec $gw sysctl -qw net.ipv6.conf.all.forwarding=0
+names "IPv6 forwarding off is named (the configuration has IPv6)" "net.ipv6.conf.all.forwarding is not 1"
+ip netns exec $gw sysctl -qw net.ipv6.conf.all.forwarding=1
+
+ip netns exec $gw iptables -t mangle -D MTUGATE_MSS 1
+names "a deleted rule is named" "iptables rules: 1 line(s) of this configuration are not loaded"
+check "and shown" grep -q '^           mangle: -A MTUGATE_MSS -s 192.0.2.0/26' "$tmp/check.out"
+rules_unit start
+check "re-applied: healthy" healthy
+
+ip netns exec $gw ip6tables -t mangle -A MTUGATE_MSS -s 2001:db8:0:99::/64 -j ACCEPT
+names "a stale rule is named" "ip6tables rules: 1 loaded line(s) are not this configuration's"
+rules_unit start
+ip netns exec $gw iptables -t mangle -D PREROUTING -j MTUGATE_PREROUTING
+names "an unhooked chain is named" "not loaded"
+check "the hook is shown" grep -q '^           mangle: -A PREROUTING -j MTUGATE_PREROUTING' "$tmp/check.out"
+rules_unit start
+check "re-applied: healthy again" healthy
+
+# What `systemctl reload nftables` does on Debian (flush ruleset: iptables-nft's tables too).
+ip netns exec $gw nft flush ruleset
+names "the firewall's nft flush ruleset is noticed" "line(s) of this configuration are not loaded"
+rules_unit start
+
+ip netns exec $gw iptables -t mangle -A PREROUTING -i v-$he -j MARK --set-xmark 0x100/0x100
+names "another rule on mtugate's mark bits is named" "other rules set or test the mark bits"
+check "with the rule" grep -q -- '--set-xmark 0x100/0x100' "$tmp/check.out"
+ip netns exec $gw iptables -t mangle -D PREROUTING -i v-$he -j MARK --set-xmark 0x100/0x100
+
+kill $hl4; wait $hl4 2>/dev/null
+names "an unreachable headend is named" "headend 198.18.2.2 does not answer on TCP port 443"
+ip netns exec $he socat TCP4-LISTEN:443,reuseaddr,fork OPEN:/dev/null >/dev/null 2>&1 & hl4=$!
+wait_until 10 ip netns exec $he ss -Htln4 'sport = :443' | grep -q .
+
+stop_daemon
+names "a stopped daemon is named" "mtugated does not answer"
+check "and its unbound queues" grep -q '^PROBLEM  NFQUEUE 40 (mss) has no listener' "$tmp/check.out"
+
+## The proxy: TPROXY's routes and the INPUT chain.
+conf yes
+check "the daemon starts with the proxy" start_daemon
+rules_unit start
+check "with the proxy: healthy" healthy
+[ $rc = 0 ] || sed 's/^/info   /' "$tmp/check.out"
+check "the routes are checked" grep -q '^ok       ip -4 rule: TPROXY' "$tmp/check.out"
+ip netns exec $gw ip rule del fwmark 0x100/0x100 lookup 100
+names "TPROXY's ip rule gone is named" "ip -4 rule: the TPROXY rule is missing"
+rules_unit start
+ip netns exec $gw ip route add 198.18.9.0/24 dev lo table 100
+names "another tool's route in the table is named" "ip -4 route table 100 also holds routes"
+ip netns exec $gw ip route del 198.18.9.0/24 dev lo table 100
+# A default-drop INPUT as on an edge firewall: its own connections' answers allowed.
+for t in iptables ip6tables; do
+	ip netns exec $gw $t -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+	ip netns exec $gw $t -A INPUT -i lo -j ACCEPT
+done
+ip netns exec $gw iptables -P INPUT DROP
+names "a default-drop INPUT without the proxy's accept is named" "iptables INPUT drops by default"
+check "its fix is the mark's accept" grep -q 'fix: iptables -I INPUT -m mark --mark 0x100/0x100 -j ACCEPT' "$tmp/check.out"
+ip netns exec $gw iptables -I INPUT -m mark --mark 0x100/0x100 -j ACCEPT
+ip netns exec $gw ip6tables -P INPUT DROP
+ip netns exec $gw ip6tables -I INPUT -m mark --mark 0x100/0x100 -j ACCEPT
+check "with the accept: healthy" healthy
+[ $rc = 0 ] || sed 's/^/info   /' "$tmp/check.out"
+
+## The nft backend. This kernel may lack nft's queue statement (the xtables
+## NFQUEUE target is what the other tests use): then the table without queues.
+rules_unit stop
+stop_daemon
+if ip netns exec $gw nft -f - <<'NFT' 2>/dev/null
+table inet mgprobe { chain c { type filter hook prerouting priority 0; queue num 9 bypass; } }
+NFT
+then
+	ip netns exec $gw nft delete table inet mgprobe
+	conf yes
+else
+	echo "info nft: this kernel has no queue statement: the nft table is checked without queues"
+	conf yes off
+fi
+check "the daemon starts for the nft table" start_daemon
+check "the rules unit's script applies the nft table" rules_unit start nft
+check "nft backend: healthy" healthy
+[ $rc = 0 ] || sed 's/^/info   /' "$tmp/check.out"
+check "it names the nft backend" grep -q '^note     rules backend: nft' "$tmp/check.out"
+h=$(ip netns exec $gw nft -a list chain inet mtugate prerouting | awk '/return/ { print $NF; exit }')
+ip netns exec $gw nft delete rule inet mtugate prerouting handle "$h"
+names "nft: a deleted rule is named" "nft table inet mtugate: 1 line(s) of this configuration are not loaded"
+rules_unit stop nft
+stop_daemon
+finish e2e-check
