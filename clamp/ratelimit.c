@@ -20,6 +20,7 @@ struct ratelimit_hosts {
 	size_t mask;
 	uint64_t seed;
 	uint32_t rate, burst;
+	unsigned v4_bytes, v6_bytes;	/* how much of an address is the key */
 	struct host slot[];
 };
 
@@ -73,10 +74,13 @@ bool ratelimit_take(struct ratelimit_bucket *b, uint64_t now_ns)
 }
 
 struct ratelimit_hosts *ratelimit_hosts_new(size_t slots, uint32_t rate, uint32_t burst,
-					    uint64_t seed)
+					    unsigned v4_bytes, unsigned v6_bytes, uint64_t seed)
 {
 	struct ratelimit_hosts *h;
 	size_t n = PROBE;
+
+	if (v4_bytes < 1 || v4_bytes > 4 || v6_bytes < 1 || v6_bytes > 16)
+		return NULL;
 
 	while (n < slots && n < ((size_t)1 << 24))
 		n <<= 1;
@@ -87,6 +91,8 @@ struct ratelimit_hosts *ratelimit_hosts_new(size_t slots, uint32_t rate, uint32_
 	h->seed = seed;
 	h->rate = rate;
 	h->burst = burst;
+	h->v4_bytes = v4_bytes;
+	h->v6_bytes = v6_bytes;
 	return h;
 }
 
@@ -156,25 +162,36 @@ static struct host *lookup(struct ratelimit_hosts *h, uint8_t family, const uint
 	return victim;
 }
 
+struct ratelimit_bucket *ratelimit_hosts_bucket(struct ratelimit_hosts *h, int family,
+						const uint8_t *addr, uint64_t now_ns)
+{
+	uint8_t key[16] = { 0 };
+
+	/* By prefix: one host (or site) may take any address of its network,
+	 * and would get a fresh burst with each one. */
+	if (family == AF_INET)
+		memcpy(key, addr, h->v4_bytes);
+	else if (family == AF_INET6)
+		memcpy(key, addr, h->v6_bytes);
+	else
+		return NULL;
+	return &lookup(h, (uint8_t)family, key, now_ns)->b;
+}
+
+bool ratelimit_take_all(struct ratelimit_bucket *const *b, size_t n, uint64_t now_ns)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!b[i] || !has_token(b[i], now_ns))
+			return false;
+	for (size_t i = 0; i < n; i++)
+		b[i]->credit -= NS;
+	return true;
+}
+
 bool ratelimit_hosts_allow(struct ratelimit_hosts *h, int family, const uint8_t *addr,
 			   uint64_t now_ns, struct ratelimit_bucket *also)
 {
-	uint8_t key[16] = { 0 };
-	struct host *s;
+	struct ratelimit_bucket *b[2] = { ratelimit_hosts_bucket(h, family, addr, now_ns), also };
 
-	/* IPv6 by its /64: one host (or site) may take any address of its
-	 * prefix, and would get a fresh burst with each one. */
-	if (family == AF_INET)
-		memcpy(key, addr, 4);
-	else if (family == AF_INET6)
-		memcpy(key, addr, 8);
-	else
-		return false;
-	s = lookup(h, (uint8_t)family, key, now_ns);
-	if (!has_token(&s->b, now_ns))
-		return false;
-	if (also && !ratelimit_take(also, now_ns))
-		return false;
-	s->b.credit -= NS;
-	return true;
+	return ratelimit_take_all(b, also ? 2 : 1, now_ns);
 }

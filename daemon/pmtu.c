@@ -33,7 +33,8 @@ struct pmtu_bucket {
 struct pmtu_state {
 	bool mss_clamped;	/* the mss queue runs: SYNs to the pools are clamped */
 	struct rawsend *raw;
-	struct ratelimit_hosts *hosts;
+	struct ratelimit_hosts *hosts;	/* senders, by /24 and /64 */
+	struct ratelimit_hosts *dests;	/* the pool addresses, by host */
 	struct pmtu_bucket g[STATS_MAX_GROUPS];	/* by group slot: stable across reloads */
 	uint8_t out[ICMP6_MAX_LEN];
 };
@@ -68,8 +69,10 @@ struct pmtu_state *pmtu_state_new(const struct conf *c)
 	if (!(s->raw = rawsend_open()))
 		goto err;
 	s->hosts = ratelimit_hosts_new(RATELIMIT_HOST_SLOTS, RATELIMIT_HOST_RATE,
-				       RATELIMIT_HOST_BURST, pmtu_seed());
-	if (!s->hosts) {
+				       RATELIMIT_HOST_BURST, 3, 8, pmtu_seed());
+	s->dests = ratelimit_hosts_new(RATELIMIT_HOST_SLOTS, RATELIMIT_DEST_RATE,
+				       RATELIMIT_DEST_BURST, 4, 16, pmtu_seed());
+	if (!s->hosts || !s->dests) {
 		errno = ENOMEM;
 		goto err;
 	}
@@ -87,6 +90,7 @@ void pmtu_state_free(struct pmtu_state *s)
 		return;
 	rawsend_close(s->raw);
 	ratelimit_hosts_free(s->hosts);
+	ratelimit_hosts_free(s->dests);
 	free(s);
 }
 
@@ -136,6 +140,7 @@ void pmtu_packet(struct pmtu_state *s, const struct policy *pol, struct counters
 	const struct group *g;
 	struct grp_counters *gc;
 	enum icmp_res r;
+	struct ratelimit_bucket *b[3];
 	uint64_t now;
 
 	if (pkt_parse(&p, pk->buf, pk->len) != PKT_OK) {
@@ -170,11 +175,15 @@ void pmtu_packet(struct pmtu_state *s, const struct policy *pol, struct counters
 	 * (RFC 1812 4.3.2.7, RFC 4443 2.4(e)): the packet goes on unchanged. */
 	if (r != ICMP_SEND)
 		return;
-	/* The per-host limit keys on the host the ICMP goes to, the oversize
-	 * packet's source: no one sender can drain the group's budget, and no
-	 * host is flooded with our ICMP whatever it is made to send. */
+	/* Three budgets, all spent or none: the sender's (the host the ICMP
+	 * goes to, by its /24 or /64: no network is flooded with our ICMP, and
+	 * none drains the rest), the destination's (senders from many networks
+	 * toward a few tunnels spend those tunnels' budget) and the group's. */
 	now = pmtu_now();
-	if (!ratelimit_hosts_allow(s->hosts, p.family, p.src, now, pmtu_bucket(s, g, now))) {
+	b[0] = ratelimit_hosts_bucket(s->hosts, p.family, p.src, now);
+	b[1] = ratelimit_hosts_bucket(s->dests, p.family, p.dst, now);
+	b[2] = pmtu_bucket(s, g, now);
+	if (!ratelimit_take_all(b, 3, now)) {
 		/* Suppressed: drop all the same. The headend cannot carry it
 		 * either (it is over the tunnel MTU with DF set), and dropping
 		 * here keeps the sender's retransmission as its next chance to

@@ -16,7 +16,7 @@ typedef _Atomic uint64_t ctr;	/* single writer; relaxed loads for readers */
 
 /* X-macros keep the counter names, the struct and the renderers in one place. */
 #define STATS_PACKET_FIELDS(X) X(seen) X(accepted) X(rewritten) X(dropped) X(malformed) \
-	X(nogroup) X(queue_batches) X(verdict_errors)
+	X(nogroup) X(queue_batches) X(verdict_errors) X(lookups_limited)
 #define STATS_GROUP_FIELDS(X) X(packets) X(mss_rewritten) X(mss_inserted) X(mss_unchanged) \
 	X(pmtu_sent) X(pmtu_suppressed) X(dtls_relayed) X(dtls_blocked) X(dtls_port_rewritten) \
 	X(connect_rewritten) X(sessions) X(upstream_resumed)

@@ -9,7 +9,8 @@
 #     retransmissions stay in the kernel, and the tunnel works over TLS;
 #  4. the same under a stateful gateway ruleset (FORWARD policy DROP, ESTABLISHED,RELATED and
 #     the VPN ports accepted), with dtls_block = reject: the client gives DTLS up at once;
-#  5. PSK-NEGOTIATE DTLS 1.2 (X-DTLS-App-ID) is normalised as well, 6. over IPv6 too.
+#  5. PSK-NEGOTIATE DTLS 1.2 (X-DTLS-App-ID) is normalised as well, 6. over IPv6 too;
+#  7. a relay user behind the NAT address of a blocked junk sender still gets DTLS.
 set -euo pipefail
 # shellcheck source=tests/netns/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -48,12 +49,15 @@ gstat() { # GROUP FIELD
 ge() { [[ $1 -ge $2 ]]; }
 le() { [[ $1 -le $2 ]]; }
 
-# xt_recent outlives the daemon in the gateway: each phase starts with empty lists.
+# The blocked-flow sets outlive the daemon in the gateway: each phase starts with them empty.
 forget_blocked() {
-	local f
-	for f in /proc/net/xt_recent/mtugate_dtls_drop /proc/net/xt_recent/mtugate_dtls_reject; do
-		n_gw sh -c "[ ! -e $f ] || echo / >$f"
+	local l
+	for l in drop4 drop6 reject4 reject6; do
+		n_gw ipset flush "mtugate_dtls_$l" 2>/dev/null || true
 	done
+}
+remembered() { # LIST ADDRESS: the flows of ADDRESS in that set, as ADDRESS,udp:PORT lines
+	n_gw ipset list "mtugate_dtls_$1" | grep "^$2,udp:" || true
 }
 
 start_mtugate() { # lab_mtugate_conf options
@@ -117,8 +121,8 @@ block_checks() { # PHASE drop|reject
 			ge $(( $(udp_in) - in0 )) 3
 	fi
 	check "$p: tlsonly: $(( $(queued) - q0 )) datagram(s) queued" le $(( $(queued) - q0 )) 2
-	check "$p: tlsonly: the client is remembered (xt_recent $how)" \
-		n_gw grep -q "src=$LAB_SRC4_tlsonly " "/proc/net/xt_recent/mtugate_dtls_$how"
+	check "$p: tlsonly: the client's flow is remembered (ipset ${how}4)" \
+		test -n "$(remembered "${how}4" "$LAB_SRC4_tlsonly")"
 }
 
 # A firewall's usual FORWARD: default drop, replies by state, the VPN ports by hand.
@@ -215,4 +219,45 @@ progress "6: the same over IPv6 (ip6tables rules, DNAT to [headend]:443)"
 LAB_CONNECT_TO=$LAB_HEADEND6 CT_FAMILY=ipv6 relay_checks 6
 lab_disconnect
 lab_mtugated_stop
+lab_down
+
+# Issue 17: a junk sender and a relay user behind one NAT address (the client namespace
+# masquerades as tlsonly's address, a block group by `clients`). The junk datagram is
+# blocked; the relay user's DTLS, in its own flow, still comes up (its group from the
+# proxied session's ID), where memory by address blocked it for 30 s.
+progress "7: a relay user behind the NAT address of a blocked junk sender"
+lab_up cscuh61321
+n_client iptables -t nat -A POSTROUTING -o c-out -j SNAT --to-source "$LAB_SRC4_tlsonly"
+start_mtugate proxy=yes tlsonly.dtls_block=drop
+junk() { # PORT: three junk datagrams from that client port (NATed to tlsonly's address)
+	n_client python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[4]))); s.connect((sys.argv[2], int(sys.argv[3])))
+for i in range(3): s.send(b"junk, not DTLS")
+' "$LAB_SRC4_relay" "$LAB_HEADEND4" "$LAB_DTLS_ADV" "$1"
+}
+q0=$(queued) out0=$(udp_out)
+junk 40001
+junk_blocked() { [[ -n $(remembered drop4 "$LAB_SRC4_tlsonly") ]]; }
+check "7: the junk flow is blocked and remembered by address and port" wait_until 10 junk_blocked
+check "7: only that flow: $(remembered drop4 "$LAB_SRC4_tlsonly" | tr '\n' ' ')" \
+	test "$(remembered drop4 "$LAB_SRC4_tlsonly" | wc -l)" = 1
+check "7: no junk crossed to the headend" [ "$(( $(udp_out) - out0 ))" = 0 ]
+q1=$(queued)
+junk 40001
+sleep 0.5	# nothing to wait on: the point is that nothing is queued
+check "7: the junk flow's next datagrams stay in the kernel ($(( $(queued) - q1 )) queued)" \
+	[ "$(( $(queued) - q1 ))" = 0 ]
+lab_connect relay
+wait_until 20 lab_dtls_settled || true
+lab_behaviour
+check "7: the relay user's DTLS is established behind the same address" \
+	[ "$AC_DTLS_ESTABLISHED" = yes ]
+check "7: relay: ping LAN through the tunnel" n_client ping -c 5 -i 0.1 -W 3 "$LAB_LAN4"
+lab_disconnect
+n_client iptables -t nat -F POSTROUTING
+lab_mtugated_stop
+
 finish

@@ -214,10 +214,40 @@ max=$(( 10 + (10 * wall + 999) / 1000 + 1 ))
 check "per-host limit: $icmp of 40 answered to one sender (expected 10..$max in ${wall} ms)" test "$icmp" -ge 10 -a "$icmp" -le "$max"
 check "tcpdump at the sender counts the same ($seen)" test "$seen" = "$icmp"
 check "pmtu_suppressed grew by the rest ($sup of $sent)" test "$sup" = $((sent - icmp))
+# Issue 17: senders count by their /24: 40 addresses of one /24 get one sender's budget.
 read -r sent icmp seen sup wall < <(burst 198.19.0.0/16 40 0.20)
-check "40 senders at once: all 40 answered ($icmp)" test "$icmp" = 40
-check "tcpdump at the sender counts the same ($seen)" test "$seen" = 40
-check "nothing suppressed ($sup)" test "$sup" = 0
+max=$(( 10 + (10 * wall + 999) / 1000 + 1 ))
+check "40 senders of one /24: $icmp answered, one sender's budget (expected 10..$max in ${wall} ms)" test "$icmp" -ge 10 -a "$icmp" -le "$max"
+check "tcpdump at the sender counts the same ($seen)" test "$seen" = "$icmp"
+check "pmtu_suppressed grew by the rest ($sup of $sent)" test "$sup" = $((sent - icmp))
+# Drainers from six /24s toward one tunnel (.135, 300 packets/s for 2 s) and a sender of
+# another network toward another tunnel (.139, 5/s) at the same time, with a group budget of
+# 30/s: the drainers spend .135's budget (20/s), and the other sender is still answered.
+# With budgets per sender and group only, the drainers took the group's and it got few.
+group 30
+check "reload with pmtu_rate = 30" ctl reload
+# Counted at the server by what the ICMP quotes (.135): each pmtublast's raw socket sees them all.
+ip netns exec $s tcpdump -i "$sif" --immediate-mode -nn -U -w "$tmp/drain.pcap" \
+	"icmp[0] = 3 and icmp[1] = 4 and icmp[24:4] = 0xc0000287" 2>"$tmp/drain.err" &
+tpid=$!; pids+=($tpid)
+wait_until 5 grep -q "listening on" "$tmp/drain.err"
+drainers=()
+for i in 1 2 3 4 5 6; do
+	ns $s "$B/tools/pmtublast" 198.19.$i.0/24 192.0.2.135 1400 2 50 >"$tmp/drain.$i" 2>&1 &
+	drainers+=($!)
+done
+pids+=("${drainers[@]}")
+legit=$(ns $s "$B/tools/pmtublast" 198.18.3.3/32 192.0.2.139 1400 2 5 2>&1)
+wait "${drainers[@]}"	# pmtublast ends by itself 2.3 s after it started
+kill -INT $tpid; wait $tpid 2>/dev/null
+dsent=$(cat "$tmp"/drain.? | sed -n 's/.*sent=\([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
+drained=$(tcpdump -r "$tmp/drain.pcap" -nn 2>/dev/null | wc -l)
+echo "  drainers: $dsent sent, $drained answered; other sender: $legit" >&2
+read -r lsent licmp < <(sed -n 's/.* sent=\([0-9]*\) icmp=\([0-9]*\).*/\1 \2/p' <<<"$legit")
+check "the drainers sent their 600 ($dsent)" test "$dsent" = 600
+check "the other sender sent its 10 (${lsent:-none})" test "${lsent:-0}" = 10
+check "the other sender was answered for all of them while the group was under attack (${licmp:-0} of 10)" test "${licmp:-0}" -ge 9
+check "the drainers got at most .135's budget (20 + 20/s for 2.3 s: $drained)" test "$drained" -le 70
 
 # 5. GSO: with TSO back on, the gateway sees super-packets over the MTU made of
 #    segments it cannot see. They pass, and are answered, so the sender still learns.

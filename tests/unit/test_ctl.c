@@ -159,13 +159,13 @@ static void test_commands(struct fixture *f)
 	CHECK_STR(r,
 		  "packets.seen\t15\npackets.accepted\t14\npackets.rewritten\t2\npackets.dropped\t0\n"
 		  "packets.malformed\t1\npackets.nogroup\t0\npackets.queue_batches\t4\n"
-		  "packets.verdict_errors\t8\n"
+		  "packets.verdict_errors\t8\npackets.lookups_limited\t0\n"
 		  "queue.0.kind\tmss\nqueue.0.seen\t5\nqueue.0.accepted\t0\nqueue.0.rewritten\t0\n"
 		  "queue.0.dropped\t0\nqueue.0.malformed\t1\nqueue.0.nogroup\t0\n"
-		  "queue.0.queue_batches\t4\nqueue.0.verdict_errors\t0\n"
+		  "queue.0.queue_batches\t4\nqueue.0.verdict_errors\t0\nqueue.0.lookups_limited\t0\n"
 		  "queue.3.kind\tpmtu\nqueue.3.seen\t10\nqueue.3.accepted\t14\nqueue.3.rewritten\t2\n"
 		  "queue.3.dropped\t0\nqueue.3.malformed\t0\nqueue.3.nogroup\t0\n"
-		  "queue.3.queue_batches\t0\nqueue.3.verdict_errors\t0\n"
+		  "queue.3.queue_batches\t0\nqueue.3.verdict_errors\t0\nqueue.3.lookups_limited\t0\n"
 		  "group.alpha.packets\t0\ngroup.alpha.mss_rewritten\t9\ngroup.alpha.mss_inserted\t0\n"
 		  "group.alpha.mss_unchanged\t0\ngroup.alpha.pmtu_sent\t0\ngroup.alpha.pmtu_suppressed\t0\n"
 		  "group.alpha.dtls_relayed\t0\ngroup.alpha.dtls_blocked\t0\n"
@@ -322,14 +322,14 @@ static void test_kernel_queues(struct fixture *f)
 
 	ops.kernel_queues = fake_kernel_queues;
 	r = H(&ops, "stats\n");
-	CHECK(strstr(r, "queue.3.verdict_errors\t0\nqueue.3.backlog\t17\nqueue.3.kernel_dropped\t4\n"
+	CHECK(strstr(r, "queue.3.lookups_limited\t0\nqueue.3.backlog\t17\nqueue.3.kernel_dropped\t4\n"
 			"queue.3.user_dropped\t5\ngroup.alpha.") != NULL);
 	CHECK(strstr(r, "queue.0.backlog") == NULL);	/* no row for it: left out */
 	CHECK(strstr(r, "queue.9.") == NULL);		/* not one of ours */
 	ops.kernel_queues = failing_kernel_queues;
 	r = H(&ops, "stats\n");
 	CHECK(strstr(r, "backlog") == NULL);
-	CHECK(strstr(r, "queue.3.verdict_errors\t0\ngroup.alpha.") != NULL);
+	CHECK(strstr(r, "queue.3.lookups_limited\t0\ngroup.alpha.") != NULL);
 }
 
 static void test_server(struct fixture *f)

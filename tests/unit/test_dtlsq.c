@@ -7,6 +7,9 @@
 #include <string.h>
 
 #include "conf/diag.h"
+/* The lookup limits' clock: moved by the tests only. */
+static uint64_t fake_ns = 1000000000ull;
+#define DTLSQ_NOW_NS() fake_ns
 #include "daemon/dtlsq.c"
 #include "tests/unit/t.h"
 
@@ -350,6 +353,83 @@ static void test_sessions(struct policy *p)
 	session_table_free(t);
 }
 
+/* Issue 17: the lookup by client address only for DTLS, and rate-limited
+ * per source and in all; without it only a block by `clients` holds. */
+static void test_lookup_limits(struct policy *p)
+{
+	struct dtlsq_state *s = mk_state(443, 444);
+	struct session_table *t = session_table_new(8);
+	struct session_info si = { 0 };
+	static const uint8_t junk[] = "junk, not DTLS";
+	uint8_t buf[2048];
+	struct nfq_verdict v;
+	size_t n;
+	int i, marked = 0, unmarked = 0;
+	char src[32];
+
+	memset(&cnt, 0, sizeof(cnt));
+	si.client.ss_family = AF_INET;
+	inet_pton(AF_INET, "198.18.1.2", &((struct sockaddr_in *)(void *)&si.client)->sin_addr);
+	strcpy(si.group, "sess");	/* block; `clients` says relay */
+	CHECK(session_add(t, &si) >= 0);
+	dtlsq_state_set_sessions(s, t);
+
+	/* Junk from there: no lookup, `clients` says relay, so no decision. */
+	n = mk_udp(buf, "198.18.1.2", "198.18.2.2", 40200, 444, junk, sizeof(junk) - 1);
+	v = run(s, p, buf, n, 0);
+	CHECK_INT(v.action, NFQ_ACCEPT);
+	CHECK(!v.set_mark);
+	CHECK_INT(cnt.lookups_limited, 0);
+	/* Junk from a block group's `clients`: blocked all the same. */
+	n = mk_udp(buf, "198.18.1.66", "198.18.2.2", 40201, 444, junk, sizeof(junk) - 1);
+	v = run(s, p, buf, n, 0);
+	CHECK_INT(v.mark, 0x4d540005);
+
+	/* DTLS records from one source: DTLSQ_LOOKUP_HOST_RATE lookups, then
+	 * undecided (unmarked), counted; a second later it may look again. */
+	for (i = 0; i < DTLSQ_LOOKUP_HOST_RATE + 5; i++) {
+		n = mk_udp(buf, "198.18.1.2", "198.18.2.2", (uint16_t)(41000 + i), 444, app_record,
+			   sizeof(app_record));
+		v = run(s, p, buf, n, 0);
+		if (v.set_mark && v.mark == 0x4d540005)
+			marked++;
+		else if (!v.set_mark && v.action == NFQ_ACCEPT)
+			unmarked++;
+	}
+	CHECK_INT(marked, DTLSQ_LOOKUP_HOST_RATE);
+	CHECK_INT(unmarked, 5);
+	CHECK_INT(cnt.lookups_limited, 5);
+	/* Another source is not held back by that one. */
+	n = mk_udp(buf, "198.18.1.3", "198.18.2.2", 42000, 444, app_record, sizeof(app_record));
+	v = run(s, p, buf, n, 0);
+	CHECK_INT(cnt.lookups_limited, 5);
+	/* A ClientHello by its session ID is never limited. */
+	n = mk_udp(buf, "198.18.1.2", "198.18.2.2", 42001, 444, legacy_hello, sizeof(legacy_hello));
+	v = run(s, p, buf, n, 0);
+	CHECK_INT(cnt.lookups_limited, 5);
+	fake_ns += 1000000000ull;
+	n = mk_udp(buf, "198.18.1.2", "198.18.2.2", 42002, 444, app_record, sizeof(app_record));
+	v = run(s, p, buf, n, 0);
+	CHECK_INT(v.mark, 0x4d540005);
+	CHECK_INT(cnt.lookups_limited, 5);
+
+	/* The total: many sources (one /24 apart, as a spoofed flood) spend
+	 * DTLSQ_LOOKUP_RATE a second in all, then everyone waits. */
+	fake_ns += 1000000000ull;
+	for (i = 0; i < DTLSQ_LOOKUP_RATE + 10; i++) {
+		snprintf(src, sizeof(src), "10.%d.%d.1", (i >> 8) & 255, i & 255);
+		n = mk_udp(buf, src, "198.18.2.2", 43000, 444, app_record, sizeof(app_record));
+		run(s, p, buf, n, 0);
+	}
+	CHECK_INT(cnt.lookups_limited, 5 + 10);
+	n = mk_udp(buf, "198.18.1.2", "198.18.2.2", 42003, 444, app_record, sizeof(app_record));
+	v = run(s, p, buf, n, 0);
+	CHECK(!v.set_mark);
+	CHECK_INT(cnt.lookups_limited, 5 + 11);
+	dtlsq_state_free(s);
+	session_table_free(t);
+}
+
 static void test_same_ports_and_others(struct policy *p)
 {
 	struct dtlsq_state *s = mk_state(443, 443);
@@ -463,6 +543,7 @@ int main(void)
 
 	test_split_ports(p);
 	test_sessions(p);
+	test_lookup_limits(p);
 	test_same_ports_and_others(p);
 	test_mark_mask(p);
 	policy_free(p);

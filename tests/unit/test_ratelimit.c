@@ -70,7 +70,7 @@ static void test_bucket(void)
 static void test_hosts(void)
 {
 	struct ratelimit_hosts *h = ratelimit_hosts_new(64, RATELIMIT_HOST_RATE,
-							RATELIMIT_HOST_BURST, 0x1234);
+							RATELIMIT_HOST_BURST, 4, 8, 0x1234);
 	struct ratelimit_bucket group;
 	static const uint8_t a4[4] = { 198, 18, 3, 10 }, b4[4] = { 198, 18, 3, 11 };
 	static const uint8_t a6[16] = { 198, 18, 3, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
@@ -127,7 +127,7 @@ static void test_hosts(void)
 static void test_eviction(void)
 {
 	/* 8 slots, all inside one probe window: every host competes. */
-	struct ratelimit_hosts *h = ratelimit_hosts_new(1, 10, 10, 7);
+	struct ratelimit_hosts *h = ratelimit_hosts_new(1, 10, 10, 4, 8, 7);
 	uint8_t a[4] = { 192, 0, 2, 0 };
 	uint64_t t = SEC;
 	int n;
@@ -176,10 +176,74 @@ static void test_eviction(void)
 	ratelimit_hosts_free(h);
 }
 
+/* Issue 17: PMTU budgets as daemon/pmtu.c spends them, senders by /24 and
+ * /64, destinations by host, and the group: ten senders of one /24, or a
+ * /48's many /64s, toward one tunnel, do not drain the group's budget for
+ * a sender elsewhere talking to another tunnel. */
+static void test_pmtu_budgets(void)
+{
+	struct ratelimit_hosts *snd = ratelimit_hosts_new(4096, RATELIMIT_HOST_RATE,
+							  RATELIMIT_HOST_BURST, 3, 8, 99);
+	struct ratelimit_hosts *dst = ratelimit_hosts_new(4096, RATELIMIT_DEST_RATE,
+							  RATELIMIT_DEST_BURST, 4, 16, 98);
+	struct ratelimit_bucket group, *b[3];
+	uint8_t s4[4] = { 203, 0, 113, 0 }, d4[4] = { 192, 0, 2, 130 };
+	static const uint8_t legit[4] = { 198, 51, 100, 7 }, other[4] = { 192, 0, 2, 131 };
+	uint8_t s6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0xbe, 0xef }, d6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0x80 };
+	uint64_t t = 50 * SEC;
+	int n = 0, i;
+
+	CHECK(ratelimit_hosts_new(8, 1, 1, 5, 8, 1) == NULL);
+	CHECK(ratelimit_hosts_new(8, 1, 1, 4, 0, 1) == NULL);
+	ratelimit_bucket_init(&group, 100, 100, t);
+#define SPEND(sa, da, fam) (b[0] = ratelimit_hosts_bucket(snd, fam, sa, t), \
+			    b[1] = ratelimit_hosts_bucket(dst, fam, da, t), b[2] = &group, \
+			    ratelimit_take_all(b, 3, t))
+	/* Ten senders of one /24, 20 oversize packets each, toward one tunnel:
+	 * one sender's budget (10) in all. */
+	for (i = 1; i <= 10; i++) {
+		s4[3] = (uint8_t)i;
+		for (int k = 0; k < 20; k++)
+			n += SPEND(s4, d4, AF_INET);
+	}
+	CHECK_INT(n, RATELIMIT_HOST_BURST);
+	/* Senders from 50 /24s toward that tunnel: its budget (20) in all. */
+	n = 0;
+	for (i = 0; i < 50; i++) {
+		s4[2] = (uint8_t)i;
+		for (int k = 0; k < 5; k++)
+			n += SPEND(s4, d4, AF_INET);
+	}
+	CHECK_INT(n, RATELIMIT_DEST_BURST - RATELIMIT_HOST_BURST);
+	/* A /48's 1000 /64s toward one IPv6 tunnel: that tunnel's 20. */
+	n = 0;
+	for (i = 0; i < 1000; i++) {
+		s6[6] = (uint8_t)(i >> 8);
+		s6[7] = (uint8_t)i;
+		n += SPEND(s6, d6, AF_INET6);
+	}
+	CHECK_INT(n, RATELIMIT_DEST_BURST);
+	/* The group kept the rest for everyone else: a sender elsewhere
+	 * toward another tunnel gets its whole budget. */
+	CHECK(group.credit == (100 - 2 * RATELIMIT_DEST_BURST) * SEC);
+	for (n = 0; n < 20 && SPEND(legit, other, AF_INET); n++)
+		;
+	CHECK_INT(n, RATELIMIT_HOST_BURST);
+	/* A refusal by the tunnel's budget spent neither sender nor group. */
+	s4[2] = 200;
+	CHECK(!SPEND(s4, d4, AF_INET));
+	CHECK(ratelimit_hosts_bucket(snd, AF_INET, s4, t)->credit == RATELIMIT_HOST_BURST * SEC);
+	CHECK(ratelimit_take_all((struct ratelimit_bucket *const[]){ NULL }, 1, t) == false);
+#undef SPEND
+	ratelimit_hosts_free(snd);
+	ratelimit_hosts_free(dst);
+}
+
 int main(void)
 {
 	test_bucket();
 	test_hosts();
 	test_eviction();
+	test_pmtu_budgets();
 	return t_done("test_ratelimit");
 }
