@@ -6,6 +6,7 @@
 #include "clamp/mss.h"
 #include "clamp/pkt.h"
 #include "policy/policy.h"
+#include "proxy/session.h"
 
 /* Replace a partial (offload) TCP checksum with the full one. */
 static void clamp_tcp_csum_full(uint8_t *buf, const struct pkt *p)
@@ -17,8 +18,8 @@ static void clamp_tcp_csum_full(uint8_t *buf, const struct pkt *p)
 	memcpy(th + 16, &c, 2);	/* csum.h values are in packet byte order */
 }
 
-void clamp_mss(const struct policy *pol, uint8_t *buf, size_t len, size_t cap, bool csum_unready,
-	       struct clamp_mss_out *o)
+void clamp_mss(const struct policy *pol, struct session_table *sessions, uint8_t *buf, size_t len,
+	       size_t cap, bool csum_unready, struct clamp_mss_out *o)
 {
 	struct pkt p;
 
@@ -28,8 +29,8 @@ void clamp_mss(const struct policy *pol, uint8_t *buf, size_t len, size_t cap, b
 		o->mss = MSS_BAD;
 		return;
 	}
-	const struct group *gs = policy_by_pool(pol, p.family, p.src);
-	const struct group *gd = policy_by_pool(pol, p.family, p.dst);
+	const struct group *gs = session_pool_group(sessions, pol, p.family, p.src);
+	const struct group *gd = session_pool_group(sessions, pol, p.family, p.dst);
 	uint16_t ms = gs ? group_mss(gs, p.family) : 0;
 	uint16_t md = gd ? group_mss(gd, p.family) : 0;
 	const struct group *g = gs ? gs : gd;

@@ -8,6 +8,7 @@
 
 struct policy;
 struct group;
+struct session_table;
 
 enum clamp_res { CLAMP_PASS, CLAMP_REWRITTEN, CLAMP_MALFORMED };
 
@@ -19,12 +20,13 @@ struct clamp_mss_out {
 };
 
 /* TCP SYN / SYN-ACK to or from a group pool: lower its MSS to the group's
- * (between two pools the smaller wins). buf holds len bytes with cap bytes of
+ * (between two pools the smaller wins; in a shared pool, the group of the
+ * tunnel the address was given to, from sessions, which may be NULL). buf holds len bytes with cap bytes of
  * room for an inserted option. csum_unready: the TCP checksum field holds only
  * the pseudo-header sum (checksum offload, NFQA_SKB_CSUMNOTREADY); a rewritten
  * packet then gets a complete checksum, since the kernel takes it as final. */
-void clamp_mss(const struct policy *pol, uint8_t *buf, size_t len, size_t cap, bool csum_unready,
-	       struct clamp_mss_out *o);
+void clamp_mss(const struct policy *pol, struct session_table *sessions, uint8_t *buf, size_t len,
+	       size_t cap, bool csum_unready, struct clamp_mss_out *o);
 
 /* The group of a packet for counting: destination pool, source pool, then
  * clients by source and destination. NULL: no group. -1 in *malformed when

@@ -143,6 +143,31 @@ static void ctl_put_mss(struct strbuf *out, const struct group *g, int family)
 		strbuf_printf(out, "%u\n", (unsigned)group_mss(g, family));
 }
 
+/* A pool that groups share (told apart by auth_group): how its addresses
+ * are resolved. Only shown for such a group. */
+static void ctl_put_shared(struct strbuf *out, const struct policy *p, const struct group *g)
+{
+	if (!g->pool_shared)
+		return;
+	for (size_t k = 0; k < g->npools; k++) {
+		const struct prefix *px = &g->pools[k];
+		const struct group *d = policy_by_pool(p, px->family, px->addr);
+		char buf[64];
+
+		for (size_t j = 0; j < policy_count(p); j++) {
+			const struct group *h = policy_group(p, j);
+
+			if (h == g || !group_has_addr(h, px->family, px->addr))
+				continue;
+			strbuf_printf(out, "group.%s.pool_shared\t%s with %s: a tunnel's group is the one"
+				      " its login or session cookie named; an address no tunnel has"
+				      " claimed counts as %s (the smallest mtu)\n", g->name,
+				      prefix_format(px, buf, sizeof(buf)), h->name, d ? d->name : "-");
+			break;
+		}
+	}
+}
+
 static void ctl_cmd_groups(const struct ctl_ops *ops, struct strbuf *out)
 {
 	struct policy *p;
@@ -160,7 +185,9 @@ static void ctl_cmd_groups(const struct ctl_ops *ops, struct strbuf *out)
 		strbuf_printf(out, "group.%s.file\t%s\n", n, g->file);
 		strbuf_printf(out, "group.%s.pools\t", n);
 		ctl_put_prefixes(out, g->pools, g->npools);
-		strbuf_printf(out, "\ngroup.%s.clients\t", n);
+		strbuf_printf(out, "\n");
+		ctl_put_shared(out, p, g);
+		strbuf_printf(out, "group.%s.clients\t", n);
 		ctl_put_prefixes(out, g->clients, g->nclients);
 		strbuf_printf(out, "\ngroup.%s.mtu\t%u\n", n, g->mtu);
 		strbuf_printf(out, "group.%s.mss\t", n);

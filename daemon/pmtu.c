@@ -22,6 +22,7 @@
 #include "daemon/qhandler.h"
 #include "daemon/stats.h"
 #include "policy/policy.h"
+#include "proxy/session.h"
 
 /* One group's bucket, and the rate it was filled for. */
 struct pmtu_bucket {
@@ -35,6 +36,7 @@ struct pmtu_state {
 	struct rawsend *raw;
 	struct ratelimit_hosts *hosts;	/* senders, by /24 and /64 */
 	struct ratelimit_hosts *dests;	/* the pool addresses, by host */
+	struct session_table *sessions;	/* shared pools: the tunnel's group */
 	struct pmtu_bucket g[STATS_MAX_GROUPS];	/* by group slot: stable across reloads */
 	uint8_t out[ICMP6_MAX_LEN];
 };
@@ -133,6 +135,11 @@ static bool pmtu_answer(struct pmtu_state *s, const struct pkt *p, const struct 
 	return true;
 }
 
+void pmtu_state_set_sessions(struct pmtu_state *s, struct session_table *t)
+{
+	s->sessions = t;
+}
+
 void pmtu_packet(struct pmtu_state *s, const struct policy *pol, struct counters *ctr,
 		 const struct nfq_packet *pk, struct nfq_verdict *v)
 {
@@ -152,7 +159,7 @@ void pmtu_packet(struct pmtu_state *s, const struct policy *pol, struct counters
 		}
 		return;
 	}
-	if (!(g = policy_by_pool(pol, p.family, p.dst))) {
+	if (!(g = session_pool_group(s->sessions, pol, p.family, p.dst))) {
 		ctr_inc(&ctr->nogroup);
 		return;
 	}

@@ -12,6 +12,9 @@ struct nfq_verdict;
 struct pmtu_state;
 struct pmtu_state *pmtu_state_new(const struct conf *c);	/* before dropping root */
 void pmtu_state_free(struct pmtu_state *s);
+/* The proxy's session table: in a shared pool, the tunnel's own group. */
+struct session_table;
+void pmtu_state_set_sessions(struct pmtu_state *s, struct session_table *t);
 void pmtu_packet(struct pmtu_state *s, const struct policy *pol, struct counters *ctr,
 		 const struct nfq_packet *pk, struct nfq_verdict *v);
 

@@ -34,6 +34,7 @@ struct worker {
 	struct policy *pol;	/* held for one round of packets */
 	struct pmtu_state *pmtu;
 	struct dtlsq_state *dtls;
+	struct session_table *sessions;	/* the proxy's tunnels, or NULL */
 	bool warned_unguarded;
 	_Atomic uint64_t beat;	/* idle ticks: with packets seen, the watchdog's sign of life */
 	uint32_t done_mark;	/* for the message: the queue has its own copy */
@@ -73,7 +74,7 @@ static void worker_mss(struct worker *w, const struct nfq_packet *pk, struct nfq
 		return;
 	}
 	memcpy(w->scratch, pk->buf, pk->len);
-	clamp_mss(w->pol, w->scratch, pk->len, WORKER_SCRATCH, pk->csum_unready, &o);
+	clamp_mss(w->pol, w->sessions, w->scratch, pk->len, WORKER_SCRATCH, pk->csum_unready, &o);
 	if (o.group)
 		ctr_inc(&w->ctr->g[o.group->slot].packets);
 	else if (o.res != CLAMP_MALFORMED)
@@ -247,6 +248,9 @@ void worker_free(struct worker *w)
 
 void worker_set_sessions(struct worker *w, struct session_table *t)
 {
+	w->sessions = t;
+	if (w->pmtu)
+		pmtu_state_set_sessions(w->pmtu, t);
 	if (w->dtls)
 		dtlsq_state_set_sessions(w->dtls, t);
 }

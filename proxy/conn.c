@@ -30,6 +30,7 @@
 #define CAPTURE_CAP 16384	/* an auth request's XML, for group names */
 #define MAX_PENDING 8		/* requests awaiting their response */
 #define PUMP_ROUNDS 32		/* then yield to other connections */
+#define CONN_BYTES_BATCH 256	/* tunnels' byte counts per session table lock */
 
 enum conn_state { CONN_HANDSHAKE, CONN_HTTP, CONN_TUNNEL };
 enum req_state { REQ_HEAD, REQ_BODY, REQ_CONNECT };
@@ -239,6 +240,31 @@ static struct http_capture *conn_rcap(struct conn *c)
 	if (!c->rcap.buf && (c->rcap.buf = malloc(CAPTURE_CAP)))
 		c->rcap.cap = CAPTURE_CAP;
 	return c->rcap.buf ? &c->rcap : NULL;
+}
+
+/* Once after start and after each reload, at the first upstream handshake:
+ * the certificate clients see must be the headend's own, or AnyConnect,
+ * comparing it with the <server-cert-hash> in the headend's XML, may refuse
+ * the tunnel or ask its user. */
+static void conn_check_leaf(struct conn *c)
+{
+	char ours[TLS_FINGERPRINT_LEN], theirs[TLS_FINGERPRINT_LEN], d[64];
+
+	if (!atomic_exchange(&c->env->leaf_check, false))
+		return;
+	switch (tls_leaf_compare(c->s.tls, ours, theirs, sizeof(ours))) {
+	case 1:
+		log_warnx("proxy: [proxy] certificate %s is not the headend's own (%s): its SHA-256 is"
+			  " %s, the headend's %s; AnyConnect compares it with <server-cert-hash>"
+			  " and may refuse the tunnel", c->env->conf->proxy.certificate,
+			  session_addr_str(&c->dst, d, sizeof(d)), ours, theirs);
+		break;
+	case 0:
+		log_info("proxy: [proxy] certificate is the headend's own (SHA-256 %s)", ours);
+		break;
+	default:
+		log_warnx("proxy: cannot compare [proxy] certificate with the headend's");
+	}
 }
 
 /* The tunnel closed: a BYE (the client's CSTP DISCONNECT) or the headend's
@@ -588,11 +614,11 @@ static const struct group *conn_pick_group(struct conn *c, const struct policy *
 	 * auth_group), the group this connection's login or session cookie
 	 * named, when that pool is its. */
 	if (o->has_addr4 && (g = conn_pool_group(p, AF_INET, o->addr4, named)))
-		c->group_from = g == named ? "its login or cookie, in its shared pool" :
-			"X-CSTP-Address in its pool";
+		c->group_from = g->pool_shared && g == named ?
+			"its login or cookie, in its shared pool" : "X-CSTP-Address in its pool";
 	else if (o->has_addr6 && (g = conn_pool_group(p, AF_INET6, o->addr6, named)))
-		c->group_from = g == named ? "its login or cookie, in its shared pool" :
-			"X-CSTP-Address-IP6 in its pool";
+		c->group_from = g->pool_shared && g == named ?
+			"its login or cookie, in its shared pool" : "X-CSTP-Address-IP6 in its pool";
 	else if (named)
 		return named;
 	else if ((a = conn_addr(&c->client, &family)) && (g = policy_by_clients(p, family, a)))
@@ -907,6 +933,7 @@ static bool conn_handshake(struct conn *c)
 		return false;
 	}
 	c->s.hs_done = true;
+	conn_check_leaf(c);
 	c->state = CONN_HTTP;
 	{
 		char a[96], b[96], cl[64];
@@ -1126,6 +1153,10 @@ void conn_tick(struct conn_env *env)
 	const struct conf *cf = env->conf;
 	struct conn *c = env->head, *next;
 	time_t now = conn_now();
+	/* Byte counts go to the table in batches: one lock per CONN_BYTES_BATCH
+	 * tunnels, not one per tunnel (the DTLS path reads under that lock). */
+	struct session_bytes batch[CONN_BYTES_BATCH];
+	size_t nb = 0;
 
 	for (; c; c = next) {
 		next = c->next;
@@ -1141,7 +1172,12 @@ void conn_tick(struct conn_env *env)
 		if (c->dead)
 			conn_reap(c);
 		else if (c->session >= 0)
-			session_set_bytes(env->sessions, c->session, c->up.st.bytes, c->down.st.bytes);
+			batch[nb++] = (struct session_bytes){ .handle = c->session, .up = c->up.st.bytes,
+							      .down = c->down.st.bytes };
+		if (nb == CONN_BYTES_BATCH || (!next && nb)) {
+			session_set_bytes_many(env->sessions, batch, nb);
+			nb = 0;
+		}
 	}
 }
 

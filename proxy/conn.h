@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #include "policy/policy.h"
@@ -39,6 +40,9 @@ struct conn_env {
 	 * CONNECT of a session, from any address (proxy/cookie.h). */
 	struct cookie_table *cookies;
 	bool cookies_changed;		/* the state file is to be written */
+	/* Compare the headend's leaf certificate with ours at the next upstream
+	 * handshake: set at start and by a reload (another thread). */
+	atomic_bool leaf_check;
 };
 
 /* Take over an accepted client socket whose original destination is dst:

@@ -239,6 +239,8 @@ struct proxy *proxy_new(const struct conf *c, struct policy_box *box, struct sta
 	p->env = (struct conn_env){ .conf = &p->conf, .tls = p->tls, .loop = p->loop, .box = box,
 				    .ctr = stats_new_set(s), .sessions = p->sessions,
 				    .kickfd = p->kickfd, .cookies = p->cookies };
+	/* At the first upstream handshake, not before: the headend may not be up. */
+	atomic_store(&p->env.leaf_check, true);
 	if (!p->env.ctr) {
 		log_error("proxy: no counter set left");
 		goto err;
@@ -254,8 +256,11 @@ err:
 
 /* A reload must not let an operator forget that the headend is still not
  * verified (a changed [proxy] itself is the daemon's to report). */
-void proxy_reloaded(const struct proxy *p)
+void proxy_reloaded(struct proxy *p)
 {
+	/* The headend's certificate may have changed with it: compare again. */
+	if (p)
+		atomic_store(&p->env.leaf_check, true);
 	if (p && p->conf.proxy.insecure_upstream)
 		log_warnx("proxy: insecure_upstream = yes: the headend's certificate is still NOT"
 			  " verified; anyone on the path to it can read every tunnel");

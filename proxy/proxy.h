@@ -24,8 +24,9 @@ void proxy_free(struct proxy *p);
 
 /* After the daemon reloaded its configuration (main thread): warns again
  * that the headend is not verified when the running proxy has
- * insecure_upstream = yes. NULL: nothing. */
-void proxy_reloaded(const struct proxy *p);
+ * insecure_upstream = yes, and has the next upstream handshake compare the
+ * headend's certificate with [proxy] certificate. NULL: nothing. */
+void proxy_reloaded(struct proxy *p);
 
 /* ctl_ops.sessions: one "session\t..." line per tunnel (arg: the proxy). */
 void proxy_sessions(void *proxy, struct strbuf *out);

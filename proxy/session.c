@@ -8,11 +8,19 @@
 #include <string.h>
 
 #include "daemon/strbuf.h"
+#include "policy/policy.h"
+
+/* Every lookup the packet path makes is a hash chain: by DTLS id, by the
+ * outer client address (its port left out: a NAT changes it), and by the
+ * inner (tunnel) address. No lookup scans the table under the mutex. */
+enum session_key { SK_ID, SK_CLIENT, SK_ADDR4, SK_ADDR6, SK_N };
 
 struct session_entry {
 	struct session_info s;
 	bool used;
-	int next;	/* hash chain, or free list; -1 ends */
+	bool linked[SK_N];
+	int next;		/* the free list; -1 ends */
+	int chain[SK_N];	/* hash chains; -1 ends */
 };
 
 struct session_table {
@@ -20,8 +28,8 @@ struct session_table {
 	struct session_entry *e;
 	size_t n, cap, max, count;	/* n: slots ever used; cap: allocated */
 	int free_head;
-	int *buckets;
-	size_t nbuckets;		/* a power of two */
+	int *buckets[SK_N];
+	size_t nbuckets;		/* a power of two, per key */
 };
 
 static uint32_t session_hash(const uint8_t *id, size_t len)
@@ -33,6 +41,32 @@ static uint32_t session_hash(const uint8_t *id, size_t len)
 	return h;
 }
 
+/* The bytes of key k of s, or NULL when s has none. */
+static const uint8_t *session_key(const struct session_info *s, enum session_key k, size_t *len)
+{
+	switch (k) {
+	case SK_ID:
+		*len = s->id_len;
+		return s->id_len ? s->id : NULL;
+	case SK_CLIENT:
+		if (s->client.ss_family == AF_INET) {
+			*len = 4;
+			return (const uint8_t *)&((const struct sockaddr_in *)(const void *)&s->client)->sin_addr;
+		}
+		*len = 16;
+		return s->client.ss_family == AF_INET6 ?
+		       ((const struct sockaddr_in6 *)(const void *)&s->client)->sin6_addr.s6_addr : NULL;
+	case SK_ADDR4:
+		*len = 4;
+		return s->has_addr4 ? s->addr4 : NULL;
+	case SK_ADDR6:
+		*len = 16;
+		return s->has_addr6 ? s->addr6 : NULL;
+	default:
+		return NULL;
+	}
+}
+
 struct session_table *session_table_new(size_t max)
 {
 	struct session_table *t = calloc(1, sizeof(*t));
@@ -42,13 +76,16 @@ struct session_table *session_table_new(size_t max)
 		return NULL;
 	while (nb < max / 2 && nb < 65536)
 		nb *= 2;
-	t->buckets = malloc(nb * sizeof(*t->buckets));
-	if (!t->buckets) {
-		free(t);
-		return NULL;
+	for (int k = 0; k < SK_N; k++) {
+		if (!(t->buckets[k] = malloc(nb * sizeof(*t->buckets[k])))) {
+			while (k--)
+				free(t->buckets[k]);
+			free(t);
+			return NULL;
+		}
+		for (size_t i = 0; i < nb; i++)
+			t->buckets[k][i] = -1;
 	}
-	for (size_t i = 0; i < nb; i++)
-		t->buckets[i] = -1;
 	t->nbuckets = nb;
 	t->max = max;
 	t->free_head = -1;
@@ -61,34 +98,80 @@ void session_table_free(struct session_table *t)
 	if (!t)
 		return;
 	pthread_mutex_destroy(&t->lock);
-	free(t->buckets);
+	for (int k = 0; k < SK_N; k++)
+		free(t->buckets[k]);
 	free(t->e);
 	free(t);
 }
 
-static int *session_bucket(struct session_table *t, const uint8_t *id, size_t len)
+static int *session_bucket(struct session_table *t, enum session_key k, const uint8_t *key,
+			   size_t len)
 {
-	return &t->buckets[session_hash(id, len) & (t->nbuckets - 1)];
+	return &t->buckets[k][session_hash(key, len) & (t->nbuckets - 1)];
 }
 
-static int session_find(struct session_table *t, const uint8_t *id, size_t len)
+/* Entry h is on chain k under this key. For SK_CLIENT the family counts
+ * too (4 bytes of IPv4 are no IPv6 address). */
+static bool session_has_key(const struct session_entry *e, enum session_key k, int family,
+			    const uint8_t *key, size_t len)
 {
-	for (int i = *session_bucket(t, id, len); i >= 0; i = t->e[i].next)
-		if (t->e[i].s.id_len == len && memcmp(t->e[i].s.id, id, len) == 0)
+	size_t l;
+	const uint8_t *b = session_key(&e->s, k, &l);
+
+	return b && l == len && !memcmp(b, key, len) &&
+	       (k != SK_CLIENT || e->s.client.ss_family == family);
+}
+
+/* The newest entry with this key on chain k (new entries go first), or -1. */
+static int session_find_key(struct session_table *t, enum session_key k, int family,
+			    const uint8_t *key, size_t len)
+{
+	for (int i = *session_bucket(t, k, key, len); i >= 0; i = t->e[i].chain[k])
+		if (session_has_key(&t->e[i], k, family, key, len))
 			return i;
 	return -1;
 }
 
+static int session_find(struct session_table *t, const uint8_t *id, size_t len)
+{
+	return session_find_key(t, SK_ID, 0, id, len);
+}
+
+static void session_link(struct session_table *t, int h, enum session_key k)
+{
+	size_t len;
+	const uint8_t *key = session_key(&t->e[h].s, k, &len);
+	int *b;
+
+	if (!key)
+		return;
+	b = session_bucket(t, k, key, len);
+	t->e[h].chain[k] = *b;
+	*b = h;
+	t->e[h].linked[k] = true;
+}
+
+static void session_unlink_key(struct session_table *t, int h, enum session_key k)
+{
+	size_t len;
+	const uint8_t *key = session_key(&t->e[h].s, k, &len);
+	int *p;
+
+	if (!t->e[h].linked[k] || !key)
+		return;
+	p = session_bucket(t, k, key, len);
+	while (*p >= 0 && *p != h)
+		p = &t->e[*p].chain[k];
+	if (*p == h)
+		*p = t->e[h].chain[k];
+	t->e[h].linked[k] = false;
+}
+
+/* Off the id chain only: a reconnect took the id over. */
 static void session_unlink(struct session_table *t, int h)
 {
-	struct session_info *s = &t->e[h].s;
-	int *p = session_bucket(t, s->id, s->id_len);
-
-	while (*p >= 0 && *p != h)
-		p = &t->e[*p].next;
-	if (*p == h)
-		*p = t->e[h].next;
-	s->id_len = 0;
+	session_unlink_key(t, h, SK_ID);
+	t->e[h].s.id_len = 0;
 }
 
 static int session_slot(struct session_table *t)
@@ -124,14 +207,11 @@ int session_add(struct session_table *t, const struct session_info *s)
 	t->e[h] = (struct session_entry){ .s = *s, .used = true, .next = -1 };
 	if (t->e[h].s.id_len > SESSION_ID_MAX)
 		t->e[h].s.id_len = 0;
-	if (t->e[h].s.id_len) {
-		/* A reconnect presents the same id: the newest session owns it. */
-		if ((old = session_find(t, s->id, s->id_len)) >= 0)
-			session_unlink(t, old);
-		int *b = session_bucket(t, s->id, s->id_len);
-		t->e[h].next = *b;
-		*b = h;
-	}
+	/* A reconnect presents the same id: the newest session owns it. */
+	if (t->e[h].s.id_len && (old = session_find(t, s->id, s->id_len)) >= 0)
+		session_unlink(t, old);
+	for (int k = 0; k < SK_N; k++)
+		session_link(t, h, (enum session_key)k);
 	t->count++;
 out:
 	pthread_mutex_unlock(&t->lock);
@@ -142,8 +222,8 @@ void session_remove(struct session_table *t, int h)
 {
 	pthread_mutex_lock(&t->lock);
 	if (h >= 0 && (size_t)h < t->n && t->e[h].used) {
-		if (t->e[h].s.id_len)
-			session_unlink(t, h);
+		for (int k = 0; k < SK_N; k++)
+			session_unlink_key(t, h, (enum session_key)k);
 		t->e[h].used = false;
 		t->e[h].next = t->free_head;
 		t->free_head = h;
@@ -154,10 +234,21 @@ void session_remove(struct session_table *t, int h)
 
 void session_set_bytes(struct session_table *t, int h, uint64_t up, uint64_t down)
 {
+	const struct session_bytes b = { .handle = h, .up = up, .down = down };
+
+	session_set_bytes_many(t, &b, 1);
+}
+
+void session_set_bytes_many(struct session_table *t, const struct session_bytes *v, size_t n)
+{
 	pthread_mutex_lock(&t->lock);
-	if (h >= 0 && (size_t)h < t->n && t->e[h].used) {
-		t->e[h].s.bytes_up = up;
-		t->e[h].s.bytes_down = down;
+	for (size_t i = 0; i < n; i++) {
+		int h = v[i].handle;
+
+		if (h >= 0 && (size_t)h < t->n && t->e[h].used) {
+			t->e[h].s.bytes_up = v[i].up;
+			t->e[h].s.bytes_down = v[i].down;
+		}
 	}
 	pthread_mutex_unlock(&t->lock);
 }
@@ -186,29 +277,21 @@ bool session_group_by_id(struct session_table *t, const uint8_t *id, size_t len,
 	return h >= 0;
 }
 
-static bool session_from(const struct sockaddr_storage *ss, int family, const uint8_t *addr)
-{
-	if (ss->ss_family != family)
-		return false;
-	if (family == AF_INET)
-		return !memcmp(&((const struct sockaddr_in *)(const void *)ss)->sin_addr, addr, 4);
-	return !memcmp(&((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr, addr, 16);
-}
-
 bool session_group_by_client(struct session_table *t, int family, const uint8_t *addr,
 			     char *name, size_t cap)
 {
 	const char *found = NULL;
 	bool one = true;
+	size_t len = family == AF_INET6 ? 16 : 4;
 
-	if (!cap)
+	if (!cap || (family != AF_INET && family != AF_INET6))
 		return false;
 	pthread_mutex_lock(&t->lock);
-	/* A scan: only a flow's first datagrams that are no ClientHello come here. */
-	for (size_t i = 0; i < t->n && one; i++) {
+	/* The chain of this address's bucket: its tunnels and a few others. */
+	for (int i = *session_bucket(t, SK_CLIENT, addr, len); i >= 0 && one; i = t->e[i].chain[SK_CLIENT]) {
 		const struct session_info *s = &t->e[i].s;
 
-		if (!t->e[i].used || !session_from(&s->client, family, addr))
+		if (!session_has_key(&t->e[i], SK_CLIENT, family, addr, len))
 			continue;
 		if (found && strcmp(found, s->group))
 			one = false;
@@ -219,6 +302,34 @@ bool session_group_by_client(struct session_table *t, int family, const uint8_t 
 		snprintf(name, cap, "%s", found);
 	pthread_mutex_unlock(&t->lock);
 	return one;
+}
+
+bool session_group_by_addr(struct session_table *t, int family, const uint8_t *addr, char *name,
+			   size_t cap)
+{
+	enum session_key k = family == AF_INET6 ? SK_ADDR6 : SK_ADDR4;
+	int h;
+
+	if (!cap || (family != AF_INET && family != AF_INET6))
+		return false;
+	pthread_mutex_lock(&t->lock);
+	h = session_find_key(t, k, family, addr, family == AF_INET6 ? 16 : 4);
+	if (h >= 0)
+		snprintf(name, cap, "%s", t->e[h].s.group);
+	pthread_mutex_unlock(&t->lock);
+	return h >= 0 && name[0];
+}
+
+const struct group *session_pool_group(struct session_table *t, const struct policy *pol,
+				       int family, const uint8_t *addr)
+{
+	const struct group *g = policy_by_pool(pol, family, addr), *tg;
+	char name[SESSION_GROUP_MAX];
+
+	if (!g || !g->pool_shared || !t || !session_group_by_addr(t, family, addr, name, sizeof(name)))
+		return g;
+	tg = policy_by_name(pol, name);
+	return tg && group_has_addr(tg, family, addr) ? tg : g;
 }
 
 const char *session_dtls_str(enum session_dtls d)

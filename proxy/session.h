@@ -1,6 +1,7 @@
-/* The table of proxied tunnels: written by the proxy thread, read by the DTLS
- * packet path (group by DTLS session ID or App-ID) and the control socket.
- * One mutex; bounded at creation. */
+/* The table of proxied tunnels: written by the proxy thread, read by the
+ * packet paths (group by DTLS session ID or App-ID, by outer client address,
+ * by inner tunnel address: each a hash lookup) and the control socket. One
+ * mutex; bounded at creation. */
 #ifndef MTUGATE_PROXY_SESSION_H
 #define MTUGATE_PROXY_SESSION_H
 
@@ -10,6 +11,8 @@
 #include <sys/socket.h>
 
 struct strbuf;
+struct policy;
+struct group;
 
 #define SESSION_ID_MAX 64	/* an App-ID; a legacy session ID is 32 bytes */
 #define SESSION_GROUP_MAX 64
@@ -46,6 +49,12 @@ void session_table_free(struct session_table *t);
 int session_add(struct session_table *t, const struct session_info *s);
 void session_remove(struct session_table *t, int handle);
 void session_set_bytes(struct session_table *t, int handle, uint64_t up, uint64_t down);
+/* Many at once, under one lock: the proxy's once-a-second byte counts. */
+struct session_bytes {
+	int handle;
+	uint64_t up, down;
+};
+void session_set_bytes_many(struct session_table *t, const struct session_bytes *v, size_t n);
 size_t session_count(struct session_table *t);
 
 /* The group name of the session with this DTLS id, copied into name (cap
@@ -60,6 +69,20 @@ bool session_group_by_id(struct session_table *t, const uint8_t *id, size_t len,
  * or when tunnels from there (users behind one NAT) are in different groups. */
 bool session_group_by_client(struct session_table *t, int family, const uint8_t *addr,
 			     char *name, size_t cap);
+
+/* The group of the tunnel that was given this inner address (X-CSTP-Address
+ * or -IP6: 4 or 16 bytes), the newest if two were: for the packet path in a
+ * pool that groups share. false when no tunnel has it (or it has no group). */
+bool session_group_by_addr(struct session_table *t, int family, const uint8_t *addr, char *name,
+			   size_t cap);
+
+/* The group of a pool address for the packet path (MSS clamp, Path MTU):
+ * the pool's group; in a pool that groups share, the group of the tunnel the
+ * headend gave this address to, when the pool is that group's, else the
+ * pool's own choice (the smallest MTU). Takes the lock only for a shared
+ * pool. t may be NULL (no proxy). NULL when the address is in no pool. */
+const struct group *session_pool_group(struct session_table *t, const struct policy *pol,
+				       int family, const uint8_t *addr);
 
 /* One "session\tclient=... group=..." line per session, oldest first. */
 void session_format(struct session_table *t, struct strbuf *out);

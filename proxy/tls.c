@@ -712,6 +712,32 @@ const char *tls_error(struct tls *t, char *buf, size_t len)
 	return buf;
 }
 
+static void tls_fingerprint(X509 *x, char *out, size_t len)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+	size_t o = 0;
+
+	if (len)
+		out[0] = '\0';
+	if (!x || X509_digest(x, EVP_sha256(), md, &n) != 1)
+		return;
+	for (unsigned i = 0; i < n && o + 4 <= len; i++)
+		o += (size_t)snprintf(out + o, len - o, "%s%02X", i ? ":" : "", md[i]);
+}
+
+int tls_leaf_compare(struct tls *t, char *ours, char *theirs, size_t len)
+{
+	X509 *mine = SSL_CTX_get0_certificate(t->x->server);
+	X509 *peer = SSL_get0_peer_certificate(t->ssl);
+
+	tls_fingerprint(mine, ours, len);
+	tls_fingerprint(peer, theirs, len);
+	if (!mine || !peer || !ours[0] || !theirs[0])
+		return -1;
+	return strcmp(ours, theirs) ? 1 : 0;
+}
+
 bool tls_sha256(const void *data, size_t len, uint8_t out[32])
 {
 	unsigned n = 0;

@@ -73,6 +73,15 @@ const char *tls_describe(const struct tls *t, char *buf, size_t len);
  * verification result. */
 const char *tls_error(struct tls *t, char *buf, size_t len);
 
+/* The headend's leaf certificate (t: toward the headend, its handshake
+ * done) against the one the proxy presents to clients ([proxy]
+ * certificate): AnyConnect compares the tunnel's certificate with the
+ * <server-cert-hash> of the headend's XML. Both SHA-256 fingerprints
+ * ("AB:CD:...", len >= 96) are written; 0 the same, 1 they differ, -1 one is
+ * missing. */
+#define TLS_FINGERPRINT_LEN 96
+int tls_leaf_compare(struct tls *t, char *ours, char *theirs, size_t len);
+
 /* SHA-256 of data into out (the session cookie's key): false on failure. */
 bool tls_sha256(const void *data, size_t len, uint8_t out[32]);
 

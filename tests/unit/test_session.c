@@ -94,7 +94,13 @@ static void test_by_client(void)
 	CHECK(session_group_by_client(t, AF_INET6, a6, name, sizeof(name)));
 	CHECK_STR(name, "tlsonly");
 	CHECK(!session_group_by_client(t, AF_INET, other, name, sizeof(name)));
-	CHECK(!session_group_by_client(t, AF_INET6, a4, name, sizeof(name)) || strcmp(name, "relay"));
+	{
+		uint8_t as6[16] = { 0 };
+
+		memcpy(as6, a4, 4);
+		CHECK(!session_group_by_client(t, AF_INET6, as6, name, sizeof(name)) ||
+		      strcmp(name, "relay"));
+	}
 	/* Another user behind the same address, in another group: not known. */
 	CHECK((hd = session_add(t, &d)) >= 0);
 	CHECK(!session_group_by_client(t, AF_INET, a4, name, sizeof(name)));
@@ -229,9 +235,112 @@ static void test_format(void)
 	session_table_free(t);
 }
 
+/* The packet path in a shared pool: the tunnel given an inner address names
+ * its group; a reassigned address belongs to the newest tunnel. */
+static void test_by_addr(void)
+{
+	struct session_table *t = session_table_new(8);
+	struct session_info a = mk("relay", 0x21, 32, "198.18.1.2", 1);
+	struct session_info b = mk("block", 0x22, 32, "198.18.1.2", 2);
+	uint8_t in4[4] = { 192, 0, 2, 70 }, in6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0xc0, [15] = 5 };
+	char name[64] = "";
+	int ha, hb;
+
+	memcpy(a.addr4, in4, 4);
+	a.has_addr4 = true;
+	memcpy(b.addr6, in6, 16);
+	b.has_addr6 = true;
+	CHECK(!session_group_by_addr(t, AF_INET, in4, name, sizeof(name)));
+	CHECK((ha = session_add(t, &a)) >= 0 && (hb = session_add(t, &b)) >= 0);
+	CHECK(session_group_by_addr(t, AF_INET, in4, name, sizeof(name)));
+	CHECK_STR(name, "relay");
+	CHECK(session_group_by_addr(t, AF_INET6, in6, name, sizeof(name)));
+	CHECK_STR(name, "block");
+	/* The IPv4 bytes are no IPv6 address, and b has no IPv4 one. */
+	in6[15] = 6;
+	CHECK(!session_group_by_addr(t, AF_INET6, in6, name, sizeof(name)));
+	/* The headend gave the address to another tunnel: the newest wins,
+	 * and the older one's removal leaves it. */
+	memcpy(b.addr4, in4, 4);
+	b.has_addr4 = true;
+	b.id[0] = 0x23;
+	CHECK((hb = session_add(t, &b)) >= 0);
+	CHECK(session_group_by_addr(t, AF_INET, in4, name, sizeof(name)));
+	CHECK_STR(name, "block");
+	session_remove(t, ha);
+	CHECK(session_group_by_addr(t, AF_INET, in4, name, sizeof(name)));
+	CHECK_STR(name, "block");
+	session_remove(t, hb);
+	CHECK(!session_group_by_addr(t, AF_INET, in4, name, sizeof(name)));
+	session_table_free(t);
+}
+
+/* 5,000 tunnels: every lookup the packet path makes finds its own entry
+ * (each is a hash chain now, no table scan), and byte counts go in batches. */
+static void test_indexed(void)
+{
+	enum { N = 5000 };
+	struct session_table *t = session_table_new(N);
+	struct session_bytes *bytes = calloc(N, sizeof(*bytes));
+	struct strbuf out = { 0 };
+	char name[64], want[64], addr[32];
+	int ok_client = 0, ok_addr = 0, ok_id = 0;
+
+	if (!t || !bytes)
+		return;
+	for (int i = 0; i < N; i++) {
+		struct session_info s;
+
+		snprintf(name, sizeof(name), "g%d", i % 7);
+		snprintf(addr, sizeof(addr), "198.18.%d.%d", i / 250, i % 250 + 1);
+		s = mk(name, 0, 32, addr, (uint16_t)(1000 + i));
+		memcpy(s.id, &i, sizeof(i));
+		s.addr4[0] = 10;
+		s.addr4[1] = (uint8_t)(i >> 16);
+		s.addr4[2] = (uint8_t)(i >> 8);
+		s.addr4[3] = (uint8_t)i;
+		s.has_addr4 = true;
+		bytes[i].handle = session_add(t, &s);
+		bytes[i].up = (uint64_t)i;
+		bytes[i].down = 2 * (uint64_t)i;
+	}
+	CHECK_INT(session_count(t), N);
+	for (int i = 0; i < N; i++) {
+		uint8_t id[32] = { 0 }, c4[4], i4[4] = { 10, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i };
+
+		snprintf(want, sizeof(want), "g%d", i % 7);
+		snprintf(addr, sizeof(addr), "198.18.%d.%d", i / 250, i % 250 + 1);
+		inet_pton(AF_INET, addr, c4);
+		memcpy(id, &i, sizeof(i));
+		ok_client += session_group_by_client(t, AF_INET, c4, name, sizeof(name)) && !strcmp(name, want);
+		ok_addr += session_group_by_addr(t, AF_INET, i4, name, sizeof(name)) && !strcmp(name, want);
+		ok_id += session_group_by_id(t, id, 32, name, sizeof(name)) && !strcmp(name, want);
+	}
+	CHECK_INT(ok_client, N);
+	CHECK_INT(ok_addr, N);
+	CHECK_INT(ok_id, N);
+	session_set_bytes_many(t, bytes, N);
+	session_format(t, &out);
+	CHECK(out.buf && strstr(out.buf, "bytes_up=4999 bytes_down=9998"));
+	for (int i = 0; i < N; i += 2)
+		session_remove(t, bytes[i].handle);
+	CHECK_INT(session_count(t), N / 2);
+	{
+		uint8_t i4[4] = { 10, 0, 0, 2 }, i5[4] = { 10, 0, 0, 3 };
+
+		CHECK(!session_group_by_addr(t, AF_INET, i4, name, sizeof(name)));
+		CHECK(session_group_by_addr(t, AF_INET, i5, name, sizeof(name)));
+	}
+	strbuf_free(&out);
+	free(bytes);
+	session_table_free(t);
+}
+
 int main(void)
 {
 	test_lookup();
+	test_by_addr();
+	test_indexed();
 	test_by_client();
 	test_same_id();
 	test_bounds();

@@ -621,6 +621,75 @@ out:
 		close(fd[1]);
 }
 
+/* The proxy's handshake with headend srv; its leaf compared with ours. */
+static int leaf_with(struct tls_ctx *x, SSL_CTX *srv, char *ours, char *theirs)
+{
+	struct sockaddr_storage a = v4("198.18.2.2", 443);
+	struct tls *t = NULL;
+	SSL *s = NULL;
+	int fd[2] = { -1, -1 }, i, res = -2;
+	bool pdone = false, sdone = false;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, fd) < 0 || fcntl(fd[0], F_SETFL, O_NONBLOCK) < 0 ||
+	    fcntl(fd[1], F_SETFL, O_NONBLOCK) < 0 || !(t = tls_connect_new(x, fd[0], SNI, &a)) ||
+	    !(s = SSL_new(srv)) || SSL_set_fd(s, fd[1]) != 1)
+		goto out;
+	SSL_set_accept_state(s);
+	for (i = 0; i < 50 && !(pdone && sdone); i++) {
+		if (!pdone) {
+			enum tls_res pr = tls_handshake(t);
+
+			if (pr == TLS_ERROR || pr == TLS_EOF)
+				goto out;
+			tls_flush(t);
+			pdone = pr == TLS_OK;
+		}
+		if (!sdone && SSL_do_handshake(s) == 1)
+			sdone = true;
+	}
+	if (pdone)
+		res = tls_leaf_compare(t, ours, theirs, TLS_FINGERPRINT_LEN);
+out:
+	ERR_clear_error();
+	tls_free(t);
+	SSL_free(s);
+	if (fd[0] >= 0)
+		close(fd[0]);
+	if (fd[1] >= 0)
+		close(fd[1]);
+	return res;
+}
+
+/* 10: the certificate clients see against the headend's own leaf. */
+static void test_leaf(void)
+{
+	struct tls_ctx *x = ctx_new(false);
+	SSL_CTX *srv = headend_new(&head), *liar = headend_new(&other);
+	char ours[TLS_FINGERPRINT_LEN], theirs[TLS_FINGERPRINT_LEN];
+	struct conf c;
+	char err[256];
+	struct tls_ctx *insecure;
+
+	conf_defaults(&c);
+	snprintf(c.proxy.certificate, sizeof(c.proxy.certificate), "%s", crt_path);
+	snprintf(c.proxy.private_key, sizeof(c.proxy.private_key), "%s", key_path);
+	c.proxy.insecure_upstream = true;
+	insecure = tls_ctx_new(&c, err, sizeof(err));
+	CHECK(x && srv && liar && insecure);
+	if (!x || !srv || !liar || !insecure)
+		goto out;
+	CHECK_INT(leaf_with(x, srv, ours, theirs), 0);
+	CHECK_INT(strlen(ours), 95);
+	CHECK_STR(ours, theirs);
+	CHECK_INT(leaf_with(insecure, liar, ours, theirs), 1);
+	CHECK(strcmp(ours, theirs) != 0 && strlen(theirs) == 95 && theirs[2] == ':');
+out:
+	SSL_CTX_free(srv);
+	SSL_CTX_free(liar);
+	tls_ctx_free(x);
+	tls_ctx_free(insecure);
+}
+
 int main(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/test_tls.XXXXXX");
@@ -648,6 +717,7 @@ int main(void)
 	test_ipv6();
 	test_tls12();
 	test_renegotiate();
+	test_leaf();
 
 	unlink(crt_path);
 	unlink(key_path);
