@@ -73,6 +73,11 @@ static const struct conf_key conf_keys[] = {
 	CONF_KEY(proxy, handshake_timeout, CK_UINT, 1, 3600),
 	CONF_KEY(proxy, idle_timeout, CK_UINT, 1, 86400),
 	CONF_KEY(proxy, route_table, CK_UINT, 1, CONF_MAX_ROUTE_TABLE),
+	CONF_KEY(proxy, login_max, CK_UINT, 1, 1048576),
+	CONF_KEY(proxy, login_per_source, CK_UINT, 1, 1048576),
+	CONF_KEY(proxy, source_prefix4, CK_UINT, 8, 32),
+	CONF_KEY(proxy, source_prefix6, CK_UINT, 16, 128),
+	CONF_KEY(proxy, login_timeout, CK_UINT, 5, 86400),
 };
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -120,6 +125,12 @@ void conf_defaults(struct conf *c)
 	c->proxy.handshake_timeout = 30;
 	c->proxy.idle_timeout = 300;
 	c->proxy.route_table = 100;
+	/* A SAML or MFA login may wait minutes on a push approval. */
+	c->proxy.login_max = 1024;
+	c->proxy.login_per_source = 16;
+	c->proxy.source_prefix4 = 32;
+	c->proxy.source_prefix6 = 64;
+	c->proxy.login_timeout = 300;
 }
 
 /* What a load needs besides the struct: where errors go. */
@@ -502,5 +513,8 @@ bool conf_proxy_same(const struct conf *a, const struct conf *b)
 	       x->insecure_upstream == y->insecure_upstream &&
 	       x->upstream_resume == y->upstream_resume && x->max_sessions == y->max_sessions &&
 	       x->handshake_timeout == y->handshake_timeout &&
-	       x->idle_timeout == y->idle_timeout && x->route_table == y->route_table;
+	       x->idle_timeout == y->idle_timeout && x->route_table == y->route_table &&
+	       x->login_max == y->login_max && x->login_per_source == y->login_per_source &&
+	       x->source_prefix4 == y->source_prefix4 && x->source_prefix6 == y->source_prefix6 &&
+	       x->login_timeout == y->login_timeout;
 }

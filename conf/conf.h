@@ -54,6 +54,11 @@ struct conf {
 		unsigned handshake_timeout;	/* seconds */
 		unsigned idle_timeout;		/* seconds */
 		unsigned route_table;		/* TPROXY's local routes (ip rule fwmark) */
+		/* Connections that are not tunnels yet (TLS handshake, login). */
+		unsigned login_max;		/* in all */
+		unsigned login_per_source;	/* per source prefix */
+		unsigned source_prefix4, source_prefix6;
+		unsigned login_timeout;		/* seconds from accept to the CONNECT's answer */
 	} proxy;
 };
 

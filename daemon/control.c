@@ -85,6 +85,10 @@ static void ctl_cmd_stats(const struct ctl_ops *ops, struct strbuf *out)
 				 (unsigned long long)ctr_get(&sum->f));
 	STATS_PACKET_FIELDS(CTL_PKT)
 #undef CTL_PKT
+#define CTL_PROXY(f) strbuf_printf(out, "proxy." #f "\t%llu\n", \
+				   (unsigned long long)ctr_get(&sum->f));
+	STATS_PROXY_FIELDS(CTL_PROXY)
+#undef CTL_PROXY
 	/* Per queue, so each can be held against its NFQUEUE rule's counters. */
 	nq = stats_queues(ops->stats, q);
 	for (i = 0; i < nq; i++) {

@@ -30,6 +30,7 @@
 #define CAPTURE_CAP 16384	/* an auth request's XML, for group names */
 #define MAX_PENDING 8		/* requests awaiting their response */
 #define PUMP_ROUNDS 32		/* then yield to other connections */
+#define CLOSE_LOG_RATE 20	/* close lines of logins a second; then one with a count */
 #define CONN_BYTES_BATCH 256	/* tunnels' byte counts per session table lock */
 
 enum conn_state { CONN_HANDSHAKE, CONN_HTTP, CONN_TUNNEL };
@@ -64,6 +65,7 @@ struct conn {
 	enum conn_state state;
 	enum req_state rq;
 	time_t started, active;
+	struct budget_node bn;	/* counted in env->budget until it is a tunnel */
 	unsigned quiet_limit;	/* a tunnel's idle limit in seconds; 0: none */
 	struct sockaddr_storage client, dst;
 	/* HTTP */
@@ -141,6 +143,26 @@ static void conn_unlink(struct conn *c)
 	}
 }
 
+/* A flood of logins must not push the watchdog's warnings out of journald's
+ * rate limit: past CLOSE_LOG_RATE a second, one line with the count. */
+static void conn_log_held(unsigned held)
+{
+	if (held)
+		log_info("proxy: %u more connections closed before they became tunnels"
+			 " (over %d a second)", held, CLOSE_LOG_RATE);
+}
+
+static void conn_close_log(struct conn_env *env, const char *cl, const char *dst,
+			   const char *reason)
+{
+	unsigned held;
+	bool show = budget_log_step(&env->closelog, conn_now(), CLOSE_LOG_RATE, &held);
+
+	conn_log_held(held);
+	if (show)
+		log_info("proxy %s -> %s: closed: %s", cl, dst, reason);
+}
+
 /* relayd's relay_close(): one line with the reason, then everything goes
  * but the struct, which callers up the stack still test for `dead`: the
  * entry points (event, tick, kick) free it with conn_reap(). */
@@ -164,7 +186,8 @@ static void conn_close(struct conn *c, const char *fmt, ...)
 			 (unsigned long long)c->up.st.bytes, (unsigned long long)c->down.st.bytes,
 			 (long long)(conn_now() - c->started));
 	else
-		log_info("proxy %s -> %s: closed: %s", cl, dst, reason);
+		conn_close_log(c->env, cl, dst, reason);
+	budget_remove(c->env->budget, &c->bn);
 	if (c->session >= 0)
 		session_remove(c->env->sessions, c->session);
 	conn_cookie_closed(c);
@@ -351,9 +374,33 @@ static bool dir_splice(struct dir *d, size_t inlen, const uint8_t *out, size_t o
 
 /* ---- I/O ---- */
 
+/* Whether the reader moves the unwritten bytes down before reading: when
+ * only unprocessed bytes remain and nothing is mid-write, or when less than
+ * a TLS record fits. A rewritten head can leave len past DIR_READ_MAX. */
+static bool dir_compacts(const struct dir *d)
+{
+	if (!d->off)
+		return false;
+	if (d->off == d->ready)
+		return !d->wpend;
+	return d->len + 16384 > DIR_READ_MAX;
+}
+
+/* What side_read() may read into d: the reader and the epoll interest both
+ * ask this, so a full buffer is never polled for input it cannot take. */
+static size_t dir_room(const struct dir *d)
+{
+	size_t len;
+
+	if (!d->buf)
+		return DIR_READ_MAX;
+	len = dir_compacts(d) ? d->len - d->off : d->len;
+	return len < DIR_READ_MAX ? DIR_READ_MAX - len : 0;
+}
+
 static bool side_read(struct conn *c, struct side *x, struct dir *d)
 {
-	size_t n;
+	size_t n, room;
 	enum tls_res r;
 	char e[160];
 
@@ -365,22 +412,15 @@ static bool side_read(struct conn *c, struct side *x, struct dir *d)
 		conn_close(c, "out of memory");
 		return false;
 	}
-	if (d->off > 0 && d->off == d->ready) {
-		/* Only unprocessed bytes remain: move them down, nothing is mid-write. */
-		if (!d->wpend) {
-			memmove(d->buf, d->buf + d->off, d->len - d->off);
-			d->len -= d->off;
-			d->ready = d->off = 0;
-		}
-	} else if (d->off > 0 && DIR_READ_MAX - d->len < 16384) {
+	if (dir_compacts(d)) {
 		memmove(d->buf, d->buf + d->off, d->len - d->off);
 		d->len -= d->off;
 		d->ready -= d->off;
 		d->off = 0;
 	}
-	if (d->len >= DIR_READ_MAX)
+	if (!(room = dir_room(d)))
 		return false;
-	r = tls_read(x->tls, d->buf + d->len, DIR_READ_MAX - d->len, &n);
+	r = tls_read(x->tls, d->buf + d->len, room, &n);
 	x->rwant = TLS_OK;
 	switch (r) {
 	case TLS_OK:
@@ -896,6 +936,29 @@ static bool conn_stream(struct conn *c, struct dir *d, const char *from)
 
 /* ---- handshakes ---- */
 
+static void conn_event(struct loop *l, int fd, uint32_t events, void *arg);
+
+/* The headend is connected to only once the client has finished its TLS
+ * handshake: an idle or half-open client costs the headend nothing. */
+static bool conn_upstream(struct conn *c)
+{
+	char e[64];
+	int sfd = listen_upstream(&c->client, &c->dst);
+
+	if (sfd < 0) {
+		conn_close(c, "headend %s: upstream socket: %s",
+			   session_addr_str(&c->dst, e, sizeof(e)), strerror(-sfd));
+		return false;
+	}
+	c->s.fd = sfd;
+	if (loop_add(c->env->loop, sfd, EPOLLOUT, conn_event, c) < 0) {
+		conn_close(c, "headend: cannot watch the upstream socket");
+		return false;
+	}
+	c->s.events = EPOLLOUT;
+	return true;
+}
+
 static bool conn_handshake(struct conn *c)
 {
 	enum tls_res r;
@@ -915,7 +978,11 @@ static bool conn_handshake(struct conn *c)
 			return false;
 		}
 	}
-	if (!c->c.hs_done || !c->connected)
+	if (!c->c.hs_done)
+		return progress;
+	if (c->s.fd < 0 && !conn_upstream(c))
+		return false;
+	if (!c->connected)
 		return progress;
 	if (!c->s.tls && !(c->s.tls = tls_connect_new(c->env->tls, c->s.fd, tls_sni(c->c.tls), &c->dst))) {
 		conn_close(c, "headend TLS: cannot set up the connection");
@@ -960,7 +1027,7 @@ static uint32_t side_interest(const struct conn *c, const struct side *x, const 
 			ev |= EPOLLOUT;
 		return ev;
 	}
-	if (!x->eof && (!in->buf || in->len - in->off < DIR_READ_MAX) && x->rwant != TLS_WANT_WRITE)
+	if (!x->eof && dir_room(in) && x->rwant != TLS_WANT_WRITE)
 		ev |= EPOLLIN;
 	if (x->rwant == TLS_WANT_WRITE || x->wwant == TLS_WANT_WRITE || tls_pending(x->tls))
 		ev |= EPOLLOUT;
@@ -978,7 +1045,8 @@ static void conn_interest(struct conn *c)
 
 	if (ec != c->c.events && loop_mod(c->env->loop, c->c.fd, ec) == 0)
 		c->c.events = ec;
-	if (es != c->s.events && loop_mod(c->env->loop, c->s.fd, es) == 0)
+	/* No headend socket before the client's handshake is done. */
+	if (c->s.fd >= 0 && es != c->s.events && loop_mod(c->env->loop, c->s.fd, es) == 0)
 		c->s.events = es;
 }
 
@@ -1028,6 +1096,20 @@ static bool conn_round(struct conn *c, uint8_t *tmp)
 	return c->dead ? false : p;
 }
 
+/* A login became a tunnel: it leaves the login budget for the tunnels'
+ * (max_sessions). Logins in flight when the last slot went are closed. */
+static bool conn_tunnel_counted(struct conn *c)
+{
+	struct conn_env *env = c->env;
+
+	budget_remove(env->budget, &c->bn);
+	if (env->ntunnels <= env->conf->proxy.max_sessions)
+		return true;
+	ctr_inc(&env->ctr->tunnels_full);
+	conn_close(c, "max_sessions (%u) tunnels reached", env->conf->proxy.max_sessions);
+	return false;
+}
+
 static void conn_pump(struct conn *c)
 {
 	int i;
@@ -1040,6 +1122,8 @@ static void conn_pump(struct conn *c)
 	for (i = 0; i < PUMP_ROUNDS; i++)
 		if (!conn_round(c, c->env->scratch))
 			break;
+	if (!c->dead && c->state == CONN_TUNNEL && c->bn.src && !conn_tunnel_counted(c))
+		return;
 	/* One send() per side for what the rounds wrote (see tls_flush()). */
 	if (c->dead || !side_flush(c, &c->c) || !side_flush(c, &c->s))
 		return;
@@ -1094,6 +1178,9 @@ static void conn_event(struct loop *l, int fd, uint32_t events, void *arg)
 		}
 		c->connected = true;
 	}
+	/* Activity as the login budget sees it: the client's bytes only. */
+	if (fd == c->c.fd && (events & EPOLLIN))
+		budget_touch(c->env->budget, &c->bn);
 	conn_pump(c);
 	/* An error or hang-up the pump could not act on would fire forever. */
 	if (!c->dead && (events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLIN) &&
@@ -1102,12 +1189,33 @@ static void conn_event(struct loop *l, int fd, uint32_t events, void *arg)
 	conn_reap(c);
 }
 
+/* The login budget is full for client: close the least recently active
+ * login (the source's own first) until the newcomer fits. */
+static void conn_make_room(struct conn_env *env, const struct sockaddr_storage *client)
+{
+	struct budget_node *v;
+	int family;
+	const uint8_t *a = conn_addr(client, &family);
+
+	while ((v = budget_victim(env->budget, family, a))) {
+		struct conn *old = (struct conn *)(void *)((char *)v - offsetof(struct conn, bn));
+		bool own = budget_source_count(env->budget, family, a) >=
+			   env->conf->proxy.login_per_source;
+
+		ctr_inc(&env->ctr->login_evicted);
+		conn_close(old, "login budget: %u %s, this one the least recently active",
+			   own ? env->conf->proxy.login_per_source : env->conf->proxy.login_max,
+			   own ? "from this source" : "in all");
+		conn_reap(old);
+	}
+}
+
 struct conn *conn_new(struct conn_env *env, int cfd, const struct sockaddr_storage *client,
 		      const struct sockaddr_storage *dst)
 {
 	struct conn *c = calloc(1, sizeof(*c));
-	char a[64], b[64];
-	int sfd;
+	int family;
+	const uint8_t *a = conn_addr(client, &family);
 
 	if (!c) {
 		close(cfd);
@@ -1119,32 +1227,22 @@ struct conn *conn_new(struct conn_env *env, int cfd, const struct sockaddr_stora
 			    .s = { .name = "headend", .fd = -1 }, .client = *client, .dst = *dst,
 			    .session = -1 };
 	c->started = c->active = conn_now();
-	if ((sfd = listen_upstream(client, dst)) < 0) {
-		log_limited(log_warnx, "proxy %s -> %s: closed: upstream socket: %s",
-			  session_addr_str(client, a, sizeof(a)), session_addr_str(dst, b, sizeof(b)),
-			  strerror(-sfd));
-		close(cfd);
-		free(c);
-		errno = -sfd;
-		return NULL;
-	}
-	c->s.fd = sfd;
+	conn_make_room(env, client);
 	/* The list first: conn_close() unlinks whatever state it finds. */
 	c->next = env->head;
 	if (env->head)
 		env->head->prev = c;
 	env->head = c;
 	env->nconns++;
-	if (!(c->c.tls = tls_accept_new(env->tls, cfd)) ||
-	    loop_add(env->loop, cfd, EPOLLIN, conn_event, c) < 0 ||
-	    loop_add(env->loop, sfd, EPOLLOUT, conn_event, c) < 0) {
+	if (budget_add(env->budget, &c->bn, family, a) < 0 ||
+	    !(c->c.tls = tls_accept_new(env->tls, cfd)) ||
+	    loop_add(env->loop, cfd, EPOLLIN, conn_event, c) < 0) {
 		conn_close(c, "cannot set the connection up");
 		conn_reap(c);
 		errno = 0;
 		return NULL;
 	}
 	c->c.events = EPOLLIN;
-	c->s.events = EPOLLOUT;
 	return c;
 }
 
@@ -1158,12 +1256,17 @@ void conn_tick(struct conn_env *env)
 	struct session_bytes batch[CONN_BYTES_BATCH];
 	size_t nb = 0;
 
+	conn_log_held(budget_log_flush(&env->closelog, now));
 	for (; c; c = next) {
 		next = c->next;
 		if (c->state == CONN_HANDSHAKE && now - c->started >= (time_t)cf->proxy.handshake_timeout)
 			conn_close(c, "TLS handshake timeout (%u s)%s", cf->proxy.handshake_timeout,
 				   c->c.hs_done ? ", waiting for the headend" : "");
-		else if (c->state == CONN_HTTP && now - c->active >= (time_t)cf->proxy.idle_timeout)
+		/* From accept to the CONNECT's answer, whatever bytes trickle in. */
+		else if (c->state != CONN_TUNNEL && now - c->started >= (time_t)cf->proxy.login_timeout) {
+			ctr_inc(&env->ctr->login_deadline);
+			conn_close(c, "login_timeout (%u s from accept)", cf->proxy.login_timeout);
+		} else if (c->state == CONN_HTTP && now - c->active >= (time_t)cf->proxy.idle_timeout)
 			conn_close(c, "idle timeout (%u s)", cf->proxy.idle_timeout);
 		else if (c->state == CONN_TUNNEL && c->quiet_limit &&
 			 now - c->active >= (time_t)c->quiet_limit)

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "policy/policy.h"
+#include "proxy/budget.h"
 
 struct conf;
 struct counters;
@@ -36,6 +37,8 @@ struct conn_env {
 	int kickfd;			/* eventfd: wakes the loop for `again` */
 	uint8_t *scratch;		/* rewrite output, HTTP_MAX_HEAD and some */
 	size_t nconns, ntunnels;
+	struct budget *budget;		/* connections not tunnels yet */
+	struct budget_lograte closelog;	/* their close lines, summarised */
 	/* Session cookie -> group and first MTUs: the same rewrite for every
 	 * CONNECT of a session, from any address (proxy/cookie.h). */
 	struct cookie_table *cookies;
@@ -45,10 +48,11 @@ struct conn_env {
 	atomic_bool leaf_check;
 };
 
-/* Take over an accepted client socket whose original destination is dst:
- * start the upstream connect and the client handshake. On failure the fd is
- * closed and the reason logged; NULL, with errno EMFILE or ENFILE when no
- * descriptor was left for the upstream socket. */
+/* Take over an accepted client socket whose original destination is dst and
+ * start the client handshake; the headend is connected to once the client's
+ * handshake is done. When the login budget is full, the least recently
+ * active login (the source's own first) is closed to make room. On failure
+ * the fd is closed and the reason logged; NULL. */
 struct conn *conn_new(struct conn_env *env, int cfd, const struct sockaddr_storage *client,
 		      const struct sockaddr_storage *dst);
 

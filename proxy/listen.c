@@ -73,6 +73,37 @@ int listen_accept(int lfd, struct sockaddr_storage *client, struct sockaddr_stor
 	return fd;
 }
 
+bool listen_is_local(const struct sockaddr_storage *addr)
+{
+	struct sockaddr_storage a = *addr, src;
+	socklen_t sl = sizeof(src);
+	int fd, family = addr->ss_family;
+	bool local;
+
+	if (family == AF_INET && (ntohl(((struct sockaddr_in *)&a)->sin_addr.s_addr) >> 24) == 127)
+		return true;
+	if (family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&a)->sin6_addr))
+		return true;
+	/* The kernel's route to a local address leaves from that very address
+	 * (a bind test would pass any address under ip_nonlocal_bind). A UDP
+	 * connect sends nothing. */
+	if (family == AF_INET6)
+		((struct sockaddr_in6 *)&a)->sin6_port = htons(9);
+	else
+		((struct sockaddr_in *)&a)->sin_port = htons(9);
+	if ((fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
+		return false;
+	local = connect(fd, (struct sockaddr *)&a, listen_salen(family)) == 0 &&
+		getsockname(fd, (struct sockaddr *)&src, &sl) == 0 &&
+		(family == AF_INET6 ?
+		 !memcmp(&((struct sockaddr_in6 *)&src)->sin6_addr,
+			 &((struct sockaddr_in6 *)&a)->sin6_addr, 16) :
+		 ((struct sockaddr_in *)&src)->sin_addr.s_addr ==
+		 ((struct sockaddr_in *)&a)->sin_addr.s_addr);
+	close(fd);
+	return local;
+}
+
 int listen_upstream(const struct sockaddr_storage *client, const struct sockaddr_storage *dst)
 {
 	struct sockaddr_storage src = *client;

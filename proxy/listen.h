@@ -3,6 +3,7 @@
 #ifndef MTUGATE_PROXY_LISTEN_H
 #define MTUGATE_PROXY_LISTEN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -14,6 +15,11 @@ int listen_open(int family, uint16_t port);
  * accepted socket's local address is the original destination (the
  * headend). The fd, or -errno (-EAGAIN: none pending). */
 int listen_accept(int lfd, struct sockaddr_storage *client, struct sockaddr_storage *dst);
+
+/* Whether addr (its port aside) is one of this host's own addresses, loopback
+ * included: a connection from there is a loop through the proxy, or a local
+ * user, never a diverted client. */
+bool listen_is_local(const struct sockaddr_storage *addr);
 
 /* Start a non-blocking connect to dst from the client's address (any port),
  * so the headend sees the real client. The fd, or -errno. */

@@ -1,20 +1,24 @@
 #include "proxy/proxy.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conf/conf.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "daemon/stats.h"
+#include "proxy/budget.h"
 #include "proxy/conn.h"
 #include "proxy/cookie.h"
 #include "proxy/cookiefile.h"
@@ -31,6 +35,7 @@ struct proxy {
 	struct loop *loop;
 	struct tls_ctx *tls;
 	struct session_table *sessions;
+	struct budget *budget;	/* logins: connections not tunnels yet */
 	struct cookie_table *cookies;
 	char cookie_path[256];	/* the state file, next to the control socket */
 	int lfd[2];		/* IPv4, IPv6 */
@@ -87,6 +92,38 @@ static bool proxy_out_of_fds(int err)
 	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
 }
 
+/* Only what TPROXY diverted is proxied: the original destination is a
+ * headend address on tls_port. Anything else reached the listener directly
+ * (`nc 127.0.0.1 8443` on the firewall, or its own address from outside)
+ * and would make the proxy connect to itself, link after link. NULL when
+ * the connection may stay, else why not. */
+static const char *proxy_refuse(struct proxy *p, const struct sockaddr_storage *client,
+				const struct sockaddr_storage *dst)
+{
+	const struct sockaddr_in *d4 = (const void *)dst;
+	const struct sockaddr_in6 *d6 = (const void *)dst;
+	const uint8_t *a = dst->ss_family == AF_INET6 ? d6->sin6_addr.s6_addr :
+			   (const uint8_t *)&d4->sin_addr;
+	uint16_t port = ntohs(dst->ss_family == AF_INET6 ? d6->sin6_port : d4->sin_port);
+	bool headend = false;
+
+	for (size_t i = 0; i < p->conf.headend.naddr && !headend; i++) {
+		const struct ipaddr *h = &p->conf.headend.addr[i];
+
+		headend = h->family == dst->ss_family &&
+			  !memcmp(h->addr, a, h->family == AF_INET6 ? 16 : 4);
+	}
+	if (!headend || port != p->conf.headend.tls_port) {
+		ctr_inc(&p->env.ctr->not_diverted);
+		return "not diverted: its destination is no headend address on tls_port";
+	}
+	if (listen_is_local(client)) {
+		ctr_inc(&p->env.ctr->local_source);
+		return "from this host's own address (a loop)";
+	}
+	return NULL;
+}
+
 static void proxy_accept(struct loop *l, int fd, uint32_t events, void *arg)
 {
 	struct proxy *p = arg;
@@ -96,6 +133,7 @@ static void proxy_accept(struct loop *l, int fd, uint32_t events, void *arg)
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		struct sockaddr_storage client, dst;
 		int cfd = listen_accept(fd, &client, &dst);
+		const char *why;
 
 		if (cfd < 0) {
 			if (proxy_out_of_fds(-cfd))
@@ -104,16 +142,24 @@ static void proxy_accept(struct loop *l, int fd, uint32_t events, void *arg)
 				log_limited(log_warnx, "proxy: accept: %s", strerror(-cfd));
 			return;
 		}
-		if (p->env.nconns >= p->conf.proxy.max_sessions) {
+		if ((why = proxy_refuse(p, &client, &dst))) {
+			char a[64], b[64];
+
+			close(cfd);
+			log_limited(log_warnx, "proxy %s -> %s: closed at accept: %s",
+				    session_addr_str(&client, a, sizeof(a)),
+				    session_addr_str(&dst, b, sizeof(b)), why);
+			continue;
+		}
+		if (p->env.ntunnels >= p->conf.proxy.max_sessions) {
 			/* Closing at once resets the client: it retries elsewhere or later. */
 			close(cfd);
-			log_limited(log_warnx, "proxy: max_sessions (%u) reached: connection refused",
+			ctr_inc(&p->env.ctr->tunnels_full);
+			log_limited(log_warnx, "proxy: max_sessions (%u) tunnels reached: connection refused",
 				    p->conf.proxy.max_sessions);
 			continue;
 		}
 		if (!conn_new(&p->env, cfd, &client, &dst) && proxy_out_of_fds(errno)) {
-			/* The upstream socket found none: the next accept would only
-			 * take another client to refuse. */
 			proxy_pause(p, errno);
 			return;
 		}
@@ -205,6 +251,16 @@ static int proxy_listen(struct proxy *p)
 	return 0;
 }
 
+static struct budget *proxy_budget_new(const struct conf *c)
+{
+	uint64_t seed = 0;
+
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
+		seed = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&seed;
+	return budget_new(c->proxy.login_max, c->proxy.login_per_source, c->proxy.source_prefix4,
+			  c->proxy.source_prefix6, seed);
+}
+
 struct proxy *proxy_new(const struct conf *c, struct policy_box *box, struct stats *s)
 {
 	struct proxy *p = calloc(1, sizeof(*p));
@@ -224,7 +280,11 @@ struct proxy *proxy_new(const struct conf *c, struct policy_box *box, struct sta
 	if (p->conf.proxy.insecure_upstream)
 		log_warnx("proxy: insecure_upstream = yes: the headend's certificate is NOT verified;"
 			  " anyone on the path to it can read every tunnel");
-	if (!(p->loop = loop_new()) || !(p->sessions = session_table_new(p->conf.proxy.max_sessions)) ||
+	/* Logins in flight when the last tunnel slot goes may still become
+	 * tunnels (conn.c closes them at once): room for their sessions too. */
+	if (!(p->loop = loop_new()) ||
+	    !(p->sessions = session_table_new(p->conf.proxy.max_sessions + p->conf.proxy.login_max)) ||
+	    !(p->budget = proxy_budget_new(&p->conf)) ||
 	    !(p->cookies = cookie_table_new(4 * (size_t)p->conf.proxy.max_sessions + 64)) ||
 	    (p->kickfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
 	    loop_add(p->loop, p->kickfd, EPOLLIN, proxy_kick, p) < 0 ||
@@ -238,7 +298,7 @@ struct proxy *proxy_new(const struct conf *c, struct policy_box *box, struct sta
 		goto err;
 	p->env = (struct conn_env){ .conf = &p->conf, .tls = p->tls, .loop = p->loop, .box = box,
 				    .ctr = stats_new_set(s), .sessions = p->sessions,
-				    .kickfd = p->kickfd, .cookies = p->cookies };
+				    .kickfd = p->kickfd, .budget = p->budget, .cookies = p->cookies };
 	/* At the first upstream handshake, not before: the headend may not be up. */
 	atomic_store(&p->env.leaf_check, true);
 	if (!p->env.ctr) {
@@ -315,6 +375,7 @@ void proxy_free(struct proxy *p)
 		close(p->pausefd);
 	loop_free(p->loop);
 	session_table_free(p->sessions);
+	budget_free(p->budget);
 	cookie_table_free(p->cookies);
 	tls_ctx_free(p->tls);
 	free(p);

@@ -160,6 +160,8 @@ static void test_commands(struct fixture *f)
 		  "packets.seen\t15\npackets.accepted\t14\npackets.rewritten\t2\npackets.dropped\t0\n"
 		  "packets.malformed\t1\npackets.nogroup\t0\npackets.queue_batches\t4\n"
 		  "packets.verdict_errors\t8\npackets.lookups_limited\t0\n"
+		  "proxy.not_diverted\t0\nproxy.local_source\t0\nproxy.login_evicted\t0\n"
+		  "proxy.login_deadline\t0\nproxy.tunnels_full\t0\n"
 		  "queue.0.kind\tmss\nqueue.0.seen\t5\nqueue.0.accepted\t0\nqueue.0.rewritten\t0\n"
 		  "queue.0.dropped\t0\nqueue.0.malformed\t1\nqueue.0.nogroup\t0\n"
 		  "queue.0.queue_batches\t4\nqueue.0.verdict_errors\t0\nqueue.0.lookups_limited\t0\n"
