@@ -2,7 +2,11 @@
  * DTLS queue decides on), then application-data records as fast as the
  * socket takes them; and a receiver that reports the rate it got.
  *   dtlsblast send SRC SPORT DST DPORT SECONDS [SIZE]
- *   dtlsblast recv ADDR PORT SECONDS      prints "bytes=N seconds=S mbit=R" */
+ *   dtlsblast recv ADDR PORT SECONDS      prints "bytes=N seconds=S mbit=R"
+ * And a flood for e2e-flood.sh: PPS DTLS application-data records a second
+ * (no ClientHello: the daemon's lookup by client address), each from a
+ * random source port, so each one is a new flow the DTLS queue gets:
+ *   dtlsblast flood SRC DST DPORT SECONDS PPS   prints "sent=N seconds=S pps=R" */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -183,13 +187,102 @@ static int sink(char **argv)
 	return 0;
 }
 
+/* IPv4 only, through a raw socket (IP_HDRINCL): one sendmmsg per batch
+ * whatever the source port. The kernel fills the IP checksum and ID; the
+ * UDP checksum is left 0 (none, RFC 768). */
+static int flood(char **argv)
+{
+	enum { REC = 60, LEN = 20 + 8 + REC };
+	static uint8_t buf[BATCH][LEN];
+	struct sockaddr_in dst = { .sin_family = AF_INET };
+	struct mmsghdr m[BATCH];
+	struct iovec iov[BATCH];
+	struct in_addr src;
+	double secs = atof(argv[5]), pps = atof(argv[6]), t0, t;
+	unsigned long long sent = 0, due;
+	uint64_t x = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull | 1;
+	int fd = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
+
+	if (fd < 0 || inet_pton(AF_INET, argv[2], &src) != 1 ||
+	    inet_pton(AF_INET, argv[3], &dst.sin_addr) != 1 || pps <= 0) {
+		fprintf(stderr, "dtlsblast: flood SRC DST DPORT SECONDS PPS (IPv4, root)\n");
+		return 2;
+	}
+	for (int i = 0; i < BATCH; i++) {
+		uint8_t *b = buf[i];
+
+		memset(b, 0x5a, LEN);
+		b[0] = 0x45;
+		b[1] = 0;
+		b[2] = LEN >> 8;
+		b[3] = LEN & 0xff;
+		memset(b + 4, 0, 4);		/* ID, no DF */
+		b[8] = 64;
+		b[9] = IPPROTO_UDP;
+		memset(b + 10, 0, 2);
+		memcpy(b + 12, &src, 4);
+		memcpy(b + 16, &dst.sin_addr, 4);
+		b[22] = (uint8_t)(atoi(argv[4]) >> 8);
+		b[23] = (uint8_t)atoi(argv[4]);
+		b[24] = 0;
+		b[25] = 8 + REC;
+		memset(b + 26, 0, 2);
+		b[28] = 0x17;			/* application data, DTLS 1.2, epoch 1 */
+		b[29] = 0xfe;
+		b[30] = 0xfd;
+		b[31] = 0;
+		b[32] = 1;
+		b[39] = 0;
+		b[40] = REC - 13;
+		iov[i].iov_base = b;
+		iov[i].iov_len = LEN;
+		memset(&m[i], 0, sizeof(m[i]));
+		m[i].msg_hdr.msg_name = &dst;
+		m[i].msg_hdr.msg_namelen = sizeof(dst);
+		m[i].msg_hdr.msg_iov = &iov[i];
+		m[i].msg_hdr.msg_iovlen = 1;
+	}
+	t0 = now();
+	while ((t = now()) < t0 + secs) {
+		due = (unsigned long long)((t - t0) * pps);
+		if (sent >= due) {
+			usleep(1000);
+			continue;
+		}
+		int k = (int)(due - sent < BATCH ? due - sent : BATCH);
+
+		for (int i = 0; i < k; i++) {
+			x ^= x << 13;	/* xorshift64: ports 1024-65535 */
+			x ^= x >> 7;
+			x ^= x << 17;
+			uint16_t port = (uint16_t)(1024 + x % 64512);
+
+			buf[i][20] = (uint8_t)(port >> 8);
+			buf[i][21] = (uint8_t)port;
+		}
+		k = sendmmsg(fd, m, (unsigned)k, 0);
+		if (k < 0 && errno != ENOBUFS && errno != EAGAIN) {
+			perror("dtlsblast: sendmmsg");
+			return 1;
+		}
+		if (k > 0)
+			sent += (unsigned long long)k;
+	}
+	t = now() - t0;
+	printf("sent=%llu seconds=%.3f pps=%.0f\n", sent, t, (double)sent / t);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 7 && strcmp(argv[1], "send") == 0)
 		return blast(argc, argv);
 	if (argc == 5 && strcmp(argv[1], "recv") == 0)
 		return sink(argv);
+	if (argc == 7 && strcmp(argv[1], "flood") == 0)
+		return flood(argv);
 	fprintf(stderr, "usage: dtlsblast send SRC SPORT DST DPORT SECONDS [SIZE]\n"
-		"       dtlsblast recv ADDR PORT SECONDS\n");
+		"       dtlsblast recv ADDR PORT SECONDS\n"
+		"       dtlsblast flood SRC DST DPORT SECONDS PPS\n");
 	return 2;
 }
