@@ -1,10 +1,15 @@
 #include "conf/deploy.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <linux/netfilter.h>
+#include <sys/socket.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf/rules.h"
 #include "daemon/strbuf.h"
 
 /* The next line of *p (without its newline) into [*s, *s + *n); false at the end. */
@@ -308,4 +313,196 @@ const char *deploy_ipt_policy(const char *save, const char *table, const char *c
 		}
 	}
 	return buf;
+}
+
+struct deploy_chain *deploy_find(struct deploy_expect *e, uint8_t family, const char *table,
+				 const char *chain, const char *target)
+{
+	for (size_t i = 0; i < e->n; i++) {
+		struct deploy_chain *c = &e->c[i];
+
+		if (c->family == family && !strcmp(c->table, table) && !strcmp(c->chain, chain) &&
+		    !strcmp(c->target, target))
+			return c;
+	}
+	return NULL;
+}
+
+/* The entry for (family, table, chain, target), added when new. */
+static struct deploy_chain *deploy_get(struct deploy_expect *e, uint8_t family, const char *table,
+				       const char *chain, size_t clen, const char *target, size_t tlen)
+{
+	char cn[DEPLOY_NAME_MAX], tn[DEPLOY_NAME_MAX];
+	struct deploy_chain *c;
+
+	if (clen >= sizeof(cn) || tlen >= sizeof(tn))
+		return NULL;
+	memcpy(cn, chain, clen);
+	cn[clen] = '\0';
+	memcpy(tn, target, tlen);
+	tn[tlen] = '\0';
+	if ((c = deploy_find(e, family, table, cn, tn)))
+		return c;
+	if (e->n == DEPLOY_MAX_CHAINS || strlen(table) >= DEPLOY_NAME_MAX)
+		return NULL;
+	c = &e->c[e->n++];
+	memset(c, 0, sizeof(*c));
+	c->family = family;
+	strcpy(c->table, table);
+	strcpy(c->chain, cn);
+	strcpy(c->target, tn);
+	return c;
+}
+
+static size_t deploy_word(const char *s, const char *end)
+{
+	size_t n = 0;
+
+	while (s + n < end && !isspace((unsigned char)s[n]))
+		n++;
+	return n;
+}
+
+int deploy_expect_ipt(struct deploy_expect *e, const char *printed, uint8_t family)
+{
+	const char *p = printed, *s;
+	char table[DEPLOY_NAME_MAX] = "";
+	size_t n;
+
+	while (deploy_next_line(&p, &s, &n)) {
+		const char *end = s + n, *ch, *j;
+		size_t cl;
+
+		deploy_trim(&s, &n);
+		end = s + n;
+		if (n > 1 && s[0] == '*' && n <= sizeof(table)) {
+			memcpy(table, s + 1, n - 1);
+			table[n - 1] = '\0';
+			continue;
+		}
+		/* ":MTUGATE_X - [0:0]": the chain exists even with no rule. */
+		if (n > 9 && !memcmp(s, ":MTUGATE_", 9)) {
+			if (!deploy_get(e, family, table, s + 1, deploy_word(s + 1, end), "", 0))
+				return -ENOSPC;
+			continue;
+		}
+		if (n < 4 || (memcmp(s, "-A ", 3) && memcmp(s, "-I ", 3)))
+			continue;
+		ch = s + 3;
+		cl = deploy_word(ch, end);
+		if (cl > 8 && !memcmp(ch, "MTUGATE_", 8)) {
+			struct deploy_chain *c = deploy_get(e, family, table, ch, cl, "", 0);
+
+			if (!c)
+				return -ENOSPC;
+			c->rules++;
+		} else if (((j = strstr(ch + cl, " -j MTUGATE_")) || (j = strstr(ch + cl, " -g MTUGATE_"))) &&
+			   j < end) {
+			struct deploy_chain *c = deploy_get(e, family, table, ch, cl, j + 4,
+							    deploy_word(j + 4, end));
+
+			if (!c)
+				return -ENOSPC;
+			c->rules = 1;	/* a hook: one jump */
+		}
+	}
+	return 0;
+}
+
+int deploy_expect_nft(struct deploy_expect *e, const char *printed)
+{
+	const char *p = printed, *s;
+	struct deploy_chain *c = NULL;
+	size_t n;
+	int depth = 0;		/* inside table inet mtugate: 1, a chain or set: 2 */
+
+	while (deploy_next_line(&p, &s, &n)) {
+		deploy_trim(&s, &n);
+		if (!n || s[0] == '#')
+			continue;
+		if (!depth) {
+			if (n >= 20 && !memcmp(s, "table inet mtugate {", 20))
+				depth = 1;
+			continue;
+		}
+		if (s[n - 1] == '{') {
+			if (depth == 1 && n > 6 && !memcmp(s, "chain ", 6) &&
+			    !(c = deploy_get(e, NFPROTO_INET, "mtugate", s + 6, deploy_word(s + 6, s + n),
+					     "", 0)))
+				return -ENOSPC;
+			depth++;
+		} else if (n == 1 && s[0] == '}') {
+			depth--;
+			c = NULL;
+		} else if (c && depth == 2 && strncmp(s, "type ", 5) && strncmp(s, "policy ", 7)) {
+			c->rules++;
+		}
+	}
+	return 0;
+}
+
+int deploy_compare(const struct deploy_expect *want, const struct deploy_expect *live, char *why,
+		   size_t cap)
+{
+	static const char *const fam[] = { [1] = "inet ", [2] = "", [10] = "ip6 " };
+
+	for (size_t i = 0; i < want->n; i++) {
+		const struct deploy_chain *w = &want->c[i], *l = NULL;
+		const char *f = w->family < 11 && fam[w->family] ? fam[w->family] : "";
+
+		for (size_t k = 0; k < live->n && !l; k++)
+			if (live->c[k].family == w->family && !strcmp(live->c[k].table, w->table) &&
+			    !strcmp(live->c[k].chain, w->chain) && !strcmp(live->c[k].target, w->target))
+				l = &live->c[k];
+		if (w->target[0] && (!l || !l->rules)) {
+			snprintf(why, cap, "%s%s %s: no jump to %s", f, w->table, w->chain, w->target);
+			return -1;
+		}
+		/* An empty chain has no rule to count: live does not list it. */
+		if (!w->target[0] && (l ? l->rules : 0) != w->rules) {
+			snprintf(why, cap, "%s%s %s: %u rule(s), the configuration has %u%s", f, w->table,
+				 w->chain, l ? l->rules : 0, w->rules, l ? "" : " (no such chain)");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static uint64_t deploy_fnv(uint64_t h, const struct strbuf *b)
+{
+	for (size_t i = 0; i < b->len; i++)
+		h = (h ^ (uint8_t)b->buf[i]) * 0x100000001b3ull;
+	return h;
+}
+
+int deploy_expect_conf(struct deploy_expect *ipt, struct deploy_expect *nft, uint64_t *digest,
+		       const struct conf *c, const struct policy *p)
+{
+	struct strbuf b = { 0 };
+	uint64_t h = 0xcbf29ce484222325ull;
+	int rc = 0;
+
+	for (int step = 0; step < 5 && !rc; step++) {
+		strbuf_reset(&b);
+		switch (step) {
+		case 0: rc = rules_iptables(c, p, AF_INET, 1, &b); break;
+		case 1: rc = rules_iptables(c, p, AF_INET6, 1, &b); break;
+		case 2: rc = rules_ipset(c, &b); break;
+		case 3: rc = rules_nft(c, p, &b); break;
+		case 4: rc = rules_routes(c, &b); break;
+		}
+		if (!rc && b.oom)
+			rc = -ENOMEM;
+		if (rc)
+			break;
+		if (b.len)
+			h = deploy_fnv(h, &b);
+		if (step < 2)
+			rc = deploy_expect_ipt(ipt, b.buf ? b.buf : "", step == 0 ? NFPROTO_IPV4 : NFPROTO_IPV6);
+		else if (step == 3)
+			rc = deploy_expect_nft(nft, b.buf ? b.buf : "");
+	}
+	strbuf_free(&b);
+	*digest = h;
+	return rc;
 }

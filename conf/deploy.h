@@ -39,4 +39,51 @@ size_t deploy_foreign_routes(const char *table, const char *mine, struct strbuf 
 const char *deploy_ipt_policy(const char *save, const char *table, const char *chain, char *buf,
 			      size_t cap);
 
+/* What the daemon watches (daemon/rulewatch.c): the number of rules in each
+ * of mtugate's chains, and the jumps into them from the built-in chains, as
+ * nf_tables holds them (iptables-nft's tables and nft's alike). */
+#define DEPLOY_MAX_CHAINS 48
+#define DEPLOY_NAME_MAX 32
+
+struct deploy_chain {
+	uint8_t family;			/* NFPROTO_IPV4, NFPROTO_IPV6, NFPROTO_INET */
+	char table[DEPLOY_NAME_MAX];
+	char chain[DEPLOY_NAME_MAX];
+	char target[DEPLOY_NAME_MAX];	/* a hook: chain jumps to target; "" otherwise */
+	unsigned rules;			/* not a hook: its rules */
+};
+
+struct deploy_expect {
+	struct deploy_chain c[DEPLOY_MAX_CHAINS];
+	size_t n;
+};
+
+/* Add what an iptables-restore file (mtugatectl rules --iptables or
+ * --ip6tables, with hooks) loads for family: each MTUGATE_* chain with its
+ * rule count, each jump from a built-in chain. -ENOSPC past DEPLOY_MAX_CHAINS. */
+int deploy_expect_ipt(struct deploy_expect *e, const char *printed, uint8_t family);
+/* The same for the nft file (mtugatectl rules --nft): table inet mtugate's
+ * chains and their rule counts. */
+int deploy_expect_nft(struct deploy_expect *e, const char *printed);
+
+struct conf;
+struct policy;
+/* Both backends' expectations for c and p (iptables' for IPv4 and IPv6 with
+ * their hooks; nft's table), and the FNV-1a digest of all that `mtugatectl
+ * rules` prints for them (--iptables, --ip6tables, --ipset, --nft, --routes):
+ * what `mtugatectl rules --digest` prints and the rules unit records. 0 or
+ * -ENOMEM, -ENOSPC. */
+int deploy_expect_conf(struct deploy_expect *ipt, struct deploy_expect *nft, uint64_t *digest,
+		       const struct conf *c, const struct policy *p);
+
+/* The entry of e for (family, table, chain, target), or NULL. */
+struct deploy_chain *deploy_find(struct deploy_expect *e, uint8_t family, const char *table,
+				 const char *chain, const char *target);
+
+/* live holds what the kernel has of want's entries (rule counts, hooks found
+ * with rules = 1): 0 when all of want is there, else -1 with the first
+ * difference in why ("mangle MTUGATE_MSS: 0 rules, the configuration has 4"). */
+int deploy_compare(const struct deploy_expect *want, const struct deploy_expect *live, char *why,
+		   size_t cap);
+
 #endif

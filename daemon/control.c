@@ -81,6 +81,15 @@ static void ctl_cmd_stats(const struct ctl_ops *ops, struct strbuf *out)
 	strbuf_printf(out, "version\t%s\nconfig_last_reload_successful\t%d\n"
 		      "config_loaded_s\t%lld\n", MTUGATE_VERSION, atomic_load(&ops->stats->config_ok),
 		      (long long)atomic_load(&ops->stats->config_loaded));
+	{
+		char why[192];
+		int ok = stats_rules_get(ops->stats, why, sizeof(why));
+
+		/* Not known before the first look at the ruleset: nothing said. */
+		if (ok >= 0)
+			strbuf_printf(out, "rules_ok\t%d\n%s%s%s", ok, ok ? "" : "rules_problem\t",
+				      ok ? "" : why, ok ? "" : "\n");
+	}
 #define CTL_PKT(f) strbuf_printf(out, "packets." #f "\t%llu\n", \
 				 (unsigned long long)ctr_get(&sum->f));
 	STATS_PACKET_FIELDS(CTL_PKT)

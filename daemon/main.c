@@ -24,6 +24,7 @@
 #include "daemon/loop.h"
 #include "daemon/nfqproc.h"
 #include "daemon/notify.h"
+#include "daemon/rulewatch.h"
 #include "daemon/stats.h"
 #include "daemon/watch.h"
 #include "daemon/worker.h"
@@ -34,6 +35,7 @@
 /* A thread whose progress counter stood still this long is stalled (its
  * idle tick alone moves it every WORKER_TICK_MS). */
 #define DAEMON_STALL_MS 5000
+#define DAEMON_RULES_MS 3000	/* a look at the ruleset: a flush is seen within 6 s */
 
 struct daemon {
 	const char *conf_path;
@@ -52,6 +54,8 @@ struct daemon {
 	bool watchdog;		/* $WATCHDOG_USEC: WATCHDOG=1 while every thread turns */
 	int nfqproc;		/* the kernel's queue table (root's only: opened at start), or -errno */
 	struct watch watch[MAX_WORKERS + 1];	/* the packet threads, then the proxy's */
+	struct rulewatch *rules;	/* are our rules still loaded? NULL: not watched */
+	unsigned rules_bad;		/* consecutive looks that found them wanting */
 };
 
 static void usage(FILE *f)
@@ -103,6 +107,8 @@ static int daemon_reload(void *arg, struct diag *d)
 	policy_release(old);
 	policy_box_swap(dm->box, np);
 	stats_config_loaded(&dm->stats, true);
+	if (dm->rules && rulewatch_reset(dm->rules, &nc, np, changed) < 0)
+		log_warnx("rules: cannot print this configuration's rules to watch them");
 	dm->rules_conf = nc;
 	proxy_reloaded(dm->proxy);
 	log_setlevel(nc.daemon.log_level);
@@ -211,6 +217,36 @@ static void daemon_watchdog(struct loop *l, int fd, uint32_t events, void *arg)
 	}
 	if (alive && dm->watchdog && notify_send(dm->notify, "WATCHDOG=1") < 0)
 		log_warn("systemd notification (WATCHDOG=1)");
+}
+
+/* Every DAEMON_RULES_MS: are our rules still in the kernel? A firewall
+ * reload flushes them without a word (`systemctl reload nftables` runs flush
+ * ruleset); said after two looks in a row, so a rules unit still applying
+ * them at start is not a problem. */
+static void daemon_rules(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct daemon *dm = arg;
+	char why[192];
+	enum rulewatch_res r;
+
+	(void)l;
+	(void)fd;
+	(void)events;
+	r = rulewatch_poll(dm->rules, why, sizeof(why));
+	if (r == RULEWATCH_OK) {
+		if (dm->rules_bad >= 2)
+			log_info("rules: in place again");
+		dm->rules_bad = 0;
+		stats_rules_set(&dm->stats, 1, "");
+		return;
+	}
+	if (++dm->rules_bad < 2)
+		return;
+	stats_rules_set(&dm->stats, 0, why);
+	if (dm->rules_bad == 2)
+		log_warnx("rules: %s%s: packets pass unclamped; re-apply them (systemctl restart"
+			  " mtugate-rules, or mtugatectl rules)", r == RULEWATCH_STALE ? "stale: " :
+			  r == RULEWATCH_ERROR ? "cannot tell: " : "not loaded: ", why);
 }
 
 static int daemon_kernel_queues(void *arg, struct nfqproc_row *rows, size_t max)
@@ -365,6 +401,16 @@ static int daemon_run(struct daemon *dm)
 		goto out;
 	}
 
+	{
+		struct policy *pol = policy_hold(dm->box);
+
+		if (!(dm->rules = rulewatch_new(&dm->conf, pol)))
+			log_warn("rules: cannot watch the ruleset");
+		else if (loop_every(dm->loop, DAEMON_RULES_MS, daemon_rules, dm) < 0)
+			log_warn("rules: no timer to watch the ruleset");
+		policy_release(pol);
+	}
+
 	/* proxy: listeners and the headend's key need root; the thread starts after the drop. */
 	if (dm->conf.proxy.enable && !(dm->proxy = proxy_new(&dm->conf, dm->box, &dm->stats)))
 		goto out;
@@ -416,6 +462,7 @@ static int daemon_run(struct daemon *dm)
 		ret = 0;
 	notify_send(dm->notify, "STOPPING=1");
 out:
+	rulewatch_free(dm->rules);
 	for (size_t i = 0; i < dm->nworkers; i++)
 		worker_free(dm->workers[i]);	/* stops the thread, unbinds the queue */
 	dm->nworkers = 0;

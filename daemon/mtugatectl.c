@@ -14,6 +14,7 @@
 
 #include "conf/conf.h"
 #include "conf/diag.h"
+#include "conf/deploy.h"
 #include "conf/rules.h"
 #include "daemon/check.h"
 #include "daemon/stats.h"
@@ -268,6 +269,14 @@ static const char *ctlc_get(const struct ctlc_reply *r, const char *key)
 	return "0";
 }
 
+static bool ctlc_has(const struct ctlc_reply *r, const char *key)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->kv[i].key, key) == 0)
+			return true;
+	return false;
+}
+
 static bool ctlc_is_number(const char *s)
 {
 	if (!*s)
@@ -327,29 +336,46 @@ static void ctlc_json_rows(const struct ctlc_reply *r, const struct ctlc_rows *s
 	printf("}");
 }
 
+/* The "prefix.name" counters as one JSON object of names. */
+static void ctlc_json_prefixed(const struct ctlc_reply *r, const char *prefix)
+{
+	const char *sep = "";
+	size_t i, n = strlen(prefix);
+
+	printf("{");
+	for (i = 0; i < r->n; i++) {
+		if (strncmp(r->kv[i].key, prefix, n) != 0)
+			continue;
+		printf("%s", sep);
+		ctlc_json_str(r->kv[i].key + n, strlen(r->kv[i].key + n));
+		printf(": ");
+		ctlc_json_val(r->kv[i].val);
+		sep = ", ";
+	}
+	printf("}");
+}
+
 static void ctlc_stats_json(const struct ctlc_reply *r, const struct ctlc_rows *q,
 			    const struct ctlc_rows *g)
 {
-	const char *sep = "";
-	size_t i;
-
 	printf("{\"uptime_s\": ");
 	ctlc_json_val(ctlc_get(r, "uptime_s"));
 	printf(", \"version\": ");
 	ctlc_json_str(ctlc_get(r, "version"), strlen(ctlc_get(r, "version")));
 	printf(", \"config_last_reload_successful\": %s, \"config_loaded_s\": %s",
 	       ctlc_get(r, "config_last_reload_successful"), ctlc_get(r, "config_loaded_s"));
-	printf(",\n \"packets\": {");
-	for (i = 0; i < r->n; i++) {
-		if (strncmp(r->kv[i].key, "packets.", 8) != 0)
-			continue;
-		printf("%s", sep);
-		ctlc_json_str(r->kv[i].key + 8, strlen(r->kv[i].key + 8));
-		printf(": ");
-		ctlc_json_val(r->kv[i].val);
-		sep = ", ";
-	}
-	printf("},\n ");
+	/* null until the daemon had its first look at the ruleset */
+	printf(",\n \"rules_ok\": %s, \"rules_problem\": ", !ctlc_has(r, "rules_ok") ? "null" :
+	       strcmp(ctlc_get(r, "rules_ok"), "1") ? "false" : "true");
+	if (ctlc_has(r, "rules_problem"))
+		ctlc_json_str(ctlc_get(r, "rules_problem"), strlen(ctlc_get(r, "rules_problem")));
+	else
+		printf("null");
+	printf(",\n \"packets\": ");
+	ctlc_json_prefixed(r, "packets.");
+	printf(",\n \"proxy\": ");
+	ctlc_json_prefixed(r, "proxy.");
+	printf(",\n ");
 	ctlc_json_rows(r, q);
 	printf(",\n ");
 	ctlc_json_rows(r, g);
@@ -473,12 +499,23 @@ static void ctlc_stats_prom(const struct ctlc_reply *r, const struct ctlc_rows *
 			ctlc_get(r, "config_loaded_s"));
 	ctlc_prom_gauge("mtugate_uptime_seconds", "Seconds since mtugated started.", "",
 			ctlc_get(r, "uptime_s"));
+	if (ctlc_has(r, "rules_ok"))
+		ctlc_prom_gauge("mtugate_rules_ok", "1 while mtugate's rules are loaded as this"
+				" configuration prints them; 0 when a firewall reload flushed them, a"
+				" chain lost its jump, or they are another configuration's.", "",
+				ctlc_get(r, "rules_ok"));
 	printf("# HELP mtugate_packets_total Packets the kernel queued to mtugated, counted by"
 	       " outcome (see mtugatectl(8)).\n"
 	       "# TYPE mtugate_packets_total counter\n");
 	for (i = 0; i < r->n; i++)
 		if (strncmp(r->kv[i].key, "packets.", 8) == 0)
 			printf("mtugate_packets_total{outcome=\"%s\"} %s\n", r->kv[i].key + 8, r->kv[i].val);
+	printf("# HELP mtugate_proxy_closed_total Connections the TLS proxy closed or refused before"
+	       " they became tunnels, by reason (see mtugatectl(8)).\n"
+	       "# TYPE mtugate_proxy_closed_total counter\n");
+	for (i = 0; i < r->n; i++)
+		if (strncmp(r->kv[i].key, "proxy.", 6) == 0)
+			printf("mtugate_proxy_closed_total{reason=\"%s\"} %s\n", r->kv[i].key + 6, r->kv[i].val);
 	ctlc_prom_queues(r, q);
 	if (!g->n)
 		return;
@@ -553,8 +590,13 @@ static void ctlc_stats_table(const struct ctlc_reply *r, const struct ctlc_rows 
 			     const struct ctlc_rows *g)
 {
 	size_t i;
+	bool any;
 
-	printf("uptime %s s\n\n", ctlc_get(r, "uptime_s"));
+	printf("uptime %s s\n", ctlc_get(r, "uptime_s"));
+	if (ctlc_has(r, "rules_ok"))
+		printf("rules %s%s\n", strcmp(ctlc_get(r, "rules_ok"), "1") ? "NOT OK: " : "ok",
+		       ctlc_has(r, "rules_problem") ? ctlc_get(r, "rules_problem") : "");
+	printf("\n");
 	for (i = 0; i < r->n; i++)
 		if (strncmp(r->kv[i].key, "packets.", 8) == 0)
 			printf("%*s ", ctlc_width(r->kv[i].val, (int)strlen(r->kv[i].key + 8)),
@@ -565,6 +607,14 @@ static void ctlc_stats_table(const struct ctlc_reply *r, const struct ctlc_rows 
 			printf("%*s ", ctlc_width(r->kv[i].key + 8, (int)strlen(r->kv[i].val)),
 			       r->kv[i].val);
 	printf("\n");
+	/* The proxy's closes before a tunnel, one line: "proxy not_diverted=0 ..." */
+	for (i = 0, any = false; i < r->n; i++)
+		if (strncmp(r->kv[i].key, "proxy.", 6) == 0) {
+			printf("%s%s=%s", any ? " " : "proxy ", r->kv[i].key + 6, r->kv[i].val);
+			any = true;
+		}
+	if (any)
+		printf("\n");
 	ctlc_table_rows(r, q);
 	ctlc_table_rows(r, g);
 }
@@ -743,14 +793,15 @@ static int ctlc_rules(struct ctlc *x, int argc, char **argv)
 			hooks = 0;
 		else if (!what && (!strcmp(argv[i], "--iptables") || !strcmp(argv[i], "--ip6tables") ||
 				   !strcmp(argv[i], "--nft") || !strcmp(argv[i], "--routes") ||
-				   !strcmp(argv[i], "--hooks") || !strcmp(argv[i], "--ipset")))
+				   !strcmp(argv[i], "--hooks") || !strcmp(argv[i], "--ipset") ||
+				   !strcmp(argv[i], "--digest")))
 			what = argv[i];
 		else
 			what = "";
 	}
 	if (!what || !*what) {
 		fprintf(stderr, "usage: mtugatectl rules --iptables | --ip6tables [--no-hooks]"
-			" | --ipset | --nft | --routes | --hooks\n");
+			" | --ipset | --nft | --routes | --hooks | --digest\n");
 		return 2;
 	}
 	conf_defaults(&c);
@@ -759,7 +810,17 @@ static int ctlc_rules(struct ctlc *x, int argc, char **argv)
 	if (strcmp(what, "--routes") && strcmp(what, "--hooks") && strcmp(what, "--ipset") &&
 	    !(p = policy_load_dir(c.daemon.groups_dir, &d)))
 		goto out;
-	if (!strcmp(what, "--iptables"))
+	if (!strcmp(what, "--digest")) {
+		/* What the rules unit records, for the daemon to tell stale rules. */
+		struct deploy_expect *ipt = calloc(2, sizeof(*ipt));
+		uint64_t h = 0;
+
+		if (ipt && deploy_expect_conf(ipt, ipt + 1, &h, &c, p) == 0)
+			strbuf_printf(&out, "%016llx\n", (unsigned long long)h);
+		else
+			out.oom = true;
+		free(ipt);
+	} else if (!strcmp(what, "--iptables"))
 		rules_iptables(&c, p, AF_INET, hooks, &out);
 	else if (!strcmp(what, "--ip6tables"))
 		rules_iptables(&c, p, AF_INET6, hooks, &out);
@@ -834,7 +895,7 @@ static const struct ctlc_cmd ctlc_cmds[] = {
 	{ "stats", ctlc_stats, "stats [--json | --prometheus | --textfile FILE]   counters, per group, per queue and in total" },
 	{ "groups", ctlc_groups, "groups                          the policy in force, as the daemon compiled it" },
 	{ "sessions", ctlc_sessions, "sessions                        proxied tunnels: client, group, address, MTUs, DTLS" },
-	{ "rules", ctlc_rules, "rules --iptables | --ip6tables [--no-hooks] | --ipset | --nft | --routes | --hooks\n"
+	{ "rules", ctlc_rules, "rules --iptables | --ip6tables [--no-hooks] | --ipset | --nft | --routes | --hooks | --digest\n"
 	  "                                  what this configuration needs, read from the config\n"
 	  "                                  file (no daemon needed)" },
 	{ "check", ctlc_check, "check                           the running deployment against the configuration" },

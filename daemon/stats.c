@@ -10,6 +10,26 @@ void stats_init(struct stats *s)
 	pthread_mutex_init(&s->lock, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &s->start);
 	stats_config_loaded(s, true);	/* the start's load: the daemon refuses to start without one */
+	atomic_store(&s->rules_ok, -1);
+}
+
+void stats_rules_set(struct stats *s, int ok, const char *why)
+{
+	pthread_mutex_lock(&s->lock);
+	snprintf(s->rules_why, sizeof(s->rules_why), "%s", ok == 1 ? "" : why);
+	atomic_store(&s->rules_ok, ok);
+	pthread_mutex_unlock(&s->lock);
+}
+
+int stats_rules_get(struct stats *s, char *why, size_t cap)
+{
+	int ok;
+
+	pthread_mutex_lock(&s->lock);
+	snprintf(why, cap, "%s", s->rules_why);
+	ok = atomic_load(&s->rules_ok);
+	pthread_mutex_unlock(&s->lock);
+	return ok;
 }
 
 void stats_config_loaded(struct stats *s, bool ok)

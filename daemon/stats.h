@@ -75,6 +75,10 @@ struct stats {
 	 * config_last_reload_* metrics. */
 	_Atomic int config_ok;
 	_Atomic int64_t config_loaded;
+	/* Whether mtugate's rules are in the kernel (daemon/rulewatch.h): -1
+	 * not known yet, 0 no (rules_why says why), 1 yes. */
+	_Atomic int rules_ok;
+	char rules_why[192];	/* under lock */
 };
 
 void stats_init(struct stats *s);
@@ -93,6 +97,10 @@ size_t stats_queues(struct stats *s, struct stats_queue out[STATS_MAX_SETS]);
 uint64_t stats_uptime(const struct stats *s);
 /* A reload was tried: ok or not (a failed one keeps the running policy). */
 void stats_config_loaded(struct stats *s, bool ok);
+/* The rules' state and, when not ok, why; stats_rules_get() copies the
+ * reason into why (cap bytes) and returns the state. */
+void stats_rules_set(struct stats *s, int ok, const char *why);
+int stats_rules_get(struct stats *s, char *why, size_t cap);
 /* A sentence for a group counter's HELP line and man page ("TCP SYNs whose
  * MSS ..."); NULL for a name that is no group counter. */
 const char *stats_group_help(const char *field);

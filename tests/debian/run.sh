@@ -140,6 +140,16 @@ check_installed() {
 		grep -qx 'BindsTo=mtugate.service' /lib/systemd/system/mtugate-rules.service
 	check "and wanted by it once enabled" \
 		grep -qx 'WantedBy=mtugate.service' /lib/systemd/system/mtugate-rules.service
+	# The firewall's reloads flush every rule: ours come back after theirs,
+	# and a reload of mtugate re-applies them.
+	check "the rules follow nftables' and netfilter-persistent's reloads" \
+		grep -qx 'ReloadPropagatedFrom=nftables.service netfilter-persistent.service' \
+		/lib/systemd/system/mtugate-rules.service
+	check "and restarts" grep -qx 'PartOf=nftables.service netfilter-persistent.service' \
+		/lib/systemd/system/mtugate-rules.service
+	check "a reload of mtugate reloads the rules unit" \
+		grep -qx 'PropagatesReloadTo=mtugate-rules.service' /lib/systemd/system/mtugate.service
+	check "the metrics timer is installed" test -f /lib/systemd/system/mtugate-metrics.timer
 	# A start killed half-way (the daemon stopped meanwhile) runs no ExecStop=.
 	check "it unhooks in ExecStopPost=, after a killed start too" \
 		grep -qx 'ExecStopPost=/usr/libexec/mtugate/mtugate-rules stop' /lib/systemd/system/mtugate-rules.service
@@ -150,7 +160,7 @@ check_installed() {
 	check "mtugated -t says configuration OK" has_line '^configuration OK$' "$tmp/t.out"
 	/usr/sbin/mtugatectl --help >"$tmp/help.out" 2>&1
 	check "mtugatectl --help exits 0" test $? = 0
-	for f in stats groups sessions rules reload; do
+	for f in stats groups sessions rules reload check; do
 		check "mtugatectl --help lists $f" has_line "\\b$f\\b" "$tmp/help.out"
 	done
 	check "mtugated -V prints the version" sh -c \
@@ -158,7 +168,8 @@ check_installed() {
 	if command -v systemd-analyze >/dev/null; then
 		# Ignore what it says about other units; nothing about ours is allowed.
 		systemd-analyze verify /lib/systemd/system/mtugate.service \
-			/lib/systemd/system/mtugate-rules.service >"$tmp/verify.out" 2>&1
+			/lib/systemd/system/mtugate-rules.service /lib/systemd/system/mtugate-metrics.timer \
+			/lib/systemd/system/mtugate-metrics.service >"$tmp/verify.out" 2>&1
 		grep mtugate "$tmp/verify.out"
 		check "systemd-analyze verify: nothing about our units" \
 			sh -c "! grep -q mtugate '$tmp/verify.out'"

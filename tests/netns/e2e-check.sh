@@ -79,7 +79,9 @@ rules_unit() {	# rules_unit start|stop [backend]: the packaged script, in the ga
 }
 ctl() { ip netns exec $gw "$B/mtugatectl" -c "$tmp/mtugate.conf" "$@"; }
 start_daemon() {
-	ip netns exec $gw "$B/mtugated" -f -c "$tmp/mtugate.conf" 2>>"$tmp/daemon.log" &
+	# where the rules unit's script records what it applied (debian/mtugate-rules)
+	ip netns exec $gw env MTUGATE_RULES_STATE="$tmp/state" "$B/mtugated" -f -c "$tmp/mtugate.conf" \
+		2>>"$tmp/daemon.log" &
 	dpid=$!
 	wait_until 10 ctl ping
 }
@@ -131,6 +133,38 @@ names "an unhooked chain is named" "not loaded"
 check "the hook is shown" grep -q '^           mangle: -A PREROUTING -j MTUGATE_PREROUTING' "$tmp/check.out"
 rules_unit start
 check "re-applied: healthy again" healthy
+
+## The daemon watches its rules (nf_tables netlink): within 10 s of their loss it says so
+## in stats, Prometheus and the log, and again when they are back.
+jrules() { ctl stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["rules_ok"])'; }
+rules_is() { [ "$(jrules)" = "$1" ]; }
+check "stats: rules_ok true with the rules applied" wait_until 12 rules_is True
+ip netns exec $gw nft flush ruleset
+t0=$(date +%s%N)
+check "after nft flush ruleset: rules_ok false within 10 s" wait_until 12 rules_is False
+echo "info noticed after $((($(date +%s%N) - t0) / 1000000)) ms"
+check "a warning in the log names it" grep -q 'rules: not loaded: .*no such chain' "$tmp/daemon.log"
+check "mtugate_rules_ok 0" sh -c "ip netns exec $gw $B/mtugatectl -c $tmp/mtugate.conf stats --prometheus | grep -qx 'mtugate_rules_ok 0'"
+check "stats' table says NOT OK" sh -c "ip netns exec $gw $B/mtugatectl -c $tmp/mtugate.conf stats | grep -q '^rules NOT OK: '"
+rules_unit start
+check "re-applied: rules_ok true" wait_until 12 rules_is True
+check "and the log says so" grep -q 'rules: in place again' "$tmp/daemon.log"
+ip netns exec $gw ip6tables -t mangle -D FORWARD -j MTUGATE_FORWARD
+check "an unhooked chain: rules_ok false" wait_until 12 rules_is False
+check "named" sh -c "ip netns exec $gw $B/mtugatectl -c $tmp/mtugate.conf stats --json | grep -q 'ip6 mangle FORWARD: no jump to MTUGATE_FORWARD'"
+rules_unit start
+check "re-applied: true again" wait_until 12 rules_is True
+sed -i 's/^mtu = 1380/mtu = 1300/' "$tmp/groups.d/relay.conf"
+ctl reload >/dev/null 2>&1
+check "a reload whose configuration prints other rules, not re-applied: false (stale)" \
+	wait_until 12 rules_is False
+check "named stale" grep -q 'rules: stale: the rules applied are another configuration' "$tmp/daemon.log"
+rules_unit start
+check "re-applied by the rules unit: true" wait_until 12 rules_is True
+sed -i 's/^mtu = 1300/mtu = 1380/' "$tmp/groups.d/relay.conf"
+ctl reload >/dev/null 2>&1
+rules_unit start
+wait_until 12 rules_is True
 
 # What `systemctl reload nftables` does on Debian (flush ruleset: iptables-nft's tables too).
 ip netns exec $gw nft flush ruleset

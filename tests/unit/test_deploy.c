@@ -1,5 +1,6 @@
 /* conf/deploy: what `mtugatectl check` reads out of iptables-save, nft list,
  * ip route listings. */
+#include <errno.h>
 #include <string.h>
 
 #include "conf/deploy.h"
@@ -156,8 +157,96 @@ static void test_routes_policy(void)
 	strbuf_free(&b);
 }
 
+static void test_expect(void)
+{
+	struct deploy_expect want = { 0 }, live = { 0 };
+	char why[160];
+	static const char ipt[] =
+		"*mangle\n"
+		":MTUGATE_PREROUTING - [0:0]\n"
+		":MTUGATE_MSS - [0:0]\n"
+		":MTUGATE_EMPTY - [0:0]\n"
+		"-F MTUGATE_MSS\n"
+		"# a comment\n"
+		"-A MTUGATE_PREROUTING -j MTUGATE_MSS\n"
+		"-A MTUGATE_MSS -s 192.0.2.0/26 -j NFQUEUE --queue-num 0\n"
+		"-A MTUGATE_MSS -d 192.0.2.0/26 -j NFQUEUE --queue-num 0\n"
+		"-I PREROUTING -j MTUGATE_PREROUTING\n"
+		"COMMIT\n"
+		"*nat\n"
+		":MTUGATE_DNAT - [0:0]\n"
+		"-A MTUGATE_DNAT -p udp --dport 444 -j DNAT --to-destination 198.18.3.2:443\n"
+		"-I PREROUTING -j MTUGATE_DNAT\n"
+		"COMMIT\n";
+	static const char nft[] =
+		"table inet mtugate\n"
+		"delete table inet mtugate\n"
+		"\n"
+		"table inet mtugate {\n"
+		"\tset dtls_drop4 {\n"
+		"\t\ttype ipv4_addr . inet_service; flags dynamic, timeout; timeout 30s;\n"
+		"\t}\n"
+		"\tchain prerouting {\n"
+		"\t\ttype filter hook prerouting priority mangle; policy accept;\n"
+		"\t\tmeta mark & 0x200 == 0x200 return\n"
+		"\t\tip saddr 192.0.2.0/26 queue num 0 bypass\n"
+		"\t}\n"
+		"\tchain dtls_new {\n"
+		"\t\tmeta mark & 0xffff0000 == 0x0 queue num 3 bypass\n"
+		"\t}\n"
+		"}\n";
+	const struct deploy_chain *c;
+
+	CHECK_INT(deploy_expect_ipt(&want, ipt, 2), 0);
+	CHECK_INT(want.n, 6);
+	CHECK((c = deploy_find(&want, 2, "mangle", "MTUGATE_MSS", "")) && c->rules == 2);
+	CHECK((c = deploy_find(&want, 2, "mangle", "MTUGATE_PREROUTING", "")) && c->rules == 1);
+	CHECK((c = deploy_find(&want, 2, "mangle", "MTUGATE_EMPTY", "")) && c->rules == 0);
+	CHECK(deploy_find(&want, 2, "mangle", "PREROUTING", "MTUGATE_PREROUTING") != NULL);
+	CHECK(deploy_find(&want, 2, "nat", "PREROUTING", "MTUGATE_DNAT") != NULL);
+	CHECK(deploy_find(&want, 10, "nat", "PREROUTING", "MTUGATE_DNAT") == NULL);
+	CHECK(deploy_find(&want, 2, "mangle", "MTUGATE_MSS", "x") == NULL);
+
+	/* live: what rulewatch counts; everything there */
+	live = want;
+	CHECK_INT(deploy_compare(&want, &live, why, sizeof(why)), 0);
+	/* a rule short */
+	deploy_find(&live, 2, "mangle", "MTUGATE_MSS", "")->rules = 1;
+	CHECK_INT(deploy_compare(&want, &live, why, sizeof(why)), -1);
+	CHECK_STR(why, "mangle MTUGATE_MSS: 1 rule(s), the configuration has 2");
+	/* a hook gone */
+	live = want;
+	deploy_find(&live, 2, "mangle", "PREROUTING", "MTUGATE_PREROUTING")->rules = 0;
+	CHECK_INT(deploy_compare(&want, &live, why, sizeof(why)), -1);
+	CHECK_STR(why, "mangle PREROUTING: no jump to MTUGATE_PREROUTING");
+	/* flushed: nothing at all */
+	live.n = 0;
+	CHECK_INT(deploy_compare(&want, &live, why, sizeof(why)), -1);
+	CHECK_STR(why, "mangle MTUGATE_PREROUTING: 0 rule(s), the configuration has 1 (no such chain)");
+
+	memset(&want, 0, sizeof(want));
+	CHECK_INT(deploy_expect_nft(&want, nft), 0);
+	CHECK_INT(want.n, 2);
+	CHECK((c = deploy_find(&want, 1, "mtugate", "prerouting", "")) && c->rules == 2);
+	CHECK((c = deploy_find(&want, 1, "mtugate", "dtls_new", "")) && c->rules == 1);
+	live = want;
+	deploy_find(&live, 1, "mtugate", "dtls_new", "")->rules = 3;
+	CHECK_INT(deploy_compare(&want, &live, why, sizeof(why)), -1);
+	CHECK_STR(why, "inet mtugate dtls_new: 3 rule(s), the configuration has 1");
+
+	/* more chains than fit */
+	struct strbuf big = { 0 };
+	memset(&want, 0, sizeof(want));
+	strbuf_printf(&big, "*mangle\n");
+	for (int i = 0; i <= DEPLOY_MAX_CHAINS; i++)
+		strbuf_printf(&big, "-A MTUGATE_C%d -j ACCEPT\n", i);
+	CHECK_INT(deploy_expect_ipt(&want, big.buf, 2), -ENOSPC);
+	strbuf_free(&big);
+}
+
 int main(void)
 {
+	test_expect();
 	test_ipt_lines();
 	test_missing();
 	test_nft_lines();
