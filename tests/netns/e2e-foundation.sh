@@ -129,7 +129,7 @@ backlog_gauge() {
 }
 check "stats --prometheus: mtugate_queue_backlog is a gauge per queue" backlog_gauge
 check_not "and not an outcome of mtugate_queue_packets_total" grep -q 'outcome="backlog"' <<<"$prom"
-check "stats has a row for queue 2 (8 counters, 3 of the kernel's)" bash -c "'$B/mtugatectl' -s '$tmp/run/mtugate.sock' stats | grep -Eq '^2 +pmtu( +[0-9]+){11}\$'"
+check "stats has a row for queue 2 (9 counters, 3 of the kernel's)" bash -c "'$B/mtugatectl' -s '$tmp/run/mtugate.sock' stats | grep -Eq '^2 +pmtu( +[0-9]+){12}\$'"
 
 # The table's columns are as wide as their widest value: a stub socket answers with
 # counters longer than their headings.
@@ -183,11 +183,13 @@ check "proxy turned on: reload says the rules changed" grep -q "re-apply them" "
 check "and the log, that [proxy] waits for a restart" grep -q "\[proxy\] takes effect only at restart" "$tmp/daemon.log"
 sed -i '/^\[proxy\]$/,$d' "$tmp/mtugate.conf"	# the restart below runs without it
 
-# SIGTERM: exit 0, queues unbound, socket gone.
+# SIGTERM: exit 0, queues unbound, socket dead. The daemon made its folder root's (0750)
+# before it dropped to nobody, who cannot unlink in it: the file stays for the next start.
 kill -TERM $dpid
 wait $dpid; rc=$?
 check "SIGTERM stops mtugated with exit 0 (got $rc)" test "$rc" = 0
-check "the control socket is removed" test ! -e "$tmp/run/mtugate.sock"
+check "the control socket no longer answers" bash -c "! ip netns exec $gw '$B/mtugatectl' -s '$tmp/run/mtugate.sock' ping"
+check "its folder is root's (got $(stat -c %U:%a "$tmp/run"))" test "$(stat -c %U:%a "$tmp/run")" = root:750
 check "the queues are unbound" bash -c "! ip netns exec $gw cat /proc/net/netfilter/nfnetlink_queue | grep -q ."
 
 # kill -9: the kernel bypasses the unbound queues (fail-open), traffic still flows at once.
