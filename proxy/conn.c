@@ -23,10 +23,12 @@
 #include "proxy/tls.h"
 
 /* A direction's buffer holds one whole CSTP record (a SYN is clamped whole)
- * plus room for a rewritten head that grew by a few bytes. */
+ * plus room for what a streamed head gives back at its end: the held lines,
+ * rewritten, and the first bytes of a line not yet placed (cstp_head_feed()).
+ * A head of any size streams through it. */
 #define DIR_READ_MAX (CSTP_RECORD_MAX + 512)
-#define DIR_CAP (DIR_READ_MAX + 1024)
-#define REWRITE_CAP (HTTP_MAX_HEAD + 1024)
+#define DIR_CAP (DIR_READ_MAX + 2 * CSTP_HOLD_MAX + CSTP_KEEP + 512)
+#define REWRITE_CAP (DIR_CAP + CSTP_KEEP)	/* the scratch: one feed's or finish's output */
 #define CAPTURE_CAP 16384	/* an auth request's XML, for group names */
 #define MAX_PENDING 8		/* requests awaiting their response */
 #define PUMP_ROUNDS 32		/* then yield to other connections */
@@ -72,6 +74,9 @@ struct conn {
 	struct http_framer req, resp;
 	struct http_capture cap;
 	bool resp_active;
+	struct cstp_head rqh, rsh;	/* the request / CONNECT answer head streaming through */
+	bool rqh_on, rsh_on;
+	uint8_t *hold[2];		/* their held lines, CSTP_HOLD_MAX each, while HTTP */
 	uint8_t pending[MAX_PENDING];	/* enum http_kind of each outstanding request */
 	unsigned npending;
 	char group[64];
@@ -197,6 +202,8 @@ static void conn_close(struct conn *c, const char *fmt, ...)
 	side_release(c, &c->s);
 	conn_unlink(c);
 	c->env->nconns--;
+	free(c->hold[0]);
+	free(c->hold[1]);
 	free(c->up.buf);
 	free(c->down.buf);
 	free(c->cap.buf);
@@ -363,6 +370,13 @@ static bool dir_splice(struct dir *d, size_t inlen, const uint8_t *out, size_t o
 {
 	size_t tail = d->len - d->ready - inlen;
 
+	if (d->ready + outlen + tail > DIR_CAP && d->off && !d->wpend) {
+		/* Make room: what is written already goes. */
+		memmove(d->buf, d->buf + d->off, d->len - d->off);
+		d->len -= d->off;
+		d->ready -= d->off;
+		d->off = 0;
+	}
 	if (d->ready + outlen + tail > DIR_CAP)
 		return false;
 	memmove(d->buf + d->ready + outlen, d->buf + d->ready + inlen, tail);
@@ -544,54 +558,101 @@ static unsigned conn_request_opts(struct conn *c)
 	return CSTP_REQ_NO_COMPRESSION | (block ? CSTP_REQ_NO_DTLS : CSTP_REQ_NO_PSK);
 }
 
-/* One request head is complete in buf: frame it, and rewrite it if it is the
- * CONNECT (conn_request_opts()). */
+/* Why a streamed head was refused, for the client request's close line. */
+static const char *conn_head_error(enum cstp_res r)
+{
+	switch (r) {
+	case CSTP_E_LINE: return "a line longer than 256 KiB";
+	case CSTP_E_HEAD: return "header section larger than 2 MiB";
+	case CSTP_E_HOLD: return "X-CSTP-Accept-Encoding and X-DTLS-* lines over 8 KiB";
+	case CSTP_E_SPACE: return "no room to rewrite";
+	default: return "malformed";
+	}
+}
+
+/* The next piece of a head: framed as sent (the capture sees the original
+ * bytes), then replaced in d by what goes on. CSTP_MORE, CSTP_OK at the end of
+ * the head (*hr: the framer's result), or an error, the connection closed. */
+static enum cstp_res conn_head_piece(struct conn *c, struct dir *d, struct cstp_head *h,
+				     struct http_framer *f, uint8_t *tmp, enum http_res *hr)
+{
+	size_t used, fused, outlen;
+	enum cstp_res r;
+	const char *who = h->response ? "CONNECT response" : "client request";
+
+	r = cstp_head_feed(h, d->buf + d->ready, d->len - d->ready, &used, tmp, REWRITE_CAP, &outlen);
+	if (r != CSTP_MORE && r != CSTP_OK) {
+		if (h->response)
+			conn_close(c, "%s", cstp_res_str(r));
+		else
+			conn_close(c, "%s: %s", who, conn_head_error(r));
+		return r;
+	}
+	*hr = http_feed(f, d->buf + d->ready, used, &fused);
+	if (*hr != HTTP_MORE && *hr != HTTP_DONE) {
+		conn_close(c, "%s: %s", who, http_res_str(*hr));
+		return CSTP_E_SYNTAX;
+	}
+	/* Both parsers end the head at the same byte. */
+	if (fused != used || (r == CSTP_MORE && *hr == HTTP_DONE)) {
+		conn_close(c, "%s: malformed", who);
+		return CSTP_E_SYNTAX;
+	}
+	if (!dir_splice(d, used, tmp, outlen)) {
+		conn_close(c, "%s: no room to rewrite", who);
+		return CSTP_E_SPACE;
+	}
+	return r;
+}
+
+/* A request head streams through: only the lines the CONNECT rewrite may
+ * drop are held, until the head is complete and its options known
+ * (conn_request_opts()). False when nothing moved. */
 static bool conn_request_head(struct conn *c, uint8_t *tmp)
 {
 	struct dir *d = &c->up;
-	size_t outlen, head_len, used;
+	size_t outlen;
+	unsigned opts = 0, removed;
 	enum cstp_res r;
 	enum http_res hr;
 
-	r = cstp_rewrite_request(d->buf + d->ready, d->len - d->ready, conn_request_opts(c), tmp,
-				 REWRITE_CAP, &outlen, &head_len);
-	if (r == CSTP_MORE)
-		return false;
-	if (r != CSTP_OK) {
-		conn_close(c, "client request: %s", r == CSTP_E_HEAD ? "header section too large" :
-			   r == CSTP_E_LINE ? "line too long" : r == CSTP_E_HEADERS ?
-			   "too many headers" : "malformed");
-		return false;
+	if (!c->rqh_on) {
+		if ((!c->cap.buf && !(c->cap.buf = malloc(CAPTURE_CAP))) ||
+		    (!c->hold[0] && !(c->hold[0] = malloc(CSTP_HOLD_MAX)))) {
+			conn_close(c, "out of memory");
+			return false;
+		}
+		c->cap.cap = CAPTURE_CAP;
+		http_framer_init(&c->req, HTTP_REQUEST, &c->cap);
+		cstp_head_init(&c->rqh, false, c->hold[0]);
+		c->rqh_on = true;
 	}
-	if (!c->cap.buf && !(c->cap.buf = malloc(CAPTURE_CAP))) {
-		conn_close(c, "out of memory");
-		return false;
-	}
-	c->cap.cap = CAPTURE_CAP;
-	http_framer_init(&c->req, HTTP_REQUEST, &c->cap);
-	hr = http_feed(&c->req, d->buf + d->ready, head_len, &used);
-	if (hr != HTTP_MORE && hr != HTTP_DONE) {
-		conn_close(c, "client request: %s", http_res_str(hr));
-		return false;
-	}
+	r = conn_head_piece(c, d, &c->rqh, &c->req, tmp, &hr);
+	if (r != CSTP_OK)
+		return r == CSTP_MORE;
+	c->rqh_on = false;
 	if (c->npending == MAX_PENDING) {
 		conn_close(c, "client pipelined more than %d requests", MAX_PENDING);
 		return false;
 	}
 	c->pending[c->npending++] = (uint8_t)conn_kind_of(&c->req);
 	if (c->req.connect) {
-		c->req_rewritten = outlen != head_len;
-		if (!dir_splice(d, head_len, tmp, outlen)) {
-			conn_close(c, "client request: no room to rewrite");
-			return false;
-		}
+		/* The head has streamed on: its session cookie is read from the capture. */
+		if (!c->has_cookie && conn_cookie_of(c, c->cap.buf, c->cap.head_len))
+			conn_cookie_group(c);
 		conn_request_done(c);
+		opts = conn_request_opts(c);
+	}
+	r = cstp_head_finish_request(&c->rqh, opts, tmp, REWRITE_CAP, &outlen, &removed);
+	if (r != CSTP_OK || !dir_splice(d, 0, tmp, outlen)) {
+		conn_close(c, "client request: no room to rewrite");
+		return false;
+	}
+	if (c->req.connect) {
+		c->req_rewritten = removed > 0;
 		/* Whatever follows waits for the answer: tunnel data or another request. */
 		c->rq = REQ_CONNECT;
-		return true;
-	}
-	d->ready += head_len;
-	if (hr == HTTP_DONE) {
+	} else if (hr == HTTP_DONE) {
 		conn_request_done(c);
 		c->rq = REQ_HEAD;
 	} else {
@@ -787,53 +848,65 @@ static void conn_start_tunnel(struct conn *c, const struct group *g)
 		 o->compressed ? ", compressed records are not clamped" : "");
 }
 
-/* The answer to CONNECT: parse it as is, learn the group, rewrite it. */
+/* The answer to CONNECT streams through as conn_request_head(); at its end
+ * the offer (the tunnel's address) decides the group, and the held lines
+ * follow, rewritten for it. */
 static bool conn_connect_response(struct conn *c, uint8_t *tmp)
 {
 	struct dir *d = &c->down;
-	const struct cstp_policy pass = { .dtls = DTLS_PASS };
-	struct cstp_policy cp = pass;
-	size_t outlen, used, head_len;
+	struct cstp_policy cp = { .dtls = DTLS_PASS };
+	size_t outlen;
 	struct policy *p;
 	const struct group *g;
 	enum cstp_res r;
 	enum http_res hr;
+	char cl[64];
 
-	r = cstp_rewrite_response(d->buf + d->ready, d->len - d->ready, &pass, tmp, REWRITE_CAP,
-				  &outlen, &c->offer);
-	if (r == CSTP_MORE)
-		return false;
+	if (!c->rsh_on) {
+		if (!c->hold[1] && !(c->hold[1] = malloc(CSTP_HOLD_MAX))) {
+			conn_close(c, "out of memory");
+			return false;
+		}
+		http_framer_init(&c->resp, HTTP_RESPONSE_CONNECT, NULL);
+		cstp_head_init(&c->rsh, true, c->hold[1]);
+		c->rsh_on = true;
+	}
+	r = conn_head_piece(c, d, &c->rsh, &c->resp, tmp, &hr);
+	if (r != CSTP_OK)
+		return r == CSTP_MORE;
+	c->rsh_on = false;
 	p = policy_hold(c->env->box);
-	g = (r == CSTP_OK || r == CSTP_REFUSED) ? conn_pick_group(c, p, &c->offer) : NULL;
-	if (g)
+	if ((g = conn_pick_group(c, p, &c->rsh.offer)))
 		cp = (struct cstp_policy){ .dtls = g->dtls, .mtu = conn_mtu_cap(c, g),
 					   .dtls_port = c->env->conf->headend.advertised_dtls_port };
-	if (r == CSTP_OK || r == CSTP_REFUSED)
-		r = cstp_rewrite_response(d->buf + d->ready, d->len - d->ready, &cp, tmp,
-					  REWRITE_CAP, &outlen, &c->offer);
+	r = cstp_head_finish_response(&c->rsh, &cp, tmp, REWRITE_CAP, &outlen, &c->offer);
 	if (r != CSTP_OK && r != CSTP_REFUSED) {
 		policy_release(p);
 		conn_close(c, "%s", cstp_res_str(r));
 		return false;
 	}
-	head_len = c->offer.head_len;
-	c->npending--;
-	memmove(c->pending, c->pending + 1, c->npending);
-	if (r == CSTP_REFUSED) {
-		/* Not a tunnel: the body follows as in any response, then HTTP goes on. */
-		http_framer_init(&c->resp, HTTP_RESPONSE_CONNECT, NULL);
-		hr = http_feed(&c->resp, d->buf + d->ready, head_len, &used);
-		c->resp_active = hr == HTTP_MORE;
-		c->rq = REQ_HEAD;
-		log_info("proxy: CONNECT refused by the headend (status %d)", c->offer.status);
-	}
-	if (!dir_splice(d, head_len, tmp, outlen)) {
+	log_info("proxy %s: CONNECT answer %d: %zu bytes of head streamed, %zu held (at most %d)",
+		 session_addr_str(&c->client, cl, sizeof(cl)), c->offer.status, c->offer.head_len,
+		 c->rsh.hold_len, CSTP_HOLD_MAX);
+	if (!dir_splice(d, 0, tmp, outlen)) {
 		policy_release(p);
 		conn_close(c, "CONNECT response: no room to rewrite");
 		return false;
 	}
-	if (r == CSTP_OK)
+	c->npending--;
+	memmove(c->pending, c->pending + 1, c->npending);
+	if (r == CSTP_REFUSED) {
+		/* Not a tunnel: the body follows as in any response, then HTTP goes on. */
+		c->resp_active = hr == HTTP_MORE;
+		c->rq = REQ_HEAD;
+		log_info("proxy: CONNECT refused by the headend (status %d)", c->offer.status);
+	} else {
+		/* No more heads on this connection. */
+		free(c->hold[0]);
+		free(c->hold[1]);
+		c->hold[0] = c->hold[1] = NULL;
 		conn_start_tunnel(c, g);
+	}
 	policy_release(p);
 	return true;
 }

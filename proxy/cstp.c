@@ -13,9 +13,9 @@ const char *cstp_res_str(enum cstp_res r)
 	case CSTP_OK: return "connected";
 	case CSTP_REFUSED: return "CONNECT refused by the headend";
 	case CSTP_MORE: return "incomplete";
-	case CSTP_E_LINE: return "CONNECT response: line too long";
-	case CSTP_E_HEADERS: return "CONNECT response: too many headers";
-	case CSTP_E_HEAD: return "CONNECT response: header section too large";
+	case CSTP_E_LINE: return "CONNECT response: a line longer than 256 KiB";
+	case CSTP_E_HEAD: return "CONNECT response: header section larger than 2 MiB";
+	case CSTP_E_HOLD: return "CONNECT response: X-CSTP-MTU and X-DTLS-* lines over 8 KiB";
 	case CSTP_E_SYNTAX: return "CONNECT response: malformed";
 	case CSTP_E_VALUE: return "CONNECT response: bad MTU or port value";
 	case CSTP_E_NOMTU: return "CONNECT response: no X-CSTP-MTU";
@@ -24,72 +24,30 @@ const char *cstp_res_str(enum cstp_res r)
 	return "?";
 }
 
-/* One line of the head, as head_walk() hands it over. */
+/* One line of the head, as the visitors see it. */
 struct line {
 	const uint8_t *p;
 	size_t end;		/* content length (terminator excluded) */
 	size_t next;		/* length with its terminator */
 	size_t nl, voff, vlen;	/* header name and trimmed value (headers only) */
 	unsigned idx;		/* 0: the start line */
-	bool blank;		/* the empty line ending the head */
 };
 
-static enum cstp_res from_http(enum http_res r)
+/* Where the current line's bytes go. */
+enum { D_UNDECIDED, D_PASS, D_HOLD, D_DROP };
+
+struct wbuf {
+	uint8_t *out;
+	size_t cap, len;
+};
+
+static bool put(struct wbuf *w, const void *p, size_t n)
 {
-	switch (r) {
-	case HTTP_MORE: return CSTP_MORE;
-	case HTTP_E_LINE: return CSTP_E_LINE;
-	default: return CSTP_E_SYNTAX;
-	}
-}
-
-/* Split the head into lines and hand each to visit(), start and blank line
- * included; nothing is visited unless the whole head is there and valid. */
-static enum cstp_res head_walk(const uint8_t *in, size_t inlen,
-			       enum cstp_res (*visit)(void *arg, const struct line *l), void *arg,
-			       size_t *head_len)
-{
-	size_t off = 0;
-	unsigned n;
-
-	/* First pass: limits and syntax only. */
-	for (n = 0;; n++) {
-		size_t end, next, nl, voff, vlen;
-		enum http_res r = http_find_line(in + off, inlen - off, &end, &next);
-
-		if (r != HTTP_DONE) {
-			if (r == HTTP_MORE && inlen >= HTTP_MAX_HEAD)
-				return CSTP_E_HEAD;
-			return from_http(r);
-		}
-		if (off + next > HTTP_MAX_HEAD)
-			return CSTP_E_HEAD;
-		if (n > 0 && end == 0) {
-			off += next;
-			break;
-		}
-		if (n > HTTP_MAX_HEADERS)
-			return CSTP_E_HEADERS;
-		if (n > 0 && !http_split_header(in + off, end, &nl, &voff, &vlen))
-			return CSTP_E_SYNTAX;
-		off += next;
-	}
-	*head_len = off;
-	off = 0;
-	for (unsigned i = 0; i <= n; i++) {
-		struct line l = { .p = in + off, .idx = i };
-		enum cstp_res r;
-
-		http_find_line(in + off, *head_len - off, &l.end, &l.next);
-		l.blank = i == n;
-		if (i > 0 && !l.blank)
-			http_split_header(l.p, l.end, &l.nl, &l.voff, &l.vlen);
-		r = visit(arg, &l);
-		if (r != CSTP_OK)
-			return r;
-		off += l.next;
-	}
-	return CSTP_OK;
+	if (n > w->cap - w->len)
+		return false;
+	memcpy(w->out + w->len, p, n);
+	w->len += n;
+	return true;
 }
 
 static bool name_prefix(const struct line *l, const char *lower_prefix)
@@ -102,6 +60,11 @@ static bool name_prefix(const struct line *l, const char *lower_prefix)
 static bool name_is(const struct line *l, const char *lower_name)
 {
 	return http_name_is(l->p, l->nl, lower_name);
+}
+
+static bool is_dtls(const struct line *l)
+{
+	return name_prefix(l, "x-dtls");
 }
 
 /* A day: DPD and keepalive intervals beyond it are as good as none. */
@@ -164,40 +127,12 @@ static void parse_addr(const uint8_t *v, size_t n, struct cstp_offer *o)
 		o->has_addr6 = true;
 }
 
-struct resp {
-	const struct cstp_policy *pol;
-	struct cstp_offer *o;
-	unsigned min_cstp, min_dtls;
-	bool dtls_ce, cstp_ce;
-	unsigned mtu;		/* the value written to the MTU headers */
-	uint8_t *out;
-	size_t cap, len;
-};
-
-static bool is_dtls(const struct line *l)
+/* What the headend offered, one line of a response head at a time. A value
+ * that is not a number in range is only noted: whether it is fatal depends on
+ * the group (cstp_head_finish_response()). */
+static enum cstp_res head_collect(struct cstp_head *h, const struct line *l)
 {
-	return name_prefix(l, "x-dtls");
-}
-
-/* A value that is not a number in range: fatal only where it would be
- * rewritten or decides what is sent (the X-CSTP-MTU unless the group passes,
- * the X-DTLS-* values of a relay); a pass group's tunnel, or a block group's
- * X-DTLS-* lines that go anyway, need not die of it: the line goes through
- * as sent, and the offer records it as absent. */
-static enum cstp_res resp_bad_value(const struct resp *r, bool cstp_mtu)
-{
-	enum dtls_mode mode = r->pol->dtls;
-
-	if (cstp_mtu ? mode != DTLS_PASS : mode == DTLS_RELAY)
-		return CSTP_E_VALUE;
-	return CSTP_OK;
-}
-
-/* Pass 1: what the headend offered. */
-static enum cstp_res resp_collect(void *arg, const struct line *l)
-{
-	struct resp *r = arg;
-	struct cstp_offer *o = r->o;
+	struct cstp_offer *o = &h->offer;
 	const uint8_t *v = l->p + l->voff;
 	unsigned x;
 
@@ -214,15 +149,15 @@ static enum cstp_res resp_collect(void *arg, const struct line *l)
 		o->status = (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
 		return CSTP_OK;
 	}
-	if (l->blank)
-		return CSTP_OK;
 	if (is_dtls(l))
 		o->dtls_offered = true;
 	if (name_is(l, "x-cstp-mtu") || name_is(l, "x-dtls-mtu")) {
 		bool cstp = name_is(l, "x-cstp-mtu");
-		unsigned *min = cstp ? &r->min_cstp : &r->min_dtls;
-		if (!parse_uint(v, l->vlen, 65535, &x))
-			return resp_bad_value(r, cstp);
+		unsigned *min = cstp ? &h->min_cstp : &h->min_dtls;
+		if (!parse_uint(v, l->vlen, 65535, &x)) {
+			*(cstp ? &h->bad_cstp : &h->bad_dtls) = true;
+			return CSTP_OK;
+		}
 		*(cstp ? &o->cstp_mtu : &o->dtls_mtu) = x;
 		if (*min == 0 || x < *min)
 			*min = x;
@@ -230,9 +165,10 @@ static enum cstp_res resp_collect(void *arg, const struct line *l)
 		if (parse_uint(v, l->vlen, 65535, &x))
 			o->base_mtu = x;
 	} else if (name_is(l, "x-dtls-port")) {
-		if (!parse_uint(v, l->vlen, 65535, &x))
-			return resp_bad_value(r, false);
-		o->dtls_port = (uint16_t)x;
+		if (parse_uint(v, l->vlen, 65535, &x))
+			o->dtls_port = (uint16_t)x;
+		else
+			h->bad_dtls = true;
 	} else if (name_is(l, "x-dtls-session-id")) {
 		o->has_session_id = l->vlen == 64 && parse_hex(v, l->vlen, o->session_id, 32) == 32;
 	} else if (name_is(l, "x-dtls-app-id")) {
@@ -247,21 +183,252 @@ static enum cstp_res resp_collect(void *arg, const struct line *l)
 	} else if (name_is(l, "x-cstp-address") || name_is(l, "x-cstp-address-ip6")) {
 		parse_addr(v, l->vlen, o);
 	} else if (name_is(l, "x-cstp-content-encoding")) {
-		r->cstp_ce = l->vlen > 0;
+		h->cstp_ce = l->vlen > 0;
 	} else if (name_is(l, "x-dtls-content-encoding")) {
-		r->dtls_ce = l->vlen > 0;
+		h->dtls_ce = l->vlen > 0;
 	}
 	return CSTP_OK;
 }
 
-static bool put(struct resp *r, const void *p, size_t n)
+/* ---- the streaming head ---- */
+
+void cstp_head_init(struct cstp_head *h, bool response, uint8_t *hold)
 {
-	if (n > r->cap - r->len)
-		return false;
-	memcpy(r->out + r->len, p, n);
-	r->len += n;
-	return true;
+	memset(h, 0, sizeof(*h));
+	h->response = response;
+	h->hold = hold;
 }
+
+/* Is this header (name known) one the rewrite may touch? */
+static bool head_held(const struct cstp_head *h, const struct line *l)
+{
+	if (is_dtls(l))
+		return true;
+	return h->response ? name_is(l, "x-cstp-mtu") : name_is(l, "x-cstp-accept-encoding");
+}
+
+static enum cstp_res hold_put(struct cstp_head *h, const uint8_t *p, size_t n)
+{
+	if (n > CSTP_HOLD_MAX - h->hold_len)
+		return CSTP_E_HOLD;
+	memcpy(h->hold + h->hold_len, p, n);
+	h->hold_len += n;
+	return CSTP_OK;
+}
+
+/* The line's destination is known: its bytes so far (all in keep) go there. */
+static enum cstp_res head_decide(struct cstp_head *h, int disp, struct wbuf *w)
+{
+	h->disp = disp;
+	if (disp == D_PASS)
+		return put(w, h->keep, h->keep_len) ? CSTP_OK : CSTP_E_SPACE;
+	if (disp == D_HOLD)
+		return hold_put(h, h->keep, h->keep_len);
+	return CSTP_OK;
+}
+
+static enum cstp_res head_route(struct cstp_head *h, uint8_t c, struct wbuf *w)
+{
+	bool kept = h->keep_len < CSTP_KEEP;
+	enum cstp_res r;
+
+	if (kept)
+		h->keep[h->keep_len++] = c;
+	switch (h->disp) {
+	case D_UNDECIDED:
+		/* Longer than any name the rewrite acts on: it passes. */
+		if (kept)
+			return CSTP_OK;
+		if ((r = head_decide(h, D_PASS, w)) != CSTP_OK)
+			return r;
+		/* fall through */
+	case D_PASS:
+		return put(w, &c, 1) ? CSTP_OK : CSTP_E_SPACE;
+	case D_HOLD:
+		return hold_put(h, &c, 1);
+	}
+	return CSTP_OK;
+}
+
+/* The start line, the blank line or a header line ended (its terminator is
+ * routed). CSTP_MORE: the head goes on. */
+static enum cstp_res head_line_end(struct cstp_head *h, struct wbuf *w)
+{
+	size_t content = h->line_len - (h->cr ? 2 : 1);
+	struct line l = { .end = content, .next = h->line_len, .idx = h->line };
+	enum cstp_res r = CSTP_MORE;
+
+	if (h->line == 0) {
+		if (content == 0)
+			return CSTP_MORE;	/* an empty line before the start: dropped */
+		if (h->disp == D_UNDECIDED && (r = head_decide(h, D_PASS, w)) != CSTP_OK)
+			return r;
+		if (h->response) {
+			l.p = h->keep;
+			l.end = content < h->keep_len ? content : h->keep_len;
+			if ((r = head_collect(h, &l)) != CSTP_OK)
+				return r;
+		}
+		h->line = 1;
+		return CSTP_MORE;
+	}
+	if (content == 0) {
+		if (h->response && h->offer.status < 200 && h->offer.status != 101) {
+			/* An interim response ends: the next head is the answer. */
+			unsigned interim = h->interim + 1;
+			size_t len = h->head_len;
+
+			if (!put(w, h->keep, h->keep_len))
+				return CSTP_E_SPACE;
+			cstp_head_init(h, true, h->hold);
+			h->interim = interim;
+			h->head_len = len;
+			return CSTP_MORE;
+		}
+		memcpy(h->blank, h->keep, h->keep_len);
+		h->blank_len = h->keep_len;
+		h->done = true;
+		return CSTP_OK;
+	}
+	if (!h->value)
+		return CSTP_E_SYNTAX;	/* a name without ':' */
+	if (h->disp == D_HOLD)
+		l.p = h->hold + h->line_hold;
+	else if (h->line_len <= h->keep_len)
+		l.p = h->keep;
+	h->line++;
+	/* Only the whole line is read: the values acted on are short. */
+	if (!l.p || !h->response || !http_split_header(l.p, l.end, &l.nl, &l.voff, &l.vlen))
+		return CSTP_MORE;
+	r = head_collect(h, &l);
+	return r == CSTP_OK ? CSTP_MORE : r;
+}
+
+static enum cstp_res head_byte(struct cstp_head *h, uint8_t c, struct wbuf *w)
+{
+	enum cstp_res r;
+
+	if (++h->head_len > HTTP_MAX_HEAD)
+		return CSTP_E_HEAD;
+	if (++h->line_len > HTTP_MAX_LINE)
+		return CSTP_E_LINE;
+	if (c == 0 || (h->cr && c != '\n'))
+		return CSTP_E_SYNTAX;
+	if (c == '\r') {
+		h->cr = true;
+	} else if (c != '\n' && h->line > 0) {
+		if (h->value ? !http_is_vbyte(c) : c != ':' && !http_is_tchar(c))
+			return CSTP_E_SYNTAX;	/* also obs-fold and space before ':' */
+		if (c == ':' && !h->value && h->line_len == 1)
+			return CSTP_E_SYNTAX;
+	}
+	if ((r = head_route(h, c, w)) != CSTP_OK)
+		return r;
+	if (c == ':' && h->line > 0 && !h->value) {
+		h->value = true;
+		if (h->disp == D_UNDECIDED) {
+			struct line l = { .p = h->keep, .nl = h->line_len - 1 };
+			bool interim = h->response && h->offer.status < 200 && h->offer.status != 101;
+			int disp = !head_held(h, &l) ? D_PASS : interim ? D_DROP : D_HOLD;
+
+			if ((r = head_decide(h, disp, w)) != CSTP_OK)
+				return r;
+		}
+	}
+	if (c != '\n')
+		return CSTP_MORE;
+	r = head_line_end(h, w);
+	h->line_len = h->keep_len = 0;
+	h->cr = h->value = false;
+	h->disp = D_UNDECIDED;
+	h->line_hold = h->hold_len;
+	return r;
+}
+
+/* The bytes of a name, or of a placed line's value up to its terminator, at
+ * once: a 100 KB line goes by in one copy. Any byte that needs a look (a
+ * limit, ':', a terminator, a bad byte) is left to head_byte(). */
+static size_t head_span(struct cstp_head *h, const uint8_t *in, size_t len, struct wbuf *w,
+			enum cstp_res *r)
+{
+	size_t m = 0, lim = len, k;
+	bool name = !h->value && h->line > 0 && h->disp == D_UNDECIDED;
+
+	if (h->cr || (!name && (!h->value || h->disp == D_UNDECIDED)))
+		return 0;
+	if (lim > HTTP_MAX_LINE - h->line_len)
+		lim = HTTP_MAX_LINE - h->line_len;
+	if (lim > HTTP_MAX_HEAD - h->head_len)
+		lim = HTTP_MAX_HEAD - h->head_len;
+	if (name && lim > CSTP_KEEP - h->keep_len)
+		lim = CSTP_KEEP - h->keep_len;	/* a name is placed by its first bytes */
+	if (name)
+		while (m < lim && http_is_tchar(in[m]))
+			m++;
+	else
+		while (m < lim && in[m] != '\r' && http_is_vbyte(in[m]))
+			m++;
+	k = m < CSTP_KEEP - h->keep_len ? m : CSTP_KEEP - h->keep_len;
+	memcpy(h->keep + h->keep_len, in, k);
+	h->keep_len += k;
+	h->line_len += m;
+	h->head_len += m;
+	if (h->disp == D_PASS && !put(w, in, m))
+		*r = CSTP_E_SPACE;
+	else if (h->disp == D_HOLD && hold_put(h, in, m) != CSTP_OK)
+		*r = CSTP_E_HOLD;
+	return m;
+}
+
+enum cstp_res cstp_head_feed(struct cstp_head *h, const uint8_t *in, size_t len, size_t *used,
+			     uint8_t *out, size_t cap, size_t *outlen)
+{
+	struct wbuf w = { .out = out, .cap = cap };
+	enum cstp_res r = CSTP_MORE;
+	size_t i = 0;
+
+	while (i < len && !h->done && r == CSTP_MORE) {
+		size_t m = head_span(h, in + i, len - i, &w, &r);
+
+		i += m;
+		if (!m && r == CSTP_MORE)
+			r = head_byte(h, in[i++], &w);
+	}
+	*used = i;
+	*outlen = w.len;
+	if (r == CSTP_OK) {
+		h->offer.head_len = h->head_len;
+		return CSTP_OK;
+	}
+	return r;
+}
+
+/* Walk the held lines, complete and valid by construction. */
+static enum cstp_res hold_walk(const struct cstp_head *h,
+			       enum cstp_res (*visit)(void *arg, const struct line *l), void *arg)
+{
+	size_t off = 0;
+
+	while (off < h->hold_len) {
+		struct line l = { .p = h->hold + off, .idx = 1 };
+		enum cstp_res r;
+
+		if (http_find_line(l.p, h->hold_len - off, &l.end, &l.next) != HTTP_DONE ||
+		    !http_split_header(l.p, l.end, &l.nl, &l.voff, &l.vlen))
+			return CSTP_E_SYNTAX;
+		if ((r = visit(arg, &l)) != CSTP_OK)
+			return r;
+		off += l.next;
+	}
+	return CSTP_OK;
+}
+
+struct resp {
+	const struct cstp_policy *pol;
+	struct cstp_offer *o;
+	unsigned mtu;		/* the value written to the MTU headers */
+	struct wbuf w;
+};
 
 /* A header line with a new value: name and separator as sent, the original
  * terminator. */
@@ -273,19 +440,19 @@ static bool put_value(struct resp *r, const struct line *l, unsigned value)
 
 	if (!same)
 		r->o->rewritten++;
-	return put(r, l->p, l->voff) && put(r, num, (size_t)k) &&
-	       put(r, l->p + l->end, l->next - l->end);
+	return put(&r->w, l->p, l->voff) && put(&r->w, num, (size_t)k) &&
+	       put(&r->w, l->p + l->end, l->next - l->end);
 }
 
-/* Pass 2: write the rewritten head. */
+/* One held line, rewritten. */
 static enum cstp_res resp_emit(void *arg, const struct line *l)
 {
 	struct resp *r = arg;
 	enum dtls_mode mode = r->pol->dtls;
 	bool ok;
 
-	if (l->idx == 0 || l->blank || mode == DTLS_PASS) {
-		ok = put(r, l->p, l->next);
+	if (mode == DTLS_PASS) {
+		ok = put(&r->w, l->p, l->next);
 	} else if (mode == DTLS_BLOCK && is_dtls(l)) {
 		r->o->removed++;
 		ok = true;
@@ -297,7 +464,7 @@ static enum cstp_res resp_emit(void *arg, const struct line *l)
 		if (r->o->rewritten != before)
 			r->o->port_rewritten = true;
 	} else {
-		ok = put(r, l->p, l->next);
+		ok = put(&r->w, l->p, l->next);
 	}
 	return ok ? CSTP_OK : CSTP_E_SPACE;
 }
@@ -313,30 +480,37 @@ unsigned cstp_quiet_limit(const struct cstp_offer *o, unsigned idle)
 	return 3 * every > idle ? 3 * every : idle;
 }
 
-enum cstp_res cstp_rewrite_response(const uint8_t *in, size_t inlen, const struct cstp_policy *pol,
-				    uint8_t *out, size_t cap, size_t *outlen, struct cstp_offer *offer)
+enum cstp_res cstp_head_finish_response(struct cstp_head *h, const struct cstp_policy *pol,
+					uint8_t *out, size_t cap, size_t *outlen,
+					struct cstp_offer *offer)
 {
-	struct resp r = { .pol = pol, .o = offer, .out = out, .cap = cap };
+	struct resp r = { .pol = pol, .o = offer, .w = { .out = out, .cap = cap } };
+	bool dtls_ce = h->dtls_ce;
 	enum cstp_res res;
-	size_t head_len = 0;
 
-	memset(offer, 0, sizeof(*offer));
+	*offer = h->offer;
 	*outlen = 0;
-	res = head_walk(in, inlen, resp_collect, &r, &head_len);
-	if (res != CSTP_OK)
-		return res;
-	offer->head_len = head_len;
-	if (pol->dtls != DTLS_PASS && offer->status == 200 && !r.min_cstp)
+	if (!h->done)
+		return CSTP_MORE;
+	/* A bad value is fatal only where it would be rewritten or decides what
+	 * is sent (the X-CSTP-MTU unless the group passes, the X-DTLS-* values
+	 * of a relay); a pass group's tunnel, or a block group's X-DTLS-* lines
+	 * that go anyway, need not die of it: the line goes as sent, and the
+	 * offer records it as absent. */
+	if ((h->bad_cstp && pol->dtls != DTLS_PASS) || (h->bad_dtls && pol->dtls == DTLS_RELAY))
+		return CSTP_E_VALUE;
+	if (pol->dtls != DTLS_PASS && offer->status == 200 && !h->min_cstp)
 		return CSTP_E_NOMTU;
 
-	r.mtu = r.min_cstp;
-	if (pol->dtls == DTLS_RELAY && r.min_dtls && (r.mtu == 0 || r.min_dtls < r.mtu))
-		r.mtu = r.min_dtls;
+	r.mtu = h->min_cstp;
+	if (pol->dtls == DTLS_RELAY && h->min_dtls && (r.mtu == 0 || h->min_dtls < r.mtu))
+		r.mtu = h->min_dtls;
 	if (pol->mtu && r.mtu > pol->mtu)
 		r.mtu = pol->mtu;
-	res = head_walk(in, inlen, resp_emit, &r, &head_len);
-	if (res != CSTP_OK)
+	if ((res = hold_walk(h, resp_emit, &r)) != CSTP_OK)
 		return res;
+	if (!put(&r.w, h->blank, h->blank_len))
+		return CSTP_E_SPACE;
 
 	switch (pol->dtls) {
 	case DTLS_PASS:
@@ -346,22 +520,42 @@ enum cstp_res cstp_rewrite_response(const uint8_t *in, size_t inlen, const struc
 	case DTLS_BLOCK:
 		offer->sent_mtu = offer->cstp_mtu ? r.mtu : 0;
 		offer->dtls_removed = offer->removed > 0;
-		r.dtls_ce = false;
+		dtls_ce = false;
 		break;
 	case DTLS_RELAY:
 		offer->sent_mtu = offer->cstp_mtu ? r.mtu : 0;
 		offer->sent_dtls_mtu = offer->dtls_mtu ? r.mtu : 0;
 		break;
 	}
-	offer->compressed = r.cstp_ce || r.dtls_ce;
+	offer->compressed = h->cstp_ce || dtls_ce;
 	offer->ipv6_starved = offer->has_addr6 && offer->sent_mtu && offer->sent_mtu < 1280;
-	*outlen = r.len;
+	*outlen = r.w.len;
 	return offer->status == 200 ? CSTP_OK : CSTP_REFUSED;
+}
+
+enum cstp_res cstp_rewrite_response(const uint8_t *in, size_t inlen, const struct cstp_policy *pol,
+				    uint8_t *out, size_t cap, size_t *outlen, struct cstp_offer *offer)
+{
+	struct cstp_head h;
+	uint8_t hold[CSTP_HOLD_MAX];
+	size_t used, n, m;
+	enum cstp_res r;
+
+	memset(offer, 0, sizeof(*offer));
+	*outlen = 0;
+	cstp_head_init(&h, true, hold);
+	if ((r = cstp_head_feed(&h, in, inlen, &used, out, cap, &n)) != CSTP_OK)
+		return r;
+	r = cstp_head_finish_response(&h, pol, out + n, cap - n, &m, offer);
+	if (r == CSTP_OK || r == CSTP_REFUSED)
+		*outlen = n + m;
+	return r;
 }
 
 struct req {
 	unsigned opts;
-	struct resp w;		/* only the output part is used */
+	unsigned removed;
+	struct wbuf w;
 };
 
 /* Does this cipher suite token name PSK-NEGOTIATE? ocserv looks for it as a
@@ -382,7 +576,7 @@ static enum cstp_res req_put_suites(struct req *q, const struct line *l)
 {
 	const uint8_t *v = l->p + l->voff;
 	size_t start = q->w.len, i = 0;
-	bool any = false;
+	bool any = false, cut = false;
 
 	if (!put(&q->w, l->p, l->voff))
 		return CSTP_E_SPACE;
@@ -395,9 +589,12 @@ static enum cstp_res req_put_suites(struct req *q, const struct line *l)
 			if ((any && !put(&q->w, ":", 1)) || !put(&q->w, v + i, k - i))
 				return CSTP_E_SPACE;
 			any = true;
+		} else {
+			cut = true;
 		}
 		i = k + 1;
 	}
+	q->removed += cut;
 	if (!any) {
 		q->w.len = start;
 		return CSTP_OK;
@@ -408,35 +605,62 @@ static enum cstp_res req_put_suites(struct req *q, const struct line *l)
 static enum cstp_res req_emit(void *arg, const struct line *l)
 {
 	struct req *q = arg;
-	bool drop = false;
+	bool drop;
 
-	if (l->idx > 0 && !l->blank) {
-		drop = (q->opts & CSTP_REQ_NO_COMPRESSION) &&
-		       (name_is(l, "x-cstp-accept-encoding") || name_is(l, "x-dtls-accept-encoding"));
-		/* Without a master secret or a cipher list the headend offers no DTLS. */
-		drop |= (q->opts & CSTP_REQ_NO_DTLS) && is_dtls(l) &&
-			(name_is(l, "x-dtls-master-secret") ||
-			 (l->nl >= 12 && http_name_is(l->p + l->nl - 12, 12, "-ciphersuite")));
-		if (!drop && (q->opts & CSTP_REQ_NO_PSK) && name_is(l, "x-dtls-ciphersuite"))
-			return req_put_suites(q, l);
-	}
-	if (drop)
+	drop = (q->opts & CSTP_REQ_NO_COMPRESSION) &&
+	       (name_is(l, "x-cstp-accept-encoding") || name_is(l, "x-dtls-accept-encoding"));
+	/* Without a master secret or a cipher list the headend offers no DTLS. */
+	drop |= (q->opts & CSTP_REQ_NO_DTLS) && is_dtls(l) &&
+		(name_is(l, "x-dtls-master-secret") ||
+		 (l->nl >= 12 && http_name_is(l->p + l->nl - 12, 12, "-ciphersuite")));
+	if (!drop && (q->opts & CSTP_REQ_NO_PSK) && name_is(l, "x-dtls-ciphersuite"))
+		return req_put_suites(q, l);
+	if (drop) {
+		q->removed++;
 		return CSTP_OK;
+	}
 	return put(&q->w, l->p, l->next) ? CSTP_OK : CSTP_E_SPACE;
+}
+
+enum cstp_res cstp_head_finish_request(struct cstp_head *h, unsigned opts, uint8_t *out,
+				       size_t cap, size_t *outlen, unsigned *removed)
+{
+	struct req q = { .opts = opts, .w = { .out = out, .cap = cap } };
+	enum cstp_res r;
+
+	*outlen = 0;
+	*removed = 0;
+	if (!h->done)
+		return CSTP_MORE;
+	if ((r = hold_walk(h, req_emit, &q)) != CSTP_OK)
+		return r;
+	if (!put(&q.w, h->blank, h->blank_len))
+		return CSTP_E_SPACE;
+	*outlen = q.w.len;
+	*removed = q.removed;
+	return CSTP_OK;
 }
 
 enum cstp_res cstp_rewrite_request(const uint8_t *in, size_t inlen, unsigned opts, uint8_t *out,
 				   size_t cap, size_t *outlen, size_t *head_len)
 {
-	struct req q = { .opts = opts, .w = { .out = out, .cap = cap } };
-	enum cstp_res res;
+	struct cstp_head h;
+	uint8_t hold[CSTP_HOLD_MAX];
+	size_t n, m;
+	unsigned removed;
+	enum cstp_res r;
 
 	*outlen = 0;
 	*head_len = 0;
-	res = head_walk(in, inlen, req_emit, &q, head_len);
-	if (res == CSTP_OK)
-		*outlen = q.w.len;
-	return res;
+	cstp_head_init(&h, false, hold);
+	if ((r = cstp_head_feed(&h, in, inlen, head_len, out, cap, &n)) != CSTP_OK) {
+		*head_len = 0;
+		return r;
+	}
+	r = cstp_head_finish_request(&h, opts, out + n, cap - n, &m, &removed);
+	if (r == CSTP_OK)
+		*outlen = n + m;
+	return r;
 }
 
 /* ---- the record stream ---- */

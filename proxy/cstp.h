@@ -15,8 +15,8 @@ enum cstp_res {
 				 * relay it, no tunnel starts, HTTP goes on */
 	CSTP_MORE,		/* the head is not complete yet: call again with more */
 	CSTP_E_LINE,		/* a line longer than HTTP_MAX_LINE */
-	CSTP_E_HEADERS,		/* more than HTTP_MAX_HEADERS headers */
 	CSTP_E_HEAD,		/* head larger than HTTP_MAX_HEAD */
+	CSTP_E_HOLD,		/* the lines to rewrite exceed CSTP_HOLD_MAX */
 	CSTP_E_SYNTAX,		/* status line, header syntax, NUL, bare CR, obs-fold */
 	CSTP_E_VALUE,		/* an MTU or port that is not a number in range, where
 				 * it counts: X-CSTP-MTU (relay, block), X-DTLS-MTU and
@@ -26,10 +26,11 @@ enum cstp_res {
 };
 
 /* What happens to a response the rewriter cannot parse (every CSTP_E_*):
- * the proxy must not forward it, and closes both sides giving
- * cstp_res_str() as the reason. It cannot vouch for such a response, and a
- * TLS-only group's guarantee ("never offered DTLS") must hold: passing it
- * unchanged could hand the client an X-DTLS-* offer we did not see. */
+ * the proxy forwards no more of it, and closes both sides giving
+ * cstp_res_str() as the reason. The lines it may rewrite (X-CSTP-MTU,
+ * X-DTLS-*) are held until the head ends, so what the client saw before the
+ * error never holds a DTLS offer or an MTU: a TLS-only group's guarantee
+ * ("never offered DTLS") holds. */
 
 /* The group's policy for one tunnel. */
 struct cstp_policy {
@@ -71,7 +72,7 @@ struct cstp_offer {
 	size_t head_len;	/* input bytes of the head: what follows is tunnel data */
 };
 
-/* Rewrite the headend's answer to CONNECT, per group:
+/* Rewrite the headend's answer to CONNECT in one piece, per group:
  *   DTLS_BLOCK: remove every header whose name starts with X-DTLS (X-DTLS-*,
  *     X-DTLS12-*); X-CSTP-MTU = min(offered, mtu).
  *   DTLS_RELAY: X-CSTP-MTU and X-DTLS-MTU (only if present) = min(X-CSTP-MTU,
@@ -80,9 +81,11 @@ struct cstp_offer {
  *   DTLS_PASS: unchanged (still parsed strictly, and reported).
  * X-CSTP-Base-MTU, every other header, their order and spelling, and each
  * line's terminator (CRLF or LF) stay byte for byte; a rewritten value keeps
- * the name and the separator as sent. in holds what arrived so far; only the
- * head is read (offer->head_len). A value grows by 4 bytes at most, so
- * cap >= head_len + 4 * HTTP_MAX_HEADERS always suffices. Errors: see above. */
+ * the name and the separator as sent. The held lines (X-CSTP-MTU, X-DTLS*)
+ * come last, before the blank line, in the order sent (see struct
+ * cstp_head). in holds what arrived so far; only the head is read
+ * (offer->head_len). cap >= head_len + CSTP_HOLD_MAX always suffices.
+ * Errors: see above. */
 enum cstp_res cstp_rewrite_response(const uint8_t *in, size_t inlen, const struct cstp_policy *pol,
 				    uint8_t *out, size_t cap, size_t *outlen, struct cstp_offer *offer);
 
@@ -117,12 +120,73 @@ enum cstp_req_opt {
 	CSTP_REQ_NO_PSK = 1 << 2,
 };
 
-/* Rewrite the client's CONNECT request head: opts is a set of
- * enum cstp_req_opt; every other header, its order and bytes stay.
- * *head_len: input bytes of the head; the output is never longer.
- * CSTP_OK, CSTP_MORE or an error as above. */
+/* Rewrite the client's CONNECT request head in one piece: opts is a set of
+ * enum cstp_req_opt; every other header keeps its bytes and order, the held
+ * ones (X-CSTP-Accept-Encoding, X-DTLS*) come last. *head_len: input bytes
+ * of the head; the output is never longer. CSTP_OK, CSTP_MORE or an error as
+ * above. */
 enum cstp_res cstp_rewrite_request(const uint8_t *in, size_t inlen, unsigned opts, uint8_t *out,
 				   size_t cap, size_t *outlen, size_t *head_len);
+
+/* The streaming form of both rewriters, for heads of any length: 2 x 2,500
+ * split routes and a 100 KB X-CSTP-Post-Auth-XML line pass through line by
+ * line, and only the lines a rewrite may touch are held (response:
+ * X-CSTP-MTU and X-DTLS*; request: X-CSTP-Accept-Encoding and X-DTLS*),
+ * at most CSTP_HOLD_MAX bytes in the caller's hold buffer. The rewrite is
+ * decided when the head is complete (a tunnel's group follows from its
+ * X-CSTP-Address), so the held lines are written then, rewritten, followed by
+ * the blank line. Every other line passes with its bytes and order. Empty
+ * lines before the start line are dropped (RFC 9112 2.2); an interim 1xx
+ * response (101 aside) passes whole but for the held lines, which go, and the
+ * head that follows it is the one rewritten. Memory per head: the hold
+ * buffer and this struct; a line may be any length up to HTTP_MAX_LINE and
+ * the head up to HTTP_MAX_HEAD. */
+#define CSTP_HOLD_MAX 8192	/* held lines of one head, terminators included */
+#define CSTP_KEEP 256		/* first bytes of each line, for its name and value */
+
+struct cstp_head {
+	bool response;
+	uint8_t *hold;		/* the caller's, CSTP_HOLD_MAX bytes */
+	size_t hold_len;
+	/* results */
+	struct cstp_offer offer;	/* response: what was offered (complete at the end) */
+	size_t head_len;		/* input bytes consumed: the head's, once complete */
+	unsigned interim;		/* 1xx responses passed before this head */
+	/* state */
+	bool done, cr, value, bad_cstp, bad_dtls, cstp_ce, dtls_ce;
+	int disp;
+	unsigned line;			/* lines of the current head so far */
+	size_t line_len, line_hold, keep_len;
+	unsigned min_cstp, min_dtls;
+	uint8_t keep[CSTP_KEEP];
+	uint8_t blank[2];
+	size_t blank_len;
+};
+
+void cstp_head_init(struct cstp_head *h, bool response, uint8_t *hold);
+
+/* Consume stream bytes up to the end of the head. in[0..*used) is replaced
+ * by out[0..*outlen): what may go on now. cap >= len + CSTP_KEEP always
+ * suffices. CSTP_MORE: everything was consumed, the head goes on. CSTP_OK:
+ * the head ended with in[*used - 1]; call a finish function. Errors: as
+ * above (CSTP_E_LINE, _HEAD, _HOLD, _SYNTAX, _SPACE); the stream is then
+ * dead. */
+enum cstp_res cstp_head_feed(struct cstp_head *h, const uint8_t *in, size_t len, size_t *used,
+			     uint8_t *out, size_t cap, size_t *outlen);
+
+/* The response head is complete: h->offer says what was offered (the group
+ * may follow from it). Write the held lines rewritten for pol and the blank
+ * line: CSTP_OK for a 200, CSTP_REFUSED, or an error as cstp_rewrite_response.
+ * *offer gets the complete offer. cap >= 2 * CSTP_HOLD_MAX always suffices. */
+enum cstp_res cstp_head_finish_response(struct cstp_head *h, const struct cstp_policy *pol,
+					uint8_t *out, size_t cap, size_t *outlen,
+					struct cstp_offer *offer);
+
+/* The request head is complete: write the held lines filtered by opts and the
+ * blank line. *removed: lines taken out or shortened. CSTP_OK or
+ * CSTP_E_SPACE; cap >= CSTP_HOLD_MAX + 2 always suffices. */
+enum cstp_res cstp_head_finish_request(struct cstp_head *h, unsigned opts, uint8_t *out,
+				       size_t cap, size_t *outlen, unsigned *removed);
 
 const char *cstp_res_str(enum cstp_res r);
 

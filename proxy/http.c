@@ -20,19 +20,6 @@ static int lower(int c)
 	return c >= 'A' && c <= 'Z' ? c + 32 : c;
 }
 
-static bool is_tchar(uint8_t c)
-{
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-		return true;
-	return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-/* Field-value bytes: VCHAR, obs-text, SP, HTAB. */
-static bool is_vbyte(uint8_t c)
-{
-	return c == ' ' || c == '\t' || (c > 0x20 && c != 0x7f);
-}
-
 static int hexval(uint8_t c)
 {
 	if (c >= '0' && c <= '9')
@@ -48,9 +35,8 @@ const char *http_res_str(enum http_res r)
 	switch (r) {
 	case HTTP_MORE: return "incomplete";
 	case HTTP_DONE: return "complete";
-	case HTTP_E_LINE: return "line too long";
-	case HTTP_E_HEADERS: return "too many headers";
-	case HTTP_E_HEAD: return "header section too large";
+	case HTTP_E_LINE: return "line longer than 256 KiB";
+	case HTTP_E_HEAD: return "header or trailer section larger than 2 MiB";
 	case HTTP_E_SYNTAX: return "malformed message";
 	case HTTP_E_LENGTH: return "bad Content-Length";
 	case HTTP_E_CHUNK: return "bad chunked encoding";
@@ -108,7 +94,7 @@ static enum http_res start_line(struct http_framer *f)
 		return f->status >= 100 ? HTTP_MORE : HTTP_E_SYNTAX;
 	}
 	size_t m = 0;
-	while (m < n && is_tchar((uint8_t)s[m]))
+	while (m < n && http_is_tchar((uint8_t)s[m]))
 		m++;
 	if (m == 0 || m + 1 >= n || s[m] != ' ' || s[m + 1] == ' ')
 		return HTTP_E_SYNTAX;
@@ -134,6 +120,16 @@ static enum http_res head_done(struct http_framer *f)
 		f->capture->head_len = f->capture->len;
 	if (f->chunked && f->has_length)
 		return HTTP_E_LENGTH;
+	if (f->kind != HTTP_REQUEST && f->status < 200 && f->status != 101) {
+		/* Interim (RFC 9110 15.2): the final response is still to come. */
+		enum http_kind kind = f->kind;
+		struct http_capture *cap = f->capture;
+		unsigned interim = f->interim + 1;
+
+		http_framer_init(f, kind, cap);
+		f->interim = interim;
+		return HTTP_MORE;
+	}
 	if (f->kind != HTTP_REQUEST) {
 		bool nobody = f->status < 200 || f->status == 204 || f->status == 304 ||
 			      f->kind == HTTP_RESPONSE_NOBODY;
@@ -241,6 +237,8 @@ static enum http_res line_byte(struct http_framer *f, uint8_t c)
 
 	if (head && ++f->head_len > HTTP_MAX_HEAD)
 		return HTTP_E_HEAD;
+	if (!head && f->in_trailer && ++f->trailer_len > HTTP_MAX_HEAD)
+		return HTTP_E_HEAD;
 	if (++f->line_len > HTTP_MAX_LINE)
 		return HTTP_E_LINE;
 	if (f->cr) {
@@ -251,12 +249,8 @@ static enum http_res line_byte(struct http_framer *f, uint8_t c)
 		return HTTP_MORE;
 	}
 	if (c == '\n') {
-		enum http_res r;
-		bool counted = f->state == ST_VALUE;
+		enum http_res r = line_done(f);
 
-		if (counted && ++f->nheaders > HTTP_MAX_HEADERS)
-			return HTTP_E_HEADERS;
-		r = line_done(f);
 		f->cr = false;
 		f->line_len = 0;
 		f->name_len = 0;
@@ -287,7 +281,7 @@ static enum http_res line_byte(struct http_framer *f, uint8_t c)
 			f->state = ST_VALUE;
 			return HTTP_MORE;
 		}
-		if (!is_tchar(c))
+		if (!http_is_tchar(c))
 			return HTTP_E_SYNTAX;	/* also obs-fold and space before ':' */
 		for (unsigned i = 0; i < 2; i++)
 			if (f->name_len >= strlen(framer_names[i]) ||
@@ -296,7 +290,7 @@ static enum http_res line_byte(struct http_framer *f, uint8_t c)
 		f->name_len++;
 		return HTTP_MORE;
 	case ST_VALUE:
-		if (!is_vbyte(c))
+		if (!http_is_vbyte(c))
 			return HTTP_E_SYNTAX;
 		if (f->match & M_CL) {
 			if (c == ' ' || c == '\t') {
@@ -330,7 +324,7 @@ static enum http_res line_byte(struct http_framer *f, uint8_t c)
 			f->state = ST_CHUNK_EXT;
 		return HTTP_MORE;
 	case ST_CHUNK_EXT:
-		return is_vbyte(c) ? HTTP_MORE : HTTP_E_CHUNK;
+		return http_is_vbyte(c) ? HTTP_MORE : HTTP_E_CHUNK;
 	case ST_CHUNK_END:
 		return HTTP_E_CHUNK;
 	}
@@ -377,8 +371,11 @@ enum http_res http_feed(struct http_framer *f, const uint8_t *data, size_t len, 
 			{
 				bool head = f->state == ST_START || f->state == ST_NAME || f->state == ST_VALUE;
 				bool trailer = f->in_trailer;
+				/* Empty lines before a request line are skipped (RFC 9112 2.2). */
+				bool lead = f->state == ST_START && f->start_len == 0 &&
+					    (data[i] == '\r' || data[i] == '\n');
 
-				if (head && !trailer)
+				if (head && !trailer && !lead)
 					capture_add(f, data + i, 1);
 				r = line_byte(f, data[i]);
 			}
@@ -439,13 +436,13 @@ bool http_split_header(const uint8_t *line, size_t n, size_t *name_len, size_t *
 {
 	size_t i = 0, e;
 
-	while (i < n && is_tchar(line[i]))
+	while (i < n && http_is_tchar(line[i]))
 		i++;
 	if (i == 0 || i == n || line[i] != ':')
 		return false;
 	*name_len = i++;
 	for (e = i; e < n; e++)
-		if (!is_vbyte(line[e]))
+		if (!http_is_vbyte(line[e]))
 			return false;
 	while (i < n && (line[i] == ' ' || line[i] == '\t'))
 		i++;

@@ -7,16 +7,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HTTP_MAX_LINE 8192		/* one line, terminator included */
-#define HTTP_MAX_HEADERS 100		/* header (and trailer) lines per message */
-#define HTTP_MAX_HEAD 65536		/* start line + headers + blank line */
+/* Limits on what streams through, not on what is kept: an ASA sends 2,500
+ * split routes per family and its X-CSTP-Post-Auth-XML on one line. No
+ * header count: the head's size bounds it. */
+#define HTTP_MAX_LINE (256 * 1024)	/* one line, terminator included */
+#define HTTP_MAX_HEAD (2 * 1024 * 1024)	/* start line + headers + blank line;
+					 * the trailer section has the same limit */
 #define HTTP_GROUP_MAX 64		/* a group name, NUL included (as struct group) */
 
 enum http_res {
 	HTTP_MORE,		/* everything consumed, the message goes on */
 	HTTP_DONE,		/* the message ended; *used bytes were its last */
 	HTTP_E_LINE,		/* a line longer than HTTP_MAX_LINE */
-	HTTP_E_HEADERS,		/* more than HTTP_MAX_HEADERS header lines */
 	HTTP_E_HEAD,		/* head larger than HTTP_MAX_HEAD */
 	HTTP_E_SYNTAX,		/* bad start line, header, NUL, bare CR, obs-fold */
 	HTTP_E_LENGTH,		/* bad or conflicting Content-Length, or CL with TE */
@@ -49,6 +51,8 @@ struct http_capture {
 struct http_framer {
 	enum http_kind kind;
 	struct http_capture *capture;	/* NULL: nothing copied */
+	unsigned interim;	/* 1xx responses (101 aside) read before the final one:
+				 * each is framed and skipped, the request stays pending */
 	/* results, valid once the head is complete */
 	char method[16];	/* request method, "" if longer */
 	int status;		/* response status code */
@@ -60,7 +64,7 @@ struct http_framer {
 	uint64_t content_length;
 	size_t head_len;
 	uint64_t body_len;	/* body bytes seen, chunk framing excluded */
-	unsigned nheaders;
+	uint64_t trailer_len;
 	/* state */
 	int state;
 	bool cr, in_trailer, te_seen;
@@ -102,6 +106,21 @@ enum http_res http_find_line(const uint8_t *buf, size_t len, size_t *end, size_t
  * before it, a value of visible characters, spaces and tabs, returned with
  * surrounding whitespace trimmed. false if malformed (obs-fold included). */
 bool http_split_header(const uint8_t *line, size_t n, size_t *name_len, size_t *voff, size_t *vlen);
+
+/* A header name's byte (RFC 9110 tchar); a field value's (VCHAR, obs-text,
+ * SP, HTAB). Inline: the head parsers ask for every byte. */
+static inline bool http_is_tchar(uint8_t c)
+{
+	/* Bit c of the ASCII tchar set: "!#$%&'*+-.^_`|~", digits, letters. */
+	static const uint32_t set[4] = { 0, 0x03ff6cfa, 0xc7fffffe, 0x57ffffff };
+
+	return c < 128 && (set[c >> 5] >> (c & 31) & 1);
+}
+
+static inline bool http_is_vbyte(uint8_t c)
+{
+	return c == ' ' || c == '\t' || (c > 0x20 && c != 0x7f);
+}
 
 /* Case-insensitive comparison of a header name with a lower-case name. */
 bool http_name_is(const uint8_t *name, size_t n, const char *lower);

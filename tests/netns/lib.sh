@@ -53,6 +53,13 @@
 #                              an ASA does (mp-svc-no-fragment)
 #       mtu_out=N mtu_dmz=N mtu_in=N     outer MTU of each leg (default 1500)
 #       no_udp=GROUP           ocserv offers GROUP no DTLS at all (no-udp = true)
+#       routes=N[:N6]          each group gets N IPv4 (198.19.0.0/16 /32s) and N6 IPv6
+#                              (2001:db8:100::/48 /64s) `route =` lines, one split-include each,
+#                              and the LAN's (a group's routes replace ocserv.conf's): N+1, N6+1
+#       custom_headers=N:SIZE  ocserv.conf gets N `custom-header` lines X-CSTP-Lab-Header-K of
+#                              SIZE bytes of value (ocserv 1.1.6 has no per-group custom-header)
+#       post_auth_xml=SIZE     with asa_mtus: the shim adds one X-CSTP-Post-Auth-XML line with a
+#                              SIZE-byte XML document to the CONNECT answer, as an ASA does
 #   lab_connect GROUP [OPENCONNECT ARGS...]   connect on oc0 and wait (30 s) for its address;
 #                              sets LAB_OC_LOG, LAB_OC_PID, LAB_OC_ENV (vpnc-script env dump),
 #                              LAB_TUN4/LAB_TUN6 (assigned inner addresses), LAB_GROUP;
@@ -263,14 +270,36 @@ lab_ocserv_conf() {
 	lab_subst "$LAB_FILES/ocserv.conf.in" "$d/ocserv.conf" "DIR=$d" "CERT=$LAB_CERT" \
 		"KEY=$LAB_KEY" "TCP_PORT=$tcp" "UDP_PORT=$LAB_DTLS_ADV" "DTLS_PSK=$dtls_psk" \
 		"DTLS_LEGACY=$dtls_legacy" "PROXY_PROTO=$proxyproto"
+	lab_custom_headers >>"$d/ocserv.conf"
 	for g in ${LAB_GROUPS//,/ }; do
 		local p4=LAB_POOL4_$g p6=LAB_POOL6_$g
 		[[ -n ${!p4:-} ]] || die "unknown group $g"
 		printf 'select-group = %s[%s group]\n' "$g" "$g" >>"$d/ocserv.conf"
 		lab_subst "$LAB_FILES/group.conf.in" "$d/groups/$g" "POOL4=${!p4}" "POOL6=${!p6}"
 		[[ ,$LAB_NO_UDP, == *,$g,* ]] && echo "no-udp = true" >>"$d/groups/$g"
+		lab_group_routes >>"$d/groups/$g"
 	done
 	chmod -R a+rX "$d"
+}
+
+# A headend with a long split-tunnel list (routes=): a group's `route =` lines, the LAN's too.
+lab_group_routes() {
+	local n4=${LAB_ROUTES%%:*} n6=0
+	[[ $LAB_ROUTES == *:* ]] && n6=${LAB_ROUTES#*:}
+	((n4 + n6)) || return 0
+	printf 'route = 198.18.3.0/255.255.255.0\nroute = 2001:db8:3::/64\n'
+	awk -v n4="$n4" -v n6="$n6" 'BEGIN {
+		for (i = 0; i < n4; i++) printf "route = 198.19.%d.%d/255.255.255.255\n", int(i / 256), i % 256
+		for (i = 0; i < n6; i++) printf "route = 2001:db8:100:%x::/64\n", i
+	}'
+}
+
+# custom_headers=N:SIZE: ocserv sends each as a line of the CONNECT answer.
+lab_custom_headers() {
+	awk -v n="${LAB_HEADERS%%:*}" -v size="${LAB_HEADERS#*:}" 'BEGIN {
+		v = sprintf("%*s", size, ""); gsub(/ /, "v", v)
+		for (i = 0; i < n; i++) printf "custom-header = \"X-CSTP-Lab-Header-%d: %s\"\n", i, v
+	}'
 }
 
 # The lab's own firewall in the gateway: what "blocked on the path" means. It sits in the
@@ -327,6 +356,7 @@ lab_listening() { # NS tcp|udp PORT
 lab_up() {
 	local o
 	LAB_GROUPS=relay,tlsonly LAB_DTLS_PSK=0 LAB_DTLS_BLOCK='' LAB_ASA='' LAB_NO_UDP='' LAB_CSCUH=0
+	LAB_ROUTES=0 LAB_HEADERS=0:0 LAB_POST_AUTH_XML=0
 	LAB_MTU_OUT=1500 LAB_MTU_DMZ=1500 LAB_MTU_IN=1500
 	for o in "$@"; do
 		case $o in
@@ -343,6 +373,9 @@ lab_up() {
 		mtu_dmz=*) LAB_MTU_DMZ=${o#*=} ;;
 		mtu_in=*) LAB_MTU_IN=${o#*=} ;;
 		no_udp=*) LAB_NO_UDP+=,${o#*=} ;;
+		routes=*) LAB_ROUTES=${o#*=} ;;
+		custom_headers=*:*) LAB_HEADERS=${o#*=} ;;
+		post_auth_xml=*) LAB_POST_AUTH_XML=${o#*=} ;;
 		*) die "lab_up: unknown option $o" ;;
 		esac
 	done
@@ -365,7 +398,7 @@ lab_up() {
 		lab_bg asa-shim "$NS_HEADEND" python3 "$LAB_FILES/asa-shim.py" \
 			--listen "$LAB_HEADEND4" --listen "$LAB_HEADEND6" --port 443 \
 			--upstream "$LAB_HEADEND4:4443" --cert "$LAB_CERT" --key "$LAB_KEY" \
-			--cstp-mtu "${LAB_ASA%:*}" --dtls-mtu "${LAB_ASA#*:}"
+			--cstp-mtu "${LAB_ASA%:*}" --dtls-mtu "${LAB_ASA#*:}" --post-auth-xml "$LAB_POST_AUTH_XML"
 	fi
 	wait_until 10 lab_listening "$NS_HEADEND" tcp 443 || die "headend not listening: $(tail -5 "$LAB_DIR/ocserv.log")"
 	wait_until 10 lab_listening "$NS_HEADEND" udp "$LAB_DTLS_ADV" || die "ocserv has no UDP socket"

@@ -6,6 +6,8 @@ TLS MTU (ASA 9.x: X-DTLS-MTU 1418, X-CSTP-MTU about 1380). ocserv always announc
 values (lab-notes), so this shim makes them ASA-like, in the headend, where an ASA would:
   - the CONNECT response gets X-CSTP-MTU / X-DTLS-MTU set to the ASA values; every other byte
     passes unchanged, both ways;
+  - with --post-auth-xml SIZE, the CONNECT response also carries an X-CSTP-Post-Auth-XML line
+    of SIZE bytes, one XML document on one line, as an ASA sends its post-auth profile;
   - after CONNECT, a CSTP DATA frame toward the client larger than the TLS MTU is dropped, as
     an ASA drops what does not fit its TLS tunnel (ASP drop mp-svc-no-fragment). The ICMP it
     would send is left out: the lab shows the black hole of the note's step 7.
@@ -27,7 +29,17 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def rewrite_connect(head, cstp_mtu, dtls_mtu):
+def post_auth_xml(size):
+    """An ASA-like post-auth XML document of size bytes, on one line."""
+    doc = (b'<?xml version="1.0" encoding="UTF-8"?><config-auth client="vpn" type="complete">'
+           b'<vpn-profile-manifest><vpn rev="1.0"><file type="profile" service-type="user">'
+           b'<uri>/CACHE/stc/profiles/lab.xml</uri><hash type="sha1">%s</hash></file>'
+           b'</vpn></vpn-profile-manifest><opaque>' % (b"0" * 40))
+    tail = b"</opaque></config-auth>"
+    return doc + b"x" * max(0, size - len(doc) - len(tail)) + tail
+
+
+def rewrite_connect(head, cstp_mtu, dtls_mtu, xml_size=0):
     """Return the CONNECT response header block with ASA-like MTUs."""
     out = []
     for line in head.split(b"\r\n"):
@@ -36,6 +48,8 @@ def rewrite_connect(head, cstp_mtu, dtls_mtu):
         elif re.match(rb"(?i)x-dtls-mtu:", line):
             line = b"X-DTLS-MTU: %d" % dtls_mtu
         out.append(line)
+    if xml_size:
+        out.append(b"X-CSTP-Post-Auth-XML: " + post_auth_xml(xml_size))
     return b"\r\n".join(out)
 
 
@@ -88,9 +102,11 @@ class Session:
                 continue
             head, buf = buf[:end], buf[end + 4:]
             if b" 200 " in head.split(b"\r\n", 1)[0]:
-                head = rewrite_connect(head, self.args.cstp_mtu, self.args.dtls_mtu)
-                log("%s: CONNECT rewritten: X-CSTP-MTU %d X-DTLS-MTU %d" %
-                    (self.peer[0], self.args.cstp_mtu, self.args.dtls_mtu))
+                head = rewrite_connect(head, self.args.cstp_mtu, self.args.dtls_mtu,
+                                       self.args.post_auth_xml)
+                log("%s: CONNECT rewritten: X-CSTP-MTU %d X-DTLS-MTU %d, %d header lines, %d bytes" %
+                    (self.peer[0], self.args.cstp_mtu, self.args.dtls_mtu,
+                     head.count(b"\r\n"), len(head) + 4))
                 writer.write(head + b"\r\n\r\n")
                 await writer.drain()
                 await self.cstp_frames(reader, writer, buf)
@@ -163,6 +179,7 @@ async def main():
     ap.add_argument("--cstp-mtu", type=int, default=1380)
     ap.add_argument("--dtls-mtu", type=int, default=1418)
     ap.add_argument("--no-enforce", dest="enforce", action="store_false")
+    ap.add_argument("--post-auth-xml", type=int, default=0, metavar="SIZE")
     args = ap.parse_args()
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(args.cert, args.key)
