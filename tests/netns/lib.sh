@@ -53,6 +53,9 @@
 #                              an ASA does (mp-svc-no-fragment)
 #       mtu_out=N mtu_dmz=N mtu_in=N     outer MTU of each leg (default 1500)
 #       no_udp=GROUP           ocserv offers GROUP no DTLS at all (no-udp = true)
+#       rekey=SECONDS:METHOD   ocserv's rekey-time and rekey-method (ssl | new-tunnel)
+#       shared_pool            tlsonly's IPv4 pool is relay's (one ipv4-network, two groups),
+#                              from here on in this script
 #       routes=N[:N6]          each group gets N IPv4 (198.19.0.0/16 /32s) and N6 IPv6
 #                              (2001:db8:100::/48 /64s) `route =` lines, one split-include each,
 #                              and the LAN's (a group's routes replace ocserv.conf's): N+1, N6+1
@@ -270,6 +273,8 @@ lab_ocserv_conf() {
 	lab_subst "$LAB_FILES/ocserv.conf.in" "$d/ocserv.conf" "DIR=$d" "CERT=$LAB_CERT" \
 		"KEY=$LAB_KEY" "TCP_PORT=$tcp" "UDP_PORT=$LAB_DTLS_ADV" "DTLS_PSK=$dtls_psk" \
 		"DTLS_LEGACY=$dtls_legacy" "PROXY_PROTO=$proxyproto"
+	[[ -z $LAB_REKEY ]] || sed -i -e "s/^rekey-time = .*/rekey-time = ${LAB_REKEY%%:*}/" \
+		-e "s/^rekey-method = .*/rekey-method = ${LAB_REKEY#*:}/" "$d/ocserv.conf"
 	lab_custom_headers >>"$d/ocserv.conf"
 	for g in ${LAB_GROUPS//,/ }; do
 		local p4=LAB_POOL4_$g p6=LAB_POOL6_$g
@@ -355,6 +360,7 @@ lab_listening() { # NS tcp|udp PORT
 
 lab_up() {
 	local o
+	LAB_REKEY=''
 	LAB_GROUPS=relay,tlsonly LAB_DTLS_PSK=0 LAB_DTLS_BLOCK='' LAB_ASA='' LAB_NO_UDP='' LAB_CSCUH=0
 	LAB_ROUTES=0 LAB_HEADERS=0:0 LAB_POST_AUTH_XML=0
 	LAB_MTU_OUT=1500 LAB_MTU_DMZ=1500 LAB_MTU_IN=1500
@@ -373,6 +379,8 @@ lab_up() {
 		mtu_dmz=*) LAB_MTU_DMZ=${o#*=} ;;
 		mtu_in=*) LAB_MTU_IN=${o#*=} ;;
 		no_udp=*) LAB_NO_UDP+=,${o#*=} ;;
+		rekey=*:*) LAB_REKEY=${o#*=} ;;
+		shared_pool) LAB_POOL4_tlsonly=$LAB_POOL4_relay ;;
 		routes=*) LAB_ROUTES=${o#*=} ;;
 		custom_headers=*:*) LAB_HEADERS=${o#*=} ;;
 		post_auth_xml=*) LAB_POST_AUTH_XML=${o#*=} ;;
