@@ -234,7 +234,8 @@ enum dtls_dir dtls_direction(bool from_headend, uint16_t sport, uint16_t dport,
  *   headend would only make it log, the client is the one to give up.
  * - Replies get no mark: the connection's mark was set by its first packet,
  *   and a reply seen here (conntrack lost the flow) must not start a DNAT
- *   of the headend's own traffic.
+ *   of the headend's own traffic. The one exception, dtls_repair(), marks
+ *   it for the SNAT that makes it a reply again.
  */
 struct dtls_verdict dtls_decide(const struct group *g, enum dtls_dir dir, bool ports_differ)
 {
@@ -272,5 +273,19 @@ struct dtls_verdict dtls_decide(const struct group *g, enum dtls_dir dir, bool p
 		}
 		break;
 	}
+	return v;
+}
+
+/* Only from the real port with the ports split: from the advertised port
+ * (or equal ports) the client's socket matches already. Pass and no group
+ * get no port fix anywhere (interface.md), block drops it in dtls_decide(). */
+struct dtls_verdict dtls_repair(struct dtls_verdict v, const struct group *g, enum dtls_dir dir,
+				uint16_t sport, uint16_t real_port, uint16_t advertised_port)
+{
+	if (dir != DTLS_DIR_FROM_HEADEND || !g || g->dtls != DTLS_RELAY || sport != real_port ||
+	    real_port == advertised_port)
+		return v;
+	v.mark = DTLS_MARK_TAG | DTLS_MARK_DECIDED | DTLS_MARK_NORMALIZE;
+	v.counters |= DTLS_CNT_REPAIRED;
 	return v;
 }

@@ -63,7 +63,8 @@ enum dtls_parse dtls_parse(struct dtls_info *info, const uint8_t *buf, size_t le
  * connection; the rules printed by `mtugatectl rules` match it:
  *   queue only while  (ctmark & DTLS_MARK_MASK) == 0
  *   DNAT to dtls_port when (mark & DTLS_MARK_TAG_MASK|DTLS_MARK_NORMALIZE)
- *                          == DTLS_MARK_TAG|DTLS_MARK_NORMALIZE   (nat PREROUTING)
+ *                          == DTLS_MARK_TAG|DTLS_MARK_NORMALIZE   (nat PREROUTING;
+ *   from the headend's dtls_port, SNAT to the advertised port: nat POSTROUTING)
  *   drop/reject  when (mark & DTLS_MARK_TAG_MASK|DTLS_MARK_BLOCKED)
  *                          == DTLS_MARK_TAG|DTLS_MARK_BLOCKED
  * "MT" in the upper half keeps us clear of marks other tools put in the low
@@ -94,6 +95,7 @@ enum dtls_action { DTLS_ACCEPT, DTLS_DROP, DTLS_REJECT };
 #define DTLS_CNT_PORT_REWRITTEN 0x4u	/* group dtls_port_rewritten */
 #define DTLS_CNT_PASSED 0x8u		/* group packets (dtls = pass) */
 #define DTLS_CNT_NOGROUP 0x10u		/* packet nogroup */
+#define DTLS_CNT_REPAIRED 0x20u		/* group dtls_repaired */
 
 struct dtls_verdict {
 	enum dtls_action action;
@@ -108,5 +110,14 @@ enum dtls_dir dtls_direction(bool from_headend, uint16_t sport, uint16_t dport,
 
 /* The decision for one datagram of group g (NULL: no group matched). */
 struct dtls_verdict dtls_decide(const struct group *g, enum dtls_dir dir, bool ports_differ);
+
+/* The headend speaks first in a flow conntrack does not know (flushed, a
+ * reboot, a failover without UDP in conntrackd's sync): from dtls_port, its
+ * datagrams would reach a client whose socket expects the advertised port.
+ * For a relay group's client, v (dtls_decide()'s verdict for such a
+ * datagram) gets DECIDED|NORMALIZE, which the nat POSTROUTING rule turns
+ * into an SNAT back to the advertised port, and DTLS_CNT_REPAIRED. */
+struct dtls_verdict dtls_repair(struct dtls_verdict v, const struct group *g, enum dtls_dir dir,
+				uint16_t sport, uint16_t real_port, uint16_t advertised_port);
 
 #endif

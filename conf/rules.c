@@ -307,6 +307,35 @@ static void rules_ipt_proxy(const struct rules_out *r)
 	}
 }
 
+/* The mirror of the DNAT: the headend speaks first in a flow conntrack does
+ * not know (flushed, a reboot, a failover whose sync left UDP out), and the
+ * daemon marks that datagram (dtls_repair()). Its source becomes the
+ * advertised port, so the client's connected socket takes it and its next
+ * datagrams are this entry's replies, DNATed back by conntrack. */
+static void rules_ipt_snat(const struct rules_out *r)
+{
+	const struct marks *mk = &r->c->marks;
+	const struct conf *c = r->c;
+	char buf[64];
+	size_t i;
+
+	strbuf_printf(r->out, "# A flow conntrack lost, restarted by the headend from port %u: its"
+		      " source becomes port %u again\n", c->headend.dtls_port,
+		      c->headend.advertised_dtls_port);
+	for (i = 0; i < c->headend.naddr; i++) {
+		const char *h;
+
+		if (c->headend.addr[i].family != r->family)
+			continue;
+		h = rules_addr(&c->headend.addr[i], buf, sizeof(buf));
+		strbuf_printf(r->out, "-A MTUGATE_SNAT -s %s -p udp --sport %u -m mark --mark 0x%x/0x%x"
+			      " -j SNAT --to-source %s%s%s:%u\n", h, c->headend.dtls_port,
+			      mk->tag | mk->normalize, mk->tag_mask | mk->normalize,
+			      r->family == AF_INET6 ? "[" : "", h, r->family == AF_INET6 ? "]" : "",
+			      c->headend.advertised_dtls_port);
+	}
+}
+
 static void rules_ipt_nat(const struct rules_out *r, int hooks)
 {
 	const struct marks *mk = &r->c->marks;
@@ -316,7 +345,8 @@ static void rules_ipt_nat(const struct rules_out *r, int hooks)
 
 	if (!rules_need_nat(c, r->family))
 		return;
-	strbuf_printf(r->out, "*nat\n:MTUGATE_DNAT - [0:0]\n-F MTUGATE_DNAT\n");
+	strbuf_printf(r->out, "*nat\n:MTUGATE_DNAT - [0:0]\n:MTUGATE_SNAT - [0:0]\n-F MTUGATE_DNAT\n"
+		      "-F MTUGATE_SNAT\n");
 	strbuf_printf(r->out, "# CSCuh61321: DTLS to the advertised port reaches the port the headend"
 		      " listens on; conntrack maps the replies back\n");
 	/* DNAT comes before the filter table: a stateful ruleset sees the real port. */
@@ -335,8 +365,9 @@ static void rules_ipt_nat(const struct rules_out *r, int hooks)
 			      r->family == AF_INET6 ? "[" : "", h, r->family == AF_INET6 ? "]" : "",
 			      c->headend.dtls_port);
 	}
+	rules_ipt_snat(r);
 	if (hooks)
-		strbuf_printf(r->out, "-I PREROUTING -j MTUGATE_DNAT\n");
+		strbuf_printf(r->out, "-I PREROUTING -j MTUGATE_DNAT\n-I POSTROUTING -j MTUGATE_SNAT\n");
 	strbuf_printf(r->out, "COMMIT\n");
 }
 
@@ -410,14 +441,15 @@ int rules_hooks(const struct conf *c, struct strbuf *out)
 		{ "mangle -C FORWARD -j MTUGATE_FORWARD", "mangle -I FORWARD -j MTUGATE_FORWARD" },
 		{ "filter -C FORWARD -j MTUGATE_FILTER", "filter -I FORWARD -j MTUGATE_FILTER" },
 		{ "nat -C PREROUTING -j MTUGATE_DNAT", "nat -I PREROUTING -j MTUGATE_DNAT" },
+		{ "nat -C POSTROUTING -j MTUGATE_SNAT", "nat -I POSTROUTING -j MTUGATE_SNAT" },
 	};
 	size_t f, i;
 
 	for (f = 0; f < 2; f++) {
 		const char *tool = fams[f] == AF_INET6 ? "ip6tables" : "iptables";
 
-		for (i = 0; i < 4; i++) {
-			if ((i == 2 && !rules_need_dtls(c, fams[f])) || (i == 3 && !rules_need_nat(c, fams[f])))
+		for (i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++) {
+			if ((i == 2 && !rules_need_dtls(c, fams[f])) || (i >= 3 && !rules_need_nat(c, fams[f])))
 				continue;
 			strbuf_printf(out, "%s -t %s 2>/dev/null || %s -t %s\n", tool, hooks[i][0], tool,
 				      hooks[i][1]);
@@ -669,28 +701,40 @@ static void rules_nft_forward(const struct conf *c, const struct policy *p, stru
 	strbuf_printf(out, "\t}\n");
 }
 
+/* CSCuh61321 in nft: the DNAT to dtls_port, and its mirror, the SNAT back to
+ * the advertised port of a flow the headend restarted (see rules_ipt_snat()). */
 static void rules_nft_dnat(const struct conf *c, struct strbuf *out)
 {
+	static const struct {
+		const char *hook, *prio, *addr, *port, *nat;
+	} nat[] = {
+		{ "prerouting", "dstnat", "daddr", "dport", "dnat" },
+		{ "postrouting", "srcnat", "saddr", "sport", "snat" },
+	};
 	const struct marks *mk = &c->marks;
 	char buf[64];
-	size_t i;
+	size_t i, n;
 
 	if (!rules_need_nat(c, AF_INET) && !rules_need_nat(c, AF_INET6))
 		return;
-	strbuf_printf(out, "\tchain nat_prerouting {\n\t\ttype nat hook prerouting priority dstnat;"
-		      " policy accept;\n");
-	for (i = 0; i < c->headend.naddr; i++) {
-		int fam = c->headend.addr[i].family;
-		const char *ip = rules_nft_ip(fam);
+	for (n = 0; n < 2; n++) {
+		const unsigned from = n ? c->headend.dtls_port : c->headend.advertised_dtls_port;
+		const unsigned to = n ? c->headend.advertised_dtls_port : c->headend.dtls_port;
 
-		rules_addr(&c->headend.addr[i], buf, sizeof(buf));
-		strbuf_printf(out, "\t\t%s daddr %s udp dport %u meta mark & 0x%x == 0x%x dnat %s to %s%s%s:%u\n",
-			      ip, buf, c->headend.advertised_dtls_port,
-			      mk->tag_mask | mk->normalize, mk->tag | mk->normalize,
-			      ip, fam == AF_INET6 ? "[" : "", buf, fam == AF_INET6 ? "]" : "",
-			      c->headend.dtls_port);
+		strbuf_printf(out, "\tchain nat_%s {\n\t\ttype nat hook %s priority %s;"
+			      " policy accept;\n", nat[n].hook, nat[n].hook, nat[n].prio);
+		for (i = 0; i < c->headend.naddr; i++) {
+			int fam = c->headend.addr[i].family;
+			const char *ip = rules_nft_ip(fam);
+
+			rules_addr(&c->headend.addr[i], buf, sizeof(buf));
+			strbuf_printf(out, "\t\t%s %s %s udp %s %u meta mark & 0x%x == 0x%x %s %s to"
+				      " %s%s%s:%u\n", ip, nat[n].addr, buf, nat[n].port, from,
+				      mk->tag_mask | mk->normalize, mk->tag | mk->normalize, nat[n].nat,
+				      ip, fam == AF_INET6 ? "[" : "", buf, fam == AF_INET6 ? "]" : "", to);
+		}
+		strbuf_printf(out, "\t}\n");
 	}
-	strbuf_printf(out, "\t}\n");
 }
 
 int rules_nft(const struct conf *c, const struct policy *p, struct strbuf *out)

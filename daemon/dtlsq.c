@@ -184,6 +184,7 @@ static void dtlsq_classify(struct dtlsq_state *s, const struct policy *pol,
 	 * datagram first must not open the flow to DTLS). */
 	o->kind = res == DTLS_NOT || res == DTLS_MALFORMED ? DTLSQ_BAD_DTLS : DTLSQ_DECIDED;
 	o->v = dtls_decide(o->group, o->dir, s->dtls_port != s->advertised_port);
+	o->v = dtls_repair(o->v, o->group, o->dir, sport, s->dtls_port, s->advertised_port);
 	/* Without the tunnels' word a block by `clients` holds (a handshake
 	 * cannot start in a blocked flow); anything else passes unmarked, and
 	 * the flow's next datagram is asked again. Junk reaching the headend
@@ -213,6 +214,8 @@ static void dtlsq_count(struct counters *ctr, const struct dtlsq_out *o)
 		ctr_inc(&g->dtls_blocked);
 	if (o->v.counters & DTLS_CNT_PORT_REWRITTEN)
 		ctr_inc(&g->dtls_port_rewritten);
+	if (o->v.counters & DTLS_CNT_REPAIRED)
+		ctr_inc(&g->dtls_repaired);
 }
 
 void dtlsq_packet(struct dtlsq_state *s, const struct policy *pol, struct counters *ctr,

@@ -54,6 +54,8 @@ static const struct {
 	{ "dtls_relayed", "DTLS flows of the group's clients relayed to the headend." },
 	{ "dtls_blocked", "DTLS flows of the group's clients blocked (dtls = block)." },
 	{ "dtls_port_rewritten", "DTLS flows sent on to the headend's real DTLS port (CSCuh61321)." },
+	{ "dtls_repaired", "DTLS flows the headend restarted from its real port that conntrack did not"
+			   " know, sent on from the advertised port (CSCuh61321)." },
 	{ "connect_rewritten", "Tunnels whose CONNECT exchange the proxy rewrote." },
 	{ "sessions", "Tunnels set up through the proxy since the daemon started." },
 	{ "upstream_resumed", "Proxied tunnels whose TLS handshake toward the headend resumed a session." },

@@ -244,19 +244,45 @@ static void test_split_ports(struct policy *p)
 	CHECK(!v.set_mark);
 	CHECK_INT(G("reject")->dtls_blocked, 2);
 
-	/* The headend's reply to a relay client: accepted, counted, no mark. */
+	/* The headend first from its real port toward a relay client
+	 * (conntrack lost the flow): marked for the SNAT back to 444, every
+	 * bit outside DTLS_MARK_MASK kept, counted repaired. */
 	n = mk_udp(buf, "198.18.2.2", "198.18.1.2", 443, 40000, app_record, sizeof(app_record));
+	v = run(s, p, buf, n, 0x130);
+	CHECK_INT(v.action, NFQ_ACCEPT);
+	CHECK(v.set_mark);
+	CHECK_INT(v.mark, 0x4d540133);
+	CHECK_INT(G("relay")->dtls_relayed, 5);
+	CHECK_INT(G("relay")->dtls_repaired, 1);
+	CHECK_INT(G("relay")->dtls_port_rewritten, 3);
+	n = mk_udp(buf, "2001:db8:2::2", "2001:db8:1::2", 443, 40000, app_record, sizeof(app_record));
+	v = run(s, p, buf, n, 0);
+	CHECK_INT(v.mark, 0x4d540003);
+	CHECK_INT(G("relay")->dtls_repaired, 2);
+	/* From the advertised port it needs nothing: accepted, no mark. */
+	n = mk_udp(buf, "198.18.2.2", "198.18.1.2", 444, 40000, app_record, sizeof(app_record));
 	v = run(s, p, buf, n, 0);
 	CHECK_INT(v.action, NFQ_ACCEPT);
 	CHECK(!v.set_mark);
-	CHECK_INT(G("relay")->dtls_relayed, 5);
+	CHECK_INT(G("relay")->dtls_relayed, 7);
+	CHECK_INT(G("relay")->dtls_repaired, 2);
+	/* Toward a pass group's or no group's client: unchanged (no port fix). */
+	n = mk_udp(buf, "198.18.2.2", "198.18.1.200", 443, 40000, app_record, sizeof(app_record));
+	v = run(s, p, buf, n, 0);
+	CHECK(!v.set_mark);
+	n = mk_udp(buf, "198.18.2.2", "198.18.9.9", 443, 40000, app_record, sizeof(app_record));
+	v = run(s, p, buf, n, 0);
+	CHECK(!v.set_mark);
+	CHECK_INT(cnt.nogroup, 1);
+	CHECK_INT(G("pass")->packets, 1);
+	CHECK_INT(G("pass")->dtls_repaired + G("drop")->dtls_repaired + G("reject")->dtls_repaired, 0);
 
 	/* pass: decided, counted as packets only. */
 	n = mk_udp(buf, "198.18.1.200", "198.18.2.2", 40007, 444, legacy_hello, sizeof(legacy_hello));
 	v = run(s, p, buf, n, 0);
 	CHECK_INT(v.action, NFQ_ACCEPT);
 	CHECK_INT(v.mark, 0x4d540001);
-	CHECK_INT(G("pass")->packets, 1);
+	CHECK_INT(G("pass")->packets, 2);
 	CHECK_INT(G("pass")->dtls_relayed + G("pass")->dtls_blocked + G("pass")->dtls_port_rewritten, 0);
 
 	/* No group: passes unchanged (no DNAT), decided, counted nogroup. */
@@ -264,7 +290,7 @@ static void test_split_ports(struct policy *p)
 	v = run(s, p, buf, n, 0);
 	CHECK_INT(v.action, NFQ_ACCEPT);
 	CHECK_INT(v.mark, 0x4d540001);
-	CHECK_INT(cnt.nogroup, 1);
+	CHECK_INT(cnt.nogroup, 2);
 
 	CHECK_INT(cnt.malformed, 0);
 	dtlsq_state_free(s);
@@ -446,6 +472,11 @@ static void test_same_ports_and_others(struct policy *p)
 	CHECK_INT(v.mark, 0x4d540001);
 	CHECK_INT(G("relay")->dtls_relayed, 1);
 	CHECK_INT(G("relay")->dtls_port_rewritten, 0);
+	/* The headend first: nothing to repair with one port. */
+	n = mk_udp(buf, "198.18.2.2", "198.18.1.2", 443, 40000, app_record, sizeof(app_record));
+	v = run(s, p, buf, n, 0);
+	CHECK(!v.set_mark);
+	CHECK_INT(G("relay")->dtls_repaired, 0);
 
 	/* Not DTLS on the DTLS port from a block group's client: counted
 	 * malformed, and blocked all the same (the group's policy does not rest
@@ -466,7 +497,7 @@ static void test_same_ports_and_others(struct policy *p)
 	CHECK_INT(v.action, NFQ_ACCEPT);
 	CHECK_INT(v.mark, 0x4d540001);
 	CHECK_INT(cnt.malformed, 2);
-	CHECK_INT(G("relay")->dtls_relayed, 2);
+	CHECK_INT(G("relay")->dtls_relayed, 3);
 
 	/* An IP packet that does not parse: accepted unchanged, no mark. */
 	n = mk_udp(buf, "198.18.1.2", "198.18.2.2", 40003, 443, legacy_hello, sizeof(legacy_hello));
@@ -489,7 +520,7 @@ static void test_same_ports_and_others(struct policy *p)
 	CHECK_INT(v.action, NFQ_ACCEPT);
 	CHECK_INT(cnt.malformed, 4);
 	CHECK_INT(cnt.nogroup, 0);
-	CHECK_INT(G("relay")->packets, 2);
+	CHECK_INT(G("relay")->packets, 3);
 	dtlsq_state_free(s);
 }
 

@@ -50,7 +50,7 @@ static int count_n(const char *hay, size_t len, const char *needle)
 	return n;
 }
 
-/* The shipped example: conf/mtugate.conf with the repository's groups.d. */
+/* The shipped example: conf/mtugate.conf with the groups of case 1 (conf/examples/udp-blocked). */
 static void test_shipped(int write)
 {
 	static const struct { const char *file; int kind; } outs[] = {
@@ -64,7 +64,7 @@ static void test_shipped(int write)
 
 	conf_defaults(&c);
 	CHECK_INT(conf_load(&c, "conf/mtugate.conf", &d), 0);
-	snprintf(c.daemon.groups_dir, sizeof(c.daemon.groups_dir), "conf/groups.d");
+	snprintf(c.daemon.groups_dir, sizeof(c.daemon.groups_dir), "conf/examples/udp-blocked/groups.d");
 	p = policy_load_dir(c.daemon.groups_dir, &d);
 	CHECK(p != NULL);
 	diag_print(&d, stderr);
@@ -271,10 +271,15 @@ static void test_variants(void)
 			" --tproxy-mark 0x100/0x100\n"), 1);
 	CHECK_INT(count(o.buf, "-A MTUGATE_DTLS -d 198.18.2.2 -p udp -m multiport --dports 443,444"), 1);
 	CHECK_INT(count(o.buf, "-A MTUGATE_DTLS -s 198.18.2.2 -p udp -m multiport --sports 443,444"), 1);
-	CHECK_INT(count(o.buf, "*nat\n:MTUGATE_DNAT - [0:0]\n-F MTUGATE_DNAT\n"), 1);
+	CHECK_INT(count(o.buf, "*nat\n:MTUGATE_DNAT - [0:0]\n:MTUGATE_SNAT - [0:0]\n-F MTUGATE_DNAT\n"
+			"-F MTUGATE_SNAT\n"), 1);
 	CHECK_INT(count(o.buf, "-A MTUGATE_DNAT -d 198.18.2.2 -p udp --dport 443 -m mark --mark"
-			" 0x4d540002/0xffff0002 -j DNAT --to-destination 198.18.2.2:444\n"
-			"-I PREROUTING -j MTUGATE_DNAT\nCOMMIT\n"), 1);
+			" 0x4d540002/0xffff0002 -j DNAT --to-destination 198.18.2.2:444\n"), 1);
+	/* Its mirror: a flow the headend restarts from 444 leaves from 443. */
+	CHECK_INT(count(o.buf, "-A MTUGATE_SNAT -s 198.18.2.2 -p udp --sport 444 -m mark --mark"
+			" 0x4d540002/0xffff0002 -j SNAT --to-source 198.18.2.2:443\n"
+			"-I PREROUTING -j MTUGATE_DNAT\n-I POSTROUTING -j MTUGATE_SNAT\nCOMMIT\n"), 1);
+	CHECK_INT(count(o.buf, "MTUGATE_SNAT"), 4);
 	CHECK_INT(count(o.buf, "# A default-drop FORWARD chain sees these flows with destination port"
 			" 444: accept udp to 444 (or -m conntrack --ctorigdstport 443)\n"), 1);
 	CHECK_INT(count(o.buf, "-A MTUGATE_DTLS_NEW -m mark --mark 0x0/0xffff0000 -j NFQUEUE"
@@ -282,6 +287,9 @@ static void test_variants(void)
 	strbuf_reset(&o);
 	rules_iptables(&c, p, AF_INET6, 1, &o);
 	CHECK_INT(count(o.buf, "-j DNAT --to-destination [2001:db8:2::2]:444\n"), 1);
+	CHECK_INT(count(o.buf, "-A MTUGATE_SNAT -s 2001:db8:2::2 -p udp --sport 444 -m mark --mark"
+			" 0x4d540002/0xffff0002 -j SNAT --to-source [2001:db8:2::2]:443\n"), 1);
+	CHECK_INT(count(o.buf, "198.18.2.2"), 0);
 	CHECK_INT(count(o.buf, "-A MTUGATE_DTLS -d 2001:db8:2::2 -p udp -m multiport --dports 443,444"
 			" -m conntrack --ctstate NEW -m connmark --mark 0x0/0xffff000f -j MTUGATE_DTLS_NEW\n"), 1);
 	CHECK_INT(count(o.buf, "-A MTUGATE_FILTER -m mark --mark 0x4d54000d/0xffff000d -j SET --add-set"
@@ -301,7 +309,9 @@ static void test_variants(void)
 		  "ip -6 route add local ::/0 dev lo table 100\n");
 	strbuf_reset(&o);
 	CHECK_INT(rules_hooks(&c, &o), 0);
-	CHECK_INT(count(o.buf, "\n"), 8);
+	CHECK_INT(count(o.buf, "\n"), 10);
+	CHECK_INT(count(o.buf, "ip6tables -t nat -C POSTROUTING -j MTUGATE_SNAT 2>/dev/null ||"
+			" ip6tables -t nat -I POSTROUTING -j MTUGATE_SNAT\n"), 1);
 	CHECK_INT(count(o.buf, "ip6tables -t filter -C FORWARD -j MTUGATE_FILTER 2>/dev/null ||"
 			" ip6tables -t filter -I FORWARD -j MTUGATE_FILTER\n"), 1);
 	CHECK_INT(count(o.buf, "iptables -t nat -C PREROUTING -j MTUGATE_DNAT 2>/dev/null ||"
@@ -375,6 +385,12 @@ static void test_variants(void)
 	CHECK_INT(count(o.buf, "tproxy ip to :8443 accept\n"), 1);
 	CHECK_INT(count(o.buf, "tproxy ip6 to :8443 accept\n"), 1);
 	CHECK_INT(count(o.buf, "dnat ip6 to [2001:db8:2::2]:444\n"), 1);
+	/* The SNAT of a flow the headend restarts, at srcnat, both families. */
+	CHECK_INT(count(o.buf, "\tchain nat_postrouting {\n\t\ttype nat hook postrouting priority"
+			" srcnat; policy accept;\n\t\tip saddr 198.18.2.2 udp sport 444 meta mark &"
+			" 0xffff0002 == 0x4d540002 snat ip to 198.18.2.2:443\n"), 1);
+	CHECK_INT(count(o.buf, "\t\tip6 saddr 2001:db8:2::2 udp sport 444 meta mark & 0xffff0002 =="
+			" 0x4d540002 snat ip6 to [2001:db8:2::2]:443\n"), 1);
 	CHECK_INT(count(o.buf, "{"), count(o.buf, "}"));
 
 	/* Proxy off, ports equal, a queue off: nothing of those. */
@@ -385,7 +401,7 @@ static void test_variants(void)
 	CHECK_INT((long long)o.len, 0);
 	strbuf_reset(&o);
 	rules_hooks(&c, &o);
-	CHECK_INT(count(o.buf, "MTUGATE_DNAT"), 0);
+	CHECK_INT(count(o.buf, "MTUGATE_DNAT") + count(o.buf, "MTUGATE_SNAT"), 0);
 	strbuf_reset(&o);
 	rules_iptables(&c, p, AF_INET, 1, &o);
 	CHECK_INT(count(o.buf, "-A MTUGATE_PMTU"), 0);
@@ -393,7 +409,7 @@ static void test_variants(void)
 	strbuf_reset(&o);
 	rules_nft(&c, p, &o);
 	CHECK_INT(count(o.buf, "tproxy") + count(o.buf, "socket") + count(o.buf, "meta length") +
-		  count(o.buf, "chain nat_prerouting"), 0);
+		  count(o.buf, "chain nat_prerouting") + count(o.buf, "snat"), 0);
 
 	/* DTLS queue off: no DTLS rule, no filter chain, no sets. */
 	c.queues.dtls.first = c.queues.dtls.last = -1;
@@ -614,6 +630,7 @@ static void test_mark_mask(void)
 			" @dtls_drop6 { ip6 saddr . udp sport }\n"), 1);
 	CHECK_INT(count(o.buf, "\t\tmeta mark & 0x4c0000 == 0x440000 drop\n"), 1);
 	CHECK_INT(count(o.buf, "meta mark & 0x420000 == 0x420000 dnat ip6 to [2001:db8:2::2]:444\n"), 1);
+	CHECK_INT(count(o.buf, "meta mark & 0x420000 == 0x420000 snat ip6 to [2001:db8:2::2]:443\n"), 1);
 	no_default_marks(o.buf);
 
 	strbuf_reset(&o);
