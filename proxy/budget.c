@@ -8,7 +8,7 @@
 /* A source: one masked address and the nodes counted for it. */
 struct budget_src {
 	struct budget_src *hnext;
-	struct budget_node *head, *tail;
+	struct budget_node *head[2], *tail[2];	/* by class: in handshake, past it */
 	unsigned count;
 	uint8_t key[17];	/* family byte, then the masked address */
 };
@@ -16,7 +16,7 @@ struct budget_src {
 struct budget {
 	unsigned total, per_source, v4, v6;
 	uint64_t seed;
-	struct budget_node *head, *tail;
+	struct budget_node *head[2], *tail[2];
 	unsigned count, nsrc;
 	size_t nbuckets;	/* a power of two */
 	struct budget_src **buckets;
@@ -101,51 +101,55 @@ struct budget_node *budget_victim(const struct budget *b, int family, const uint
 
 	budget_key(b, family, addr, key);
 	if ((s = budget_find(b, key)) && s->count >= b->per_source)
-		return s->head;
-	return b->count >= b->total ? b->head : NULL;
+		return s->head[0] ? s->head[0] : s->head[1];
+	if (b->count < b->total)
+		return NULL;
+	return b->head[0] ? b->head[0] : b->head[1];
 }
 
-/* Append n to the end of both its lists (most recently active). */
+/* Append n to the end of both lists of its class (most recently active). */
 static void budget_link(struct budget *b, struct budget_node *n)
 {
 	struct budget_src *s = n->src;
+	int k = n->done;
 
 	n->next = NULL;
-	n->prev = b->tail;
-	if (b->tail)
-		b->tail->next = n;
+	n->prev = b->tail[k];
+	if (b->tail[k])
+		b->tail[k]->next = n;
 	else
-		b->head = n;
-	b->tail = n;
+		b->head[k] = n;
+	b->tail[k] = n;
 	n->snext = NULL;
-	n->sprev = s->tail;
-	if (s->tail)
-		s->tail->snext = n;
+	n->sprev = s->tail[k];
+	if (s->tail[k])
+		s->tail[k]->snext = n;
 	else
-		s->head = n;
-	s->tail = n;
+		s->head[k] = n;
+	s->tail[k] = n;
 }
 
 static void budget_unlink(struct budget *b, struct budget_node *n)
 {
 	struct budget_src *s = n->src;
+	int k = n->done;
 
 	if (n->prev)
 		n->prev->next = n->next;
 	else
-		b->head = n->next;
+		b->head[k] = n->next;
 	if (n->next)
 		n->next->prev = n->prev;
 	else
-		b->tail = n->prev;
+		b->tail[k] = n->prev;
 	if (n->sprev)
 		n->sprev->snext = n->snext;
 	else
-		s->head = n->snext;
+		s->head[k] = n->snext;
 	if (n->snext)
 		n->snext->sprev = n->sprev;
 	else
-		s->tail = n->sprev;
+		s->tail[k] = n->sprev;
 }
 
 int budget_add(struct budget *b, struct budget_node *n, int family, const uint8_t *addr)
@@ -175,9 +179,18 @@ int budget_add(struct budget *b, struct budget_node *n, int family, const uint8_
 
 void budget_touch(struct budget *b, struct budget_node *n)
 {
-	if (!n->src || b->tail == n)
+	if (!n->src || b->tail[n->done] == n)
 		return;
 	budget_unlink(b, n);
+	budget_link(b, n);
+}
+
+void budget_promote(struct budget *b, struct budget_node *n)
+{
+	if (!n->src || n->done)
+		return;
+	budget_unlink(b, n);
+	n->done = true;
 	budget_link(b, n);
 }
 

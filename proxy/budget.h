@@ -13,9 +13,10 @@ struct budget_src;
 
 /* Embedded in each counted connection; zeroed means "not counted". */
 struct budget_node {
-	struct budget_node *prev, *next;	/* every node, least recently active first */
-	struct budget_node *sprev, *snext;	/* the same source's, same order */
+	struct budget_node *prev, *next;	/* its class's nodes, least recently active first */
+	struct budget_node *sprev, *snext;	/* the same source's of its class, same order */
 	struct budget_src *src;
+	bool done;				/* past the TLS handshake (budget_promote) */
 };
 
 /* total: nodes in all; per_source: nodes per masked source address; v4/v6:
@@ -28,13 +29,18 @@ void budget_free(struct budget *b);
 /* Before counting a new node from addr (4 or 16 bytes by family): NULL when
  * there is room; otherwise the node to remove first: the source's least
  * recently active when the source has used its share, else the least
- * recently active of all. An idle holder goes, not the newcomer. */
+ * recently active of all. An idle holder goes, not the newcomer; and one
+ * still in its TLS handshake before any past it (a bare TCP connection costs
+ * an attacker nothing, a login waiting minutes on an MFA push is real). */
 struct budget_node *budget_victim(const struct budget *b, int family, const uint8_t *addr);
 /* Count n (zeroed or removed before) as the most recently active. Refuses
  * (-ENOSPC) when budget_victim() would name one; -ENOMEM. 0 on success. */
 int budget_add(struct budget *b, struct budget_node *n, int family, const uint8_t *addr);
-/* n was active: it becomes the last to be evicted. */
+/* n was active: it becomes the last of its class to be evicted. */
 void budget_touch(struct budget *b, struct budget_node *n);
+/* n finished its TLS handshake: evicted only once no node short of it is
+ * left; it counts as just active. */
+void budget_promote(struct budget *b, struct budget_node *n);
 /* Forget n (a no-op when it is not counted). */
 void budget_remove(struct budget *b, struct budget_node *n);
 

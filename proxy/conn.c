@@ -1043,6 +1043,7 @@ static bool conn_handshake(struct conn *c)
 		c->c.rwant = TLS_OK;
 		if (r == TLS_OK) {
 			c->c.hs_done = progress = true;
+			budget_promote(c->env->budget, &c->bn);
 		} else if (r == TLS_WANT_READ || r == TLS_WANT_WRITE) {
 			c->c.rwant = r;
 		} else {

@@ -11,7 +11,17 @@ namespace). Each mode prints one summary line and exits 0 when the proxy behaved
                           must close each one within SECS
   bigheaders HOST PORT    a megabyte of request headers, then a megabyte-long header line:
                           the proxy must close the connection long before it has read it all
+Attackers (e2e-hostile.sh); SRC is the source address they bind:
+  flood HOST PORT SRC N SECS RATE   N idle TCP connections held for SECS seconds, each one
+                          the proxy closes opened again at once (at most RATE opens a second)
+  trickle HOST PORT SRC N LIMIT     N logins that finish TLS, then send a request head one byte
+                          a second: exits 0 when the proxy closed every one within LIMIT s
+  hold HOST PORT SRC N    N logins that finish TLS and send 8 KB of an unfinished request
+                          head, held until killed ("held N" once all are up)
 """
+import errno
+import selectors
+import signal
 import socket
 import ssl
 import struct
@@ -52,9 +62,11 @@ def first_flight(host):
     return out.read()
 
 
-def connect(host, port, timeout=10, sndbuf=0):
+def connect(host, port, timeout=10, sndbuf=0, src=None):
     fam = socket.AF_INET6 if ':' in host else socket.AF_INET
     s = socket.socket(fam, socket.SOCK_STREAM)
+    if src:
+        s.bind((src, 0))
     if sndbuf:
         # A small fixed buffer: what send() took is then close to what the peer read.
         s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
@@ -69,8 +81,9 @@ def close(s, reset):
     s.close()
 
 
-def tls(host, port, sndbuf=0):
-    return client_ctx().wrap_socket(connect(host, port, sndbuf=sndbuf), server_hostname=None)
+def tls(host, port, sndbuf=0, src=None):
+    return client_ctx().wrap_socket(connect(host, port, sndbuf=sndbuf, src=src),
+                                    server_hostname=None)
 
 
 def mode_firstflight(host, port):
@@ -193,6 +206,100 @@ def mode_bigheaders(host, port):
     return 1 if bad else 0
 
 
+def flood_open(sel, host, port, src):
+    fam = socket.AF_INET6 if ':' in host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.setblocking(False)
+    s.bind((src, 0))
+    err = s.connect_ex((host, port))
+    if err not in (0, errno.EINPROGRESS):
+        s.close()
+        return False
+    sel.register(s, selectors.EVENT_READ)
+    return True
+
+
+def mode_flood(host, port, src, n, secs, rate):
+    """Idle connections that never send a byte: the proxy's close (EOF, reset) or a failed
+    connect makes the socket readable, and it is opened again."""
+    sel = selectors.DefaultSelector()
+    opened = closed = failed = 0
+    start = time.monotonic()
+    end = start + secs
+    stop = []
+    # Stopped early (SIGTERM): the summary still comes.
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    while time.monotonic() < end and not stop:
+        # Opens are paced: at most RATE a second since the start.
+        allowed = int((time.monotonic() - start) * rate) + 1 - opened - failed
+        for _ in range(max(0, min(allowed, n - len(sel.get_map())))):
+            if flood_open(sel, host, port, src):
+                opened += 1
+            else:
+                failed += 1
+        for key, _ in sel.select(timeout=0.01):
+            s = key.fileobj
+            try:
+                gone = not s.recv(1)
+            except BlockingIOError:
+                continue
+            except OSError:
+                gone = True
+            if gone:
+                sel.unregister(s)
+                s.close()
+                closed += 1
+    held = len(sel.get_map())
+    for key in list(sel.get_map().values()):
+        key.fileobj.close()
+    print(f'flood from {src}: {opened} connections opened in {time.monotonic() - start:.0f} s, '
+          f'{closed} closed by the proxy, {held} open at the end, {failed} connects failed',
+          flush=True)
+    return 0
+
+
+def mode_trickle(host, port, src, n, limit):
+    head = post(host)
+    socks = []
+    for _ in range(n):
+        s = tls(host, port, src=src)
+        s.setblocking(False)
+        socks.append([s, time.monotonic(), 0, None])
+    deadline = time.monotonic() + limit + 5
+    while time.monotonic() < deadline and any(c[3] is None for c in socks):
+        for c in socks:
+            if c[3] is not None:
+                continue
+            try:
+                c[0].send(head[c[2] % len(head):c[2] % len(head) + 1])
+                c[2] += 1
+                if c[0].recv(1) == b'':
+                    c[3] = time.monotonic() - c[1]
+            except (ssl.SSLWantReadError, BlockingIOError):
+                pass
+            except (ConnectionError, ssl.SSLError, OSError):
+                c[3] = time.monotonic() - c[1]
+        time.sleep(1)
+    lived = [c[3] for c in socks if c[3] is not None]
+    still = sum(1 for c in socks if c[3] is None)
+    longest = max(lived) if lived else 0
+    print(f'trickle from {src}: {n} connections, {sum(c[2] for c in socks)} bytes sent one a '
+          f'second, closed after at most {longest:.1f} s, {still} still open after {limit + 5} s')
+    return 0 if not still and longest <= limit else 1
+
+
+def mode_hold(host, port, src, n):
+    head = post(host).split(b'\r\n\r\n')[0] + b'\r\n' + b'X-Filler: ' + b'a' * 8000 + b'\r\n'
+    socks = []
+    for _ in range(n):
+        s = tls(host, port, src=src)
+        s.sendall(head)
+        socks.append(s)
+    print(f'held {n}', flush=True)
+    while True:
+        time.sleep(60)
+
+
 def main(argv):
     if len(argv) < 4:
         print(__doc__)
@@ -206,6 +313,12 @@ def main(argv):
         return mode_stall(host, port, float(argv[4]))
     if mode == 'bigheaders':
         return mode_bigheaders(host, port)
+    if mode == 'flood':
+        return mode_flood(host, port, argv[4], int(argv[5]), float(argv[6]), float(argv[7]))
+    if mode == 'trickle':
+        return mode_trickle(host, port, argv[4], int(argv[5]), float(argv[6]))
+    if mode == 'hold':
+        return mode_hold(host, port, argv[4], int(argv[5]))
     print(__doc__)
     return 2
 

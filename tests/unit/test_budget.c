@@ -116,6 +116,47 @@ static void test_total(void)
 	budget_free(b);
 }
 
+/* A node past its TLS handshake goes only after every node short of it, in
+ * the source's share and in the total alike, whatever their activity. */
+static void test_classes(void)
+{
+	struct budget *b = budget_new(4, 3, 32, 64, 7);
+	struct budget_node n[6] = { 0 };
+	const uint8_t other[4] = { 198, 18, 1, 9 };
+
+	CHECK_INT(budget_add(b, &n[0], AF_INET, v4a), 0);
+	CHECK_INT(budget_add(b, &n[1], AF_INET, v4a), 0);
+	CHECK_INT(budget_add(b, &n[2], AF_INET, v4a), 0);
+	budget_promote(b, &n[0]);
+	budget_promote(b, &n[0]);	/* twice: a no-op */
+	CHECK(n[0].done);
+	/* The source is full: its oldest still in handshake goes first. */
+	CHECK(budget_victim(b, AF_INET, v4a) == &n[1]);
+	budget_touch(b, &n[1]);
+	CHECK(budget_victim(b, AF_INET, v4a) == &n[2]);
+	budget_promote(b, &n[1]);
+	budget_promote(b, &n[2]);
+	/* All past it: the least recently active of them, n[0] (promoted first). */
+	CHECK(budget_victim(b, AF_INET, v4a) == &n[0]);
+	budget_touch(b, &n[0]);
+	CHECK(budget_victim(b, AF_INET, v4a) == &n[1]);
+	/* The total: a newer connection still in handshake goes before them. */
+	CHECK_INT(budget_add(b, &n[3], AF_INET, other), 0);
+	CHECK(budget_victim(b, AF_INET, v4b) == &n[3]);
+	budget_remove(b, &n[3]);
+	CHECK(n[3].src == NULL && !n[3].done);
+	CHECK_INT(budget_add(b, &n[4], AF_INET, other), 0);
+	budget_promote(b, &n[4]);
+	CHECK(budget_victim(b, AF_INET, v4b) == &n[1]);
+	budget_remove(b, &n[1]);
+	CHECK(budget_victim(b, AF_INET, v4b) == NULL);
+	for (int i = 0; i < 6; i++)
+		budget_remove(b, &n[i]);
+	CHECK_INT(budget_count(b), 0);
+	CHECK_INT(budget_sources(b), 0);
+	budget_free(b);
+}
+
 /* Close-log lines: rate per second pass, the rest come back as one count
  * when the second is over. */
 static void test_lograte(void)
@@ -142,6 +183,7 @@ int main(void)
 	test_per_source();
 	test_prefixes();
 	test_total();
+	test_classes();
 	test_lograte();
 	return t_done("test_budget");
 }
