@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "conf/addr.h"
 #include "conf/conf.h"
 #include "conf/marks.h"
 #include "daemon/strbuf.h"
@@ -285,6 +286,11 @@ static void rules_ipt_proxy(const struct rules_out *r)
 	strbuf_printf(r->out, "-A MTUGATE_PROXY -p tcp -m socket --transparent -j MARK --set-xmark 0x%x/0x%x\n",
 		      mk->proxy, mk->proxy);
 	strbuf_printf(r->out, "-A MTUGATE_PROXY -p tcp -m socket --transparent -j RETURN\n");
+	/* What TPROXY diverts keeps the headend's address: a packet to the listener's
+	 * port on a local address reached it directly, and would have the proxy
+	 * connect to itself. */
+	strbuf_printf(r->out, "-A MTUGATE_PROXY -p tcp --dport %u -m addrtype --dst-type LOCAL -j DROP\n",
+		      c->proxy.listen_port);
 	for (i = 0; i < policy_count(r->p); i++) {
 		const struct group *g = policy_group(r->p, i);
 		size_t k;
@@ -535,6 +541,8 @@ static void rules_nft_proxy(const struct conf *c, const struct policy *p, struct
 	 * wildcard listener, which would take any forwarded TCP to its port. */
 	strbuf_printf(out, "\t\tmeta l4proto tcp socket transparent 1 socket wildcard 0"
 		      " meta mark set meta mark | 0x%x return\n", mk->proxy);
+	/* The listener's port on a local address: reached directly, not diverted. */
+	strbuf_printf(out, "\t\tfib daddr type local tcp dport %u drop\n", c->proxy.listen_port);
 	/* Only what TPROXY would take: prerouting's other rules see every client. */
 	for (i = 0; i < policy_count(p); i++) {
 		const struct group *g = policy_group(p, i);
@@ -750,6 +758,66 @@ int rules_nft(const struct conf *c, const struct policy *p, struct strbuf *out)
 	rules_nft_forward(c, p, out);
 	rules_nft_dnat(c, out);
 	strbuf_printf(out, "}\n");
+	return out->oom ? -ENOMEM : 0;
+}
+
+static bool rules_ct_skip(const struct ipaddr *ign, size_t i)
+{
+	/* fe80::/10: the same on every link, never a flow's address here. */
+	if (ign[i].family == AF_INET6 && ign[i].addr[0] == 0xfe && (ign[i].addr[1] & 0xc0) == 0x80)
+		return true;
+	for (size_t k = 0; k < i; k++)
+		if (ign[k].family == ign[i].family && !memcmp(ign[k].addr, ign[i].addr, 16))
+			return true;
+	return false;
+}
+
+/*
+ * conntrackd keeps one address list per filter, Accept or Ignore, whichever
+ * block comes last: the conntrackd manual's way (ignore the node's own
+ * traffic, sync the rest) is printed, with the narrower Accept of the
+ * headend's addresses as a comment. conntrackd's FTFW sample leaves UDP out;
+ * without it a failover loses every DTLS decision and port rewrite (the
+ * new node then repairs the flows the headend restarts, dtls_repaired).
+ */
+int rules_conntrackd(const struct conf *c, const struct ipaddr *ignore, size_t nignore,
+		     struct strbuf *out)
+{
+	static const uint8_t lo4[4] = { 127, 0, 0, 1 }, lo6[16] = { [15] = 1 };
+	const bool split = c->headend.dtls_port != c->headend.advertised_dtls_port;
+	char buf[64];
+	size_t i;
+
+	strbuf_printf(out, "# mtugate: the Filter of conntrackd.conf's General section"
+		      " (mtugatectl rules --conntrackd),\n# the same on both nodes but for the"
+		      " addresses to ignore. See docs/ha.md.\n");
+	strbuf_printf(out, "# The flows mtugate needs on the other node: UDP to and from the"
+		      " headend's DTLS port%s %u", split ? "s" : "", c->headend.dtls_port);
+	if (split)
+		strbuf_printf(out, " and %u", c->headend.advertised_dtls_port);
+	strbuf_printf(out, " (the mark, the NAT binding),\n# TCP to its tls_port %u (the MSS"
+		      " clamp is in the SYN only; a stateful ruleset needs the entry).\n",
+		      c->headend.tls_port);
+	strbuf_printf(out, "Filter From Userspace {\n\tProtocol Accept {\n\t\tTCP\n\t\tUDP\n\t}\n");
+	strbuf_printf(out, "\t# Only the headend's flows instead (one list per filter in"
+		      " conntrackd: Accept or Ignore, not both):\n\t# Address Accept {\n");
+	for (i = 0; i < c->headend.naddr; i++)
+		strbuf_printf(out, "\t#\t%s_address %s # headend\n",
+			      c->headend.addr[i].family == AF_INET6 ? "IPv6" : "IPv4",
+			      rules_addr(&c->headend.addr[i], buf, sizeof(buf)));
+	strbuf_printf(out, "\t# }\n\tAddress Ignore {\n\t\tIPv4_address 127.0.0.1 # loopback\n"
+		      "\t\tIPv6_address ::1 # loopback\n");
+	for (i = 0; i < nignore; i++) {
+		const struct ipaddr *a = &ignore[i];
+
+		if (rules_ct_skip(ignore, i) ||
+		    (a->family == AF_INET && !memcmp(a->addr, lo4, 4)) ||
+		    (a->family == AF_INET6 && !memcmp(a->addr, lo6, 16)))
+			continue;
+		strbuf_printf(out, "\t\t%s_address %s\n", a->family == AF_INET6 ? "IPv6" : "IPv4",
+			      rules_addr(a, buf, sizeof(buf)));
+	}
+	strbuf_printf(out, "\t}\n}\n");
 	return out->oom ? -ENOMEM : 0;
 }
 

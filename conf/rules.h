@@ -4,6 +4,8 @@
 #ifndef MTUGATE_CONF_RULES_H
 #define MTUGATE_CONF_RULES_H
 
+#include <stddef.h>
+
 struct conf;
 struct policy;
 struct strbuf;
@@ -34,6 +36,15 @@ int rules_routes(const struct conf *c, struct strbuf *out);
 /* Shell lines adding the jumps from the built-in chains once each
  * (`-C || -I`), for rule files applied with hooks = 0. */
 int rules_hooks(const struct conf *c, struct strbuf *out);
+/* The `Filter` stanza of conntrackd.conf's General section for a pair of
+ * gateways (docs/ha.md): TCP and UDP (the DTLS decision is the connection's
+ * mark, the port rewrite its NAT binding: both move only with the flow), the
+ * headend's addresses and ports as comments, and the addresses to ignore
+ * (ignore: the node's own, loopback first; duplicates and IPv6 link-local
+ * ones are left out). 0 or -ENOMEM. */
+struct ipaddr;
+int rules_conntrackd(const struct conf *c, const struct ipaddr *ignore, size_t nignore,
+		     struct strbuf *out);
 /* Whether anything the printers above print differs between two configurations
  * (a reload that needs the rules re-applied): 1 or 0, -ENOMEM. */
 int rules_changed(const struct conf *a, const struct policy *pa, const struct conf *b,

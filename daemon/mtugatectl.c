@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -779,6 +781,33 @@ static int ctlc_reload(struct ctlc *x, int argc, char **argv)
 	return rc;
 }
 
+/* conntrackd's Address Ignore: the node's own addresses, read here (the
+ * printer is pure), and those given with --ignore (the virtual addresses
+ * keepalived moves, while this node is the backup). */
+#define CTLC_IGNORE_MAX 256
+
+static size_t ctlc_own_addrs(struct ipaddr *out, size_t cap)
+{
+	struct ifaddrs *ifa, *i;
+	size_t n = 0;
+
+	if (getifaddrs(&ifa) < 0)
+		return 0;
+	for (i = ifa; i && n < cap; i = i->ifa_next) {
+		if (!i->ifa_addr || (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
+			continue;
+		memset(&out[n], 0, sizeof(out[n]));
+		out[n].family = (uint8_t)i->ifa_addr->sa_family;
+		if (out[n].family == AF_INET)
+			memcpy(out[n].addr, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, 4);
+		else
+			memcpy(out[n].addr, &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, 16);
+		n++;
+	}
+	freeifaddrs(ifa);
+	return n;
+}
+
 static int ctlc_rules(struct ctlc *x, int argc, char **argv)
 {
 	const char *what = NULL;
@@ -788,27 +817,34 @@ static int ctlc_rules(struct ctlc *x, int argc, char **argv)
 	struct conf c;
 	int hooks = 1, rc = 1, i;
 
+	struct ipaddr ign[CTLC_IGNORE_MAX];
+	size_t nign = 0;
+
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--no-hooks") == 0)
 			hooks = 0;
+		else if (!strcmp(argv[i], "--ignore") && i + 1 < argc && nign < CTLC_IGNORE_MAX &&
+			 addr_parse(&ign[nign], argv[i + 1]) == 0)
+			i++, nign++;
 		else if (!what && (!strcmp(argv[i], "--iptables") || !strcmp(argv[i], "--ip6tables") ||
 				   !strcmp(argv[i], "--nft") || !strcmp(argv[i], "--routes") ||
 				   !strcmp(argv[i], "--hooks") || !strcmp(argv[i], "--ipset") ||
-				   !strcmp(argv[i], "--digest")))
+				   !strcmp(argv[i], "--digest") || !strcmp(argv[i], "--conntrackd")))
 			what = argv[i];
 		else
 			what = "";
 	}
-	if (!what || !*what) {
+	if (!what || !*what || (nign && strcmp(what, "--conntrackd"))) {
 		fprintf(stderr, "usage: mtugatectl rules --iptables | --ip6tables [--no-hooks]"
-			" | --ipset | --nft | --routes | --hooks | --digest\n");
+			" | --ipset | --nft | --routes | --hooks | --digest"
+			" | --conntrackd [--ignore ADDRESS]...\n");
 		return 2;
 	}
 	conf_defaults(&c);
 	if (conf_load(&c, x->conf, &d) < 0)
 		goto out;
 	if (strcmp(what, "--routes") && strcmp(what, "--hooks") && strcmp(what, "--ipset") &&
-	    !(p = policy_load_dir(c.daemon.groups_dir, &d)))
+	    strcmp(what, "--conntrackd") && !(p = policy_load_dir(c.daemon.groups_dir, &d)))
 		goto out;
 	if (!strcmp(what, "--digest")) {
 		/* What the rules unit records, for the daemon to tell stale rules. */
@@ -830,7 +866,10 @@ static int ctlc_rules(struct ctlc *x, int argc, char **argv)
 		rules_routes(&c, &out);
 	else if (!strcmp(what, "--ipset"))
 		rules_ipset(&c, &out);
-	else
+	else if (!strcmp(what, "--conntrackd")) {
+		nign += ctlc_own_addrs(ign + nign, CTLC_IGNORE_MAX - nign);
+		rules_conntrackd(&c, ign, nign, &out);
+	} else
 		rules_hooks(&c, &out);
 	if (out.oom) {
 		fprintf(stderr, "mtugatectl: out of memory\n");
@@ -896,6 +935,7 @@ static const struct ctlc_cmd ctlc_cmds[] = {
 	{ "groups", ctlc_groups, "groups                          the policy in force, as the daemon compiled it" },
 	{ "sessions", ctlc_sessions, "sessions                        proxied tunnels: client, group, address, MTUs, DTLS" },
 	{ "rules", ctlc_rules, "rules --iptables | --ip6tables [--no-hooks] | --ipset | --nft | --routes | --hooks | --digest\n"
+	  "      | --conntrackd [--ignore ADDRESS]...\n"
 	  "                                  what this configuration needs, read from the config\n"
 	  "                                  file (no daemon needed)" },
 	{ "check", ctlc_check, "check                           the running deployment against the configuration" },

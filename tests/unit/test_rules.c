@@ -267,6 +267,7 @@ static void test_variants(void)
 	CHECK_INT(count(o.buf, "--queue-num 0 "), 0);
 	CHECK_INT(count(o.buf, "-A MTUGATE_PROXY -p tcp -m socket --transparent -j MARK --set-xmark"
 			" 0x100/0x100\n-A MTUGATE_PROXY -p tcp -m socket --transparent -j RETURN\n"
+			"-A MTUGATE_PROXY -p tcp --dport 8443 -m addrtype --dst-type LOCAL -j DROP\n"
 			"-A MTUGATE_PROXY -d 198.18.2.2 -p tcp --dport 443 -j TPROXY --on-port 8443"
 			" --tproxy-mark 0x100/0x100\n"), 1);
 	CHECK_INT(count(o.buf, "-A MTUGATE_DTLS -d 198.18.2.2 -p udp -m multiport --dports 443,444"), 1);
@@ -469,7 +470,10 @@ static void test_proxy_bypass(void)
 		return;
 	sample_conf(&c, 1, 0, 0);
 	rules_iptables(&c, p, AF_INET, 1, &o);
+	/* The listener's port on a local address is dropped before anything returns:
+	 * only what TPROXY diverts (the headend's address) reaches the proxy. */
 	CHECK_INT(count(o.buf, "-A MTUGATE_PROXY -p tcp -m socket --transparent -j RETURN\n"
+			"-A MTUGATE_PROXY -p tcp --dport 8443 -m addrtype --dst-type LOCAL -j DROP\n"
 			"-A MTUGATE_PROXY -s 198.18.5.0/24 -m comment --comment \"certs: proxy = no\" -j RETURN\n"
 			"-A MTUGATE_PROXY -d 198.18.2.2 -p tcp --dport 443 -j TPROXY"), 1);
 	CHECK_INT(count(o.buf, "-j RETURN\n"), 2);
@@ -478,6 +482,7 @@ static void test_proxy_bypass(void)
 	rules_iptables(&c, p, AF_INET6, 1, &o);
 	CHECK_INT(count(o.buf, "-A MTUGATE_PROXY -s 2001:db8:5::/64 -m comment --comment \"certs: proxy = no\""
 			" -j RETURN\n-A MTUGATE_PROXY -d 2001:db8:2::2 -p tcp --dport 443 -j TPROXY"), 1);
+	CHECK_INT(count(o.buf, "-A MTUGATE_PROXY -p tcp --dport 8443 -m addrtype --dst-type LOCAL -j DROP\n"), 1);
 	CHECK_INT(count(o.buf, "198.18.5.0/24"), 0);
 	/* nft: the intake is a chain of its own, as MTUGATE_PROXY: its returns go
 	 * back to prerouting, whose DTLS and MSS rules follow the jump. The socket
@@ -486,6 +491,7 @@ static void test_proxy_bypass(void)
 	rules_nft(&c, p, &o);
 	CHECK_INT(count(o.buf, "\tchain proxy {\n\t\tmeta l4proto tcp socket transparent 1 socket wildcard 0"
 			" meta mark set meta mark | 0x100 return\n"
+			"\t\tfib daddr type local tcp dport 8443 drop\n"
 			"\t\tip saddr 198.18.5.0/24 tcp dport 443 return comment \"certs: proxy = no\"\n"
 			"\t\tip6 saddr 2001:db8:5::/64 tcp dport 443 return comment \"certs: proxy = no\"\n"
 			"\t\tip daddr 198.18.2.2 tcp dport 443 meta mark set"), 1);
@@ -657,6 +663,41 @@ static void test_mark_mask(void)
 	policy_free(p);
 }
 
+/* conntrackd's Filter for a pair: TCP and UDP, the headend's flows as a
+ * commented Accept, the node's own addresses ignored (loopback once, no
+ * duplicates, no link-local). */
+static void test_conntrackd(void)
+{
+	static const char *const own[] = { "127.0.0.1", "198.18.5.2", "fe80::1", "2001:db8:5::2",
+					   "198.18.5.2", "::1", "198.18.9.1" };
+	struct ipaddr ign[7];
+	struct strbuf o = { 0 };
+	struct conf c;
+
+	for (size_t i = 0; i < 7; i++)
+		CHECK_INT(addr_parse(&ign[i], own[i]), 0);
+	sample_conf(&c, 0, 1, 0);
+	CHECK_INT(rules_conntrackd(&c, ign, 7, &o), 0);
+	CHECK_INT(count(o.buf, "Filter From Userspace {\n\tProtocol Accept {\n\t\tTCP\n\t\tUDP\n\t}\n"), 1);
+	CHECK_INT(count(o.buf, "# The flows mtugate needs on the other node: UDP to and from the"
+			" headend's DTLS ports 444 and 443"), 1);
+	CHECK_INT(count(o.buf, "\t# Address Accept {\n\t#\tIPv4_address 198.18.2.2 # headend\n"
+			"\t#\tIPv6_address 2001:db8:2::2 # headend\n\t# }\n"), 1);
+	CHECK_INT(count(o.buf, "\tAddress Ignore {\n\t\tIPv4_address 127.0.0.1 # loopback\n"
+			"\t\tIPv6_address ::1 # loopback\n\t\tIPv4_address 198.18.5.2\n"
+			"\t\tIPv6_address 2001:db8:5::2\n\t\tIPv4_address 198.18.9.1\n\t}\n}\n"), 1);
+	CHECK_INT(count(o.buf, "fe80"), 0);
+	CHECK_INT(count(o.buf, "127.0.0.1"), 1);
+	CHECK_INT(count(o.buf, "{"), count(o.buf, "}"));
+	/* One DTLS port; nothing of its own but loopback. */
+	sample_conf(&c, 0, 0, 0);
+	strbuf_reset(&o);
+	CHECK_INT(rules_conntrackd(&c, NULL, 0, &o), 0);
+	CHECK_INT(count(o.buf, "DTLS port 443 (the mark"), 1);
+	CHECK_INT(count(o.buf, "_address"), 4);
+	strbuf_free(&o);
+}
+
 int main(int argc, char **argv)
 {
 	test_shipped(argc > 1 && strcmp(argv[1], "--write") == 0);
@@ -664,5 +705,6 @@ int main(int argc, char **argv)
 	test_proxy_bypass();
 	test_changed();
 	test_mark_mask();
+	test_conntrackd();
 	return t_done("test_rules");
 }
