@@ -128,7 +128,12 @@ install: all
 	install -D -m 0755 $(B)/mtugatectl $(DESTDIR)$(PREFIX)/sbin/mtugatectl
 	install -D -m 0644 conf/mtugate.conf $(DESTDIR)$(SYSCONFDIR)/mtugate/mtugate.conf
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/mtugate/groups.d
-	for f in conf/groups.d/*.conf; do install -m 0644 $$f $(DESTDIR)$(SYSCONFDIR)/mtugate/groups.d/; done
+	# groups.d stays empty (nothing in force until the administrator copies a
+	# group in); the two cases of README.md are examples.
+	for d in conf/examples/*/ conf/examples/*/groups.d/; do \
+		install -d -m 0755 $(DESTDIR)$(PREFIX)/share/doc/mtugate/examples/$${d#conf/examples/}; \
+		for f in $$d*.conf; do install -m 0644 $$f $(DESTDIR)$(PREFIX)/share/doc/mtugate/examples/$${d#conf/examples/}; done; \
+	done
 	for m in $$(ls man/*.[0-9] 2>/dev/null); do s=$${m##*.}; \
 		install -D -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/$$(basename $$m); done
 

@@ -101,9 +101,11 @@ void conf_defaults(struct conf *c)
 	snprintf(c->daemon.groups_dir, sizeof(c->daemon.groups_dir),
 		 SYSCONFDIR "/mtugate/groups.d");
 	c->daemon.log_level = LOG_LEVEL_INFO;
-	c->queues.mss = (struct qrange){ 0, 0 };
-	c->queues.pmtu = (struct qrange){ 2, 2 };
-	c->queues.dtls = (struct qrange){ 3, 3 };
+	/* Clear of 0 and the small numbers IPS engines default to (Suricata's
+	 * -q 0), and above any MSS so a [queues] value never reads as one. */
+	c->queues.mss = (struct qrange){ 40000, 40000 };
+	c->queues.pmtu = (struct qrange){ 40002, 40002 };
+	c->queues.dtls = (struct qrange){ 40003, 40003 };
 	c->queues.max_len = 8192;
 	c->queues.fail_open = true;
 	c->queues.mark_mask = 0;

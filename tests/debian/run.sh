@@ -124,8 +124,18 @@ check_installed() {
 		/usr/share/man/man5/mtugate.conf.5.gz /usr/share/doc/mtugate/README.md.gz; do
 		check "installed: $f" test -e "$f"
 	done
-	check "groups.d holds an example group" sh -c 'ls /etc/mtugate/groups.d/*.conf'
+	# Installed inactive: no group in force until the administrator copies
+	# one of the README's two cases in, and no daemon started meanwhile.
+	check "groups.d is installed empty" sh -c '[ -d /etc/mtugate/groups.d ] && [ -z "$(ls -A /etc/mtugate/groups.d)" ]'
 	check "example rules shipped" test -f /usr/share/doc/mtugate/examples/mtugate.iptables
+	for f in udp-blocked/mtugate.conf udp-blocked/groups.d/tlsonly.conf udp-blocked/groups.d/relay.conf \
+		cscuh61321/mtugate.conf cscuh61321/groups.d/relay.conf; do
+		check "example shipped: $f" test -f "/usr/share/doc/mtugate/examples/$f"
+	done
+	check "the upgrade notes are shipped (NEWS, NEWS.Debian for apt-listchanges)" sh -c \
+		'ls /usr/share/doc/mtugate/NEWS* && ls /usr/share/doc/mtugate/NEWS.Debian*'
+	check "the developer docs are shipped" sh -c 'ls /usr/share/doc/mtugate/DESIGN.md*'
+	inactive_unit
 	check "/etc/mtugate files are conffiles" sh -c \
 		"dpkg-query -W -f='\${Conffiles}' mtugate | grep -q ' /etc/mtugate/mtugate.conf '"
 	check "system user mtugate exists" getent passwd mtugate
@@ -191,9 +201,10 @@ run_daemon() {
 	local how=$1 run=$tmp/run-$1 conf=$tmp/mtugate-$1.conf sock st uid rc
 	sock=$run/mtugate.sock
 	mkdir -p "$run" && chown mtugate:mtugate "$run" && chmod 0750 "$run"
-	# The example config as installed; only the socket moves into the test's
-	# folder, so a daemon already running on this machine is not disturbed.
-	sed "s|^control_socket *=.*|control_socket = $sock|" /etc/mtugate/mtugate.conf >"$conf"
+	# The installed example of case 2 (the installed mtugate.conf has no
+	# group); the socket moves into the test's folder, so a daemon already
+	# running on this machine is not disturbed.
+	conf=$(example_conf "$how" "$sock")
 	check "[$how] socket path replaced" has_line "^control_socket = $sock\$" "$conf"
 	ip netns add "$ns" && ip -n "$ns" link set lo up
 	if [ "$how" = root ]; then
@@ -276,6 +287,32 @@ assert buf.endswith(b"\n\n") and lines and all("\t" in l for l in lines), buf[:2
 	ip netns del "$ns"
 }
 
+# The unit's own condition line, judged by systemd against the installed
+# state: false while groups.d is empty, true once a group file is there.
+inactive_unit() {
+	local cond
+	cond=$(grep '^ConditionDirectoryNotEmpty=' /lib/systemd/system/mtugate.service)
+	check "mtugate.service starts only with a group file ($cond)" \
+		test "$cond" = ConditionDirectoryNotEmpty=/etc/mtugate/groups.d
+	command -v systemd-analyze >/dev/null || return 0
+	check "as installed, systemd would not start it" sh -c "! systemd-analyze condition '$cond' >/dev/null 2>&1"
+	cp /usr/share/doc/mtugate/examples/cscuh61321/groups.d/relay.conf /etc/mtugate/groups.d/
+	check "with an example group copied in, it would" systemd-analyze condition "$cond"
+	rm -f /etc/mtugate/groups.d/relay.conf
+}
+
+# example_conf HOW: an installed example (case 2, no proxy) with the lab's
+# addresses for the documentation ones, its socket in the test's folder.
+example_conf() {
+	local d=$tmp/example-$1 ex=/usr/share/doc/mtugate/examples/cscuh61321
+	mkdir -p "$d/groups.d" && chmod 0755 "$d" "$d/groups.d"
+	sed 's/203\.0\.113\.10/198.18.2.2/; s/198\.51\.100\./192.0.2./' "$ex/groups.d/relay.conf" >"$d/groups.d/relay.conf"
+	sed "s/203\.0\.113\.10/198.18.2.2/; s|^\[headend\]|[daemon]\ncontrol_socket = $2\ngroups_dir = $d/groups.d\n[headend]|" \
+		"$ex/mtugate.conf" >"$d/mtugate.conf"
+	chmod 0644 "$d/mtugate.conf" "$d/groups.d/relay.conf"
+	echo "$d/mtugate.conf"
+}
+
 jumps() {	# jumps NS: how many jumps from built-in chains into MTUGATE_* chains
 	{ ip netns exec "$1" iptables-save; ip netns exec "$1" ip6tables-save; } |
 		grep -cE '^-A (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) .*-j MTUGATE_'
@@ -286,11 +323,11 @@ mss_rewritten() {	# mss_rewritten SOCK GROUP: that group's counter, from stats -
 		'import json,sys; print(json.load(sys.stdin)["groups"][sys.argv[1]]["mss_rewritten"])' "$2"
 }
 
-clamped() { [ "$(mss_rewritten "$1" tlsonly 2>/dev/null || echo 0)" -ge 1 ]; }
+clamped() { [ "$(mss_rewritten "$1" relay 2>/dev/null || echo 0)" -ge 1 ]; }
 
 # The installed rules script (what mtugate-rules.service runs) loads the rules
 # into the gateway namespace; a SYN from a client namespace toward the example
-# tlsonly pool crosses the gateway and is counted as clamped by the daemon.
+# relay pool crosses the gateway and is counted as clamped by the daemon.
 rules_and_traffic() {
 	local conf=$1 sock=$2 rules=/usr/libexec/mtugate/mtugate-rules want
 	# One jump per hook line the configuration prints (-C ... || -I ...).
@@ -316,7 +353,7 @@ s = socket.socket(); s.settimeout(0.5)
 try: s.connect(("192.0.2.130", 80))
 except OSError: pass' 2>/dev/null
 	wait_until 5 clamped "$sock"
-	check "a forwarded SYN counted as clamped in group tlsonly" clamped "$sock"
+	check "a forwarded SYN counted as clamped in group relay" clamped "$sock"
 	ip netns exec "$ns" env MTUGATE_CONF="$conf" "$rules" stop
 	check "mtugate-rules stop unhooks every jump" test "$(jumps "$ns")" = 0
 	ip netns del "$ns-c"

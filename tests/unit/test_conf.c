@@ -292,9 +292,12 @@ static void test_conf_defaults(void)
 	CHECK_STR(c.daemon.control_socket, "/run/mtugate/mtugate.sock");
 	CHECK_STR(c.daemon.groups_dir, "/etc/mtugate/groups.d");
 	CHECK_INT(c.daemon.log_level, LOG_LEVEL_INFO);
-	CHECK_INT(c.queues.mss.first, 0);
-	CHECK_INT(c.queues.pmtu.first, 2);
-	CHECK_INT(c.queues.dtls.last, 3);
+	/* Clear of queue 0, which Suricata and other IPS engines take by default. */
+	CHECK_INT(c.queues.mss.first, 40000);
+	CHECK_INT(c.queues.mss.last, 40000);
+	CHECK_INT(c.queues.pmtu.first, 40002);
+	CHECK_INT(c.queues.dtls.first, 40003);
+	CHECK_INT(c.queues.dtls.last, 40003);
 	CHECK_INT(c.queues.max_len, 8192);
 	CHECK(c.queues.fail_open);
 	CHECK_INT(c.headend.naddr, 0);
@@ -491,10 +494,10 @@ static void test_conf_errors(void)
 	CHECK_STR(c.daemon.groups_dir, "g");
 	CHECK_INT(chdir(cwd), 0);
 
-	path = write_file("q.conf", "[queues]\nmss = 3\n[headend]\naddress = 192.0.2.1\n");
+	path = write_file("q.conf", "[queues]\nmss = 40003\n[headend]\naddress = 192.0.2.1\n");
 	CHECK_INT(conf_load(&c, path, &d), -1);
 	snprintf(want, sizeof(want),
-		 "%s:2: queue mss 3 overlaps queue dtls 3 (the default): each queue has one job", path);
+		 "%s:2: queue mss 40003 overlaps queue dtls 40003 (the default): each queue has one job", path);
 	CHECK_STR(d.msgs[0], want);
 	diag_free(&d);
 

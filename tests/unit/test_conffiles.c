@@ -164,6 +164,9 @@ int main(void)
 	CHECK(walk(GROUPDIR, ROOT "/groupdirs") >= 4);
 	/* The shipped examples are good fixtures too. */
 	check_good(DAEMON, "conf/mtugate.conf");
-	check_good(GROUPDIR, "conf/groups.d");
+	check_good(DAEMON, "conf/examples/udp-blocked/mtugate.conf");
+	check_good(DAEMON, "conf/examples/cscuh61321/mtugate.conf");
+	check_good(GROUPDIR, "conf/examples/udp-blocked/groups.d");
+	check_good(GROUPDIR, "conf/examples/cscuh61321/groups.d");
 	return t_done("test_conffiles");
 }
