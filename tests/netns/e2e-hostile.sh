@@ -6,9 +6,10 @@
 # second into its logins, and 128 logins holding 8 KB of an unfinished request head do not stop
 # a real openconnect login from a third address (within 5 s), and mtugated's RSS stays within
 # the login budget times what one login measurably costs. Only diverted traffic is proxied:
+# the printed rules drop the listener's port on local addresses, and without that rule
 # `socat - TCP:127.0.0.1:8443` on the gateway and a connection to the gateway's own address on
-# 8443 are closed at accept, counted and logged once, with no upstream connection (today's code
-# connected to itself, link after link).
+# 8443 are closed at accept, counted and logged once, with no upstream connection (before, the
+# proxy connected to itself, link after link).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 skip_unless_root
@@ -132,8 +133,16 @@ check "the tunnel outlived the attack" n_client ping -c1 -W3 "$LAB_LAN4"
 lab_disconnect
 check "every connection on port 8443 gone afterwards" wait_until 20 port_socks_le 0
 
-progress "only diverted traffic is proxied: the listener's port reached directly"
-nd0=$(stat_of not_diverted) acc0=$(mg_log_count "closed at accept")
+progress "only diverted traffic is proxied: the printed rules drop the listener's port on local addresses"
+nd0=$(stat_of not_diverted)
+check_not "127.0.0.1:8443 from the gateway: no connection" \
+	n_gw timeout 5 socat -u OPEN:/dev/null TCP:127.0.0.1:8443,connect-timeout=2
+check_not "the gateway's own address on 8443 from the client: no connection" \
+	n_client timeout 5 socat -u OPEN:/dev/null TCP:198.18.1.1:8443,connect-timeout=2
+check "neither reached the proxy" [ "$(stat_of not_diverted)" = "$nd0" ]
+progress "and without that rule, the proxy closes them at accept"
+n_gw iptables -t mangle -D MTUGATE_PROXY -p tcp --dport 8443 -m addrtype --dst-type LOCAL -j DROP
+acc0=$(mg_log_count "closed at accept")
 n_gw timeout 5 socat -u OPEN:/dev/null TCP:127.0.0.1:8443,connect-timeout=2 || true
 check "127.0.0.1:8443 from the gateway: counted as not diverted" wait_until 5 stat_ge not_diverted $((nd0 + 1))
 check "logged once, with the reason" \
