@@ -44,7 +44,7 @@ struct conn_env {
 	struct cookie_table *cookies;
 	bool cookies_changed;		/* the state file is to be written */
 	/* Compare the headend's leaf certificate with ours at the next upstream
-	 * handshake: set at start and by a reload (another thread). */
+	 * handshake: set when the proxy could not fetch it (another thread). */
 	atomic_bool leaf_check;
 };
 
@@ -55,6 +55,12 @@ struct conn_env {
  * the fd is closed and the reason logged; NULL. */
 struct conn *conn_new(struct conn_env *env, int cfd, const struct sockaddr_storage *client,
 		      const struct sockaddr_storage *dst);
+
+/* The comparison of [proxy] certificate with the headend's leaf (cmp: as
+ * tls_leaf_compare()), logged: a warning naming both fingerprints when they
+ * differ. when: "start", "reload", "its first tunnel". */
+void conn_leaf_log(const struct conf *cf, const char *headend, const char *when, int cmp,
+		   const char *ours, const char *theirs);
 
 /* Once a second: timeouts and the byte counts the session table shows. */
 void conn_tick(struct conn_env *env);

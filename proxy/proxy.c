@@ -38,6 +38,11 @@ struct proxy {
 	struct budget *budget;	/* logins: connections not tunnels yet */
 	struct cookie_table *cookies;
 	char cookie_path[256];	/* the state file, next to the control socket */
+	/* The headend's certificate, fetched at start and reload (main thread). */
+	pthread_t probe_th;
+	bool probe_started;
+	atomic_bool probing;
+	const char *probe_when;
 	int lfd[2];		/* IPv4, IPv6 */
 	int kickfd;
 	int pausefd;		/* one-shot timerfd: listeners back after EMFILE */
@@ -299,8 +304,6 @@ struct proxy *proxy_new(const struct conf *c, struct policy_box *box, struct sta
 	p->env = (struct conn_env){ .conf = &p->conf, .tls = p->tls, .loop = p->loop, .box = box,
 				    .ctr = stats_new_set(s), .sessions = p->sessions,
 				    .kickfd = p->kickfd, .budget = p->budget, .cookies = p->cookies };
-	/* At the first upstream handshake, not before: the headend may not be up. */
-	atomic_store(&p->env.leaf_check, true);
 	if (!p->env.ctr) {
 		log_error("proxy: no counter set left");
 		goto err;
@@ -314,13 +317,65 @@ err:
 	return NULL;
 }
 
+#define PROXY_PROBE_TIMEOUT 5	/* seconds per step of the certificate fetch */
+
+/* Its own thread: a headend that does not answer costs seconds, which the
+ * proxy's loop must not wait. Fetched by a plain connection from this host
+ * (no TPROXY source address); failing that, the first tunnel compares. */
+static void *proxy_probe_main(void *arg)
+{
+	struct proxy *p = arg;
+	const struct ipaddr *h = &p->conf.headend.addr[0];
+	struct sockaddr_storage dst = { .ss_family = h->family };
+	char ours[TLS_FINGERPRINT_LEN], theirs[TLS_FINGERPRINT_LEN], err[160], a[64];
+	int r;
+
+	if (h->family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&dst;
+
+		memcpy(&s6->sin6_addr, h->addr, 16);
+		s6->sin6_port = htons(p->conf.headend.tls_port);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&dst;
+
+		memcpy(&s4->sin_addr, h->addr, 4);
+		s4->sin_port = htons(p->conf.headend.tls_port);
+	}
+	session_addr_str(&dst, a, sizeof(a));
+	tls_ctx_fingerprint(p->tls, ours, sizeof(ours));
+	if (tls_fetch_leaf(&dst, p->conf.proxy.upstream_name, PROXY_PROBE_TIMEOUT, theirs,
+			   sizeof(theirs), err, sizeof(err)) < 0) {
+		log_warnx("proxy: the headend's certificate (%s, at %s): %s; compared at the first"
+			  " tunnel instead", a, p->probe_when, err);
+		atomic_store(&p->env.leaf_check, true);
+	} else {
+		r = strcmp(ours, theirs) ? 1 : 0;
+		conn_leaf_log(&p->conf, a, p->probe_when, r, ours, theirs);
+	}
+	atomic_store(&p->probing, false);
+	return NULL;
+}
+
+/* One fetch at a time; the previous thread has ended when probing is off. */
+static void proxy_probe(struct proxy *p, const char *when)
+{
+	if (!p->conf.headend.naddr || atomic_exchange(&p->probing, true))
+		return;
+	if (p->probe_started)
+		pthread_join(p->probe_th, NULL);
+	p->probe_when = when;
+	p->probe_started = pthread_create(&p->probe_th, NULL, proxy_probe_main, p) == 0;
+	if (!p->probe_started)
+		atomic_store(&p->probing, false);
+}
+
 /* A reload must not let an operator forget that the headend is still not
  * verified (a changed [proxy] itself is the daemon's to report). */
 void proxy_reloaded(struct proxy *p)
 {
 	/* The headend's certificate may have changed with it: compare again. */
 	if (p)
-		atomic_store(&p->env.leaf_check, true);
+		proxy_probe(p, "reload");
 	if (p && p->conf.proxy.insecure_upstream)
 		log_warnx("proxy: insecure_upstream = yes: the headend's certificate is still NOT"
 			  " verified; anyone on the path to it can read every tunnel");
@@ -345,6 +400,7 @@ int proxy_start(struct proxy *p)
 		return -r;
 	pthread_setname_np(p->th, "mtugate-proxy");
 	p->started = true;
+	proxy_probe(p, "start");
 	return 0;
 }
 
@@ -361,6 +417,8 @@ void proxy_free(struct proxy *p)
 {
 	if (!p)
 		return;
+	if (p->probe_started)
+		pthread_join(p->probe_th, NULL);
 	proxy_stop(p);
 	if (p->env.loop)
 		conn_close_all(&p->env, "mtugated stopping");

@@ -9,7 +9,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -736,6 +738,53 @@ int tls_leaf_compare(struct tls *t, char *ours, char *theirs, size_t len)
 	if (!mine || !peer || !ours[0] || !theirs[0])
 		return -1;
 	return strcmp(ours, theirs) ? 1 : 0;
+}
+
+void tls_ctx_fingerprint(const struct tls_ctx *x, char *fp, size_t len)
+{
+	tls_fingerprint(SSL_CTX_get0_certificate(x->server), fp, len);
+}
+
+int tls_fetch_leaf(const struct sockaddr_storage *dst, const char *sni, unsigned timeout_s,
+		   char *fp, size_t len, char *err, size_t errlen)
+{
+	struct timeval tv = { .tv_sec = timeout_s };
+	socklen_t sl = dst->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+		       sizeof(struct sockaddr_in);
+	SSL_CTX *ctx = NULL;
+	SSL *ssl = NULL;
+	int fd, r = -1;
+
+	fp[0] = '\0';
+	if ((fd = socket(dst->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
+	    connect(fd, (const struct sockaddr *)dst, sl) < 0) {
+		snprintf(err, errlen, "connect: %s", strerror(errno));
+		goto out;
+	}
+	/* Only the certificate is wanted: nothing is verified or sent after. */
+	if (!(ctx = SSL_CTX_new(TLS_client_method())) ||
+	    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 || !(ssl = SSL_new(ctx)) ||
+	    SSL_set_fd(ssl, fd) != 1 || (sni && sni[0] && SSL_set_tlsext_host_name(ssl, sni) != 1)) {
+		tls_queue_str(err, errlen);
+		goto out;
+	}
+	if (SSL_connect(ssl) != 1) {
+		snprintf(err, errlen, "TLS handshake failed");
+		goto out;
+	}
+	tls_fingerprint(SSL_get0_peer_certificate(ssl), fp, len);
+	r = fp[0] ? 0 : -1;
+	if (r)
+		snprintf(err, errlen, "no certificate");
+out:
+	ERR_clear_error();
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	if (fd >= 0)
+		close(fd);
+	return r;
 }
 
 bool tls_sha256(const void *data, size_t len, uint8_t out[32])

@@ -81,6 +81,14 @@ const char *tls_error(struct tls *t, char *buf, size_t len);
  * missing. */
 #define TLS_FINGERPRINT_LEN 96
 int tls_leaf_compare(struct tls *t, char *ours, char *theirs, size_t len);
+/* The fingerprint of [proxy] certificate (the leaf). */
+void tls_ctx_fingerprint(const struct tls_ctx *x, char *fp, size_t len);
+/* Connect to the headend at dst (blocking, timeout_s for the connect and
+ * each read and write), handshake, and write its leaf's fingerprint: 0, or
+ * -1 with the reason in err. For a thread of its own: it takes seconds when
+ * the headend does not answer. */
+int tls_fetch_leaf(const struct sockaddr_storage *dst, const char *sni, unsigned timeout_s,
+		   char *fp, size_t len, char *err, size_t errlen);
 
 /* SHA-256 of data into out (the session cookie's key): false on failure. */
 bool tls_sha256(const void *data, size_t len, uint8_t out[32]);

@@ -62,10 +62,13 @@ progress "login only (openconnect --authenticate) to the tlsonly group from $LAB
 cookie=$(authenticate tlsonly)
 check "a session cookie came back" test -n "$cookie"
 # openconnect 9 prints "openconnect_strapkey=...; webvpn=TOKEN": the headend's is TOKEN.
-cookie_hash=$(sed -n 's/.*webvpn=\([^;]*\).*/\1/p' <<<"$cookie" | tr -d '\n' | sha256sum | cut -d' ' -f1)
+token=$(sed -n 's/.*webvpn=\([^;]*\).*/\1/p' <<<"$cookie")
+cookie_hash=$(printf %s "$token" | sha256sum | cut -d' ' -f1)
 check "the proxy bound it to the login's group (state file written)" wait_until 5 cookie_known
 check "the state file is the daemon's alone (0600)" file_mode "$LAB_DIR/mtugate/cookies" 600
-check_not "the state file holds no cookie in clear" grep -qF -- "$cookie" "$LAB_DIR/mtugate/cookies"
+check_not "the state file holds no cookie in clear" grep -qF -- "$token" "$LAB_DIR/mtugate/cookies"
+check "[proxy] certificate compared with the headend's leaf at the first upstream handshake" \
+	mg_log_has "certificate is the headend's own (SHA-256 "
 
 progress "1: the cookie's tunnel from the login's address"
 cookie_round first tlsonly

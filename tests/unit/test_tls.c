@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -690,8 +692,77 @@ out:
 	tls_ctx_free(insecure);
 }
 
+/* A headend that answers one TLS connection on 127.0.0.1. */
+struct one_srv {
+	SSL_CTX *ctx;
+	int lfd;
+};
+
+static void *one_srv_main(void *arg)
+{
+	struct one_srv *o = arg;
+	int fd = accept(o->lfd, NULL, NULL);
+	SSL *s;
+
+	if (fd < 0)
+		return NULL;
+	if ((s = SSL_new(o->ctx)) && SSL_set_fd(s, fd) == 1)
+		SSL_accept(s);
+	SSL_free(s);
+	close(fd);
+	return NULL;
+}
+
+static int fetch_from(SSL_CTX *srv, char *fp, char *err)
+{
+	struct sockaddr_storage a = v4("127.0.0.1", 0);
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&a;
+	socklen_t al = sizeof(*a4);
+	struct one_srv o = { .ctx = srv, .lfd = socket(AF_INET, SOCK_STREAM, 0) };
+	pthread_t th;
+	int r = -2;
+
+	if (o.lfd < 0 || bind(o.lfd, (struct sockaddr *)a4, sizeof(*a4)) < 0 ||
+	    getsockname(o.lfd, (struct sockaddr *)a4, &al) < 0 || listen(o.lfd, 1) < 0 ||
+	    pthread_create(&th, NULL, one_srv_main, &o))
+		goto out;
+	r = tls_fetch_leaf(&a, SNI, 5, fp, TLS_FINGERPRINT_LEN, err, 160);
+	pthread_join(th, NULL);
+out:
+	if (o.lfd >= 0)
+		close(o.lfd);
+	return r;
+}
+
+/* 11: the certificate fetched from the headend at start and reload. */
+static void test_fetch_leaf(void)
+{
+	struct tls_ctx *x = ctx_new(false);
+	SSL_CTX *srv = headend_new(&head), *liar = headend_new(&other);
+	char ours[TLS_FINGERPRINT_LEN], fp[TLS_FINGERPRINT_LEN], err[160] = "";
+	struct sockaddr_storage closed = v4("127.0.0.1", 1);
+
+	CHECK(x && srv && liar);
+	if (!x || !srv || !liar)
+		goto out;
+	tls_ctx_fingerprint(x, ours, sizeof(ours));
+	CHECK_INT(strlen(ours), 95);
+	CHECK_INT(fetch_from(srv, fp, err), 0);
+	CHECK_STR(fp, ours);
+	CHECK_INT(fetch_from(liar, fp, err), 0);
+	CHECK(strlen(fp) == 95 && strcmp(fp, ours) != 0);
+	CHECK_INT(tls_fetch_leaf(&closed, NULL, 2, fp, sizeof(fp), err, sizeof(err)), -1);
+	CHECK(strstr(err, "connect: Connection refused") != NULL);
+out:
+	SSL_CTX_free(srv);
+	SSL_CTX_free(liar);
+	tls_ctx_free(x);
+}
+
 int main(void)
 {
+	/* As the daemon: a peer gone mid-write is an error, not a signal. */
+	signal(SIGPIPE, SIG_IGN);
 	snprintf(dir, sizeof(dir), "/tmp/test_tls.XXXXXX");
 	if (!mkdtemp(dir)) {
 		perror("mkdtemp");
@@ -718,6 +789,7 @@ int main(void)
 	test_tls12();
 	test_renegotiate();
 	test_leaf();
+	test_fetch_leaf();
 
 	unlink(crt_path);
 	unlink(key_path);
