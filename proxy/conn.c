@@ -36,6 +36,13 @@
 #define CONN_BYTES_BATCH 256	/* tunnels' byte counts per session table lock */
 
 enum conn_state { CONN_HANDSHAKE, CONN_HTTP, CONN_TUNNEL };
+
+/* A head streaming through, and its held lines (cstp_head_feed()). */
+struct conn_head {
+	struct cstp_head h;
+	uint8_t hold[CSTP_HOLD_MAX];
+	bool on;		/* under way */
+};
 enum req_state { REQ_HEAD, REQ_BODY, REQ_CONNECT };
 
 struct side {
@@ -74,9 +81,7 @@ struct conn {
 	struct http_framer req, resp;
 	struct http_capture cap;
 	bool resp_active;
-	struct cstp_head rqh, rsh;	/* the request / CONNECT answer head streaming through */
-	bool rqh_on, rsh_on;
-	uint8_t *hold[2];		/* their held lines, CSTP_HOLD_MAX each, while HTTP */
+	struct conn_head *heads[2];	/* the request's, the CONNECT answer's; while HTTP */
 	uint8_t pending[MAX_PENDING];	/* enum http_kind of each outstanding request */
 	unsigned npending;
 	char group[64];
@@ -202,8 +207,8 @@ static void conn_close(struct conn *c, const char *fmt, ...)
 	side_release(c, &c->s);
 	conn_unlink(c);
 	c->env->nconns--;
-	free(c->hold[0]);
-	free(c->hold[1]);
+	free(c->heads[0]);
+	free(c->heads[1]);
 	free(c->up.buf);
 	free(c->down.buf);
 	free(c->cap.buf);
@@ -612,32 +617,51 @@ static enum cstp_res conn_head_piece(struct conn *c, struct dir *d, struct cstp_
 	return r;
 }
 
+/* The head under way in direction i (0: a request, 1: the CONNECT answer),
+ * begun with its framer f if none is; NULL when out of memory (closed). */
+static struct conn_head *conn_head_of(struct conn *c, int i, struct http_framer *f,
+				      enum http_kind kind, struct http_capture *cap)
+{
+	struct conn_head *ch = c->heads[i];
+
+	if (!ch) {
+		if (!(ch = c->heads[i] = malloc(sizeof(*ch)))) {
+			conn_close(c, "out of memory");
+			return NULL;
+		}
+		ch->on = false;
+	}
+	if (!ch->on) {
+		http_framer_init(f, kind, cap);
+		cstp_head_init(&ch->h, i == 1, ch->hold);
+		ch->on = true;
+	}
+	return ch;
+}
+
 /* A request head streams through: only the lines the CONNECT rewrite may
  * drop are held, until the head is complete and its options known
  * (conn_request_opts()). False when nothing moved. */
 static bool conn_request_head(struct conn *c, uint8_t *tmp)
 {
 	struct dir *d = &c->up;
+	struct conn_head *ch;
 	size_t outlen;
 	unsigned opts = 0, removed;
 	enum cstp_res r;
 	enum http_res hr;
 
-	if (!c->rqh_on) {
-		if ((!c->cap.buf && !(c->cap.buf = malloc(CAPTURE_CAP))) ||
-		    (!c->hold[0] && !(c->hold[0] = malloc(CSTP_HOLD_MAX)))) {
-			conn_close(c, "out of memory");
-			return false;
-		}
-		c->cap.cap = CAPTURE_CAP;
-		http_framer_init(&c->req, HTTP_REQUEST, &c->cap);
-		cstp_head_init(&c->rqh, false, c->hold[0]);
-		c->rqh_on = true;
+	if (!c->cap.buf && !(c->cap.buf = malloc(CAPTURE_CAP))) {
+		conn_close(c, "out of memory");
+		return false;
 	}
-	r = conn_head_piece(c, d, &c->rqh, &c->req, tmp, &hr);
+	c->cap.cap = CAPTURE_CAP;
+	if (!(ch = conn_head_of(c, 0, &c->req, HTTP_REQUEST, &c->cap)))
+		return false;
+	r = conn_head_piece(c, d, &ch->h, &c->req, tmp, &hr);
 	if (r != CSTP_OK)
 		return r == CSTP_MORE;
-	c->rqh_on = false;
+	ch->on = false;
 	if (c->npending == MAX_PENDING) {
 		conn_close(c, "client pipelined more than %d requests", MAX_PENDING);
 		return false;
@@ -650,7 +674,7 @@ static bool conn_request_head(struct conn *c, uint8_t *tmp)
 		conn_request_done(c);
 		opts = conn_request_opts(c);
 	}
-	r = cstp_head_finish_request(&c->rqh, opts, tmp, REWRITE_CAP, &outlen, &removed);
+	r = cstp_head_finish_request(&ch->h, opts, tmp, REWRITE_CAP, &outlen, &removed);
 	if (r != CSTP_OK || !dir_splice(d, 0, tmp, outlen)) {
 		conn_close(c, "client request: no room to rewrite");
 		return false;
@@ -862,6 +886,7 @@ static bool conn_connect_response(struct conn *c, uint8_t *tmp)
 {
 	struct dir *d = &c->down;
 	struct cstp_policy cp = { .dtls = DTLS_PASS };
+	struct conn_head *ch;
 	size_t outlen;
 	struct policy *p;
 	const struct group *g;
@@ -869,24 +894,17 @@ static bool conn_connect_response(struct conn *c, uint8_t *tmp)
 	enum http_res hr;
 	char cl[64];
 
-	if (!c->rsh_on) {
-		if (!c->hold[1] && !(c->hold[1] = malloc(CSTP_HOLD_MAX))) {
-			conn_close(c, "out of memory");
-			return false;
-		}
-		http_framer_init(&c->resp, HTTP_RESPONSE_CONNECT, NULL);
-		cstp_head_init(&c->rsh, true, c->hold[1]);
-		c->rsh_on = true;
-	}
-	r = conn_head_piece(c, d, &c->rsh, &c->resp, tmp, &hr);
+	if (!(ch = conn_head_of(c, 1, &c->resp, HTTP_RESPONSE_CONNECT, NULL)))
+		return false;
+	r = conn_head_piece(c, d, &ch->h, &c->resp, tmp, &hr);
 	if (r != CSTP_OK)
 		return r == CSTP_MORE;
-	c->rsh_on = false;
+	ch->on = false;
 	p = policy_hold(c->env->box);
-	if ((g = conn_pick_group(c, p, &c->rsh.offer)))
+	if ((g = conn_pick_group(c, p, &ch->h.offer)))
 		cp = (struct cstp_policy){ .dtls = g->dtls, .mtu = conn_mtu_cap(c, g),
 					   .dtls_port = c->env->conf->headend.advertised_dtls_port };
-	r = cstp_head_finish_response(&c->rsh, &cp, tmp, REWRITE_CAP, &outlen, &c->offer);
+	r = cstp_head_finish_response(&ch->h, &cp, tmp, REWRITE_CAP, &outlen, &c->offer);
 	if (r != CSTP_OK && r != CSTP_REFUSED) {
 		policy_release(p);
 		conn_close(c, "%s", cstp_res_str(r));
@@ -894,7 +912,7 @@ static bool conn_connect_response(struct conn *c, uint8_t *tmp)
 	}
 	log_info("proxy %s: CONNECT answer %d: %zu bytes of head streamed, %zu held (at most %d)",
 		 session_addr_str(&c->client, cl, sizeof(cl)), c->offer.status, c->offer.head_len,
-		 c->rsh.hold_len, CSTP_HOLD_MAX);
+		 ch->h.hold_len, CSTP_HOLD_MAX);
 	if (!dir_splice(d, 0, tmp, outlen)) {
 		policy_release(p);
 		conn_close(c, "CONNECT response: no room to rewrite");
@@ -909,9 +927,9 @@ static bool conn_connect_response(struct conn *c, uint8_t *tmp)
 		log_info("proxy: CONNECT refused by the headend (status %d)", c->offer.status);
 	} else {
 		/* No more heads on this connection. */
-		free(c->hold[0]);
-		free(c->hold[1]);
-		c->hold[0] = c->hold[1] = NULL;
+		free(c->heads[0]);
+		free(c->heads[1]);
+		c->heads[0] = c->heads[1] = NULL;
 		conn_start_tunnel(c, g);
 	}
 	policy_release(p);
@@ -1050,6 +1068,7 @@ static bool conn_handshake(struct conn *c)
 		c->c.rwant = TLS_OK;
 		if (r == TLS_OK) {
 			c->c.hs_done = progress = true;
+			budget_promote(c->env->budget, &c->bn);
 		} else if (r == TLS_WANT_READ || r == TLS_WANT_WRITE) {
 			c->c.rwant = r;
 		} else {
