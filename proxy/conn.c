@@ -553,18 +553,9 @@ static enum http_kind conn_kind_of(const struct http_framer *f)
  * through the proxy and whose session ID the DTLS path can attribute. */
 static unsigned conn_request_opts(struct conn *c)
 {
-	const struct dir *d = &c->up;
-	struct policy *p;
-	const struct group *g;
-	bool block;
-
-	/* The session cookie decides the CONNECT's group, not the address. */
-	if (!c->has_cookie && d->buf && d->len - d->ready > 8 && !memcmp(d->buf + d->ready, "CONNECT ", 8) &&
-	    conn_cookie_of(c, d->buf + d->ready, d->len - d->ready))
-		conn_cookie_group(c);
-	p = policy_hold(c->env->box);
-	g = c->group[0] ? policy_by_name(p, c->group) : NULL;
-	block = g && g->dtls == DTLS_BLOCK;
+	struct policy *p = policy_hold(c->env->box);
+	const struct group *g = c->group[0] ? policy_by_name(p, c->group) : NULL;
+	bool block = g && g->dtls == DTLS_BLOCK;
 
 	policy_release(p);
 	return CSTP_REQ_NO_COMPRESSION | (block ? CSTP_REQ_NO_DTLS : CSTP_REQ_NO_PSK);
