@@ -1,12 +1,17 @@
 /* Session cookies: Set-Cookie and Cookie as ocserv, ASA and openconnect
  * write them, the table's binding, expiry and BYE, and the state file's
  * round trip and corrupt content. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "daemon/strbuf.h"
 #include "proxy/cookie.h"
+#include "proxy/cookiefile.h"
 #include "tests/unit/t.h"
 
 static bool set_cookie(const char *v, const char *want)
@@ -216,11 +221,75 @@ static void test_file(void)
 	cookie_table_free(v);
 }
 
+/* The state file: written 0600 through a rename, read back; missing is
+ * empty, corrupt lines are counted, a symlink in its place is not followed. */
+static void test_statefile(void)
+{
+	char dir[] = "/tmp/test_cookie.XXXXXX", path[128], tmp[140], other[128];
+	struct cookie_table *t = cookie_table_new(8), *u = cookie_table_new(8);
+	uint8_t a[32];
+	struct stat st;
+	size_t bad = 9;
+	FILE *f;
+
+	if (!mkdtemp(dir) || !t || !u)
+		return;
+	cookiefile_path("/run/mtugate/mtugate.sock", path, sizeof(path));
+	CHECK_STR(path, "/run/mtugate/cookies");
+	cookiefile_path("mtugate.sock", path, sizeof(path));
+	CHECK_STR(path, "./cookies");
+	snprintf(path, sizeof(path), "%s/cookies", dir);
+	snprintf(tmp, sizeof(tmp), "%s/cookies.tmp", dir);
+	snprintf(other, sizeof(other), "%s/other", dir);
+	CHECK_INT(cookiefile_load(path, u, 1000, &bad), 0);
+	hash_of(a, 7);
+	cookie_bind(t, a, "blocked", 1000);
+	CHECK_INT(cookiefile_save(path, t, 1000), 0);
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+	CHECK(access(tmp, F_OK) != 0);
+	CHECK_INT(cookiefile_load(path, u, 1000, &bad), 1);
+	CHECK(cookie_find(u, a, 1000) != NULL);
+	/* corrupt: a bad line is skipped, a wrong first line loads nothing */
+	if ((f = fopen(path, "a"))) {
+		fputs("garbage line\n", f);
+		fclose(f);
+	}
+	CHECK_INT(cookiefile_load(path, u, 1000, &bad), 0);	/* already known */
+	CHECK_INT(bad, 1);
+	if ((f = fopen(path, "w"))) {
+		fputs("\x7f" "ELF not ours\n", f);
+		fclose(f);
+	}
+	CHECK_INT(cookiefile_load(path, u, 1000, &bad), -EINVAL);
+	/* a symlink planted in its place is neither read nor written through */
+	unlink(path);
+	if ((f = fopen(other, "w"))) {
+		fputs("mtugate-cookies 1\n", f);
+		fclose(f);
+	}
+	CHECK(symlink(other, path) == 0);
+	CHECK_INT(cookiefile_load(path, u, 1000, &bad), -ELOOP);
+	CHECK_INT(cookiefile_save(path, t, 1000), 0);	/* the rename replaces the link */
+	CHECK(lstat(path, &st) == 0 && S_ISREG(st.st_mode));
+	CHECK(stat(other, &st) == 0 && st.st_size == 18);
+	/* a planted temporary symlink is not followed either */
+	CHECK(symlink(other, tmp) == 0);
+	CHECK_INT(cookiefile_save(path, t, 1000), 0);
+	CHECK(stat(other, &st) == 0 && st.st_size == 18);
+	unlink(path);
+	unlink(tmp);
+	unlink(other);
+	rmdir(dir);
+	cookie_table_free(t);
+	cookie_table_free(u);
+}
+
 int main(void)
 {
 	test_values();
 	test_heads();
 	test_table();
 	test_file();
+	test_statefile();
 	return t_done("test_cookie");
 }
