@@ -190,6 +190,14 @@ saved_clean() {
 	[[ -s $f ]] && ! grep -q 'MTUGATE\|mtugate_' "$f" && grep -q -- '--mark 0x100/0x100 -j ACCEPT' "$f"
 }
 inactive() { [[ $(in_fw systemctl start mtugate.service) == *"condition not met"* ]] && ! in_fw mtugatectl ping; }
+daemon_user() { [[ $(in_fw sh -c 'stat -c %U /proc/$(cat /run/shim/pid)') == mtugate ]]; }
+# without_input_line: the README's INPUT line is what lets the logins in (check says so).
+without_input_line() {
+	in_fw iptables -D INPUT -m mark --mark 0x100/0x100 -j ACCEPT
+	in_fw mtugatectl check >"$LAB_DIR/check-no-input.log" 2>&1 && return 1
+	in_fw iptables -I INPUT -m mark --mark 0x100/0x100 -j ACCEPT
+	grep -q 'INPUT drops by default and nothing accepts' "$LAB_DIR/check-no-input.log"
+}
 daemon_log() { in_fw cat /run/shim/mtugated.log 2>/dev/null | tail -20 | sed 's/^/     mtugated: /'; }
 
 for b in "udp-blocked copy" "udp-blocked start" "cscuh61321 copy" "cscuh61321 start" keep-rules; do
@@ -206,6 +214,8 @@ check "case 1: files in force differ from the shipped ones in addresses only" on
 mkdir -p "$LAB_DIR/admin" && cp "$LAB_CERT" "$LAB_DIR/admin/headend.crt" && cp "$LAB_KEY" "$LAB_DIR/admin/headend.key"
 step "case 1: the start block runs (mtugatectl check: exit 0)" "udp-blocked start" "$LAB_DIR/admin"
 check "case 1: mtugatectl check said deployment OK" grep -q '^deployment OK' "$LAB_DIR/block-udp-blocked start.log"
+check "case 1: the daemon runs as user mtugate" daemon_user
+check "case 1: without the README's INPUT line, check names the default-drop INPUT" without_input_line
 check "case 1: the key is the daemon user's, 0600" in_fw sh -c '[ "$(stat -c %U:%a /etc/mtugate/headend.key)" = mtugate:600 ]'
 lab_connect tlsonly
 lab_behaviour
@@ -237,5 +247,16 @@ check "case 2: DTLS established at the first attempt" [ "$AC_DTLS_ESTABLISHED" =
 check "case 2: no reconnect predicted" [ "$AC_RECONNECT" = no ]
 check "case 2: HTTP download through the tunnel" lab_http_get 4 20
 check "case 2: the port fix counted for the catch-all relay group" test "$(group_counter relay dtls_port_rewritten)" -ge 1
+# What the catch-all is for: without its clients line a new DTLS flow is of no group, and
+# gets no port fix.
+in_fw sed -i '/^clients *=/d' /etc/mtugate/groups.d/relay.conf
+check "case 2: without the catch-all: reloaded" in_fw mtugatectl reload
+fixed=$(group_counter relay dtls_port_rewritten)
+lab_connect relay
+wait_until 20 lab_dtls_settled || true
+lab_behaviour
+check "case 2: without the catch-all: DTLS not established" [ "$AC_DTLS_ESTABLISHED" = no ]
+check "case 2: without the catch-all: reconnect predicted" [ "$AC_RECONNECT" = yes ]
+check "case 2: without the catch-all: no port fix" test "$(group_counter relay dtls_port_rewritten)" = "$fixed"
 lab_down
 finish
