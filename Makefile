@@ -94,7 +94,7 @@ DEPS := make build-essential gcc libc6-dev pkg-config libmnl-dev libnetfilter-qu
 	libiniparser-dev clang libclang-rt-14-dev iproute2 iptables ipset nftables ocserv openconnect \
 	openssl gnutls-bin socat iperf3 tcpdump iputils-ping procps curl python3 valgrind \
 	conntrack kmod ethtool dpkg-dev debhelper lintian fakeroot systemd \
-	prometheus prometheus-node-exporter keepalived conntrackd
+	prometheus prometheus-node-exporter keepalived conntrackd debootstrap systemd-container
 deps:
 	$(Q)missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
 		| grep -q '^install ok installed' || echo $$p; done); \

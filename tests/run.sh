@@ -75,6 +75,7 @@ if [ "$(id -u)" = 0 ]; then
 		[ -f "$t" ] && suite "$(basename "$t" .sh)" env B="$B" bash "$t"
 	done
 	[ -f tests/debian/run.sh ] && suite debian bash tests/debian/run.sh
+	[ -f tests/debian/systemd.sh ] && suite debian-systemd bash tests/debian/systemd.sh
 else
 	echo "namespace tests: skipped (need root)"
 fi

@@ -160,6 +160,8 @@ check_installed() {
 	check "a reload of mtugate reloads the rules unit" \
 		grep -qx 'PropagatesReloadTo=mtugate-rules.service' /lib/systemd/system/mtugate.service
 	check "the metrics timer is installed" test -f /lib/systemd/system/mtugate-metrics.timer
+	check "the netfilter-persistent plugin that keeps mtugate's rules out of saves" \
+		test -x /usr/share/netfilter-persistent/plugins.d/35-mtugate
 	# A start killed half-way (the daemon stopped meanwhile) runs no ExecStop=.
 	check "it unhooks in ExecStopPost=, after a killed start too" \
 		grep -qx 'ExecStopPost=/usr/libexec/mtugate/mtugate-rules stop' /lib/systemd/system/mtugate-rules.service
@@ -278,7 +280,14 @@ assert buf.endswith(b"\n\n") and lines and all("\t" in l for l in lines), buf[:2
 	wait "$daemon_pid"; rc=$?
 	daemon_pid=
 	check "[$how] exit status 0 after SIGTERM" test "$rc" = 0
-	check "[$how] control socket removed" test ! -e "$sock"
+	if [ "$how" = root ]; then
+		# A root start made the folder root's (0750) before dropping to mtugate, who
+		# cannot unlink in it: the file stays, dead, for the next start.
+		check "[$how] control socket no longer answers" sh -c "! /usr/sbin/mtugatectl -s '$sock' ping"
+		check "[$how] its folder is root's" test "$(stat -c %U:%a "$run")" = root:750
+	else
+		check "[$how] control socket removed" test ! -e "$sock"
+	fi
 	if [ "$how" = unit ]; then
 		check "[$how] systemd hears STOPPING=1" grep -q '^STOPPING=1$' "$tmp/notified"
 		kill "$notify_pid"

@@ -1,0 +1,172 @@
+#!/bin/bash
+# The package under real systemd: a Debian 12 root (debootstrap, kept in
+# $MTUGATE_TEST_ROOTS between runs) booted with systemd-nspawn in a network
+# namespace of its own, the .deb of this tree installed, then what an
+# administrator's firewall does to mtugate's rules:
+#   - the daemon's log lands in the journal at its own priorities
+#     (journalctl -p warning shows warnings, not info lines);
+#   - the rules unit applies the rules, the daemon sees them (rules_ok);
+#   - `nft flush ruleset` by hand: the daemon reports it within 10 s;
+#   - `systemctl reload nftables` and `systemctl restart nftables` (both
+#     flush the ruleset): the rules are back, by the rules unit's
+#     ReloadPropagatedFrom=/PartOf=;
+#   - `netfilter-persistent save` keeps mtugate's rules out of the saved files
+#     (the package's plugin); `systemctl restart netfilter-persistent`: back;
+#     the CLI `netfilter-persistent reload`: reported;
+#   - `systemctl reload mtugate` reloads the rules unit;
+#   - mtugate-metrics.service writes node_exporter's textfile, and removes
+#     it once the daemon stopped.
+# Skips (77) without debootstrap, systemd-nspawn or a reachable Debian mirror.
+set -u
+cd "$(dirname "$0")/../.."
+root_dir=$PWD
+[ "$(id -u)" = 0 ] || { echo "needs root"; exit 77; }
+for t in debootstrap systemd-nspawn nsenter dpkg-buildpackage python3; do
+	command -v $t >/dev/null || { echo "needs $t (make deps)"; exit 77; }
+done
+. tests/netns/common.sh
+
+roots=${MTUGATE_TEST_ROOTS:-/var/cache/mtugate-tests}
+template=$roots/bookworm-systemd
+mirror=${MTUGATE_TEST_MIRROR:-http://deb.debian.org/debian}
+# What the package and the scenarios need inside, installed once.
+include=systemd,systemd-sysv,dbus,iproute2,kmod,iptables,nftables,ipset,netfilter-persistent,iptables-persistent,libmnl0,libnetfilter-queue1,libiniparser1,libssl3,procps
+
+tmp=$(mktemp -d /var/tmp/mg-systemd.XXXXXX)
+npid=
+cleanup() {
+	[ -n "$npid" ] && kill -9 "$npid" 2>/dev/null && wait "$npid" 2>/dev/null
+	[ -n "${KEEP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+if [ ! -x "$template/lib/systemd/systemd" ]; then
+	mkdir -p "$roots"
+	rm -rf "$template.new"
+	echo "info building $template (debootstrap minbase, once)"
+	if ! debootstrap --variant=minbase --include=$include bookworm "$template.new" "$mirror" \
+		>"$tmp/debootstrap.log" 2>&1; then
+		tail -n 5 "$tmp/debootstrap.log"
+		echo "debootstrap failed (no mirror?): skipped"
+		rm -rf "$template.new"
+		exit 77
+	fi
+	mv "$template.new" "$template"
+fi
+
+# The .deb of this tree, built from what git knows (as tests/debian/run.sh does).
+mkdir -p "$tmp/src"
+git ls-files -z --cached --others --exclude-standard |
+	while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
+	tar --null -T - -cf - | tar -xf - -C "$tmp/src"
+if (cd "$tmp/src" && dpkg-buildpackage -us -uc -b) >"$tmp/build.log" 2>&1; then
+	pass "the package builds"
+else
+	tail -n 20 "$tmp/build.log"; fail "the package builds"; finish debian-systemd
+fi
+mkdir -p "$tmp/debs"
+mv "$tmp"/mtugate_*.deb "$tmp/debs/"
+
+cp -a "$template" "$tmp/root"
+nspawn() { systemd-nspawn -q --keep-unit --register=no -D "$tmp/root" "$@"; }
+check "dpkg -i in the root" nspawn --bind-ro="$tmp/debs:/mnt" \
+	sh -c 'DEBIAN_FRONTEND=noninteractive dpkg -i /mnt/mtugate_*.deb >/tmp/dpkg.log 2>&1'
+# Modules the container cannot load itself.
+modprobe -a nf_tables nfnetlink_queue xt_NFQUEUE nf_conntrack ip_set ip_set_hash_ipport 2>/dev/null
+
+# Not through the function: $! must be nspawn's own pid, systemd its child.
+systemd-nspawn -q --keep-unit --register=no -D "$tmp/root" -b --private-network \
+	>"$tmp/console.log" 2>&1 &
+npid=$!
+leader() { pgrep -P "$npid" -x systemd; }
+booted() { case $(ct systemctl is-system-running 2>/dev/null) in running|degraded) return 0 ;; esac; return 1; }
+ct() { nsenter -t "$L" -a "$@"; }
+L=
+if wait_until 30 leader && L=$(leader) && wait_until 60 booted; then
+	pass "the container boots, systemd running as PID 1"
+else
+	fail "the container boots" "$(tail -n 5 "$tmp/console.log" | tr '\n' '|')"
+	finish debian-systemd
+fi
+
+# One group in force (whatever the package ships enabled or not), the
+# firewall's own nftables and netfilter-persistent running, our rules unit on.
+ct sh -c 'cat >/etc/mtugate/groups.d/lab.conf' <<'GRP'
+[group]
+name = lab
+pool = 192.0.2.0/26, 2001:db8:0:40::/64
+mtu = 1380
+GRP
+ct systemctl start nftables netfilter-persistent >/dev/null 2>&1
+ct systemctl restart mtugate >/dev/null 2>&1
+check "mtugate.service is active" ct systemctl is-active -q mtugate
+check "enable --now mtugate-rules.service" ct systemctl enable -q --now mtugate-rules.service
+rules_is() {
+	[ "$(ct mtugatectl stats --json 2>/dev/null |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["rules_ok"])')" = "$1" ]
+}
+check "the daemon sees its rules (rules_ok)" wait_until 15 rules_is True
+
+# Priorities in the journal: the start's info line is not a warning.
+check "journalctl -p info has the daemon's start line" \
+	sh -c "nsenter -t $L -a journalctl -u mtugate -p info -o cat --no-pager | grep -q '^started: '"
+check_not "journalctl -p warning has no info line" \
+	sh -c "nsenter -t $L -a journalctl -u mtugate -p warning -o cat --no-pager | grep -q '^started: '"
+check_not "and no line carries the program's name twice" \
+	sh -c "nsenter -t $L -a journalctl -u mtugate -o cat --no-pager | grep -q '^mtugated: '"
+
+ct nft flush ruleset
+check "nft flush ruleset: reported within 10 s (rules_ok false)" wait_until 10 rules_is False
+check "as a warning in the journal" sh -c \
+	"nsenter -t $L -a journalctl -u mtugate -p warning -o cat --no-pager | grep -q '^rules: not loaded'"
+ct systemctl restart mtugate-rules
+check "restart of the rules unit: back" wait_until 10 rules_is True
+
+n0=$(ct journalctl -u mtugate-rules -o cat --no-pager | grep -c '^Reloaded ')
+ct systemctl reload nftables
+reloaded() { [ "$(ct journalctl -u mtugate-rules -o cat --no-pager | grep -c '^Reloaded ')" -gt "$n0" ]; }
+check "systemctl reload nftables reloads the rules unit after it" wait_until 10 reloaded
+check "and the rules are there (rules_ok)" wait_until 10 rules_is True
+check "hooked" sh -c "nsenter -t $L -a iptables-save | grep -q -- '-A PREROUTING -j MTUGATE_PREROUTING'"
+check "mtugatectl check: the rules as the configuration prints them" \
+	sh -c "nsenter -t $L -a mtugatectl check | grep -q '^ok       iptables rules: as this configuration prints them'"
+finished() { ct journalctl -u mtugate-rules -o cat --no-pager | grep -c '^Finished '; }
+more_finished() { [ "$(finished)" -gt "$f0" ]; }
+hooked() { ct sh -c 'iptables-save | grep -q -- "-A PREROUTING -j MTUGATE_PREROUTING"'; }
+f0=$(finished)
+ct systemctl restart nftables
+check "systemctl restart nftables restarts the rules unit after it (PartOf)" wait_until 10 more_finished
+check "(the rules unit is active)" ct systemctl is-active -q mtugate-rules
+check "the rules are hooked" hooked
+check "rules_ok" wait_until 10 rules_is True
+
+ct netfilter-persistent save >/dev/null 2>&1
+check "netfilter-persistent save wrote rules.v4" ct test -s /etc/iptables/rules.v4
+check_not "without mtugate's chains (the package's plugin)" ct grep -q MTUGATE_ /etc/iptables/rules.v4
+check_not "rules.v6 too" ct grep -q MTUGATE_ /etc/iptables/rules.v6
+check "while they are loaded" ct sh -c 'iptables-save | grep -q MTUGATE_'
+f0=$(finished)
+ct systemctl restart netfilter-persistent
+check "systemctl restart netfilter-persistent restarts the rules unit after it" wait_until 10 more_finished
+check "(active)" ct systemctl is-active -q mtugate-rules
+check "the rules are hooked again" hooked
+ct netfilter-persistent reload >/dev/null 2>&1
+check "the CLI netfilter-persistent reload flushes them: reported" wait_until 10 rules_is False
+ct systemctl restart mtugate-rules
+wait_until 10 rules_is True
+
+n0=$(ct journalctl -u mtugate-rules -o cat --no-pager | grep -c '^Reloaded ')
+ct systemctl reload mtugate
+check "systemctl reload mtugate reloads the rules unit" wait_until 10 reloaded
+
+ct mkdir -p /var/lib/prometheus/node-exporter
+ct systemctl start mtugate-metrics.service
+check "mtugate-metrics.service writes the textfile: mtugate_up 1" \
+	ct grep -qx 'mtugate_up 1' /var/lib/prometheus/node-exporter/mtugate.prom
+check "the timer is enabled" ct systemctl is-enabled -q mtugate-metrics.timer
+ct systemctl stop mtugate
+ct systemctl start mtugate-metrics.service
+check_not "the daemon stopped: the textfile is gone" ct test -e /var/lib/prometheus/node-exporter/mtugate.prom
+check_not "and the rules unit stopped with it (BindsTo)" ct systemctl is-active -q mtugate-rules
+check_not "its rules unhooked" ct sh -c 'iptables-save | grep -q -- "-j MTUGATE_PREROUTING"'
+finish debian-systemd
