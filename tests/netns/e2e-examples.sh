@@ -92,8 +92,8 @@ stop:mtugate-rules) rules_stop ;;
 *) echo "systemctl stand-in: $* not emulated" >&2; exit 1 ;;
 esac
 SH
-	# netfilter-persistent save: what its ip4tables and ip6tables plugins do, then any
-	# other plugin installed (none here unless the package ships one).
+	# netfilter-persistent save: what its ip4tables and ip6tables plugins do, then the
+	# plugins installed after them (the package's 35-mtugate).
 	cat >"$SHIMS/netfilter-persistent" <<'SH'
 #!/bin/sh
 set -e
@@ -129,9 +129,12 @@ firewall_up() {
 		install -m 0644 '$LAB_ROOT/conf/mtugate.conf' /etc/mtugate/mtugate.conf
 		install -m 0755 '$B/mtugated' '$B/mtugatectl' /usr/sbin/
 		install -m 0755 '$LAB_ROOT/debian/mtugate-rules' /usr/libexec/mtugate/mtugate-rules
+		install -D -m 0755 '$LAB_ROOT/debian/mtugate-persistent-plugin' \
+			/usr/share/netfilter-persistent/plugins.d/35-mtugate
 		install -m 0644 '$LAB_ROOT/systemd/mtugate.service' '$LAB_ROOT/systemd/mtugate-rules.service' \
 			/lib/systemd/system/
 		systemd-sysusers '$LAB_ROOT/debian/mtugate.sysusers'
+		mkdir -p /etc/iptables	# as iptables-persistent leaves it
 		# The headend's CA is one the system trusts (in the lab: the lab's own CA).
 		mkdir -p /etc/ssl/certs && cat '$LAB_CA' >/etc/ssl/certs/ca-certificates.crt"
 	# An edge firewall: INPUT drops by default, lets its own replies and ICMP in.
@@ -229,6 +232,11 @@ step "case 1: the keep-rules block runs" keep-rules
 check "case 1: the saved IPv4 ruleset: no mtugate chain, the INPUT line kept" saved_clean rules.v4
 check "case 1: the saved IPv6 ruleset too" saved_clean rules.v6
 check "case 1: mtugate's rules are back after it" in_fw mtugatectl check
+in_fw rm -f /etc/iptables/rules.v4 /etc/iptables/rules.v6
+check "case 1: netfilter-persistent save with the rules loaded" in_fw netfilter-persistent save
+check "case 1: its plugin kept mtugate out of the saved IPv4 ruleset" saved_clean rules.v4
+check "case 1: and out of the IPv6 one" saved_clean rules.v6
+check "case 1: the rules still loaded after the save" in_fw mtugatectl check
 lab_down
 
 progress "case 2: CSCuh61321 (told 444, answered on 443), the cscuh61321 example without the proxy"
