@@ -4,7 +4,8 @@
 # routes and twenty 2,000-byte custom headers, then an ASA-like headend with 2 x 2,500 routes
 # and a 100 KB X-CSTP-Post-Auth-XML line. The answer streams through the proxy line by line
 # (only X-CSTP-MTU and X-DTLS-* are held); the tunnel comes up with every route, DTLS where
-# the group relays it, and one MTU whatever the transport.
+# the group relays it, and one MTU whatever the transport. Last, a line over the proxy's
+# 256 KiB: the connection closes with the reason logged, no held line ever sent.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 skip_unless_root
@@ -27,6 +28,10 @@ streamed_over() { # MIN_HEAD_BYTES
 	n=$(sed -n 's/.*CONNECT answer 200: \([0-9]*\) bytes of head streamed, \([0-9]*\) held.*/\1 \2/p' \
 		"$LAB_DIR/mtugated.log" | tail -1)
 	[[ -n $n ]] && ((${n% *} >= $1 && ${n#* } <= 8192))
+}
+# The answer began, and none of the lines the proxy holds reached the client (requests: "> ").
+resp_held_none() {
+	oc_log_has "Got CONNECT response" && ! resp_lines | grep -v '^> ' | grep -qi '^X-CSTP-MTU:\|^X-DTLS'
 }
 routes_in_client() { # FAMILY MIN: routes through oc0 the vpnc-script installed
 	(($(n_client ip "-$1" route show dev oc0 | wc -l) >= $2))
@@ -91,7 +96,7 @@ lab_down
 # CISCO_CSTP_OPTIONS: here over 300 KB, past execve's 128 KiB for one string, so no script
 # runs (error 127), direct to the headend as through the proxy (lab/NOTES.md). The tunnel is
 # up all the same: the checks read openconnect's log, and oc0 is set up by hand.
-asa_connect() { # GROUP
+asa_start() { # GROUP
 	local g=$1
 	[[ -n $LAB_OC_PID ]] && lab_disconnect
 	LAB_GROUP=$g LAB_OC_LOG=$LAB_DIR/openconnect-asa-$g.$((++LAB_OC_N)).log
@@ -103,6 +108,9 @@ asa_connect() { # GROUP
 	LAB_OC_PID=$!
 	disown "$LAB_OC_PID"
 	echo "$LAB_OC_PID" >"$LAB_DIR/pids/openconnect"
+}
+asa_connect() { # GROUP
+	asa_start "$1"
 	wait_until 60 oc_log_has "Configured as" || { tail -15 "$LAB_OC_LOG" >&2; return 1; }
 	wait_until 30 lab_dtls_settled || true
 	behaviour
@@ -152,6 +160,19 @@ asa_checks "asa relay" yes
 progress "through the proxy: TLS-only group"
 asa_connect tlsonly
 asa_checks "asa tlsonly" no
+lab_disconnect
+lab_mtugated_stop
+lab_down
+
+progress "a line over 256 KiB: the connection closes with the reason, nothing half-rewritten"
+lab_up asa_mtus post_auth_xml=300000
+conf=$(lab_mtugate_conf proxy=yes)
+lab_mtugated_start "$conf" || die "mtugated did not start"
+asa_start relay
+check "over the limit: mtugated says why it closed" \
+	wait_until 30 mg_log_has "closed: CONNECT response: a line longer than 256 KiB"
+check_not "over the limit: no tunnel" mg_log_has "tunnel up"
+check "over the limit: the client got the head's start, no MTU or DTLS line" resp_held_none
 lab_disconnect
 
 finish
