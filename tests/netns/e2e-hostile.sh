@@ -74,7 +74,9 @@ check "the proxy holds all $HOLD of them ($held_socks)" [ "$held_socks" = "$HOLD
 rss_hold=$(rss_kib)
 per_login=$(((rss_hold - rss0) / HOLD))
 progress "RSS $rss_hold KiB with $HOLD logins held: $per_login KiB a login"
-check "a login costs at most $LOGIN_KIB KiB (measured $per_login)" [ "$per_login" -le "$LOGIN_KIB" ]
+# ASan keeps freed memory in quarantine: RSS says nothing there, its leak check does.
+rss_le() { [[ -n ${MTUGATE_SANITIZED:-} ]] || (($1 <= $2)); }
+check "a login costs at most $LOGIN_KIB KiB (measured $per_login)" rss_le "$per_login" "$LOGIN_KIB"
 check "no login was evicted yet" [ "$(stat_of login_evicted)" = 0 ]
 # They hold ocserv's workers too: gone before the real login.
 for i in "${!HOLD_SRCS[@]}"; do lab_kill "hold$i"; done
@@ -110,7 +112,7 @@ rss_max=$((rss0 + LOGIN_MAX * LOGIN_KIB + 2048))
 rss_now=$(rss_kib)
 progress "RSS $rss_flood KiB at the flood's height, $rss_now KiB after the login"
 check "RSS within the login budget: <= $rss0 + $LOGIN_MAX x $LOGIN_KIB KiB + 2 MiB for the tunnel ($rss_now)" \
-	[ "$rss_now" -le "$rss_max" -a "$rss_flood" -le "$rss_max" ]
+	rss_le "$((rss_now > rss_flood ? rss_now : rss_flood))" "$rss_max"
 check "the flood's source holds at most $PER_SOURCE: evicted its own (log)" \
 	mg_log_has "proxy $FLOOD_SRC:[0-9]* -> .*closed: login budget: $PER_SOURCE from this source"
 check "a full budget closed an idle connection for a newcomer (log)" \
