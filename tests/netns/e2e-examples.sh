@@ -5,9 +5,10 @@
 # in the lab's gateway, as an administrator would run them on a Debian firewall with the
 # package installed, INPUT dropping by default. Only the documentation addresses of the copied
 # files are changed to the lab's (the edit the README asks for), nothing else.
-#   case 1 (udp-blocked): DTLS dropped on the path for tlsonly, the proxy: no DTLS offered,
-#     tun MTU = TLS MTU, no reconnect, the download works; then the README's block that keeps
-#     mtugate's chains out of a saved ruleset.
+#   case 1 (udp-blocked): DTLS dropped on the path, the proxy: tlsonly is offered no DTLS, tun
+#     MTU = TLS MTU, no reconnect, the download works; relay is offered equal MTUs, so its
+#     failed DTLS needs no reconnect either; then the README's block that keeps mtugate's
+#     chains out of a saved ruleset, and netfilter-persistent save with the package's plugin.
 #   case 2 (cscuh61321): told 444, answered on 443, no proxy: DTLS established at the first
 #     attempt through the catch-all relay group, no reconnect, the download works.
 # The "installed package" is a private mount namespace in the gateway: overlays on /etc and
@@ -207,8 +208,8 @@ for b in "udp-blocked copy" "udp-blocked start" "cscuh61321 copy" "cscuh61321 st
 	check "README has the quick-start block '$b'" test -n "$(block "$b")"
 done
 
-progress "case 1: DTLS dropped on the path for tlsonly, the udp-blocked example with the proxy"
-lab_up asa_mtus dtls_block=tlsonly:drop
+progress "case 1: DTLS dropped on the path for both groups, the udp-blocked example with the proxy"
+lab_up asa_mtus dtls_block=tlsonly:drop dtls_block=relay:drop
 firewall_up
 check "installed inactive: mtugate.service does not start without a group" inactive
 step "case 1: the copy block runs" "udp-blocked copy"
@@ -227,6 +228,15 @@ check "case 1: tun MTU is the TLS MTU ($AC_TUN_MTU)" [ "$AC_TUN_MTU" = "$(lab_tl
 check "case 1: no reconnect predicted" [ "$AC_RECONNECT" = no ]
 check "case 1: HTTP download through the tunnel" lab_http_get 4 20
 check "case 1: the proxy rewrote tlsonly's CONNECT" test "$(group_counter tlsonly connect_rewritten)" -ge 1
+# The example's other group: DTLS is offered, and when it fails on the path too the equal
+# MTUs need no reconnect.
+lab_connect relay
+wait_until 20 lab_dtls_settled || true
+lab_behaviour
+check "case 1, relay group: DTLS offered, dropped on the path" [ "$AC_DTLS_OFFERED:$AC_DTLS_ESTABLISHED" = yes:no ]
+check "case 1, relay group: equal TLS and DTLS MTUs ($AC_CSTP_MTU/$AC_DTLS_MTU), no reconnect" \
+	[ "$AC_CSTP_MTU:$AC_DTLS_MTU:$AC_RECONNECT" = "$(lab_tls_mtu):$(lab_tls_mtu):no" ]
+check "case 1, relay group: HTTP download over TLS" lab_http_get 4 20
 lab_disconnect
 step "case 1: the keep-rules block runs" keep-rules
 check "case 1: the saved IPv4 ruleset: no mtugate chain, the INPUT line kept" saved_clean rules.v4
