@@ -59,6 +59,8 @@ static const struct {
 	{ "connect_rewritten", "Tunnels whose CONNECT exchange the proxy rewrote." },
 	{ "sessions", "Tunnels set up through the proxy since the daemon started." },
 	{ "upstream_resumed", "Proxied tunnels whose TLS handshake toward the headend resumed a session." },
+	{ "tls_rekeys", "TLS 1.2 renegotiations (the client's rekey) the proxy took on its tunnels." },
+	{ "tls_rekeys_refused", "Tunnels closed for renegotiating again within 10 seconds." },
 };
 
 const char *stats_group_help(const char *field)

@@ -19,7 +19,8 @@ typedef _Atomic uint64_t ctr;	/* single writer; relaxed loads for readers */
 	X(nogroup) X(queue_batches) X(verdict_errors) X(lookups_limited)
 #define STATS_GROUP_FIELDS(X) X(packets) X(mss_rewritten) X(mss_inserted) X(mss_unchanged) \
 	X(pmtu_sent) X(pmtu_suppressed) X(dtls_relayed) X(dtls_blocked) X(dtls_port_rewritten) \
-	X(dtls_repaired) X(connect_rewritten) X(sessions) X(upstream_resumed)
+	X(dtls_repaired) X(connect_rewritten) X(sessions) X(upstream_resumed) X(tls_rekeys) \
+	X(tls_rekeys_refused)
 /* The proxy's intake: connections closed at accept (not diverted: the
  * original destination is no headend; local: a loop through the firewall
  * itself), and logins closed for a newcomer or at their deadline. */

@@ -89,6 +89,8 @@ struct conn {
 	/* the session cookie of the CONNECT, hashed (proxy/cookie.h) */
 	uint8_t cookie[COOKIE_HASH_LEN];
 	bool has_cookie, cookie_held;
+	unsigned rekeys_counted;	/* TLS renegotiations already in the counters */
+	bool refused_counted;
 	struct http_capture rcap;	/* a response's head: Set-Cookie */
 	/* tunnel */
 	struct cstp_offer offer;
@@ -100,6 +102,7 @@ struct conn {
 
 static void conn_pump(struct conn *c);
 static void conn_cookie_closed(struct conn *c);
+static void conn_count_rekeys(struct conn *c);
 
 static time_t conn_now(void)
 {
@@ -201,6 +204,7 @@ static void conn_close(struct conn *c, const char *fmt, ...)
 	if (c->session >= 0)
 		session_remove(c->env->sessions, c->session);
 	conn_cookie_closed(c);
+	conn_count_rekeys(c);
 	if (c->state == CONN_TUNNEL)
 		c->env->ntunnels--;
 	side_release(c, &c->c);
@@ -307,6 +311,26 @@ void conn_leaf_log(const struct conf *cf, const char *headend, const char *when,
 	else
 		log_warnx("proxy: cannot compare [proxy] certificate with the headend's (%s, at %s)",
 			  headend, when);
+}
+
+/* The client's TLS 1.2 renegotiations (its rekeys), into the group's
+ * counters: each second and when the tunnel closes. */
+static void conn_count_rekeys(struct conn *c)
+{
+	unsigned n = tls_renegotiations(c->c.tls);
+	struct grp_counters *gc;
+
+	if (!c->has_slot)
+		return;
+	gc = &c->env->ctr->g[c->slot];
+	if (n > c->rekeys_counted) {
+		ctr_add(&gc->tls_rekeys, n - c->rekeys_counted);
+		c->rekeys_counted = n;
+	}
+	if (!c->refused_counted && tls_reneg_refused(c->c.tls)) {
+		ctr_inc(&gc->tls_rekeys_refused);
+		c->refused_counted = true;
+	}
 }
 
 /* The tunnel closed: a BYE (the client's CSTP DISCONNECT) or the headend's
@@ -1364,9 +1388,11 @@ void conn_tick(struct conn_env *env)
 				   c->quiet_limit);
 		if (c->dead)
 			conn_reap(c);
-		else if (c->session >= 0)
+		else if (c->session >= 0) {
+			conn_count_rekeys(c);
 			batch[nb++] = (struct session_bytes){ .handle = c->session, .up = c->up.st.bytes,
 							      .down = c->down.st.bytes };
+		}
 		if (nb == CONN_BYTES_BATCH || (!next && nb)) {
 			session_set_bytes_many(env->sessions, batch, nb);
 			nb = 0;

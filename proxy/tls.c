@@ -681,6 +681,11 @@ enum tls_res tls_flush(struct tls *t)
 	return t->off < t->len ? TLS_WANT_WRITE : TLS_OK;
 }
 
+bool tls_reneg_refused(const struct tls *t)
+{
+	return t && t->reneg_refused;
+}
+
 unsigned tls_renegotiations(const struct tls *t)
 {
 	return t ? t->renegs : 0;

@@ -60,6 +60,8 @@ void tls_close(struct tls *t);
 
 /* Renegotiations the client completed or started on this connection. */
 unsigned tls_renegotiations(const struct tls *t);
+/* The connection failed on a renegotiation too soon. */
+bool tls_reneg_refused(const struct tls *t);
 /* Renegotiations started and refused over every connection of x. */
 void tls_ctx_reneg_stats(const struct tls_ctx *x, uint64_t *done, uint64_t *refused);
 

@@ -132,6 +132,8 @@ check "ssl: traffic flows after the rekey" wait_until 10 lan_ping
 check_not "ssl: no Rehandshake failed" grep -q "Rehandshake failed" "$LAB_OC_LOG"
 check "ssl: one CSTP connected" connects_are 1
 check "ssl: one tunnel in the proxy" test "$(grep -c "tunnel up" "$LAB_DIR/mtugated.log")" = 1
+check "ssl: the renegotiation counted (tls_rekeys)" wait_until 3 stat_is tlsonly tls_rekeys 1
+check "ssl: none refused" stat_is tlsonly tls_rekeys_refused 0
 lab_disconnect
 
 progress "rekey by a new tunnel: rekey-method = new-tunnel (a cookie reconnect)"

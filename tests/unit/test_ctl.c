@@ -174,12 +174,14 @@ static void test_commands(struct fixture *f)
 		  "group.alpha.dtls_port_rewritten\t0\ngroup.alpha.dtls_repaired\t0\n"
 		  "group.alpha.connect_rewritten\t6\n"
 		  "group.alpha.sessions\t0\ngroup.alpha.upstream_resumed\t0\n"
+		  "group.alpha.tls_rekeys\t0\ngroup.alpha.tls_rekeys_refused\t0\n"
 		  "group.beta.packets\t0\ngroup.beta.mss_rewritten\t0\ngroup.beta.mss_inserted\t0\n"
 		  "group.beta.mss_unchanged\t0\ngroup.beta.pmtu_sent\t0\ngroup.beta.pmtu_suppressed\t0\n"
 		  "group.beta.dtls_relayed\t3\ngroup.beta.dtls_blocked\t0\n"
 		  "group.beta.dtls_port_rewritten\t0\ngroup.beta.dtls_repaired\t0\n"
 		  "group.beta.connect_rewritten\t0\n"
-		  "group.beta.sessions\t0\ngroup.beta.upstream_resumed\t0\n\n");
+		  "group.beta.sessions\t0\ngroup.beta.upstream_resumed\t0\n"
+		  "group.beta.tls_rekeys\t0\ngroup.beta.tls_rekeys_refused\t0\n\n");
 	CHECK_STR(H(&f->ops, "groups"),
 		  "group.alpha.name\talpha\ngroup.alpha.auth_group\talpha-auth\n"
 		  "group.alpha.file\tgroups.d/alpha.conf\n"

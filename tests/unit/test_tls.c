@@ -604,9 +604,11 @@ static void test_renegotiate(void)
 	CHECK(SSL_renegotiate(cl) == 1);
 	CHECK_INT(reneg_pump(t, cl, err, sizeof(err)), 1);
 	CHECK_INT(tls_renegotiations(t), 1);
+	CHECK(!tls_reneg_refused(t));
 	CHECK(SSL_renegotiate(cl) == 1);
 	CHECK_INT(reneg_pump(t, cl, err, sizeof(err)), -1);
 	CHECK(strstr(err, "renegotiation refused") != NULL);
+	CHECK(tls_reneg_refused(t));
 	CHECK_INT(tls_renegotiations(t), 1);
 	tls_ctx_reneg_stats(x, &done, &refused);
 	CHECK_INT(done, 1);
