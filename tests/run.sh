@@ -76,6 +76,7 @@ if [ "$(id -u)" = 0 ]; then
 	done
 	[ -f tests/debian/run.sh ] && suite debian bash tests/debian/run.sh
 	[ -f tests/debian/systemd.sh ] && suite debian-systemd bash tests/debian/systemd.sh
+	[ -f tests/debian/fresh.sh ] && suite debian-fresh env B="$B" bash tests/debian/fresh.sh
 else
 	echo "namespace tests: skipped (need root)"
 fi
