@@ -89,7 +89,11 @@ else
 	finish debian-systemd
 fi
 
-# One group in force (whatever the package ships enabled or not), the
+# Installed with no group in force, the daemon has nothing to do: systemd
+# does not start it (ConditionDirectoryNotEmpty=), and says why.
+check_not "booted with no group: mtugate.service not started" ct systemctl is-active -q mtugate
+check "its condition failed" sh -c "nsenter -t $L -a systemctl show -p ConditionResult mtugate | grep -qx ConditionResult=no"
+# One group in force, the
 # firewall's own nftables and netfilter-persistent running, our rules unit on.
 ct sh -c 'cat >/etc/mtugate/groups.d/lab.conf' <<'GRP'
 [group]
