@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -349,6 +350,12 @@ static int daemon_run(struct daemon *dm)
 	char err[256];
 	int ret = 1;
 
+	/* The proxy holds the headend's private key, session cookies and, in
+	 * the login exchange, passwords: no core dump, no ptrace by the same
+	 * user, /proc/PID/mem and environ root's. (A drop of privileges sets
+	 * this anyway; a start as the user, as the unit does, would not.) */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		log_warn("PR_SET_DUMPABLE");
 	if (dm->conf.daemon.user[0]) {
 		if (caps_lookup_user(dm->conf.daemon.user, &uid, &gid) < 0) {
 			log_error("%s: [daemon] user '%s' does not exist", dm->conf_path,

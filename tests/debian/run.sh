@@ -271,6 +271,10 @@ assert buf.endswith(b"\n\n") and lines and all("\t" in l for l in lines), buf[:2
 	st=/proc/$daemon_pid/status
 	uid=$(id -u mtugate)
 	check "[$how] runs as user mtugate" sh -c "grep -qE '^Uid:\\s+$uid\\s+$uid\\s+$uid\\s+$uid\$' $st"
+	# Not dumpable (it holds the headend's key): its /proc files are root's,
+	# also when started directly as mtugate (the unit's way).
+	check "[$how] not dumpable: /proc/PID/environ is root's" \
+		test "$(stat -c %U "/proc/$daemon_pid/environ")" = root
 	check "[$how] effective capabilities: NET_ADMIN, NET_RAW only" \
 		sh -c "grep -qE '^CapEff:\\s+0*3000\$' $st"
 	check "[$how] socket mode 0660" sh -c "[ \"\$(stat -c %a '$sock')\" = 660 ]"
