@@ -12,6 +12,8 @@
 #     whole, openconnect did not reconnect (same PID, address, MTU, no new "CSTP connected"
 #     or "Established DTLS connection"), B carries the synced entry and mark with rising
 #     counters and its DTLS queue saw nothing, a new TCP connection is MSS-clamped by B.
+#     Failback: A returns as after a reboot, stays backup (nopreempt) while conntrackd
+#     resynchronises it, and takes the tunnel back when B stops, again without a reconnect.
 #  2. Negative control: UDP left out of conntrackd's filter. B does not know the DTLS flow;
 #     the headend speaks first (a ping from the LAN) and the self-repair (dtls_repaired)
 #     brings DTLS back on B without a reconnect.
@@ -114,35 +116,32 @@ ha_ctl() { # NODE ARGS...: mtugatectl on that node's daemon
 }
 ha_ready() { [[ -f $LAB_DIR/pids/mtugated-$1 ]] && ! lab_dead "$(<"$LAB_DIR/pids/mtugated-$1")" || return 255; ha_ctl "$1" ping; }
 
-# mtugated and every printed rule on both nodes, all the time.
-ha_mtugated() {
-	local n ns conf d
-	d=$(dirname "$(lab_mtugate_conf proxy=no)")
-	for n in a b; do
-		ns=$(ha_ns "$n")
-		rm -rf "$LAB_DIR/mtugate-$n"
-		cp -a "$d" "$LAB_DIR/mtugate-$n"
-		conf=$LAB_DIR/mtugate-$n/mtugate.conf
-		sed -i "s|$d/|$LAB_DIR/mtugate-$n/|g" "$conf"
-		lab_bg "mtugated-$n" "$ns" "$B/mtugated" -f -c "$conf"
-		wait_until 10 ha_ready "$n" || die "mtugated on $n did not start: $(tail -5 "$LAB_DIR/mtugated-$n.log")"
-		"$B/mtugatectl" -c "$conf" rules --ipset | ip netns exec "$ns" ipset restore -exist
-		"$B/mtugatectl" -c "$conf" rules --iptables | ip netns exec "$ns" iptables-restore --noflush
-		"$B/mtugatectl" -c "$conf" rules --ip6tables | ip netns exec "$ns" ip6tables-restore --noflush
-	done
+# mtugated and every printed rule on a node, all the time (the lab's conf, its own socket).
+ha_mtugated() { # NODE
+	local n=$1 ns conf d
+	ns=$(ha_ns "$n") d=$LAB_DIR/mtugate
+	[[ -d $d ]] || d=$(dirname "$(lab_mtugate_conf proxy=no)")
+	rm -rf "$LAB_DIR/mtugate-$n"
+	cp -a "$d" "$LAB_DIR/mtugate-$n"
+	conf=$LAB_DIR/mtugate-$n/mtugate.conf
+	sed -i "s|$d/|$LAB_DIR/mtugate-$n/|g" "$conf"
+	lab_bg "mtugated-$n" "$ns" "$B/mtugated" -f -c "$conf"
+	wait_until 10 ha_ready "$n" || die "mtugated on $n did not start: $(tail -5 "$LAB_DIR/mtugated-$n.log")"
+	"$B/mtugatectl" -c "$conf" rules --ipset | ip netns exec "$ns" ipset restore -exist
+	"$B/mtugatectl" -c "$conf" rules --iptables | ip netns exec "$ns" iptables-restore --noflush
+	"$B/mtugatectl" -c "$conf" rules --ip6tables | ip netns exec "$ns" ip6tables-restore --noflush
 }
 
 # conntrackd, FTFW over the dedicated link, its Filter from `mtugatectl rules --conntrackd`
 # in the node's namespace (its own addresses) with the virtual ones; udp=no leaves UDP out.
-ha_conntrackd() { # udp=yes|no
-	local n ns self peer f
-	for n in a b; do
-		ns=$(ha_ns "$n") self=198.18.9.1 peer=198.18.9.2
-		[[ $n == b ]] && self=198.18.9.2 peer=198.18.9.1
-		f=$(ip netns exec "$ns" "$B/mtugatectl" -c "$LAB_DIR/mtugate-$n/mtugate.conf" rules \
-			--conntrackd --ignore "$VIP_OUT" --ignore "$VIP_DMZ" --ignore "$VIP_IN" | sed 's/^/\t/')
-		[[ $1 == udp=no ]] && f=$(sed '/^\t\t\tUDP$/d' <<<"$f")
-		cat >"$LAB_DIR/conntrackd-$n.conf" <<EOF
+ha_conntrackd() { # NODE udp=yes|no
+	local n=$1 ns self peer f
+	ns=$(ha_ns "$n") self=198.18.9.1 peer=198.18.9.2
+	[[ $n == b ]] && self=198.18.9.2 peer=198.18.9.1
+	f=$(ip netns exec "$ns" "$B/mtugatectl" -c "$LAB_DIR/mtugate-$n/mtugate.conf" rules \
+		--conntrackd --ignore "$VIP_OUT" --ignore "$VIP_DMZ" --ignore "$VIP_IN" | sed 's/^/\t/')
+	[[ $2 == udp=no ]] && f=$(sed '/^\t\t\tUDP$/d' <<<"$f")
+	cat >"$LAB_DIR/conntrackd-$n.conf" <<EOF
 Sync {
 	Mode FTFW {
 		DisableExternalCache On
@@ -169,14 +168,14 @@ General {
 $f
 }
 EOF
-		lab_bg "conntrackd-$n" "$ns" conntrackd -C "$LAB_DIR/conntrackd-$n.conf"
-		wait_until 10 test -S "$LAB_DIR/conntrackd-$n.ctl" || die "conntrackd on $n: $(tail -5 "$LAB_DIR/conntrackd-$n.log")"
-		# The shipped notify script, told this node's conntrackd.
-		printf '#!/bin/sh\necho "$(date +%%s.%%N) $1" >>%s\nCONNTRACKD_CONFIG=%s exec %s "$@" >>%s 2>&1\n' \
-			"$LAB_DIR/notify-$n.log" "$LAB_DIR/conntrackd-$n.conf" "$LAB_ROOT/conf/ha/notify.sh" \
-			"$LAB_DIR/notify-$n.log" >"$LAB_DIR/notify-$n.sh"
-		chmod 0755 "$LAB_DIR/notify-$n.sh"
-	done
+	rm -f "$LAB_DIR/conntrackd-$n.lock" "$LAB_DIR/conntrackd-$n.ctl"
+	lab_bg "conntrackd-$n" "$ns" conntrackd -C "$LAB_DIR/conntrackd-$n.conf"
+	wait_until 10 test -S "$LAB_DIR/conntrackd-$n.ctl" || die "conntrackd on $n: $(tail -5 "$LAB_DIR/conntrackd-$n.log")"
+	# The shipped notify script, told this node's conntrackd.
+	printf '#!/bin/sh\necho "$(date +%%s.%%N) $1" >>%s\nCONNTRACKD_CONFIG=%s exec %s "$@" >>%s 2>&1\n' \
+		"$LAB_DIR/notify-$n.log" "$LAB_DIR/conntrackd-$n.conf" "$LAB_ROOT/conf/ha/notify.sh" \
+		"$LAB_DIR/notify-$n.log" >"$LAB_DIR/notify-$n.sh"
+	chmod 0755 "$LAB_DIR/notify-$n.sh"
 }
 
 ha_keepalived_conf() { # NODE PRIORITY
@@ -203,24 +202,28 @@ ha_keepalived() { # NODE PRIORITY
 	ha_keepalived_conf "$n" "$2" >"$LAB_DIR/keepalived-$n.conf"
 	keepalived --dont-fork --log-console --log-detail --vrrp -f "$LAB_DIR/keepalived-$n.conf" \
 		-p "$LAB_DIR/keepalived-$n.pid" -r "$LAB_DIR/keepalived-$n-vrrp.pid" \
-		-c "$LAB_DIR/keepalived-$n-checkers.pid" >"$LAB_DIR/keepalived-$n.log" 2>&1 </dev/null &
+		-c "$LAB_DIR/keepalived-$n-checkers.pid" >>"$LAB_DIR/keepalived-$n.log" 2>&1 </dev/null &
 	echo $! >"$LAB_DIR/pids/keepalived-$n"
 	disown $!
 }
 
+# (No `| grep -q` on a longer output: under pipefail the writer's SIGPIPE fails the pipe.)
 has_vips() { # NODE
-	local ns
-	ns=$(ha_ns "$1")
-	ip -n "$ns" -4 addr show | grep -q " $VIP_OUT/" && ip -n "$ns" -4 addr show | grep -q " $VIP_DMZ/" &&
-		ip -n "$ns" -4 addr show | grep -q " $VIP_IN/"
+	local a
+	a=$(ip -n "$(ha_ns "$1")" -4 addr show)
+	[[ $a == *" $VIP_OUT/"* && $a == *" $VIP_DMZ/"* && $a == *" $VIP_IN/"* ]]
 }
-ka_backup() { [[ $(grep -c "Entering BACKUP STATE" "$LAB_DIR/keepalived-$1.log") -ge 3 ]]; }
+ka_backup() { # NODE [LOG_LINES_BEFORE]: all three instances entered BACKUP since then
+	[[ $(tail -n +$((${2:-0} + 1)) "$LAB_DIR/keepalived-$1.log" | grep -c "Entering BACKUP STATE") -ge 3 ]]
+}
 
 # The whole pair: A master, B backup, conntrackd on both before any traffic.
 ha_up() { # udp=yes|no
 	ha_lab_up
-	ha_mtugated
-	ha_conntrackd "$1"
+	ha_mtugated a
+	ha_mtugated b
+	ha_conntrackd a "$1"
+	ha_conntrackd b "$1"
 	ha_keepalived a 150
 	wait_until 10 has_vips a || die "A did not become master: $(tail -5 "$LAB_DIR/keepalived-a.log")"
 	ha_keepalived b 100
@@ -251,24 +254,32 @@ repaired_entry() {
 }
 has_dtls_entry() { [[ -n $(dtls_entry "$1") ]]; }
 # The entry carries the normalize decision, conntrack's decimal 0x4d540003.
-has_mark() { dtls_entry "$1" | grep -q "mark=$((0x4d540003)) "; }
+has_mark() { [[ $(dtls_entry "$1") == *"mark=$((0x4d540003)) "* ]]; }
 
 # A dies hard: SIGKILL of everything in its namespace, its links down. Sets TAKEOVER_MS.
+# keepalived's parent stays in the host's namespace: stopped first, it neither respawns its
+# VRRP child nor lets the child's parent-death signal (SIGTERM) make it leave gracefully
+# with a priority 0 advertisement, which would hand over at once.
 kill_a() {
-	local t0 l
+	local t0 l ka
+	ka=$(<"$LAB_DIR/pids/keepalived-a")
 	t0=$(date +%s%N)
+	kill -STOP "$ka" 2>/dev/null || true
 	ha_kill_ns "$NS_GW"
+	kill -KILL "$ka" 2>/dev/null || true
 	for l in a-out a-dmz a-in a-sync; do ip -n "$NS_GW" link set "$l" down; done
 	wait_until 10 has_vips b || true
 	TAKEOVER_MS=$((($(date +%s%N) - t0) / 1000000))
 }
 
-# The largest gap between answered pings (icmp_seq, 50 ms apart) in a ping log, in ms.
+# The largest gap between answers (icmp_seq, 50 ms apart) in a ping -c log, in ms, the
+# stretch after the last answer included (ping -w would stop at the first ICMP error).
 ping_gap_ms() {
-	awk -F'icmp_seq=' 'NF > 1 { split($2, a, " "); s = a[1] + 0; if (p != "" && s - p > g) g = s - p; p = s }
-		END { print (g ? g : 1) * 50 }' "$1"
+	awk -F'icmp_seq=' '/bytes from/ { split($2, a, " "); s = a[1] + 0; if (s - p > g) g = s - p; p = s }
+		/packets transmitted/ { n = $1 + 0 } END { if (n + 1 - p > g) g = n + 1 - p; print g * 50 }' "$1"
 }
-ping_answers() { grep -c 'icmp_seq=' "$1" || true; }
+ping_answers() { grep -c 'bytes from' "$1" || true; }
+answered() { [[ $(ping_answers "$1") -ge $2 ]]; }
 
 tunnel_same() { # PHASE: no reconnect since the marks
 	local p=$1
@@ -298,7 +309,7 @@ connect_marks 1
 check "1: B holds the synced DTLS entry before the failover" wait_until 5 has_dtls_entry b
 check "1: with A's mark (0x4d540003)" has_mark b
 q0=$(queued b) mss0=$(gstat b relay mss_rewritten)
-n_client ping -i 0.05 -w 14 -W 1 "$LAB_LAN4" >"$LAB_DIR/ping1.log" 2>&1 &
+n_client ping -i 0.05 -c 280 -W 1 "$LAB_LAN4" >"$LAB_DIR/ping1.log" 2>&1 &
 ping_pid=$!
 n_client curl -s -g --limit-rate 400k --max-time 60 -o "$LAB_DIR/dl1.bin" "http://$LAB_LAN4/$LAB_HTTP_FILE" &
 curl_pid=$!
@@ -308,7 +319,7 @@ p0=$(entry_packets b)
 kill_a
 progress "A killed; B holds the virtual addresses after $TAKEOVER_MS ms"
 check "1: B takes over within 3 s ($TAKEOVER_MS ms)" le "$TAKEOVER_MS" 3000
-check "1: B's notify ran (primary)" grep -q primary "$LAB_DIR/notify-b.log"
+check "1: B's notify ran (primary)" wait_until 5 grep -q primary "$LAB_DIR/notify-b.log"
 wait "$curl_pid" || true
 wait "$ping_pid" || true
 check "1: the download completed, SHA-256 right" [ "$(sha256sum <"$LAB_DIR/dl1.bin" | cut -d' ' -f1)" = "$LAB_HTTP_SHA256" ]
@@ -323,6 +334,42 @@ check "1: B made no DTLS decision (no rewrite, no repair)" \
 check "1: a new TCP connection after the failover" lab_http_get 4 30
 check "1: ... MSS-clamped by B (mss_rewritten $mss0 -> $(gstat b relay mss_rewritten))" \
 	ge "$(gstat b relay mss_rewritten)" $((mss0 + 1))
+
+# Failback: A comes back as after a reboot (no conntrack entries, no rules), stays backup
+# (nopreempt) while conntrackd resynchronises it (the backup notify's -n), then B is stopped
+# for maintenance (keepalived's SIGTERM: priority 0) and A takes the tunnel back.
+progress "1: failback: A returns"
+for l in a-out a-dmz a-in a-sync; do ip -n "$NS_GW" link set "$l" up; done
+n_gw conntrack -F >/dev/null 2>&1 || true
+for t in iptables ip6tables; do
+	for tb in mangle nat filter; do n_gw "$t" -t "$tb" -F; n_gw "$t" -t "$tb" -X; done
+done
+ip -n "$NS_GW" route replace 192.0.2.0/24 via "$LAB_HEADEND4"	# gone with the links
+ha_mtugated a
+ha_conntrackd a udp=yes
+l0=$(wc -l <"$LAB_DIR/keepalived-a.log")
+ha_keepalived a 150
+check "1: A returns as backup (nopreempt)" wait_until 10 ka_backup a "$l0"
+check "1: B keeps the virtual addresses" has_vips b
+check "1: A's conntrackd resynchronised the DTLS flow, with its mark" wait_until 10 has_mark a
+qa=$(queued a)
+n_client ping -i 0.05 -c 160 -W 1 "$LAB_LAN4" >"$LAB_DIR/ping3.log" 2>&1 &
+ping_pid=$!
+wait_until 5 answered "$LAB_DIR/ping3.log" 10 || true
+t0=$(date +%s%N)
+kill -TERM "$(<"$LAB_DIR/pids/keepalived-b")"
+wait_until 10 has_vips a || true
+ms=$((($(date +%s%N) - t0) / 1000000))
+wait "$ping_pid" || true
+check "1: A takes the addresses back when B stops ($ms ms)" le "$ms" 3000
+gap=$(ping_gap_ms "$LAB_DIR/ping3.log")
+check "1: failback: the ping's largest gap is at most 3 s ($gap ms, $(ping_answers "$LAB_DIR/ping3.log") answers)" \
+	le "$gap" 3000
+check "1: failback: A's DTLS queue saw nothing ($(( $(queued a) - qa )) queued)" [ "$(( $(queued a) - qa ))" = 0 ]
+check "1: failback: A made no DTLS decision" \
+	[ "$(gstat a relay dtls_port_rewritten)$(gstat a relay dtls_repaired)" = 00 ]
+check "1: failback: DTLS carries the tunnel on A" n_client ping -c 5 -i 0.1 -W 2 "$LAB_LAN4"
+tunnel_same "1 (failback)"
 lab_disconnect
 ha_down
 
@@ -330,16 +377,15 @@ progress "2: negative control, UDP left out of conntrackd's filter"
 ha_up udp=no 2
 connect_marks 2
 has_tcp_entry() {
-	n_b conntrack -L -p tcp 2>/dev/null | grep -q "src=$LAB_SRC4_relay dst=$LAB_HEADEND4 sport=[0-9]* dport=443 "
+	[[ $(n_b conntrack -L -p tcp 2>/dev/null) =~ src=$LAB_SRC4_relay\ dst=$LAB_HEADEND4\ sport=[0-9]+\ dport=443\  ]]
 }
 check "2: B holds the TLS connection's entry (TCP synced)" wait_until 5 has_tcp_entry
 check_not "2: B does not know the DTLS flow (UDP not synced)" has_dtls_entry b
 rep0=$(gstat b relay dtls_repaired)
 # The LAN pings the client: downstream first, so the headend speaks first after the failover.
-n_lan ping -i 0.05 -w 10 -W 1 "$LAB_TUN4" >"$LAB_DIR/ping2.log" 2>&1 &
+n_lan ping -i 0.05 -c 200 -W 1 "$LAB_TUN4" >"$LAB_DIR/ping2.log" 2>&1 &
 ping_pid=$!
-pinged() { [[ $(ping_answers "$LAB_DIR/ping2.log") -ge 10 ]]; }
-wait_until 10 pinged || true
+wait_until 10 answered "$LAB_DIR/ping2.log" 10 || true
 kill_a
 progress "A killed; B holds the virtual addresses after $TAKEOVER_MS ms"
 check "2: B takes over within 3 s ($TAKEOVER_MS ms)" le "$TAKEOVER_MS" 3000
