@@ -56,8 +56,25 @@ void http_framer_init(struct http_framer *f, enum http_kind kind, struct http_ca
 	if (capture) {
 		capture->len = 0;
 		capture->head_len = 0;
+		capture->head_cut = false;
 		capture->truncated = false;
 	}
+}
+
+/* One byte of the head: whole lines only, up to HTTP_CAPTURE_HEAD(). The
+ * bytes of the current line before c are the last line_len captured. */
+static void capture_head(struct http_framer *f, uint8_t c)
+{
+	struct http_capture *k = f->capture;
+
+	if (!k || k->head_cut)
+		return;
+	if (k->len + 1 > HTTP_CAPTURE_HEAD(k->cap)) {
+		k->len = k->len > f->line_len ? k->len - f->line_len : 0;
+		k->head_cut = true;
+		return;
+	}
+	k->buf[k->len++] = c;
 }
 
 static void capture_add(struct http_framer *f, const uint8_t *p, size_t n)
@@ -376,7 +393,7 @@ enum http_res http_feed(struct http_framer *f, const uint8_t *data, size_t len, 
 					    (data[i] == '\r' || data[i] == '\n');
 
 				if (head && !trailer && !lead)
-					capture_add(f, data + i, 1);
+					capture_head(f, data[i]);
 				r = line_byte(f, data[i]);
 			}
 			if (r >= HTTP_E_LINE) {

@@ -37,14 +37,19 @@ enum http_kind {
 
 /* Optional copy of a message for group extraction: the head verbatim, then
  * the body with any chunked framing removed. The caller owns buf and picks
- * cap (the framer itself holds no message bytes). */
+ * cap (the framer itself holds no message bytes). A head longer than
+ * HTTP_CAPTURE_HEAD() keeps its complete lines up to there, so that long
+ * cookies leave room for the login's XML. */
 struct http_capture {
 	uint8_t *buf;
 	size_t cap;
 	size_t len;
 	size_t head_len;	/* valid once the head is complete */
+	bool head_cut;		/* lines of the head past HTTP_CAPTURE_HEAD() were not copied */
 	bool truncated;		/* cap was reached: what follows was not copied */
 };
+#define HTTP_CAPTURE_BODY 4096	/* at least this much of cap is left for the body */
+#define HTTP_CAPTURE_HEAD(cap) ((cap) > 2 * HTTP_CAPTURE_BODY ? (cap) - HTTP_CAPTURE_BODY : (cap) / 2)
 
 /* Incremental framer: embed it, http_framer_init() it, feed it slices. The
  * fields after "results" are for reading; the rest is parser state. */

@@ -256,6 +256,36 @@ static void test_response(void)
 
 static enum http_res one(enum http_kind k, const char *s, size_t len);
 
+/* A head longer than the capture's share (long cookies) keeps its whole
+ * lines and leaves the body its room: the login's group is still read. */
+static void test_capture_share(void)
+{
+	static struct frame fr, part;
+	static char msg[16384];
+	size_t k, bad = 0;
+	struct http_groups g;
+
+	k = (size_t)sprintf(msg, "POST /tlsonly HTTP/1.1\r\nHost: 198.18.2.2\r\nCookie: webvpnc=");
+	memset(msg + k, 'k', 6000);
+	k += 6000;
+	k += (size_t)sprintf(msg + k, "\r\nContent-Length: 340\r\n\r\n%s", INIT_XML);
+	frame(&fr, HTTP_REQUEST, msg, k, NULL, 0);
+	CHECK_INT(fr.res, HTTP_DONE);
+	CHECK(fr.c.head_cut && !fr.c.truncated);
+	CHECK(fr.c.head_len <= HTTP_CAPTURE_HEAD(sizeof(fr.cap)));
+	CHECK_INT(fr.c.head_len, strlen("POST /tlsonly HTTP/1.1\r\nHost: 198.18.2.2\r\n"));
+	CHECK_INT(fr.c.len - fr.c.head_len, 340);
+	http_extract_groups(fr.cap, fr.c.head_len, fr.cap + fr.c.head_len, fr.c.len - fr.c.head_len, &g);
+	CHECK_STR(g.select, "tlsonly");
+	CHECK_STR(g.url, "tlsonly");
+	for (size_t cut = 0; cut <= k; cut += 7) {
+		frame(&part, HTTP_REQUEST, msg, k, &cut, 1);
+		bad += !same_frame(&fr, &part) || part.c.head_cut != fr.c.head_cut;
+	}
+	CHECK_INT(bad, 0);
+	CHECK_INT(HTTP_CAPTURE_HEAD(16384), 12288);
+}
+
 /* Interim 1xx answers are framed and skipped: the request stays pending. */
 static void test_interim(void)
 {
@@ -439,6 +469,7 @@ int main(void)
 	test_response();
 	test_hostile();
 	test_interim();
+	test_capture_share();
 	test_groups();
 	return t_done("test_http");
 }
