@@ -139,6 +139,11 @@ int nfq_queue_fd(const struct nfq_queue *q)
 	return mnl_socket_get_fd(q->nl);
 }
 
+uint32_t nfq_queue_portid(const struct nfq_queue *q)
+{
+	return q->portid;
+}
+
 const struct nfq_stats *nfq_queue_stats(const struct nfq_queue *q)
 {
 	return &q->st;

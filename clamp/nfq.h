@@ -48,6 +48,10 @@ struct nfq_queue;
 struct nfq_queue *nfq_queue_open(uint16_t num, unsigned max_len, bool fail_open,
 				 uint32_t done_mark, nfq_handler fn, void *arg);
 int nfq_queue_fd(const struct nfq_queue *q);
+/* The netlink port the queue is bound to: the kernel's nfnetlink_queue
+ * table names the same one, so `mtugatectl check` tells our queues from
+ * another program's. */
+uint32_t nfq_queue_portid(const struct nfq_queue *q);
 /* Drain the socket: batched reads (recvmmsg), one callback per packet, one
  * batch verdict per run of unchanged packets with the same verdict and mark,
  * one message per rewritten packet, all sent together. An accepted packet

@@ -146,17 +146,40 @@ static void check_kernel(struct check *k)
 			  "conntrack is not loaded: the DTLS decisions and the rules' state matches need it");
 }
 
+/* The queue the answering daemon reports as num, or NULL. */
+static const struct check_queue *check_ours(const struct check_env *e, unsigned num)
+{
+	for (size_t i = 0; i < e->nqueues; i++)
+		if (e->queues[i].num == num)
+			return &e->queues[i];
+	return NULL;
+}
+
 static void check_queue(struct check *k, const struct nfqproc_row *rows, size_t n,
 			const struct qrange *q, const char *kind)
 {
 	for (int num = q->first; q->first >= 0 && num <= q->last; num++) {
-		if (nfqproc_find(rows, n, (uint32_t)num))
-			continue;
-		check_bad(k, "start mtugated with this configuration (systemctl start mtugate); another"
-			     " program may hold the number: see `journalctl -u mtugate -p warning`",
-			  "NFQUEUE %d (%s) has no listener: its packets pass unqueued (fail-open),"
-			  " unclamped", num, kind);
-		return;
+		const struct nfqproc_row *row = nfqproc_find(rows, n, (uint32_t)num);
+		const struct check_queue *ours = check_ours(k->e, (unsigned)num);
+
+		if (!row) {
+			check_bad(k, "start mtugated with this configuration (systemctl start mtugate);"
+				     " see `journalctl -u mtugate -p warning`",
+				  "NFQUEUE %d (%s) has no listener: its packets pass unqueued (fail-open),"
+				  " unclamped", num, kind);
+			return;
+		}
+		if (k->e->daemon_answers && (!ours || ours->portid != row->portid)) {
+			char fix[160];
+
+			snprintf(fix, sizeof(fix), "choose queue numbers nobody else uses in [queues] (or"
+				 " stop the other program), then restart mtugate and its rules");
+			check_bad(k, fix, "NFQUEUE %d (%s) is bound by another program (netlink port %u%s%u):"
+				  " it gets the packets mtugate's rules queue there", num, kind,
+				  row->portid, ours ? "; mtugated's is " : "; the running mtugated has no"
+				  " queue ", ours ? ours->portid : (unsigned)num);
+			return;
+		}
 	}
 	if (q->first >= 0)
 		check_ok(k, "NFQUEUE %d%s%.0d (%s) is bound", q->first, q->last > q->first ? "-" : "",

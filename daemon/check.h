@@ -15,7 +15,13 @@ struct check_env {
 	const struct conf *conf;
 	const struct policy *policy;
 	const char *self;	/* this mtugatectl, to print the rules in the scratch namespace */
-	bool daemon_answers;	/* the control socket answered a ping */
+	bool daemon_answers;	/* the control socket answered */
+	/* The daemon's queues and their netlink ports, as it reports them. */
+	struct check_queue {
+		unsigned num;
+		unsigned portid;
+	} queues[64];
+	size_t nqueues;
 	FILE *out;
 };
 

@@ -101,7 +101,8 @@ static void ctl_cmd_stats(const struct ctl_ops *ops, struct strbuf *out)
 	/* Per queue, so each can be held against its NFQUEUE rule's counters. */
 	nq = stats_queues(ops->stats, q);
 	for (i = 0; i < nq; i++) {
-		strbuf_printf(out, "queue.%u.kind\t%s\n", q[i].num, q[i].kind);
+		strbuf_printf(out, "queue.%u.kind\t%s\nqueue.%u.portid\t%u\n", q[i].num, q[i].kind,
+			      q[i].num, q[i].portid);
 #define CTL_QUEUE(f) strbuf_printf(out, "queue.%u." #f "\t%llu\n", q[i].num, \
 				   (unsigned long long)q[i].f);
 		STATS_PACKET_FIELDS(CTL_QUEUE)

@@ -447,7 +447,7 @@ static void ctlc_prom_queues(const struct ctlc_reply *r, const struct ctlc_rows 
 		for (k = row->first; k < row->last; k++) {
 			const char *f = ctlc_field_name(q, r->kv[k].key);
 
-			if (strcmp(f, "kind") == 0 || ctlc_kernel_field(f))
+			if (strcmp(f, "kind") == 0 || strcmp(f, "portid") == 0 || ctlc_kernel_field(f))
 				continue;
 			printf("mtugate_queue_packets_total");
 			ctlc_prom_queue_labels(r, q, row, f);
@@ -920,7 +920,17 @@ static int ctlc_check(struct ctlc *x, int argc, char **argv)
 	self[n > 0 ? n : 0] = '\0';
 	printf("ok       configuration %s: %zu group(s)\n", c.path, policy_count(p));
 	struct check_env e = { .conf = &c, .policy = p, .self = self, .out = stdout,
-			       .daemon_answers = ctlc_request(x, "ping", &r) == 0 };
+			       .daemon_answers = ctlc_request(x, "stats", &r) == 0 };
+	/* The daemon's queues: "queue.N.portid" lines. */
+	for (size_t i = 0; e.daemon_answers && i < r.n; i++) {
+		unsigned num, port;
+		char tail[8];
+
+		if (e.nqueues < sizeof(e.queues) / sizeof(e.queues[0]) &&
+		    sscanf(r.kv[i].key, "queue.%u.%7s", &num, tail) == 2 && !strcmp(tail, "portid") &&
+		    sscanf(r.kv[i].val, "%u", &port) == 1)
+			e.queues[e.nqueues++] = (struct check_queue){ num, port };
+	}
 	if (e.daemon_answers)
 		ctlc_reply_free(&r);
 	rc = check_run(&e) ? 1 : 0;

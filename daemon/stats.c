@@ -85,7 +85,7 @@ static struct counters *stats_add_set(struct stats *s, int queue, const char *ki
 
 	pthread_mutex_lock(&s->lock);
 	if (s->nsets < STATS_MAX_SETS && (c = calloc(1, sizeof(*c))))
-		s->sets[s->nsets++] = (struct stats_set){ c, queue, kind };
+		s->sets[s->nsets++] = (struct stats_set){ .c = c, .queue = queue, .kind = kind };
 	pthread_mutex_unlock(&s->lock);
 	return c;
 }
@@ -141,6 +141,15 @@ void stats_sum(struct stats *s, struct counters *out)
 
 #define COPY_FIELD(f) q.f = ctr_get(&c->f);
 
+void stats_set_portid(struct stats *s, struct counters *c, uint32_t portid)
+{
+	pthread_mutex_lock(&s->lock);
+	for (size_t k = 0; k < s->nsets; k++)
+		if (s->sets[k].c == c)
+			s->sets[k].portid = portid;
+	pthread_mutex_unlock(&s->lock);
+}
+
 size_t stats_queues(struct stats *s, struct stats_queue out[STATS_MAX_SETS])
 {
 	size_t n = 0, i;
@@ -148,7 +157,8 @@ size_t stats_queues(struct stats *s, struct stats_queue out[STATS_MAX_SETS])
 	pthread_mutex_lock(&s->lock);
 	for (size_t k = 0; k < s->nsets; k++) {
 		struct counters *c = s->sets[k].c;
-		struct stats_queue q = { .num = (unsigned)s->sets[k].queue, .kind = s->sets[k].kind };
+		struct stats_queue q = { .num = (unsigned)s->sets[k].queue, .kind = s->sets[k].kind,
+					 .portid = s->sets[k].portid };
 
 		if (s->sets[k].queue < 0)
 			continue;

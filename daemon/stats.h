@@ -43,6 +43,7 @@ struct counters {
 struct stats_queue {
 	unsigned num;		/* the NFQUEUE number */
 	const char *kind;	/* "mss", "pmtu", "dtls" */
+	uint32_t portid;	/* its netlink port (0: not bound yet) */
 	STATS_PACKET_FIELDS(STATS_PLAIN)
 };
 #undef STATS_PLAIN
@@ -61,6 +62,7 @@ struct stats_set {
 	struct counters *c;
 	int queue;		/* NFQUEUE number, or -1 (the proxy) */
 	const char *kind;	/* static string, NULL when queue is -1 */
+	uint32_t portid;	/* the queue's netlink port, once bound */
 };
 
 /* The registry: counter sets of every thread and the stable group-name slots. */
@@ -91,6 +93,8 @@ struct counters *stats_new_queue_set(struct stats *s, uint16_t num, const char *
 /* The slot of a group name: the same name always gets the same slot, so
  * counters survive reloads. STATS_MAX_GROUPS - 1 is the overflow slot. */
 unsigned stats_slot(struct stats *s, const char *name);
+/* The netlink port the queue of set c is bound to. */
+void stats_set_portid(struct stats *s, struct counters *c, uint32_t portid);
 /* Sum every set into out (plain values in the same layout). */
 void stats_sum(struct stats *s, struct counters *out);
 /* The packet counters of each queue's set, by queue number: how many. */

@@ -186,6 +186,7 @@ struct worker *worker_new(enum queue_kind kind, uint16_t num, const struct conf 
 	if (!(w->q = nfq_queue_open(num, c->queues.max_len, c->queues.fail_open, w->done_mark,
 				    worker_packet, w)))
 		goto err;
+	stats_set_portid(s, w->ctr, nfq_queue_portid(w->q));
 	if ((err = loop_add(w->loop, nfq_queue_fd(w->q), EPOLLIN, worker_readable, w)) < 0 ||
 	    (err = loop_every(w->loop, WORKER_TICK_MS, worker_tick, w)) < 0) {
 		errno = -err;

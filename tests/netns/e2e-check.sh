@@ -181,6 +181,21 @@ names "an unreachable headend is named" "headend 198.18.2.2 does not answer on T
 ip netns exec $he socat TCP4-LISTEN:443,reuseaddr,fork OPEN:/dev/null >/dev/null 2>&1 & hl4=$!
 wait_until 10 ip netns exec $he ss -Htln4 'sport = :443' | grep -q .
 
+# Another program on a queue this configuration names (a second mtugated,
+# as Suricata would sit on its queue 0): the check tells its netlink port
+# from the running daemon's.
+sed -e 's/^mss = 40$/mss = 44/' "$tmp/mtugate.conf" >"$tmp/check44.conf"
+sed -e 's/^mss = 40$/mss = 44/' -e 's/^pmtu = 42$/pmtu = off/' -e 's/^dtls = 43$/dtls = off/' \
+	-e "s|$tmp/run/mtugate.sock|$tmp/run/other.sock|" "$tmp/mtugate.conf" >"$tmp/other.conf"
+ip netns exec $gw "$B/mtugated" -f -c "$tmp/other.conf" 2>>"$tmp/other.log" &
+opid=$!
+wait_until 10 ip netns exec $gw "$B/mtugatectl" -c "$tmp/other.conf" ping
+ip netns exec $gw "$B/mtugatectl" -c "$tmp/check44.conf" check >"$tmp/check.out" 2>&1
+check "a queue another program holds is named" \
+	grep -q '^PROBLEM  NFQUEUE 44 (mss) is bound by another program' "$tmp/check.out"
+check "the daemon's own queues are not" sh -c "! grep -q 'NFQUEUE 4[23] .*another program' '$tmp/check.out'"
+kill $opid; wait $opid 2>/dev/null
+
 stop_daemon
 names "a stopped daemon is named" "mtugated does not answer"
 check "and its unbound queues" grep -q '^PROBLEM  NFQUEUE 40 (mss) has no listener' "$tmp/check.out"

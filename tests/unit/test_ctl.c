@@ -115,6 +115,7 @@ static void fixture_init(struct fixture *f)
 	 * proxy's set counts in the totals but is no queue. */
 	a = stats_new_queue_set(&f->st, 3, "pmtu");
 	b = stats_new_queue_set(&f->st, 0, "mss");
+	stats_set_portid(&f->st, b, 4242);	/* queue 3's stays 0: not bound yet */
 	px = stats_new_set(&f->st);
 	ctr_add(&a->seen, 10);
 	ctr_add(&b->seen, 5);
@@ -162,10 +163,10 @@ static void test_commands(struct fixture *f)
 		  "packets.verdict_errors\t8\npackets.lookups_limited\t0\n"
 		  "proxy.not_diverted\t0\nproxy.local_source\t0\nproxy.login_evicted\t0\n"
 		  "proxy.login_deadline\t0\nproxy.tunnels_full\t0\n"
-		  "queue.0.kind\tmss\nqueue.0.seen\t5\nqueue.0.accepted\t0\nqueue.0.rewritten\t0\n"
+		  "queue.0.kind\tmss\nqueue.0.portid\t4242\nqueue.0.seen\t5\nqueue.0.accepted\t0\nqueue.0.rewritten\t0\n"
 		  "queue.0.dropped\t0\nqueue.0.malformed\t1\nqueue.0.nogroup\t0\n"
 		  "queue.0.queue_batches\t4\nqueue.0.verdict_errors\t0\nqueue.0.lookups_limited\t0\n"
-		  "queue.3.kind\tpmtu\nqueue.3.seen\t10\nqueue.3.accepted\t14\nqueue.3.rewritten\t2\n"
+		  "queue.3.kind\tpmtu\nqueue.3.portid\t0\nqueue.3.seen\t10\nqueue.3.accepted\t14\nqueue.3.rewritten\t2\n"
 		  "queue.3.dropped\t0\nqueue.3.malformed\t0\nqueue.3.nogroup\t0\n"
 		  "queue.3.queue_batches\t0\nqueue.3.verdict_errors\t0\nqueue.3.lookups_limited\t0\n"
 		  "group.alpha.packets\t0\ngroup.alpha.mss_rewritten\t9\ngroup.alpha.mss_inserted\t0\n"
