@@ -159,10 +159,16 @@ check "firstflight: every offset of the ClientHello" faults firstflight
 progress "clients that close at every byte offset of the HTTP exchange"
 check "http: every offset of the first POST, and of the answer" faults http
 progress "clients that send a megabyte of headers"
-check "bigheaders: each closed by the proxy long before a megabyte" faults bigheaders
-check "the log: too many headers" new_log_has "closed: client request: too many headers"
-check "the log: header section too large" new_log_has "closed: client request: header section too large"
-check "the log: line too long" new_log_has "closed: client request: line too long"
+# The proxy streams a request head (no header count; lines to 256 KiB, a head to
+# 2 MiB: real clients send long cookies), so ocserv's own limits, far lower,
+# end these: the proxy closes the client's side when the headend resets its
+# own. The proxy's limits themselves: test_cstp, test_http, e2e-headends.
+check "bigheaders: each closed long before a megabyte" faults bigheaders
+closed_by_headend() {
+	new_log_has "closed: headend TLS: Connection reset by peer" ||
+		new_log_has "closed: headend closed" || new_log_has "closed: client request: a line longer"
+}
+check "the log: closed as the headend ended it" closed_by_headend
 progress "clients that stall mid-handshake, after it, and mid-request"
 check "stall: every one closed within idle_timeout" faults stall $((IDLE_TIMEOUT + 5))
 check "the log: TLS handshake timeout" new_log_has "closed: TLS handshake timeout ($HS_TIMEOUT s)"

@@ -185,4 +185,19 @@ check "shared pool: tlsonly's address is in the shared pool" eval "[[ $LAB_TUN4 
 check "shared pool: tlsonly's download works" lab_http_get 4 30
 check "shared pool: tlsonly's SYNs clamped as tlsonly" mss_seen tlsonly
 lab_disconnect
+
+progress "[proxy] certificate that is not the headend's: warned at start, with both fingerprints"
+lab_mtugated_stop
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=other \
+	-keyout "$LAB_DIR/other.key" -out "$LAB_DIR/other.crt" >/dev/null 2>&1
+chmod 600 "$LAB_DIR/other.key"
+sed -e "s|^certificate = .*|certificate = $LAB_DIR/other.crt|" \
+	-e "s|^private_key = .*|private_key = $LAB_DIR/other.key|" "$conf" >"$LAB_DIR/other.conf"
+fp() { openssl x509 -in "$1" -noout -fingerprint -sha256 | sed 's/.*=//'; }
+ours=$(fp "$LAB_DIR/other.crt") theirs=$(fp "$LAB_CERT")
+lab_mtugated_start "$LAB_DIR/other.conf" || true
+check "the warning names the mismatch" wait_until 15 mg_log_has "certificate $LAB_DIR/other.crt is not the headend's own"
+check "with the proxy's fingerprint and the headend's" \
+	grep -qi -- "SHA-256 is $ours, the headend's $theirs" "$LAB_DIR/mtugated.log"
+lab_mtugated_stop
 finish

@@ -199,7 +199,7 @@ def mode_bigheaders(host, port):
         closed = wait_closed(s, time.monotonic() + 10)
         s.close()
         print(f'bigheaders {what}: {sent} of {len(data)} bytes taken, '
-              f'{"closed by the proxy" if closed else "NOT closed"}')
+              f'{"closed" if closed else "NOT closed"}')
         if not closed or sent >= len(data):
             bad += 1
     print(f'bigheaders: {len(cases)} connections, {bad} not closed in time')
