@@ -16,6 +16,7 @@
 #include "daemon/nfqproc.h"
 #include "daemon/strbuf.h"
 #include "policy/policy.h"
+#include "proxy/tls.h"
 
 #define CHECK_CONNECT_MS 3000
 #define CHECK_SHOW_MAX 5	/* lines shown of a long finding */
@@ -321,7 +322,8 @@ static void check_routes(struct check *k, const char *fam)
 	char cmd[128], what[64];
 
 	snprintf(what, sizeof(what), "ip %s rule", fam);
-	snprintf(cmd, sizeof(cmd), "ip %s rule show | grep -w 'lookup %u'", fam, c->proxy.route_table);
+	/* -N: the table by number, named in rt_tables.d or not. */
+	snprintf(cmd, sizeof(cmd), "ip -N %s rule show | grep -w 'lookup %u'", fam, c->proxy.route_table);
 	check_both(k, cmd, NULL, &live, &want);
 	if (deploy_missing(want.buf ? want.buf : "", live.buf ? live.buf : "", &miss)) {
 		check_bad(k, "systemctl restart mtugate-rules (or: mtugatectl rules --routes | sh)",
@@ -333,7 +335,7 @@ static void check_routes(struct check *k, const char *fam)
 	strbuf_reset(&live);
 	strbuf_reset(&want);
 	strbuf_reset(&miss);
-	snprintf(cmd, sizeof(cmd), "ip %s route show table %u", fam, c->proxy.route_table);
+	snprintf(cmd, sizeof(cmd), "ip -N %s route show table %u", fam, c->proxy.route_table);
 	check_both(k, cmd, NULL, &live, &want);
 	if (deploy_missing(want.buf ? want.buf : "", live.buf ? live.buf : "", &miss)) {
 		check_bad(k, "systemctl restart mtugate-rules (or: mtugatectl rules --routes | sh)",
@@ -389,32 +391,75 @@ static void check_input(struct check *k, const char *tool)
 	strbuf_free(&save);
 }
 
+/* The headend's address a on tls_port. */
+static socklen_t check_sockaddr(const struct conf *c, const struct ipaddr *a,
+				struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(c->headend.tls_port);
+		memcpy(&s6->sin6_addr, a->addr, 16);
+		return sizeof(*s6);
+	}
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+	s4->sin_family = AF_INET;
+	s4->sin_port = htons(c->headend.tls_port);
+	memcpy(&s4->sin_addr, a->addr, 4);
+	return sizeof(*s4);
+}
+
+/* AnyConnect compares the tunnel's certificate with the <server-cert-hash>
+ * of the headend's XML: the proxy must present the headend's own. */
+static void check_certificate(struct check *k)
+{
+	const struct conf *c = k->e->conf;
+	char err[256], ours[TLS_FINGERPRINT_LEN], theirs[TLS_FINGERPRINT_LEN], txt[64];
+	struct tls_ctx *x = tls_ctx_new(c, err, sizeof(err));
+
+	if (!x) {
+		check_bad(k, "see [proxy] certificate, private_key, upstream_ca in mtugate.conf(5)",
+			  "[proxy] certificate or key: %s", err);
+		return;
+	}
+	tls_ctx_fingerprint(x, ours, sizeof(ours));
+	tls_ctx_free(x);
+	for (size_t i = 0; i < c->headend.naddr; i++) {
+		struct sockaddr_storage ss;
+
+		check_sockaddr(c, &c->headend.addr[i], &ss);
+		addr_format(&c->headend.addr[i], txt, sizeof(txt));
+		if (tls_fetch_leaf(&ss, c->proxy.upstream_name[0] ? c->proxy.upstream_name : NULL,
+				   CHECK_CONNECT_MS / 1000, theirs, sizeof(theirs), err, sizeof(err)) < 0) {
+			fprintf(k->e->out, "note     the certificate of headend %s not read: %s\n", txt, err);
+			continue;
+		}
+		if (strcmp(ours, theirs) == 0) {
+			check_ok(k, "[proxy] certificate is headend %s's own", txt);
+			continue;
+		}
+		check_bad(k, "give [proxy] certificate and private_key the headend's own (export them"
+			     " from the ASA or ocserv), then restart mtugate",
+			  "[proxy] certificate is not headend %s's own: SHA-256 %s, the headend's %s;"
+			  " AnyConnect compares it with <server-cert-hash> and may refuse the tunnel",
+			  txt, ours, theirs);
+	}
+}
+
 static void check_headend(struct check *k)
 {
 	const struct conf *c = k->e->conf;
 
 	for (size_t i = 0; i < c->headend.naddr; i++) {
 		const struct ipaddr *a = &c->headend.addr[i];
-		struct sockaddr_storage ss = { 0 };
-		socklen_t len;
+		struct sockaddr_storage ss;
+		socklen_t len = check_sockaddr(c, a, &ss);
 		char txt[64];
 		int fd, err = ETIMEDOUT;
 
-		if (a->family == AF_INET6) {
-			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-
-			s6->sin6_family = AF_INET6;
-			s6->sin6_port = htons(c->headend.tls_port);
-			memcpy(&s6->sin6_addr, a->addr, 16);
-			len = sizeof(*s6);
-		} else {
-			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-
-			s4->sin_family = AF_INET;
-			s4->sin_port = htons(c->headend.tls_port);
-			memcpy(&s4->sin_addr, a->addr, 4);
-			len = sizeof(*s4);
-		}
 		fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd >= 0 && connect(fd, (struct sockaddr *)&ss, len) < 0 && errno == EINPROGRESS) {
 			struct pollfd p = { .fd = fd, .events = POLLOUT };
@@ -478,6 +523,8 @@ unsigned check_run(const struct check_env *e)
 			check_input(&k, "ip6tables");
 	}
 	check_headend(&k);
+	if (e->conf->proxy.enable)
+		check_certificate(&k);
 	check_marks(&k);
 	check_scratch_free(&k);
 	if (k.problems)

@@ -162,6 +162,8 @@ check_installed() {
 	check "the metrics timer is installed" test -f /lib/systemd/system/mtugate-metrics.timer
 	check "the netfilter-persistent plugin that keeps mtugate's rules out of saves" \
 		test -x /usr/share/netfilter-persistent/plugins.d/35-mtugate
+	check "the proxy's route table is named (rt_tables.d)" \
+		grep -qx '100	mtugate' /etc/iproute2/rt_tables.d/mtugate.conf
 	# A start killed half-way (the daemon stopped meanwhile) runs no ExecStop=.
 	check "it unhooks in ExecStopPost=, after a killed start too" \
 		grep -qx 'ExecStopPost=/usr/libexec/mtugate/mtugate-rules stop' /lib/systemd/system/mtugate-rules.service

@@ -86,8 +86,16 @@ start_daemon() {
 	wait_until 10 ctl ping
 }
 stop_daemon() { kill "$dpid" 2>/dev/null; wait "$dpid" 2>/dev/null; }
-ip netns exec $he socat TCP4-LISTEN:443,reuseaddr,fork OPEN:/dev/null >/dev/null 2>&1 & hl4=$!
-ip netns exec $he socat TCP6-LISTEN:443,reuseaddr,fork,ipv6only OPEN:/dev/null >/dev/null 2>&1 & hl6=$!
+# The headend: TLS on 443 with the certificate the proxy presents (its own).
+headend_tls() { # 4|6 (IPv6 only on its own socket: the IPv4 one holds 0.0.0.0:443)
+	local v6=
+	[ "$1" = 6 ] && v6=,ipv6only=1
+	exec ip netns exec $he socat \
+		"OPENSSL-LISTEN:443,reuseaddr,fork,pf=ip$1$v6,cert=$tmp/cert.pem,key=$tmp/key.pem,verify=0" \
+		OPEN:/dev/null >/dev/null 2>&1
+}
+headend_tls 4 & hl4=$!
+headend_tls 6 & hl6=$!
 wait_until 10 ip netns exec $he ss -Htln 'sport = :443' | grep -q .
 
 runcheck() {	# runcheck: mtugatectl check's output into $tmp/check.out, its exit code into rc
@@ -178,7 +186,7 @@ ip netns exec $gw iptables -t mangle -D PREROUTING -i v-$he -j MARK --set-xmark 
 
 kill $hl4; wait $hl4 2>/dev/null
 names "an unreachable headend is named" "headend 198.18.2.2 does not answer on TCP port 443"
-ip netns exec $he socat TCP4-LISTEN:443,reuseaddr,fork OPEN:/dev/null >/dev/null 2>&1 & hl4=$!
+headend_tls 4 & hl4=$!
 wait_until 10 ip netns exec $he ss -Htln4 'sport = :443' | grep -q .
 
 # Another program on a queue this configuration names (a second mtugated,
@@ -207,11 +215,25 @@ rules_unit start
 check "with the proxy: healthy" healthy
 [ $rc = 0 ] || sed 's/^/info   /' "$tmp/check.out"
 check "the routes are checked" grep -q '^ok       ip -4 rule: TPROXY' "$tmp/check.out"
+check "the proxy's certificate is the headend's own" \
+	grep -q '^ok       \[proxy\] certificate is headend 198.18.2.2.s own' "$tmp/check.out"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=other \
+	-keyout "$tmp/other.key" -out "$tmp/other.pem" >/dev/null 2>&1
+chmod 600 "$tmp/other.key"
+sed -e "s|^certificate = .*|certificate = $tmp/other.pem|" -e "s|^private_key = .*|private_key = $tmp/other.key|" \
+	"$tmp/mtugate.conf" >"$tmp/othercert.conf"
+ip netns exec $gw "$B/mtugatectl" -c "$tmp/othercert.conf" check >"$tmp/check.out" 2>&1
+check "a [proxy] certificate that is not the headend's is named" \
+	grep -q '^PROBLEM  \[proxy\] certificate is not headend 198.18.2.2.s own: SHA-256 ' "$tmp/check.out"
 ip netns exec $gw ip rule del fwmark 0x100/0x100 lookup 100
 names "TPROXY's ip rule gone is named" "ip -4 rule: the TPROXY rule is missing"
 rules_unit start
 ip netns exec $gw ip route add 198.18.9.0/24 dev lo table 100
 names "another tool's route in the table is named" "ip -4 route table 100 also holds routes"
+rules_unit start 2>"$tmp/unit.err"; urc=$?
+check "and the rules unit refuses to start on it" test "$urc" != 0
+check "saying why" grep -q 'route table 100 already holds routes that are not mtugate' "$tmp/unit.err"
+check "the other tool's route is still there" sh -c "ip -n $gw route show table 100 | grep -q 198.18.9.0/24"
 ip netns exec $gw ip route del 198.18.9.0/24 dev lo table 100
 # A default-drop INPUT as on an edge firewall: its own connections' answers allowed.
 for t in iptables ip6tables; do
