@@ -4,7 +4,7 @@
 # needs, then the package builds (dpkg-buildpackage checks its Build-Depends:
 # build-essential:native was once missing) and `make check`'s own build runs.
 # Uses the root tests/debian/systemd.sh keeps ($MTUGATE_TEST_ROOTS), copied,
-# with the host's network for apt. Once per CI run: skipped in sanitized runs.
+# with the host's network for apt. Once per CI run (tests/run.sh: the plain one).
 set -u
 cd "$(dirname "$0")/../.."
 [ "$(id -u)" = 0 ] || { echo "needs root"; exit 77; }
