@@ -554,6 +554,12 @@ static int ctlc_column_width(const struct ctlc_reply *r, const struct ctlc_rows 
 }
 
 /* A heading line with the fields of the first row, then one line per row. */
+/* Fields for scripts, not people: a queue's netlink port (mtugatectl check). */
+static bool ctlc_table_hidden(const char *f)
+{
+	return strcmp(f, "portid") == 0;
+}
+
 static void ctlc_table_rows(const struct ctlc_reply *r, const struct ctlc_rows *s)
 {
 	const struct ctlc_row *first = &s->row[0];
@@ -572,6 +578,8 @@ static void ctlc_table_rows(const struct ctlc_reply *r, const struct ctlc_rows *
 	for (k = 0; k < ncol; k++) {
 		const char *f = ctlc_field_name(s, r->kv[first->first + k].key);
 
+		if (ctlc_table_hidden(f))
+			continue;
 		w[k] = ctlc_column_width(r, s, f);
 		printf(" %*s", w[k], f);
 	}
@@ -581,7 +589,8 @@ static void ctlc_table_rows(const struct ctlc_reply *r, const struct ctlc_rows *
 		for (k = 0; k < ncol; k++) {
 			const char *f = ctlc_field_name(s, r->kv[first->first + k].key);
 
-			printf(" %*s", w[k], ctlc_field(r, s, &s->row[i], f));
+			if (!ctlc_table_hidden(f))
+				printf(" %*s", w[k], ctlc_field(r, s, &s->row[i], f));
 		}
 		printf("\n");
 	}
