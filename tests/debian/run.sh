@@ -385,7 +385,7 @@ rules_follow_changes() {
 	printf '[group]\nname = a\npool = 192.0.2.128/26, 2001:db8:0:80::/64\nmtu = 1380\n' >"$d/groups.d/a.conf"
 	ip netns add "$n" && ip -n "$n" link set lo up
 	run() { ip netns exec "$n" env MTUGATE_CONF="$d/mtugate.conf" MTUGATE_RULES_STATE="$d/state" "$rules" "$1"; }
-	fwmarks() { { ip -n "$n" rule; ip -n "$n" -6 rule; } | grep -o 'fwmark [0-9a-fx/]* lookup [0-9]*' | sort -u | tr '\n' ' '; }
+	fwmarks() { { ip -N -n "$n" rule; ip -N -n "$n" -6 rule; } | grep -o 'fwmark [0-9a-fx/]* lookup [0-9]*' | sort -u | tr '\n' ' '; }
 	run start
 	check "mtugate-rules start with the proxy: its fwmark rule" test "$(fwmarks)" = "fwmark 0x100/0x100 lookup 100 "
 	sed -i 's/^\[proxy\]$/[proxy]\nroute_table = 4242/; s/^\[headend\]$/[queues]\nmark_mask = 0x7f0000\n[headend]/' "$d/mtugate.conf"

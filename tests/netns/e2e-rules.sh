@@ -84,8 +84,8 @@ check "iptables: still no rule twice" test -z "$(dups iptables)"
 
 ctl rules --routes >"$tmp/routes"
 check "the TPROXY routes apply with sh -e" ip netns exec $ns sh -e "$tmp/routes"
-check "ip rule: fwmark 0x100/0x100 lookup 100" bash -c "ip -n $ns rule | grep -q 'fwmark 0x100/0x100 lookup 100'"
-check "ip -6 rule: fwmark 0x100/0x100 lookup 100" bash -c "ip -n $ns -6 rule | grep -q 'fwmark 0x100/0x100 lookup 100'"
+check "ip rule: fwmark 0x100/0x100 lookup 100" bash -c "ip -N -n $ns rule | grep -q 'fwmark 0x100/0x100 lookup 100'"
+check "ip -6 rule: fwmark 0x100/0x100 lookup 100" bash -c "ip -N -n $ns -6 rule | grep -q 'fwmark 0x100/0x100 lookup 100'"
 check "local route in table 100" bash -c "ip -n $ns route show table 100 | grep -q '^local default dev lo'"
 
 if command -v nft >/dev/null; then
