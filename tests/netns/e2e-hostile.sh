@@ -115,8 +115,15 @@ check "RSS within the login budget: <= $rss0 + $LOGIN_MAX x $LOGIN_KIB KiB + 2 M
 	rss_le "$((rss_now > rss_flood ? rss_now : rss_flood))" "$rss_max"
 check "the flood's source holds at most $PER_SOURCE: evicted its own (log)" \
 	mg_log_has "proxy $FLOOD_SRC:[0-9]* -> .*closed: login budget: $PER_SOURCE from this source"
-check "a full budget closed an idle connection for a newcomer (log)" \
-	mg_log_has "closed: login budget: $LOGIN_MAX in all, this one the least recently active"
+# Its own line, unless the 20 close lines a second went to the flood's source
+# (1,000 a second) and the rest was summarised: the order itself is
+# test_budget's. (Under AddressSanitizer the summary once took them all.)
+in_all_or_summarised() {
+	mg_log_has "closed: login budget: $LOGIN_MAX in all, this one the least recently active" ||
+		mg_log_has "proxy: [0-9]* more connections closed before they became tunnels"
+}
+check "a full budget closed an idle connection for a newcomer (log, or summarised)" \
+	in_all_or_summarised
 
 progress "trickled logins end at login_timeout ($LOGIN_TIMEOUT s), however many bytes arrive"
 if wait "$trickle_pid"; then

@@ -91,7 +91,16 @@ kill "$dump"; wait "$dump" 2>/dev/null || true; dump=
 
 # The capture as "FAMILY SEQ MSS - HEX" lines, like mssref's.
 tcpdump -r "$tmp/cap.pcap" -nn -S -x 2>/dev/null | awk '
-	function flush() { if (seq != "") print fam, seq, mss, "-", hex; seq = "" }
+	# Once under AddressSanitizer a frame came out with its Ethernet header in
+	# the hex (type 0800 or 86dd at byte 12, then the IP version): the packet
+	# starts after it. No packet of this test has those bytes there (its
+	# addresses are 198.18.x and 2001:db8::).
+	function strip_l2() {
+		if ((substr(hex, 25, 4) == "0800" && substr(hex, 29, 1) == "4") ||
+		    (substr(hex, 25, 4) == "86dd" && substr(hex, 29, 1) == "6"))
+			hex = substr(hex, 29)
+	}
+	function flush() { if (seq != "") { strip_l2(); print fam, seq, mss, "-", hex }; seq = "" }
 	/^[^ \t]/ {
 		flush()
 		fam = ($1 == "IP6" || $2 == "IP6") ? 6 : 4
