@@ -191,7 +191,7 @@ static void check_daemon(struct check *k)
 {
 	const struct conf *c = k->e->conf;
 	struct nfqproc_row rows[256];
-	struct strbuf text = { 0 };
+	int fd;
 	size_t n = 0;
 
 	if (k->e->daemon_answers)
@@ -199,9 +199,12 @@ static void check_daemon(struct check *k)
 	else
 		check_bad(k, "systemctl start mtugate; `journalctl -u mtugate -p warning` says why it"
 			     " stopped", "mtugated does not answer on %s", c->daemon.control_socket);
-	if (check_sh("cat " NFQPROC_PATH, &text) == 0)
-		n = nfqproc_parse(text.buf, text.len, rows, sizeof(rows) / sizeof(rows[0]));
-	strbuf_free(&text);
+	if ((fd = nfqproc_open(NFQPROC_PATH)) >= 0) {
+		int r = nfqproc_read(fd, rows, sizeof(rows) / sizeof(rows[0]));
+
+		n = r > 0 ? (size_t)r : 0;
+		close(fd);
+	}
 	check_queue(k, rows, n, &c->queues.mss, "mss");
 	check_queue(k, rows, n, &c->queues.pmtu, "pmtu");
 	check_queue(k, rows, n, &c->queues.dtls, "dtls");

@@ -13,30 +13,15 @@ for t in debootstrap systemd-nspawn; do
 	command -v $t >/dev/null || { echo "needs $t (make deps)"; exit 77; }
 done
 . tests/netns/common.sh
+. tests/debian/lib.sh
 
-roots=${MTUGATE_TEST_ROOTS:-/var/cache/mtugate-tests}
-template=$roots/bookworm-minbase
-mirror=${MTUGATE_TEST_MIRROR:-http://deb.debian.org/debian}
 tmp=$(mktemp -d /var/tmp/mg-fresh.XXXXXX)
 trap '[ -n "${KEEP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"' EXIT
 
-if [ ! -x "$template/usr/bin/make" ]; then
-	mkdir -p "$roots"
-	rm -rf "$template.new"
-	if ! debootstrap --variant=minbase --include=make,git,ca-certificates bookworm "$template.new" \
-		"$mirror" >"$tmp/debootstrap.log" 2>&1; then
-		tail -n 5 "$tmp/debootstrap.log"
-		echo "debootstrap failed (no mirror?): skipped"
-		rm -rf "$template.new"
-		exit 77
-	fi
-	mv "$template.new" "$template"
-fi
+template=$(debian_root bookworm-minbase make,git,ca-certificates "$tmp/debootstrap.log") ||
+	{ echo "skipped"; exit 77; }
 cp -a "$template" "$tmp/root"
-mkdir -p "$tmp/root/src"
-git ls-files -z --cached --others --exclude-standard |
-	while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
-	tar --null -T - -cf - | tar -xf - -C "$tmp/root/src"
+tree_export "$PWD" "$tmp/root/src"
 in_root() {
 	# The host's package cache: what it downloaded need not come again.
 	systemd-nspawn -q --keep-unit --register=no -D "$tmp/root" --chdir=/src \

@@ -16,6 +16,8 @@ set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=tests/netns/common.sh
 . "$root/tests/netns/common.sh"
+# shellcheck source=tests/debian/lib.sh
+. "$root/tests/debian/lib.sh"
 
 mode=full
 [ "${1:-}" = --installed ] && mode=installed
@@ -52,19 +54,7 @@ has_line() { grep -qE "$1" "$2"; }
 build_package() {
 	local src
 	src=$tmp/mtugate-$(cat "$root/VERSION")
-	mkdir -p "$src"
-	# Only what git knows (tracked or not ignored), never build/ or .git, so
-	# the repository stays clean and the build sees a fresh tree.
-	if git -C "$root" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-		(cd "$root" && git ls-files -z --cached --others --exclude-standard |
-			while IFS= read -r -d '' f; do
-				[ -e "$f" ] && [ "${f#*__pycache__/}" = "$f" ] && printf '%s\0' "$f"
-			done |
-			tar --null -T - -cf -) | tar -xf - -C "$src"
-	else
-		tar -C "$root" --exclude=./build --exclude=./build-san --exclude=./.git -cf - . |
-			tar -xf - -C "$src"
-	fi
+	tree_export "$root" "$src"
 	check "source tree copied" test -f "$src/debian/control"
 	# The source package too, from the pristine copy, so lintian sees
 	# debian/rules and debian/tests as well as the binary.

@@ -25,10 +25,8 @@ for t in debootstrap systemd-nspawn nsenter dpkg-buildpackage python3; do
 	command -v $t >/dev/null || { echo "needs $t (make deps)"; exit 77; }
 done
 . tests/netns/common.sh
+. tests/debian/lib.sh
 
-roots=${MTUGATE_TEST_ROOTS:-/var/cache/mtugate-tests}
-template=$roots/bookworm-systemd
-mirror=${MTUGATE_TEST_MIRROR:-http://deb.debian.org/debian}
 # What the package and the scenarios need inside, installed once.
 include=systemd,systemd-sysv,dbus,iproute2,kmod,iptables,nftables,ipset,netfilter-persistent,iptables-persistent,libmnl0,libnetfilter-queue1,libiniparser1,libssl3,procps
 
@@ -40,25 +38,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ ! -x "$template/lib/systemd/systemd" ]; then
-	mkdir -p "$roots"
-	rm -rf "$template.new"
-	echo "info building $template (debootstrap minbase, once)"
-	if ! debootstrap --variant=minbase --include=$include bookworm "$template.new" "$mirror" \
-		>"$tmp/debootstrap.log" 2>&1; then
-		tail -n 5 "$tmp/debootstrap.log"
-		echo "debootstrap failed (no mirror?): skipped"
-		rm -rf "$template.new"
-		exit 77
-	fi
-	mv "$template.new" "$template"
-fi
+template=$(debian_root bookworm-systemd "$include" "$tmp/debootstrap.log") || { echo "skipped"; exit 77; }
 
 # The .deb of this tree, built from what git knows (as tests/debian/run.sh does).
-mkdir -p "$tmp/src"
-git ls-files -z --cached --others --exclude-standard |
-	while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
-	tar --null -T - -cf - | tar -xf - -C "$tmp/src"
+tree_export "$root_dir" "$tmp/src"
 if (cd "$tmp/src" && dpkg-buildpackage -us -uc -b) >"$tmp/build.log" 2>&1; then
 	pass "the package builds"
 else
