@@ -30,6 +30,7 @@ struct session_table {
 	int free_head;
 	int *buckets[SK_N];
 	size_t nbuckets;		/* a power of two, per key */
+	struct session_hooks hooks;
 };
 
 static uint32_t session_hash(const uint8_t *id, size_t len)
@@ -199,6 +200,7 @@ static int session_slot(struct session_table *t)
 
 int session_add(struct session_table *t, const struct session_info *s)
 {
+	struct session_info si;
 	int h = -1, old;
 
 	pthread_mutex_lock(&t->lock);
@@ -213,23 +215,49 @@ int session_add(struct session_table *t, const struct session_info *s)
 	for (int k = 0; k < SK_N; k++)
 		session_link(t, h, (enum session_key)k);
 	t->count++;
+	si = t->e[h].s;
 out:
 	pthread_mutex_unlock(&t->lock);
+	if (h >= 0 && t->hooks.added)
+		t->hooks.added(t->hooks.arg, h, &si);
 	return h;
+}
+
+static bool session_drop(struct session_table *t, int h)
+{
+	if (h < 0 || (size_t)h >= t->n || !t->e[h].used)
+		return false;
+	for (int k = 0; k < SK_N; k++)
+		session_unlink_key(t, h, (enum session_key)k);
+	t->e[h].used = false;
+	t->e[h].next = t->free_head;
+	t->free_head = h;
+	t->count--;
+	return true;
 }
 
 void session_remove(struct session_table *t, int h)
 {
+	bool gone;
+
 	pthread_mutex_lock(&t->lock);
-	if (h >= 0 && (size_t)h < t->n && t->e[h].used) {
-		for (int k = 0; k < SK_N; k++)
-			session_unlink_key(t, h, (enum session_key)k);
-		t->e[h].used = false;
-		t->e[h].next = t->free_head;
-		t->free_head = h;
-		t->count--;
-	}
+	gone = session_drop(t, h);
 	pthread_mutex_unlock(&t->lock);
+	if (gone && t->hooks.removed)
+		t->hooks.removed(t->hooks.arg, h);
+}
+
+void session_clear(struct session_table *t)
+{
+	pthread_mutex_lock(&t->lock);
+	for (size_t i = 0; i < t->n; i++)
+		session_drop(t, (int)i);
+	pthread_mutex_unlock(&t->lock);
+}
+
+void session_table_hooks(struct session_table *t, const struct session_hooks *h)
+{
+	t->hooks = *h;
 }
 
 void session_set_bytes(struct session_table *t, int h, uint64_t up, uint64_t down)
@@ -251,6 +279,8 @@ void session_set_bytes_many(struct session_table *t, const struct session_bytes 
 		}
 	}
 	pthread_mutex_unlock(&t->lock);
+	if (n && t->hooks.bytes)
+		t->hooks.bytes(t->hooks.arg, v, n);
 }
 
 size_t session_count(struct session_table *t)

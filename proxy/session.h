@@ -55,6 +55,20 @@ struct session_bytes {
 	uint64_t up, down;
 };
 void session_set_bytes_many(struct session_table *t, const struct session_bytes *v, size_t n);
+
+/* Told of every change, after the table's lock is released: the proxy
+ * process announces its tunnels to the packet process with them (proxy/
+ * sepmsg.h). added gets the session as stored; removed and bytes the
+ * handles session_add() returned. Any hook may be NULL. */
+struct session_hooks {
+	void (*added)(void *arg, int handle, const struct session_info *s);
+	void (*removed)(void *arg, int handle);
+	void (*bytes)(void *arg, const struct session_bytes *v, size_t n);
+	void *arg;
+};
+void session_table_hooks(struct session_table *t, const struct session_hooks *h);
+/* Remove every session (the proxy process that announced them is gone). */
+void session_clear(struct session_table *t);
 size_t session_count(struct session_table *t);
 
 /* The group name of the session with this DTLS id, copied into name (cap
