@@ -243,6 +243,9 @@ static void rules_ipt_filter(const struct rules_out *r, int hooks)
 	if (!rules_need_dtls(r->c, r->family))
 		return;
 	strbuf_printf(r->out, "*filter\n:MTUGATE_FILTER - [0:0]\n-F MTUGATE_FILTER\n");
+	/* Every forwarded packet passes here: those without our tag (all but a
+	 * flow's first datagram) leave at one native mark test. */
+	strbuf_printf(r->out, "-A MTUGATE_FILTER -m mark --mark 0x0/0x%x -j RETURN\n", mk->tag_mask);
 	strbuf_printf(r->out, "# dtls = block: remember the flow for %d s, then drop or reject"
 		      " (ICMP port unreachable)\n", RULES_DTLS_REMEMBER);
 	strbuf_printf(r->out, "-A MTUGATE_FILTER -m mark --mark 0x%x/0x%x -j SET --add-set %s%c src,src"
@@ -388,6 +391,29 @@ static void rules_marks_comment(const struct conf *c, struct strbuf *out)
 		      c->queues.mark_mask ? "[queues] mark_mask" : "the default; [queues] mark_mask moves them");
 }
 
+/* A flow whose DTLS decision is final: its connection mark carries the tag
+ * and the decided flag. Every later packet of it leaves mtugate's chains at
+ * their first rule (bench-dtls: the rule walks were most of what kept relayed
+ * DTLS below plain kernel DNAT). A packet back from the queue (done bit) is
+ * not one of them: the resume guard after this rule clears its bit. A bit
+ * that must also be set before the rules stop looking at a flow joins here. */
+static void rules_settled(const struct marks *mk, uint32_t *mark, uint32_t *mask)
+{
+	*mark = mk->tag | mk->decided;
+	*mask = mk->tag_mask | mk->decided;
+}
+
+static void rules_ipt_settled(const struct rules_out *r, const char *chain)
+{
+	uint32_t m, mask;
+
+	if (!rules_need_dtls(r->c, r->family))
+		return;
+	rules_settled(&r->c->marks, &m, &mask);
+	strbuf_printf(r->out, "-A %s -m mark --mark 0x0/0x%x -m connmark --mark 0x%x/0x%x -j RETURN\n",
+		      chain, r->c->marks.done, m, mask);
+}
+
 static const char *const rules_chains[] = {
 	"MTUGATE_PREROUTING", "MTUGATE_FORWARD", "MTUGATE_RESUME", "MTUGATE_PROXY", "MTUGATE_DTLS",
 	"MTUGATE_DTLS_NEW", "MTUGATE_MSS", "MTUGATE_PMTU",
@@ -413,6 +439,10 @@ int rules_iptables(const struct conf *c, const struct policy *p, int family, int
 	/* Declaring a chain flushes it under --noflush with legacy iptables only. */
 	for (i = 0; i < sizeof(rules_chains) / sizeof(rules_chains[0]); i++)
 		strbuf_printf(out, "-F %s\n", rules_chains[i]);
+	if (rules_need_dtls(c, family))
+		strbuf_printf(out, "# A decided DTLS flow's later packets: nothing more to do here\n");
+	rules_ipt_settled(&r, "MTUGATE_PREROUTING");
+	rules_ipt_settled(&r, "MTUGATE_FORWARD");
 	/* mtugated's accept re-runs the hook (NF_REPEAT) with the done mark: such
 	 * a packet skips our chains, the bit is cleared, and the rules after our
 	 * jump see it (a goto returns past the jump that led here). */
@@ -503,6 +533,18 @@ static void rules_nft_resume(const struct marks *mk, struct strbuf *out)
 }
 
 /* SYN and SYN-ACK to and from the pools, before routing (see rules_iptables()). */
+/* nft's form of rules_ipt_settled(). */
+static void rules_nft_settled(const struct conf *c, struct strbuf *out)
+{
+	uint32_t m, mask;
+
+	if (!rules_qon(&c->queues.dtls) || !c->headend.naddr)
+		return;
+	rules_settled(&c->marks, &m, &mask);
+	strbuf_printf(out, "\t\tmeta mark & 0x%x == 0x0 ct mark & 0x%x == 0x%x return\n", c->marks.done,
+		      mask, m);
+}
+
 static void rules_nft_mss(const struct conf *c, const struct policy *p, struct strbuf *out)
 {
 	static const char *const dir[] = { "saddr", "daddr" };
@@ -573,6 +615,7 @@ static void rules_nft_prerouting(const struct conf *c, const struct policy *p, s
 
 	strbuf_printf(out, "\tchain prerouting {\n\t\ttype filter hook prerouting priority mangle;"
 		      " policy accept;\n");
+	rules_nft_settled(c, out);
 	rules_nft_resume(mk, out);
 	if (c->proxy.enable && c->headend.naddr)
 		strbuf_printf(out, "\t\tjump proxy\n");
@@ -673,6 +716,7 @@ static void rules_nft_forward(const struct conf *c, const struct policy *p, stru
 
 	strbuf_printf(out, "\tchain forward {\n\t\ttype filter hook forward priority mangle;"
 		      " policy accept;\n");
+	rules_nft_settled(c, out);
 	rules_nft_resume(mk, out);
 	/* The decision onto the connection, its bits only (iptables: CONNMARK
 	 * --save-mark with masks). nft 1.0 cannot merge two registers, so one

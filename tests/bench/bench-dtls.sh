@@ -8,7 +8,8 @@
 # it counts was normalised. Also: datagrams per flow that reached user space.
 #   client C 198.18.1.2 -- gateway G -- headend H 198.18.2.2
 # Environment: BENCH_DTLS_SECONDS (per run, default 3), BENCH_DTLS_ROUNDS (5),
-# BENCH_DTLS_SIZE (datagram payload, default 1200).
+# BENCH_DTLS_SIZE (datagram payload, default 1200), BENCH_DTLS_PERF (a path:
+# `perf record -a -g` of each run into PATH.mtugate and PATH.baseline).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 . tests/netns/common.sh
@@ -46,6 +47,8 @@ mtu = 1400
 dtls = relay
 GRP
 bench_daemon $G
+# The sets the rules name (flows blocked lately), made once.
+"$B/mtugatectl" -c "$tmp/mtugate.conf" rules --ipset | ip netns exec $G ipset restore -exist || exit 1
 
 gw_flush() {
 	local t
@@ -75,7 +78,12 @@ run() {	# run MODE: prints the receiver's Mbit/s
 	ip netns exec $H "$BLAST" recv $HE $REAL $((SECS + 10)) >"$out" 2>&1 &
 	local rpid=$!
 	wait_until 5 listening || { echo "bench-dtls: receiver did not start" >&2; return 1; }
-	ip netns exec $C "$BLAST" send $CLI $sport $HE $ADV "$SECS" "$SIZE" >"$tmp/send.$1" 2>&1
+	if [ -n "${BENCH_DTLS_PERF:-}" ]; then	# a profile of every CPU per mode, the last round's
+		perf record -q -a -g -o "$BENCH_DTLS_PERF.$1" -- \
+			ip netns exec $C "$BLAST" send $CLI $sport $HE $ADV "$SECS" "$SIZE" >"$tmp/send.$1" 2>&1
+	else
+		ip netns exec $C "$BLAST" send $CLI $sport $HE $ADV "$SECS" "$SIZE" >"$tmp/send.$1" 2>&1
+	fi
 	wait $rpid
 	sed -n 's/.* mbit=\([0-9.]*\).*/\1/p' "$out"
 }
@@ -103,6 +111,5 @@ done
 rewritten=$(ctl stats --json |
 	python3 -c 'import json,sys; print(json.load(sys.stdin)["groups"]["relay"]["dtls_port_rewritten"])')
 [ "$rewritten" -ge "$ROUNDS" ] || { echo "bench-dtls: dtls_port_rewritten=$rewritten, want $ROUNDS"; exit 1; }
-mg=$(median <"$tmp/mg") base=$(median <"$tmp/base")
-awk -v m="$mg" -v b="$base" 'BEGIN { printf "bench dtls_bulk: mtugate=%.1f baseline=%.1f unit=Mbit/s ratio=%.3f\n", m, b, m / b }'
+bench_line dtls_bulk Mbit/s "$tmp/mg" "$tmp/base"
 echo "measure dtls_queued_per_flow: value=$maxq unit=packets"

@@ -80,3 +80,28 @@ median() {
 	tr ' ' '\n' | grep . | sort -n | awk -v low="${1:-}" '{ v[NR] = $1 }
 		END { print (NR % 2 || low != "") ? v[int((NR + 1) / 2)] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
+
+# bench_line NAME UNIT MTUGATE BASELINE [KEY=VALUE...]: the line of a bench
+# whose rounds alternated (ABAB...), from the files MTUGATE and BASELINE (one
+# round's figure a line): both medians, the ratio of medians, each side's
+# min-max, and the baseline's spread ((max - min) / median). A spread above
+# 10 % says so on the line ("noisy"): the machine was busy, compare with care.
+# Also paired=: the median of the rounds' own ratios (line i of MTUGATE over
+# line i of BASELINE, run next to each other), which a load that comes and
+# goes between rounds moves less than either median.
+bench_line() {
+	local name=$1 unit=$2 m b p
+	m=$(stats_of "$3") b=$(stats_of "$4")
+	p=$(paste -d' ' "$3" "$4" | awk '$2 > 0 { print $1 / $2 }' | median)
+	shift 4
+	awk -v n="$name" -v u="$unit" -v extra="$*" -v m="$m" -v b="$b" -v p="$p" 'BEGIN {
+		split(m, M, " "); split(b, B, " ")
+		s = B[1] ? 100 * (B[3] - B[2]) / B[1] : 0
+		printf "bench %s: mtugate=%.6g baseline=%.6g unit=%s ratio=%.3f paired=%.3f mtugate_range=%.6g-%.6g baseline_range=%.6g-%.6g baseline_spread=%.1f%%%s%s\n",
+			n, M[1], B[1], u, B[1] ? M[1] / B[1] : 0, p, M[2], M[3], B[2], B[3], s,
+			(extra != "") ? " " extra : "", (s > 10) ? " noisy" : "" }'
+}
+# stats_of FILE: "median min max" of its numbers
+stats_of() {
+	printf '%s %s\n' "$(median <"$1")" "$(sort -n "$1" | grep . | sed -n '1p;$p' | tr '\n' ' ')"
+}
