@@ -10,6 +10,7 @@
 
 #include "conf/diag.h"
 #include "conf/ini.h"
+#include "proxy/ticketkey.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -32,7 +33,7 @@
 
 enum conf_kind {
 	CK_USER, CK_PATH, CK_SOCKET, CK_LOGLEVEL, CK_QUEUE, CK_UINT, CK_PORT, CK_BOOL, CK_ADDRS,
-	CK_HOST, CK_MARKMASK
+	CK_HOST, CK_MARKMASK, CK_OPTPATH
 };
 
 struct conf_key {
@@ -69,6 +70,7 @@ static const struct conf_key conf_keys[] = {
 	CONF_KEY(proxy, upstream_name, CK_HOST, 0, 0),
 	CONF_KEY(proxy, insecure_upstream, CK_BOOL, 0, 0),
 	CONF_KEY(proxy, upstream_resume, CK_BOOL, 0, 0),
+	CONF_KEY(proxy, ticket_key_file, CK_OPTPATH, 0, 0),
 	CONF_KEY(proxy, max_sessions, CK_UINT, 1, 1048576),
 	CONF_KEY(proxy, handshake_timeout, CK_UINT, 1, 3600),
 	CONF_KEY(proxy, idle_timeout, CK_UINT, 1, 86400),
@@ -280,7 +282,8 @@ static void conf_set(struct conf_ctx *x, const struct conf_key *k, int line, con
 		break;
 	case CK_SOCKET:
 	case CK_PATH:
-		if (!*v)
+	case CK_OPTPATH:	/* empty: none */
+		if (!*v && k->kind != CK_OPTPATH)
 			conf_bad(x, k, line, v, "expected a path");
 		else if (strlen(v) >= k->size)
 			diag_add(x->d, x->path, line, "invalid %s: longer than %zu characters%s",
@@ -404,11 +407,42 @@ static void conf_check_queues(struct conf_ctx *x, const struct ini *ini)
 		}
 }
 
+/* Whether the key at this offset was refused. */
+static bool conf_key_bad(const struct conf_ctx *x, size_t off)
+{
+	for (size_t i = 0; i < CONF_NKEYS; i++)
+		if (conf_keys[i].off == off)
+			return x->bad[i];
+	return false;
+}
+
+/* The ticket keys are read here, so that a missing or short file is a
+ * configuration error at its line (mtugated -t, a reload), not a proxy that
+ * fails later. Their contents are not kept: proxy/tls.c reads them again. */
+static void conf_check_ticket_keys(struct conf_ctx *x, const struct ini *ini)
+{
+	struct ticketkeys ks;
+	char err[160];
+	bool exposed;
+	int line;
+
+	if (!x->c->proxy.enable || !x->c->proxy.ticket_key_file[0] ||
+	    conf_key_bad(x, offsetof(struct conf, proxy.ticket_key_file)))
+		return;
+	if (ticketkey_load(x->c->proxy.ticket_key_file, &ks, &exposed, err, sizeof(err)) < 0) {
+		ini_get(ini, "proxy", "ticket_key_file", &line);
+		diag_add(x->d, x->path, line, "invalid ticket_key_file %s: %s",
+			 x->c->proxy.ticket_key_file, err);
+	}
+	ticketkey_wipe(&ks);
+}
+
 static void conf_check_all(struct conf_ctx *x, const struct ini *ini)
 {
 	int line;
 
 	conf_check_queues(x, ini);
+	conf_check_ticket_keys(x, ini);
 	/* TPROXY's `ip route add local ... table N` must not land in the kernel's own. */
 	if (x->c->proxy.route_table >= 253 && x->c->proxy.route_table <= 255) {
 		ini_get(ini, "proxy", "route_table", &line);
@@ -443,15 +477,6 @@ static size_t conf_check_schema(const struct ini *ini, struct diag *d)
 		schema[s] = (struct ini_schema){ conf_sections[s], names[s] };
 	}
 	return ini_check_schema(ini, schema, CONF_NSECTIONS, d);
-}
-
-/* Whether the key at this offset was refused. */
-static bool conf_key_bad(const struct conf_ctx *x, size_t off)
-{
-	for (size_t i = 0; i < CONF_NKEYS; i++)
-		if (conf_keys[i].off == off)
-			return x->bad[i];
-	return false;
 }
 
 int conf_load(struct conf *c, const char *path, struct diag *d)

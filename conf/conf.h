@@ -50,6 +50,9 @@ struct conf {
 		char upstream_name[256];	/* name to verify; empty: the headend address */
 		bool insecure_upstream;		/* no verification: warned at every start */
 		bool upstream_resume;		/* resume headend TLS sessions */
+		/* Session ticket keys shared by a pair of gateways; empty: a
+		 * random key of this process's own (proxy/ticketkey.h). */
+		char ticket_key_file[PATH_MAX];
 		unsigned max_sessions;
 		unsigned handshake_timeout;	/* seconds */
 		unsigned idle_timeout;		/* seconds */

@@ -98,6 +98,10 @@ static void ctl_cmd_stats(const struct ctl_ops *ops, struct strbuf *out)
 				   (unsigned long long)ctr_get(&sum->f));
 	STATS_PROXY_FIELDS(CTL_PROXY)
 #undef CTL_PROXY
+#define CTL_TLS(f) strbuf_printf(out, "proxy_tls." #f "\t%llu\n", \
+				 (unsigned long long)ctr_get(&sum->tls_##f));
+	STATS_PROXY_TLS_FIELDS(CTL_TLS)
+#undef CTL_TLS
 	/* Per queue, so each can be held against its NFQUEUE rule's counters. */
 	nq = stats_queues(ops->stats, q);
 	for (i = 0; i < nq; i++) {

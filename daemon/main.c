@@ -111,7 +111,7 @@ static int daemon_reload(void *arg, struct diag *d)
 	if (dm->rules && rulewatch_reset(dm->rules, &nc, np, changed) < 0)
 		log_warnx("rules: cannot print this configuration's rules to watch them");
 	dm->rules_conf = nc;
-	proxy_reloaded(dm->proxy);
+	proxy_reloaded(dm->proxy, &nc);
 	log_setlevel(nc.daemon.log_level);
 	/* Queues, headend, proxy, socket and user are taken at start (the threads
 	 * hold copies; a proxy off at start stays off): say so rather than ignore it. */

@@ -377,6 +377,8 @@ static void ctlc_stats_json(const struct ctlc_reply *r, const struct ctlc_rows *
 	ctlc_json_prefixed(r, "packets.");
 	printf(",\n \"proxy\": ");
 	ctlc_json_prefixed(r, "proxy.");
+	printf(",\n \"proxy_tls\": ");
+	ctlc_json_prefixed(r, "proxy_tls.");
 	printf(",\n ");
 	ctlc_json_rows(r, q);
 	printf(",\n ");
@@ -518,6 +520,12 @@ static void ctlc_stats_prom(const struct ctlc_reply *r, const struct ctlc_rows *
 	for (i = 0; i < r->n; i++)
 		if (strncmp(r->kv[i].key, "proxy.", 6) == 0)
 			printf("mtugate_proxy_closed_total{reason=\"%s\"} %s\n", r->kv[i].key + 6, r->kv[i].val);
+	for (i = 0; i < r->n; i++)
+		if (strncmp(r->kv[i].key, "proxy_tls.", 10) == 0)
+			printf("# HELP mtugate_proxy_tls_%s_total %s\n"
+			       "# TYPE mtugate_proxy_tls_%s_total counter\nmtugate_proxy_tls_%s_total %s\n",
+			       r->kv[i].key + 10, stats_proxy_tls_help(r->kv[i].key + 10),
+			       r->kv[i].key + 10, r->kv[i].key + 10, r->kv[i].val);
 	ctlc_prom_queues(r, q);
 	if (!g->n)
 		return;
@@ -597,11 +605,25 @@ static void ctlc_table_rows(const struct ctlc_reply *r, const struct ctlc_rows *
 	free(w);
 }
 
+/* The "name.field" counters on one line: "name field=N field=N". */
+static void ctlc_table_line(const struct ctlc_reply *r, const char *name)
+{
+	size_t i, n = strlen(name);
+	bool any = false;
+
+	for (i = 0; i < r->n; i++)
+		if (strncmp(r->kv[i].key, name, n) == 0 && r->kv[i].key[n] == '.') {
+			printf("%s %s=%s", any ? "" : name, r->kv[i].key + n + 1, r->kv[i].val);
+			any = true;
+		}
+	if (any)
+		printf("\n");
+}
+
 static void ctlc_stats_table(const struct ctlc_reply *r, const struct ctlc_rows *q,
 			     const struct ctlc_rows *g)
 {
 	size_t i;
-	bool any;
 
 	printf("uptime %s s\n", ctlc_get(r, "uptime_s"));
 	if (ctlc_has(r, "rules_ok"))
@@ -618,14 +640,10 @@ static void ctlc_stats_table(const struct ctlc_reply *r, const struct ctlc_rows 
 			printf("%*s ", ctlc_width(r->kv[i].key + 8, (int)strlen(r->kv[i].val)),
 			       r->kv[i].val);
 	printf("\n");
-	/* The proxy's closes before a tunnel, one line: "proxy not_diverted=0 ..." */
-	for (i = 0, any = false; i < r->n; i++)
-		if (strncmp(r->kv[i].key, "proxy.", 6) == 0) {
-			printf("%s%s=%s", any ? " " : "proxy ", r->kv[i].key + 6, r->kv[i].val);
-			any = true;
-		}
-	if (any)
-		printf("\n");
+	/* The proxy's closes before a tunnel, one line: "proxy not_diverted=0 ...",
+	 * and its TLS: "proxy_tls handshakes=0 resumed=0 ..." */
+	ctlc_table_line(r, "proxy");
+	ctlc_table_line(r, "proxy_tls");
 	ctlc_table_rows(r, q);
 	ctlc_table_rows(r, g);
 }

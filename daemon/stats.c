@@ -61,6 +61,9 @@ static const struct {
 	{ "upstream_resumed", "Proxied tunnels whose TLS handshake toward the headend resumed a session." },
 	{ "tls_rekeys", "TLS 1.2 renegotiations (the client's rekey) the proxy took on its tunnels." },
 	{ "tls_rekeys_refused", "Tunnels closed for renegotiating again within 10 seconds." },
+	{ "upstream_cert_requested", "Proxied connections whose headend asked for a client"
+				     " certificate, which the proxy cannot pass on (set proxy = no"
+				     " for these users)." },
 };
 
 const char *stats_group_help(const char *field)
@@ -69,6 +72,18 @@ const char *stats_group_help(const char *field)
 		if (strcmp(field, stats_group_helps[i].field) == 0)
 			return stats_group_helps[i].help;
 	return NULL;
+}
+
+const char *stats_proxy_tls_help(const char *field)
+{
+	if (!strcmp(field, "handshakes"))
+		return "TLS handshakes the proxy completed with clients.";
+	if (!strcmp(field, "resumed"))
+		return "Client TLS handshakes that resumed a session: a ticket of this gateway's or,"
+		       " sharing ticket_key_file, of its pair's.";
+	if (!strcmp(field, "upstream_cert_requested"))
+		return "Headend TLS handshakes that asked the proxy for a client certificate.";
+	return "A counter of the TLS proxy (see mtugatectl(8)).";
 }
 
 void stats_destroy(struct stats *s)
@@ -121,6 +136,7 @@ out:
 }
 
 #define SUM_FIELD(f) ctr_add(&out->f, ctr_get(&c->f));
+#define SUM_TLS_FIELD(f) ctr_add(&out->tls_##f, ctr_get(&c->tls_##f));
 #define SUM_GFIELD(f) ctr_add(&out->g[i].f, ctr_get(&c->g[i].f));
 
 void stats_sum(struct stats *s, struct counters *out)
@@ -132,6 +148,7 @@ void stats_sum(struct stats *s, struct counters *out)
 
 		STATS_PACKET_FIELDS(SUM_FIELD)
 		STATS_PROXY_FIELDS(SUM_FIELD)
+		STATS_PROXY_TLS_FIELDS(SUM_TLS_FIELD)
 		for (size_t i = 0; i < STATS_MAX_GROUPS; i++) {
 			STATS_GROUP_FIELDS(SUM_GFIELD)
 		}

@@ -20,23 +20,32 @@ typedef _Atomic uint64_t ctr;	/* single writer; relaxed loads for readers */
 #define STATS_GROUP_FIELDS(X) X(packets) X(mss_rewritten) X(mss_inserted) X(mss_unchanged) \
 	X(pmtu_sent) X(pmtu_suppressed) X(dtls_relayed) X(dtls_blocked) X(dtls_port_rewritten) \
 	X(dtls_repaired) X(connect_rewritten) X(sessions) X(upstream_resumed) X(tls_rekeys) \
-	X(tls_rekeys_refused)
+	X(tls_rekeys_refused) X(upstream_cert_requested)
 /* The proxy's intake: connections closed at accept (not diverted: the
  * original destination is no headend; local: a loop through the firewall
  * itself), and logins closed for a newcomer or at their deadline. */
 #define STATS_PROXY_FIELDS(X) X(not_diverted) X(local_source) X(login_evicted) \
 	X(login_deadline) X(tunnels_full)
 
+/* The proxy's TLS with clients: handshakes done, how many of them resumed a
+ * session (a ticket of ours: after a failover, the other gateway's), and
+ * headends that asked the proxy for a client certificate (every group,
+ * none known included). */
+#define STATS_PROXY_TLS_FIELDS(X) X(handshakes) X(resumed) X(upstream_cert_requested)
+
 #define STATS_DECL(f) ctr f;
+#define STATS_TLS_DECL(f) ctr tls_##f;
 struct grp_counters {
 	STATS_GROUP_FIELDS(STATS_DECL)
 };
 struct counters {
 	STATS_PACKET_FIELDS(STATS_DECL)
 	STATS_PROXY_FIELDS(STATS_DECL)
+	STATS_PROXY_TLS_FIELDS(STATS_TLS_DECL)
 	struct grp_counters g[STATS_MAX_GROUPS];	/* indexed by group slot */
 };
 #undef STATS_DECL
+#undef STATS_TLS_DECL
 
 /* One queue's packet counters, copied out of its set as plain values. */
 #define STATS_PLAIN(f) uint64_t f;
@@ -109,5 +118,7 @@ int stats_rules_get(struct stats *s, char *why, size_t cap);
 /* A sentence for a group counter's HELP line and man page ("TCP SYNs whose
  * MSS ..."); NULL for a name that is no group counter. */
 const char *stats_group_help(const char *field);
+/* The same for a proxy_tls counter; never NULL. */
+const char *stats_proxy_tls_help(const char *field);
 
 #endif

@@ -91,6 +91,7 @@ struct conn {
 	bool has_cookie, cookie_held;
 	unsigned rekeys_counted;	/* TLS renegotiations already in the counters */
 	bool refused_counted;
+	bool cert_counted;	/* the headend's certificate request is counted */
 	struct http_capture rcap;	/* a response's head: Set-Cookie */
 	/* tunnel */
 	struct cstp_offer offer;
@@ -1072,6 +1073,44 @@ static bool conn_upstream(struct conn *c)
 	return true;
 }
 
+/* The headend asked for a client certificate: the proxy terminates the
+ * client's TLS and has none to send, so a user who logs in with one (an
+ * Always-On machine certificate) cannot go through it. Counted per group
+ * (the login's, else the client address's) and warned once a minute per
+ * group with the fix. */
+static void conn_cert_requested(struct conn *c)
+{
+	struct conn_env *env = c->env;
+	const struct group *g = NULL;
+	struct policy *p;
+	const uint8_t *a;
+	time_t now = time(NULL), *last;
+	char cl[64];
+	int family;
+
+	if (c->cert_counted || !tls_cert_requested(c->s.tls))
+		return;
+	c->cert_counted = true;
+	ctr_inc(&env->ctr->tls_upstream_cert_requested);
+	p = policy_hold(env->box);
+	if (c->group[0])
+		g = policy_by_name(p, c->group);
+	else if ((a = conn_addr(&c->client, &family)))
+		g = policy_by_clients(p, family, a);
+	if (g && g->slot < STATS_MAX_GROUPS)
+		ctr_inc(&env->ctr->g[g->slot].upstream_cert_requested);
+	last = g && g->slot < STATS_MAX_GROUPS ? &env->cert_warned[g->slot] : &env->cert_warned_none;
+	if (!*last || now - *last >= 60) {
+		*last = now;
+		log_warnx("proxy %s: group %s: the headend asked for a client certificate, which the"
+			  " proxy cannot pass on (upstream_cert_requested): for users who log in with"
+			  " one, set proxy = no in %s%s, or [proxy] enable = no",
+			  session_addr_str(&c->client, cl, sizeof(cl)), g ? g->name : "-",
+			  g ? "" : "the group file of their addresses (clients)", g ? g->file : "");
+	}
+	policy_release(p);
+}
+
 static bool conn_handshake(struct conn *c)
 {
 	enum tls_res r;
@@ -1084,6 +1123,9 @@ static bool conn_handshake(struct conn *c)
 		if (r == TLS_OK) {
 			c->c.hs_done = progress = true;
 			budget_promote(c->env->budget, &c->bn);
+			ctr_inc(&c->env->ctr->tls_handshakes);
+			if (tls_resumed(c->c.tls))
+				ctr_inc(&c->env->ctr->tls_resumed);
 		} else if (r == TLS_WANT_READ || r == TLS_WANT_WRITE) {
 			c->c.rwant = r;
 		} else {
@@ -1108,6 +1150,7 @@ static bool conn_handshake(struct conn *c)
 		c->s.rwant = r;
 		return progress;
 	}
+	conn_cert_requested(c);
 	if (r != TLS_OK) {
 		conn_close(c, "headend TLS handshake: %s",
 			   r == TLS_EOF ? "headend closed" : tls_error(c->s.tls, e, sizeof(e)));

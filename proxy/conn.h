@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <time.h>
 
+#include "daemon/stats.h"
 #include "policy/policy.h"
 #include "proxy/budget.h"
 
@@ -46,6 +47,9 @@ struct conn_env {
 	/* Compare the headend's leaf certificate with ours at the next upstream
 	 * handshake: set when the proxy could not fetch it (another thread). */
 	atomic_bool leaf_check;
+	/* The last warning that a headend asked for a client certificate, per
+	 * group counter slot, and for connections of no group. */
+	time_t cert_warned[STATS_MAX_GROUPS], cert_warned_none;
 };
 
 /* Take over an accepted client socket whose original destination is dst and

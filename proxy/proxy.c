@@ -266,6 +266,30 @@ static struct budget *proxy_budget_new(const struct conf *c)
 			  c->proxy.source_prefix6, seed);
 }
 
+/* The session ticket keys clients get: the file's (shared by a pair of
+ * gateways, rotated by prepending a key and reloading), else a random key
+ * of this process's own. Never logged: a key decrypts every session it
+ * issued. -1 (logged) when the file cannot be used; the keys in force stay. */
+static int proxy_ticket_keys(struct proxy *p, const char *path)
+{
+	char err[256];
+	size_t n = 0;
+	bool exposed = false;
+
+	if (!path[0])
+		return 0;	/* tls_ctx_new()'s random key */
+	if (tls_ctx_ticket_keys(p->tls, path, &n, &exposed, err, sizeof(err)) < 0) {
+		log_error("proxy: %s", err);
+		return -1;
+	}
+	log_info("proxy: session tickets: %zu key%s from %s (the first encrypts)", n,
+		 n == 1 ? "" : "s", path);
+	if (exposed)
+		log_warnx("proxy: [proxy] ticket_key_file %s is readable by its group or everyone:"
+			  " whoever reads it can decrypt the sessions it resumes; chmod 0600", path);
+	return 0;
+}
+
 struct proxy *proxy_new(const struct conf *c, struct policy_box *box, struct stats *s)
 {
 	struct proxy *p = calloc(1, sizeof(*p));
@@ -282,6 +306,8 @@ struct proxy *proxy_new(const struct conf *c, struct policy_box *box, struct sta
 		log_error("proxy: %s", err);
 		goto err;
 	}
+	if (proxy_ticket_keys(p, p->conf.proxy.ticket_key_file) < 0)
+		goto err;
 	if (p->conf.proxy.insecure_upstream)
 		log_warnx("proxy: insecure_upstream = yes: the headend's certificate is NOT verified;"
 			  " anyone on the path to it can read every tunnel");
@@ -371,8 +397,12 @@ static void proxy_probe(struct proxy *p, const char *when)
 
 /* A reload must not let an operator forget that the headend is still not
  * verified (a changed [proxy] itself is the daemon's to report). */
-void proxy_reloaded(struct proxy *p)
+void proxy_reloaded(struct proxy *p, const struct conf *nc)
 {
+	/* Rotation: the file may hold a new first key. A file that became
+	 * unusable keeps the keys in force (conf_load() refused it already). */
+	if (p && nc->proxy.ticket_key_file[0])
+		proxy_ticket_keys(p, nc->proxy.ticket_key_file);
 	/* The headend's certificate may have changed with it: compare again. */
 	if (p)
 		proxy_probe(p, "reload");

@@ -22,11 +22,12 @@ void proxy_stop(struct proxy *p);
 /* Close every connection, giving the reason, and free everything. */
 void proxy_free(struct proxy *p);
 
-/* After the daemon reloaded its configuration (main thread): warns again
+/* After the daemon reloaded its configuration nc (main thread): re-reads
+ * [proxy] ticket_key_file (key rotation), warns again
  * that the headend is not verified when the running proxy has
  * insecure_upstream = yes, and has the next upstream handshake compare the
  * headend's certificate with [proxy] certificate. NULL: nothing. */
-void proxy_reloaded(struct proxy *p);
+void proxy_reloaded(struct proxy *p, const struct conf *nc);
 
 /* ctl_ops.sessions: one "session\t..." line per tunnel (arg: the proxy). */
 void proxy_sessions(void *proxy, struct strbuf *out);

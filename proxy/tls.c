@@ -13,12 +13,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
 
 #include "conf/conf.h"
+#include "proxy/ticketkey.h"
 
 /* Where a headend session may be resumed: its address and port, and the
  * name the proxy sent (the client's SNI). The verification a session passed
@@ -53,6 +57,10 @@ struct tls_ctx {
 	struct tls_resume slots[TLS_RESUME_SLOTS];
 	unsigned next;		/* the slot a new peer takes */
 	uint64_t renegotiations, reneg_refused;	/* client leg, this thread's */
+	/* Session tickets for clients: [proxy] ticket_key_file, or a random key
+	 * of this context's own. A reload swaps them (another thread). */
+	pthread_mutex_t tk_lock;
+	struct ticketkeys tk;
 };
 
 /* What OpenSSL writes waits in out[off, len) until tls_flush() or until
@@ -69,6 +77,7 @@ struct tls {
 	time_t last_reneg;	/* monotonic seconds of the last renegotiation; 0: none */
 	bool reneg_refused;	/* the last failure was a refused renegotiation */
 	SSL_SESSION *offered;	/* the cached session offered: compared, never used */
+	bool cert_requested;	/* toward the headend: it asked for our certificate */
 	uint8_t *out;
 	size_t off, len, cap;
 	char err[160];
@@ -274,6 +283,94 @@ static int tls_check_key_mode(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* Session tickets as nginx makes them from an 80-byte key: AES-256-CBC and
+ * HMAC-SHA256, the key's name in the ticket. A ticket under an older key
+ * of the file is taken and replaced by one under the current key (2). */
+static int tls_ticket_key(SSL *ssl, unsigned char name[16], unsigned char iv[EVP_MAX_IV_LENGTH],
+			  EVP_CIPHER_CTX *ectx, EVP_MAC_CTX *hctx, int enc)
+{
+	struct tls *t = SSL_get_app_data(ssl);
+	const struct ticketkey *f;
+	struct ticketkey k;
+	OSSL_PARAM params[3];
+	bool current = true;
+	int r = -1;
+
+	if (!t)
+		return -1;
+	pthread_mutex_lock(&t->x->tk_lock);
+	f = enc ? (t->x->tk.n ? &t->x->tk.k[0] : NULL) : ticketkey_find(&t->x->tk, name, &current);
+	if (f)
+		k = *f;
+	pthread_mutex_unlock(&t->x->tk_lock);
+	if (!f)
+		return enc ? -1 : 0;	/* decrypting: unknown key, a full handshake */
+	params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, k.hmac, sizeof(k.hmac));
+	params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+	params[2] = OSSL_PARAM_construct_end();
+	if (enc) {
+		memcpy(name, k.name, sizeof(k.name));
+		if (RAND_bytes(iv, 16) == 1 &&
+		    EVP_EncryptInit_ex(ectx, EVP_aes_256_cbc(), NULL, k.aes, iv) == 1 &&
+		    EVP_MAC_CTX_set_params(hctx, params) == 1)
+			r = 1;
+	} else if (EVP_MAC_CTX_set_params(hctx, params) == 1 &&
+		   EVP_DecryptInit_ex(ectx, EVP_aes_256_cbc(), NULL, k.aes, iv) == 1) {
+		r = current ? 1 : 2;
+	}
+	OPENSSL_cleanse(&k, sizeof(k));
+	return r;
+}
+
+/* [proxy] ticket_key_file, or (path NULL or empty) a random key. */
+static int tls_ticket_keys_load(struct tls_ctx *x, const char *path, bool *exposed, char *err,
+				size_t errlen)
+{
+	struct ticketkeys ks;
+	char e[160];
+
+	*exposed = false;
+	if (path && path[0]) {
+		if (ticketkey_load(path, &ks, exposed, e, sizeof(e)) < 0) {
+			snprintf(err, errlen, "[proxy] ticket_key_file %s: %s", path, e);
+			return -1;
+		}
+	} else if (ticketkey_random(&ks) < 0) {
+		snprintf(err, errlen, "TLS ticket key: no random bytes");
+		return -1;
+	}
+	pthread_mutex_lock(&x->tk_lock);
+	x->tk = ks;
+	pthread_mutex_unlock(&x->tk_lock);
+	ticketkey_wipe(&ks);
+	return 0;
+}
+
+int tls_ctx_ticket_keys(struct tls_ctx *x, const char *path, size_t *nkeys, bool *exposed,
+			char *err, size_t errlen)
+{
+	if (tls_ticket_keys_load(x, path, exposed, err, errlen) < 0)
+		return -1;
+	pthread_mutex_lock(&x->tk_lock);
+	*nkeys = x->tk.n;
+	pthread_mutex_unlock(&x->tk_lock);
+	return 0;
+}
+
+/* The headend asked for a client certificate (a CertificateRequest): the
+ * proxy has none to give, the client's stays on the client leg. Noted for
+ * the caller (tls_cert_requested()); the handshake goes on without one. */
+static int tls_client_cert(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
+{
+	struct tls *t = SSL_get_app_data(ssl);
+
+	(void)x509;
+	(void)pkey;
+	if (t)
+		t->cert_requested = true;
+	return 0;
+}
+
 static int tls_load_server(struct tls_ctx *x, const struct conf *c, char *err, size_t errlen)
 {
 	char e[160];
@@ -285,6 +382,9 @@ static int tls_load_server(struct tls_ctx *x, const struct conf *c, char *err, s
 	/* A TLS 1.3 server sends two tickets by default, each a session copy
 	 * encrypted: one is what a client resumes with (openconnect keeps one). */
 	SSL_CTX_set_num_tickets(x->server, 1);
+	/* Our ticket keys, not OpenSSL's own random ones: a pair of gateways
+	 * sharing ticket_key_file resumes each other's clients (docs/ha.md). */
+	SSL_CTX_set_tlsext_ticket_key_evp_cb(x->server, tls_ticket_key);
 	/* OpenSSL 3 refuses a client's renegotiation unless told otherwise;
 	 * openconnect rekeys TLS 1.2 with one (X-CSTP-Rekey-Method: ssl) and,
 	 * refused, sets the tunnel up anew. tls_client_hello() limits it. */
@@ -388,6 +488,7 @@ static int tls_load_client(struct tls_ctx *x, const struct conf *c, char *err, s
 		return -1;
 	}
 	x->verify = !c->proxy.insecure_upstream;
+	SSL_CTX_set_client_cert_cb(x->client, tls_client_cert);
 	/* Resuming skips the headend's signature and our verification of its
 	 * chain: most of a handshake's cost on both ends. Sessions live only in
 	 * the slots above (a new context, e.g. a restart, starts empty); without
@@ -422,17 +523,21 @@ static int tls_load_client(struct tls_ctx *x, const struct conf *c, char *err, s
 struct tls_ctx *tls_ctx_new(const struct conf *c, char *err, size_t errlen)
 {
 	struct tls_ctx *x = calloc(1, sizeof(*x));
+	bool exposed;
 
 	if (!x) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	pthread_mutex_init(&x->tk_lock, NULL);
 	if (!(x->out_meth = tls_out_method())) {
 		snprintf(err, errlen, "TLS: cannot make the output BIO");
 		tls_ctx_free(x);
 		return NULL;
 	}
-	if (tls_load_server(x, c, err, errlen) < 0 || tls_load_client(x, c, err, errlen) < 0) {
+	/* A random key until the caller loads the file (tls_ctx_ticket_keys()). */
+	if (tls_ticket_keys_load(x, NULL, &exposed, err, errlen) < 0 ||
+	    tls_load_server(x, c, err, errlen) < 0 || tls_load_client(x, c, err, errlen) < 0) {
 		tls_ctx_free(x);
 		return NULL;
 	}
@@ -450,6 +555,8 @@ void tls_ctx_free(struct tls_ctx *x)
 	SSL_CTX_free(x->server);
 	SSL_CTX_free(x->client);
 	BIO_meth_free(x->out_meth);
+	ticketkey_wipe(&x->tk);
+	pthread_mutex_destroy(&x->tk_lock);
 	free(x);
 }
 
@@ -695,6 +802,11 @@ void tls_ctx_reneg_stats(const struct tls_ctx *x, uint64_t *done, uint64_t *refu
 {
 	*done = x->renegotiations;
 	*refused = x->reneg_refused;
+}
+
+bool tls_cert_requested(const struct tls *t)
+{
+	return t && t->cert_requested;
 }
 
 bool tls_resumed(const struct tls *t)

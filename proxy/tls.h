@@ -65,7 +65,20 @@ bool tls_reneg_refused(const struct tls *t);
 /* Renegotiations started and refused over every connection of x. */
 void tls_ctx_reneg_stats(const struct tls_ctx *x, uint64_t *done, uint64_t *refused);
 
-/* The handshake resumed a session (toward the headend: one it sent before). */
+/* Replace the session ticket keys clients get (a new context has a random
+ * key of its own; at start and at a reload, from any thread):
+ * [proxy] ticket_key_file at path, or a new random key when path is NULL or
+ * empty. 0 with the number of keys, or -1 with the reason in err (the keys
+ * in force stay). *exposed: the file is readable by its group or everyone. */
+int tls_ctx_ticket_keys(struct tls_ctx *x, const char *path, size_t *nkeys, bool *exposed,
+			char *err, size_t errlen);
+
+/* Toward the headend: it asked for a client certificate (the proxy sent
+ * none: a user who logs in with one cannot go through it). */
+bool tls_cert_requested(const struct tls *t);
+
+/* The handshake resumed a session (toward the headend: one it sent before;
+ * from a client: a session ticket of ours, maybe the other gateway's). */
 bool tls_resumed(const struct tls *t);
 /* The SNI the client sent (accepted side), or NULL. */
 const char *tls_sni(const struct tls *t);

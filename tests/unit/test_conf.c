@@ -456,6 +456,64 @@ static void test_conf_proxy_same(void)
 	diag_free(&d);
 }
 
+static int put_bytes(const char *path, const void *b, size_t n)
+{
+	FILE *f = fopen(path, "w");
+	bool ok = f && fwrite(b, 1, n, f) == n;
+
+	return f && fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* [proxy] ticket_key_file: empty is none; a missing, short or too long file
+ * is an error at its line; with the proxy off nothing is read. */
+static void test_conf_ticket_key(void)
+{
+	static const char *const base = "[headend]\naddress = 198.18.2.2\n[proxy]\nenable = yes\n";
+	char text[512], keys[160], kp[256];
+	struct conf c;
+	struct diag d = { 0 };
+
+	memset(keys, 'k', sizeof(keys));
+	keys[80] = 'j';		/* another name */
+	snprintf(text, sizeof(text), "%sticket_key_file =\n", base);
+	CHECK_INT(conf_load(&c, write_file("t0.conf", text), &d), 0);
+	CHECK_STR(c.proxy.ticket_key_file, "");
+
+	snprintf(kp, sizeof(kp), "%s", write_file("ticket.key", ""));
+	snprintf(text, sizeof(text), "%sticket_key_file = %s\n", base, kp);
+	CHECK_INT(conf_load(&c, write_file("t1.conf", text), &d), -1);
+	CHECK(d.n == 1 && strstr(d.msgs[0], "t1.conf:5: invalid ticket_key_file ") &&
+	      strstr(d.msgs[0], "empty"));
+	diag_free(&d);
+
+	CHECK(put_bytes(kp, keys, 100) == 0);
+	CHECK_INT(conf_load(&c, write_file("t1.conf", text), &d), -1);
+	CHECK(d.n == 1 && strstr(d.msgs[0], ":5: invalid ticket_key_file ") &&
+	      strstr(d.msgs[0], "100 bytes"));
+	diag_free(&d);
+	CHECK(put_bytes(kp, keys, 160) == 0);
+	CHECK_INT(conf_load(&c, write_file("t1.conf", text), &d), 0);
+	CHECK_STR(c.proxy.ticket_key_file, kp);
+	/* Not part of what only a restart changes: a reload re-reads it. */
+	{
+		struct conf none;
+
+		snprintf(text, sizeof(text), "%s", base);
+		CHECK_INT(conf_load(&none, write_file("t2.conf", text), &d), 0);
+		CHECK(conf_proxy_same(&c, &none));
+	}
+	snprintf(text, sizeof(text), "%sticket_key_file = %s.missing\n", base, kp);
+	CHECK_INT(conf_load(&c, write_file("t3.conf", text), &d), -1);
+	CHECK(d.n == 1 && strstr(d.msgs[0], "t3.conf:5: invalid ticket_key_file ") &&
+	      strstr(d.msgs[0], "No such file"));
+	diag_free(&d);
+	/* The proxy off: the key is kept, the file not read. */
+	snprintf(text, sizeof(text), "[headend]\naddress = 198.18.2.2\n[proxy]\n"
+		 "ticket_key_file = %s.missing\n", kp);
+	CHECK_INT(conf_load(&c, write_file("t4.conf", text), &d), 0);
+	diag_free(&d);
+}
+
 /* A config with errors still names its group folder, unless that is what is wrong. */
 static void test_conf_groups_dir_on_error(void)
 {
@@ -524,6 +582,7 @@ int main(void)
 	test_conf_full();
 	test_conf_mark_mask();
 	test_conf_proxy_same();
+	test_conf_ticket_key();
 	test_conf_groups_dir_on_error();
 	test_conf_errors();
 	{

@@ -163,6 +163,8 @@ static void test_commands(struct fixture *f)
 		  "packets.verdict_errors\t8\npackets.lookups_limited\t0\n"
 		  "proxy.not_diverted\t0\nproxy.local_source\t0\nproxy.login_evicted\t0\n"
 		  "proxy.login_deadline\t0\nproxy.tunnels_full\t0\n"
+		  "proxy_tls.handshakes\t0\nproxy_tls.resumed\t0\n"
+		  "proxy_tls.upstream_cert_requested\t0\n"
 		  "queue.0.kind\tmss\nqueue.0.portid\t4242\nqueue.0.seen\t5\nqueue.0.accepted\t0\nqueue.0.rewritten\t0\n"
 		  "queue.0.dropped\t0\nqueue.0.malformed\t1\nqueue.0.nogroup\t0\n"
 		  "queue.0.queue_batches\t4\nqueue.0.verdict_errors\t0\nqueue.0.lookups_limited\t0\n"
@@ -176,13 +178,15 @@ static void test_commands(struct fixture *f)
 		  "group.alpha.connect_rewritten\t6\n"
 		  "group.alpha.sessions\t0\ngroup.alpha.upstream_resumed\t0\n"
 		  "group.alpha.tls_rekeys\t0\ngroup.alpha.tls_rekeys_refused\t0\n"
+		  "group.alpha.upstream_cert_requested\t0\n"
 		  "group.beta.packets\t0\ngroup.beta.mss_rewritten\t0\ngroup.beta.mss_inserted\t0\n"
 		  "group.beta.mss_unchanged\t0\ngroup.beta.pmtu_sent\t0\ngroup.beta.pmtu_suppressed\t0\n"
 		  "group.beta.dtls_relayed\t3\ngroup.beta.dtls_blocked\t0\n"
 		  "group.beta.dtls_port_rewritten\t0\ngroup.beta.dtls_repaired\t0\n"
 		  "group.beta.connect_rewritten\t0\n"
 		  "group.beta.sessions\t0\ngroup.beta.upstream_resumed\t0\n"
-		  "group.beta.tls_rekeys\t0\ngroup.beta.tls_rekeys_refused\t0\n\n");
+		  "group.beta.tls_rekeys\t0\ngroup.beta.tls_rekeys_refused\t0\n"
+		  "group.beta.upstream_cert_requested\t0\n\n");
 	CHECK_STR(H(&f->ops, "groups"),
 		  "group.alpha.name\talpha\ngroup.alpha.auth_group\talpha-auth\n"
 		  "group.alpha.file\tgroups.d/alpha.conf\n"

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -625,6 +626,145 @@ out:
 		close(fd[1]);
 }
 
+/* One client connection to the proxy's server side (x) from an OpenSSL
+ * client of version ver, offering *sess when set; the session the client
+ * holds after (its ticket read with the data) replaces *sess. 1 resumed,
+ * 0 full handshake, -1 failed. */
+static int client_conn(struct tls_ctx *x, int ver, SSL_SESSION **sess)
+{
+	SSL_CTX *cc = SSL_CTX_new(TLS_client_method());
+	struct tls *t = NULL;
+	SSL *cl = NULL;
+	int fd[2] = { -1, -1 }, i, r, res = -1;
+	bool pdone = false, cdone = false;
+	char buf[8];
+	size_t n;
+
+	if (!cc || socketpair(AF_UNIX, SOCK_STREAM, 0, fd) < 0 ||
+	    fcntl(fd[0], F_SETFL, O_NONBLOCK) < 0 || fcntl(fd[1], F_SETFL, O_NONBLOCK) < 0)
+		goto out;
+	SSL_CTX_set_min_proto_version(cc, ver);
+	SSL_CTX_set_max_proto_version(cc, ver);
+	if (!(t = tls_accept_new(x, fd[0])) || !(cl = SSL_new(cc)) || SSL_set_fd(cl, fd[1]) != 1 ||
+	    (*sess && SSL_set_session(cl, *sess) != 1))
+		goto out;
+	SSL_set_connect_state(cl);
+	for (i = 0; i < 50 && !(pdone && cdone); i++) {
+		if (!pdone) {
+			enum tls_res pr = tls_handshake(t);
+
+			if (pr == TLS_ERROR || pr == TLS_EOF || tls_flush(t) == TLS_ERROR)
+				goto out;
+			pdone = pr == TLS_OK;
+		}
+		if (!cdone) {
+			if ((r = SSL_do_handshake(cl)) == 1)
+				cdone = true;
+			else if ((r = SSL_get_error(cl, r)) != SSL_ERROR_WANT_READ && r != SSL_ERROR_WANT_WRITE)
+				goto out;
+		}
+	}
+	/* Data after the handshake carries the TLS 1.3 ticket to the client. */
+	if (!pdone || !cdone || tls_write(t, "hi", 2, &n) != TLS_OK || tls_flush(t) != TLS_OK)
+		goto out;
+	for (i = 0, n = 0; i < 50 && n < 2; i++)
+		if ((r = SSL_read(cl, buf + n, (int)(sizeof(buf) - n))) > 0)
+			n += (size_t)r;
+	if (n != 2 || (bool)tls_resumed(t) != (SSL_session_reused(cl) == 1))
+		goto out;
+	res = tls_resumed(t) ? 1 : 0;
+	SSL_SESSION_free(*sess);
+	*sess = SSL_get1_session(cl);
+	/* Freed without a close_notify, OpenSSL would mark it not resumable. */
+	SSL_set_shutdown(cl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+out:
+	ERR_clear_error();
+	tls_free(t);
+	SSL_free(cl);
+	SSL_CTX_free(cc);
+	if (fd[0] >= 0)
+		close(fd[0]);
+	if (fd[1] >= 0)
+		close(fd[1]);
+	return res;
+}
+
+static int key_file(const char *path, const uint8_t *keys, size_t n)
+{
+	FILE *f = fopen(path, "w");
+	int ok;
+
+	if (!f)
+		return -1;
+	ok = fwrite(keys, 80, n, f) == n;
+	return fclose(f) == 0 && ok && chmod(path, 0600) == 0 ? 0 : -1;
+}
+
+/* 13: client tickets. Two contexts (two gateways) with one ticket key file
+ * resume each other's sessions, TLS 1.2 and 1.3; a context with a random
+ * key of its own does not (a full handshake, not a failure). Rotation: a
+ * new key prepended and reloaded still takes the old tickets and issues
+ * new ones under the new key; a file that cannot be read keeps the keys in
+ * force. */
+static void test_client_tickets(void)
+{
+	static const int vers[2] = { TLS1_2_VERSION, TLS1_3_VERSION };
+	uint8_t keys[2 * 80];
+	char path[160], err[256] = "";
+	size_t nk = 0;
+	bool exposed = true;
+
+	snprintf(path, sizeof(path), "%s/ticket.key", dir);
+	for (size_t i = 0; i < sizeof(keys); i++)
+		keys[i] = (uint8_t)(i * 13 + 5);
+	CHECK(key_file(path, keys + 80, 1) == 0);	/* the old key */
+	for (int v = 0; v < 2; v++) {
+		struct tls_ctx *a = ctx_new(false), *b = ctx_new(false), *c = ctx_new(false);
+		SSL_SESSION *s = NULL, *s2;
+
+		CHECK(a && b && c);
+		if (!a || !b || !c)
+			goto next;
+		CHECK_INT(tls_ctx_ticket_keys(a, path, &nk, &exposed, err, sizeof(err)), 0);
+		CHECK_INT(nk, 1);
+		CHECK(!exposed);
+		CHECK_INT(tls_ctx_ticket_keys(b, path, &nk, &exposed, err, sizeof(err)), 0);
+		CHECK_INT(client_conn(a, vers[v], &s), 0);
+		CHECK_INT(client_conn(a, vers[v], &s), 1);	/* the same gateway */
+		CHECK_INT(client_conn(b, vers[v], &s), 1);	/* its pair, after a failover */
+		s2 = s;
+		SSL_SESSION_up_ref(s2);
+		CHECK_INT(client_conn(c, vers[v], &s2), 0);	/* a key of its own */
+		SSL_SESSION_free(s2);
+		/* Rotation on b: the new key first, the old one after. */
+		CHECK(key_file(path, keys, 2) == 0);
+		CHECK_INT(tls_ctx_ticket_keys(b, path, &nk, &exposed, err, sizeof(err)), 0);
+		CHECK_INT(nk, 2);
+		CHECK_INT(client_conn(b, vers[v], &s), 1);	/* an old ticket, taken... */
+		/* ...and replaced by one under the new key, which a only knows once
+		 * it has reloaded the rotated file too. */
+		s2 = s;
+		SSL_SESSION_up_ref(s2);
+		CHECK_INT(client_conn(a, vers[v], &s2), 0);
+		SSL_SESSION_free(s2);
+		CHECK_INT(tls_ctx_ticket_keys(a, path, &nk, &exposed, err, sizeof(err)), 0);
+		CHECK_INT(client_conn(a, vers[v], &s), 1);
+		/* A short file is refused, naming it; the keys in force stay. */
+		CHECK(key_file(path, keys, 1) == 0 && truncate(path, 79) == 0);
+		CHECK_INT(tls_ctx_ticket_keys(a, path, &nk, &exposed, err, sizeof(err)), -1);
+		CHECK(strstr(err, "ticket_key_file") && strstr(err, path) && strstr(err, "79 bytes"));
+		CHECK_INT(client_conn(a, vers[v], &s), 1);
+		/* Back to the old key alone for the next version. */
+		CHECK(key_file(path, keys + 80, 1) == 0);
+next:
+		SSL_SESSION_free(s);
+		tls_ctx_free(a);
+		tls_ctx_free(b);
+		tls_ctx_free(c);
+	}
+	unlink(path);
+}
+
 /* The proxy's handshake with headend srv; its leaf compared with ours. */
 static int leaf_with(struct tls_ctx *x, SSL_CTX *srv, char *ours, char *theirs)
 {
@@ -792,6 +932,7 @@ int main(void)
 	test_renegotiate();
 	test_leaf();
 	test_fetch_leaf();
+	test_client_tickets();
 
 	unlink(crt_path);
 	unlink(key_path);
