@@ -13,6 +13,9 @@
 #                          DISCONNECT. Through the proxy that is two handshakes: the
 #                          client's, full, and the headend's, which resumes a session
 #                          the stub sent before (upstream_resume, the default)
+#   bench proxy_handshake_resumed  the same with clients that resume an earlier
+#                          tunnel's TLS session (cstpload resume): through the proxy
+#                          its ticket (proxy_tls.resumed), against the stub's directly
 #   measure proxy_upstream_resumed        the share of proxied tunnels that resumed
 #   measure proxy_rss_per_idle_tunnel     mtugated's RSS growth per idle tunnel over N
 #   measure proxy_rss_beyond_openssl      the same less OpenSSL's own cost: the stub's
@@ -21,7 +24,8 @@
 #   measure proxy_concurrent_tunnels      tunnels held at once that all answer a DPD
 # Environment: BENCH_PROXY_SECONDS (bulk run, 3), BENCH_PROXY_ROUNDS (3),
 # BENCH_PROXY_HS_SECONDS (3), BENCH_PROXY_HS_CONC (16), BENCH_PROXY_IDLE (1000),
-# BENCH_PROXY_CONCURRENT (5000).
+# BENCH_PROXY_CONCURRENT (5000), BENCH_PROXY_PARTS (the parts to run, all by default:
+# "memory concurrent bulk handshake resume").
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 . tests/netns/common.sh
@@ -34,6 +38,8 @@ HS_SECS=${BENCH_PROXY_HS_SECONDS:-3}
 HS_CONC=${BENCH_PROXY_HS_CONC:-16}
 IDLE=${BENCH_PROXY_IDLE:-1000}
 CONC=${BENCH_PROXY_CONCURRENT:-5000}
+PARTS=" ${BENCH_PROXY_PARTS:-memory concurrent bulk handshake resume} "
+part() { [[ $PARTS == *" $1 "* ]]; }
 HE=198.18.2.2
 C=mpC$$ G=mpG$$ H=mpH$$
 bench_start $C $G $H
@@ -130,87 +136,120 @@ idle_dpd() {	# NAME: prints the number of tunnels that answered
 }
 idle_stop() { kill "$idle_pid" 2>/dev/null; wait "$idle_pid" 2>/dev/null; }
 
-echo "-- memory: $IDLE idle tunnels, direct to the stub, then through the proxy"
-idle_start direct 444 $((IDLE + 10)) 10
-s0=$(rss $stub)
-idle_all_up direct 120
-s1=$(rss $stub)
-load_per=$(field rss_per_conn_kib <"$tmp/direct.out")
-idle_stop
-wait_until 60 stub_conns_are 0 || die "direct tunnels did not close"
-idle_start proxied 443 $((IDLE + 10)) 10
-m0=$(rss $mg)
-idle_all_up proxied 180
-m1=$(rss $mg)
-n=$(sessions)
-ok=$(idle_dpd proxied)
-grep -q ' dtls_mtu=1380' "$tmp/proxied.out" || die "the proxied tunnels were not rewritten: $(cat "$tmp/proxied.out")"
-idle_stop
-[ "$n" = $((IDLE + 10)) ] && [ "$ok" = $((IDLE + 10)) ] || die "proxy held $n sessions, $ok answered DPD, want $((IDLE + 10))"
-wait_until 60 sessions_are 0 || die "proxied tunnels did not close"
-awk -v m0="$m0" -v m1="$m1" -v s0="$s0" -v s1="$s1" -v l="$load_per" -v n="$IDLE" 'BEGIN {
-	mg = (m1 - m0) / n; st = (s1 - s0) / n; own = st + l
-	printf "mtugated %d -> %d KiB, stub %d -> %d KiB; per tunnel: mtugated %.1f KiB, OpenSSL own %.1f KiB (server side %.1f + client side %.1f)\n", m0, m1, s0, s1, mg, own, st, l
-	printf "measure proxy_rss_per_idle_tunnel: value=%.1f unit=KiB\n", mg
-	printf "measure proxy_rss_beyond_openssl: value=%.1f unit=KiB\n", mg - own }'
+if part memory; then
+	echo "-- memory: $IDLE idle tunnels, direct to the stub, then through the proxy"
+	idle_start direct 444 $((IDLE + 10)) 10
+	s0=$(rss $stub)
+	idle_all_up direct 120
+	s1=$(rss $stub)
+	load_per=$(field rss_per_conn_kib <"$tmp/direct.out")
+	idle_stop
+	wait_until 60 stub_conns_are 0 || die "direct tunnels did not close"
+	idle_start proxied 443 $((IDLE + 10)) 10
+	m0=$(rss $mg)
+	idle_all_up proxied 180
+	m1=$(rss $mg)
+	n=$(sessions)
+	ok=$(idle_dpd proxied)
+	grep -q ' dtls_mtu=1380' "$tmp/proxied.out" || die "the proxied tunnels were not rewritten: $(cat "$tmp/proxied.out")"
+	idle_stop
+	[ "$n" = $((IDLE + 10)) ] && [ "$ok" = $((IDLE + 10)) ] || die "proxy held $n sessions, $ok answered DPD, want $((IDLE + 10))"
+	wait_until 60 sessions_are 0 || die "proxied tunnels did not close"
+	awk -v m0="$m0" -v m1="$m1" -v s0="$s0" -v s1="$s1" -v l="$load_per" -v n="$IDLE" 'BEGIN {
+		mg = (m1 - m0) / n; st = (s1 - s0) / n; own = st + l
+		printf "mtugated %d -> %d KiB, stub %d -> %d KiB; per tunnel: mtugated %.1f KiB, OpenSSL own %.1f KiB (server side %.1f + client side %.1f)\n", m0, m1, s0, s1, mg, own, st, l
+		printf "measure proxy_rss_per_idle_tunnel: value=%.1f unit=KiB\n", mg
+		printf "measure proxy_rss_beyond_openssl: value=%.1f unit=KiB\n", mg - own }'
 
-echo "-- $CONC concurrent tunnels through the proxy"
-idle_start many 443 "$CONC" 200
-idle_all_up many 300
-n=$(sessions)
-ok=$(idle_dpd many)
-echo "cstpload: $(grep '^up ' "$tmp/many.out"); mtugated sessions $n, RSS $(rss $mg) KiB, open fds $(ls /proc/$mg/fd | wc -l); DPD answered by $ok"
-idle_stop
-[ "$n" = "$CONC" ] || ok=0
-echo "measure proxy_concurrent_tunnels: value=$ok unit=tunnels"
-grep -E 'max_sessions|accept|Too many' "$tmp/mtugated.log" | head -3
-wait_until 120 sessions_are 0 || die "$CONC tunnels did not close"
+fi
+if part concurrent; then
+	echo "-- $CONC concurrent tunnels through the proxy"
+	idle_start many 443 "$CONC" 200
+	idle_all_up many 300
+	n=$(sessions)
+	ok=$(idle_dpd many)
+	echo "cstpload: $(grep '^up ' "$tmp/many.out"); mtugated sessions $n, RSS $(rss $mg) KiB, open fds $(ls /proc/$mg/fd | wc -l); DPD answered by $ok"
+	idle_stop
+	[ "$n" = "$CONC" ] || ok=0
+	echo "measure proxy_concurrent_tunnels: value=$ok unit=tunnels"
+	grep -E 'max_sessions|accept|Too many' "$tmp/mtugated.log" | head -3
+	wait_until 120 sessions_are 0 || die "$CONC tunnels did not close"
 
-echo "-- bulk, $ROUNDS rounds of ${SECS}s per direction and path, alternating"
-: >"$tmp/bulk"
-for r in $(seq "$ROUNDS"); do
-	for dir in down up; do
-		for path in $( [ $((r % 2)) = 1 ] && echo "direct proxied" || echo "proxied direct"); do
-			port=444; [ $path = proxied ] && port=443
-			b0=$(busy) m0=$(cpu_ticks $mg)
-			out=$(ip netns exec $C "$cstpload" $HE:$port $dir "$SECS") || die "bulk $dir $path failed"
-			b1=$(busy) m1=$(cpu_ticks $mg)
-			v=$(field mbit <<<"$out")
-			echo "round $r $dir $path: $v Mbit/s (X-DTLS-MTU $(field dtls_mtu <<<"$out"))"
-			echo "$dir $path $v $((b1 - b0)) $((m1 - m0)) $(field bytes <<<"$out") $(field seconds <<<"$out")" >>"$tmp/bulk"
+fi
+if part bulk; then
+	echo "-- bulk, $ROUNDS rounds of ${SECS}s per direction and path, alternating"
+	: >"$tmp/bulk"
+	for r in $(seq "$ROUNDS"); do
+		for dir in down up; do
+			for path in $( [ $((r % 2)) = 1 ] && echo "direct proxied" || echo "proxied direct"); do
+				port=444; [ $path = proxied ] && port=443
+				b0=$(busy) m0=$(cpu_ticks $mg)
+				out=$(ip netns exec $C "$cstpload" $HE:$port $dir "$SECS") || die "bulk $dir $path failed"
+				b1=$(busy) m1=$(cpu_ticks $mg)
+				v=$(field mbit <<<"$out")
+				echo "round $r $dir $path: $v Mbit/s (X-DTLS-MTU $(field dtls_mtu <<<"$out"))"
+				echo "$dir $path $v $((b1 - b0)) $((m1 - m0)) $(field bytes <<<"$out") $(field seconds <<<"$out")" >>"$tmp/bulk"
+			done
 		done
 	done
-done
-for dir in down up; do
-	name=proxy_bulk; [ $dir = up ] && name=proxy_bulk_up
-	d=$(awk -v d=$dir '$1 == d && $2 == "direct" { print $3 }' "$tmp/bulk")
-	p=$(awk -v d=$dir '$1 == d && $2 == "proxied" { print $3 }' "$tmp/bulk")
-	echo "$dir: direct $(spread <<<"$d"), proxied $(spread <<<"$p")"
-	awk -v m="$(median <<<"$p")" -v b="$(median <<<"$d")" -v n=$name 'BEGIN {
-		printf "bench %s: mtugate=%.1f baseline=%.1f unit=Mbit/s ratio=%.3f\n", n, m, b, m / b }'
-done
-# Where the CPU goes: the whole machine's busy time (other users' included,
-# hence only indicative) and mtugated's own, per GB carried.
-awk -v hz="$(getconf CLK_TCK)" '{ k = $2; busy[k] += $4; mg[k] += $5; gb[k] += $6 / 1e9; sec[k] += $7 }
-	END { printf "CPU per GB carried: direct %.2f s (all processes), proxied %.2f s, of which mtugated %.2f s (%.0f%% of one core while it ran)\n",
-		busy["direct"] / hz / gb["direct"], busy["proxied"] / hz / gb["proxied"],
-		mg["proxied"] / hz / gb["proxied"], 100 * mg["proxied"] / hz / sec["proxied"] }' "$tmp/bulk"
-
-echo "-- handshakes, $ROUNDS rounds of ${HS_SECS}s, $HS_CONC at a time"
-: >"$tmp/hs"
-for r in $(seq "$ROUNDS"); do
-	for path in $( [ $((r % 2)) = 1 ] && echo "direct proxied" || echo "proxied direct"); do
-		port=444; [ $path = proxied ] && port=443
-		out=$(ip netns exec $C "$cstpload" $HE:$port handshake "$HS_SECS" "$HS_CONC") || die "handshake $path failed"
-		echo "round $r $path: $(field rate <<<"$out")/s ($(field failed <<<"$out") failed)"
-		echo "$path $(field rate <<<"$out")" >>"$tmp/hs"
+	for dir in down up; do
+		name=proxy_bulk; [ $dir = up ] && name=proxy_bulk_up
+		d=$(awk -v d=$dir '$1 == d && $2 == "direct" { print $3 }' "$tmp/bulk")
+		p=$(awk -v d=$dir '$1 == d && $2 == "proxied" { print $3 }' "$tmp/bulk")
+		echo "$dir: direct $(spread <<<"$d"), proxied $(spread <<<"$p")"
+		awk -v m="$(median <<<"$p")" -v b="$(median <<<"$d")" -v n=$name 'BEGIN {
+			printf "bench %s: mtugate=%.1f baseline=%.1f unit=Mbit/s ratio=%.3f\n", n, m, b, m / b }'
 	done
-done
-d=$(awk '$1 == "direct" { print $2 }' "$tmp/hs")
-p=$(awk '$1 == "proxied" { print $2 }' "$tmp/hs")
-echo "handshakes: direct $(spread <<<"$d"), proxied $(spread <<<"$p")"
-awk -v m="$(median <<<"$p")" -v b="$(median <<<"$d")" 'BEGIN {
-	printf "bench proxy_handshake: mtugate=%.1f baseline=%.1f unit=handshakes/s ratio=%.3f\n", m, b, m / b }'
+	# Where the CPU goes: the whole machine's busy time (other users' included,
+	# hence only indicative) and mtugated's own, per GB carried.
+	awk -v hz="$(getconf CLK_TCK)" '{ k = $2; busy[k] += $4; mg[k] += $5; gb[k] += $6 / 1e9; sec[k] += $7 }
+		END { printf "CPU per GB carried: direct %.2f s (all processes), proxied %.2f s, of which mtugated %.2f s (%.0f%% of one core while it ran)\n",
+			busy["direct"] / hz / gb["direct"], busy["proxied"] / hz / gb["proxied"],
+			mg["proxied"] / hz / gb["proxied"], 100 * mg["proxied"] / hz / sec["proxied"] }' "$tmp/bulk"
+
+fi
+if part handshake; then
+	echo "-- handshakes, $ROUNDS rounds of ${HS_SECS}s, $HS_CONC at a time"
+	: >"$tmp/hs"
+	for r in $(seq "$ROUNDS"); do
+		for path in $( [ $((r % 2)) = 1 ] && echo "direct proxied" || echo "proxied direct"); do
+			port=444; [ $path = proxied ] && port=443
+			out=$(ip netns exec $C "$cstpload" $HE:$port handshake "$HS_SECS" "$HS_CONC") || die "handshake $path failed"
+			echo "round $r $path: $(field rate <<<"$out")/s ($(field failed <<<"$out") failed)"
+			echo "$path $(field rate <<<"$out")" >>"$tmp/hs"
+		done
+	done
+	d=$(awk '$1 == "direct" { print $2 }' "$tmp/hs")
+	p=$(awk '$1 == "proxied" { print $2 }' "$tmp/hs")
+	echo "handshakes: direct $(spread <<<"$d"), proxied $(spread <<<"$p")"
+	awk -v m="$(median <<<"$p")" -v b="$(median <<<"$d")" 'BEGIN {
+		printf "bench proxy_handshake: mtugate=%.1f baseline=%.1f unit=handshakes/s ratio=%.3f\n", m, b, m / b }'
+fi
+
+# Clients that resume (a reconnect after sleep, a roam, a failover): each
+# TLS handshake offers the session of an earlier tunnel. Directly the stub
+# resumes it; through the proxy the client leg resumes a ticket of the
+# proxy's (its ticket key) and the headend leg the stub's session, so both
+# sides skip the signatures. Bounded like proxy_handshake by the CPU the
+# three processes share (two cores here), no longer by the private-key
+# operations.
+if part resume; then
+	echo "-- resumed handshakes, $ROUNDS rounds of ${HS_SECS}s, $HS_CONC at a time"
+	: >"$tmp/rs.direct"
+	: >"$tmp/rs.proxied"
+	r0=$(ctl stats --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["proxy_tls"]["resumed"])')
+	for r in $(seq "$ROUNDS"); do
+		for path in $( [ $((r % 2)) = 1 ] && echo "direct proxied" || echo "proxied direct"); do
+			port=444; [ $path = proxied ] && port=443
+			out=$(ip netns exec $C "$cstpload" $HE:$port resume "$HS_SECS" "$HS_CONC") || die "resume $path failed"
+			echo "round $r $path: $(field rate <<<"$out")/s ($(field resumed <<<"$out") of $(field done <<<"$out") resumed, $(field failed <<<"$out") failed)"
+			field rate <<<"$out" >>"$tmp/rs.$path"
+		done
+	done
+	r1=$(ctl stats --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["proxy_tls"]["resumed"])')
+	echo "client handshakes the proxy resumed during these rounds (proxy_tls.resumed): $((r1 - r0))"
+	bench_line proxy_handshake_resumed handshakes/s "$tmp/rs.proxied" "$tmp/rs.direct"
+fi
 # The headend leg resumes the stub's TLS sessions (upstream_resume = yes):
 # the share of tunnels that did, over the whole run.
 ctl stats --json | python3 -c 'import json, sys

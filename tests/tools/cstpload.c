@@ -9,6 +9,9 @@
  *       Both print "bulk dir=D bytes=N seconds=S mbit=R cstp_mtu=M dtls_mtu=M".
  *   ... handshake SECONDS [CONCURRENCY]   new tunnels back to back, each
  *       ended by DISCONNECT; prints "handshake done=N failed=F seconds=S rate=R".
+ *   ... resume SECONDS [CONCURRENCY]   the same, each TLS handshake resuming
+ *       the session of an earlier tunnel (the first ones are full), as a
+ *       client reconnecting does; the line adds "resumed=N".
  *   ... idle N [CONCURRENCY]   open N tunnels and hold them; after the
  *       first min(10, N) and again after all, print a line and wait for
  *       SIGUSR1 ("warm ...", "up ... rss_per_conn_kib=X"); then each SIGUSR1
@@ -61,7 +64,8 @@ struct load {
 	double t_up;			/* when the last tunnel came up */
 	struct lconn **conns;
 	size_t nconns, cap_conns;
-	size_t inflight, up, failed, done;
+	size_t inflight, up, failed, done, resumed;
+	SSL_SESSION *sess;		/* resume mode: the session new tunnels offer */
 	uint8_t rbuf[65536];
 };
 
@@ -89,6 +93,10 @@ static void lconn_release(struct load *l, struct lconn *c)
 		epoll_ctl(l->ep, EPOLL_CTL_DEL, c->fd, NULL);
 		close(c->fd);
 	}
+	/* Freed without close_notify, OpenSSL would mark the session not
+	 * resumable, the one resume mode offers included. */
+	if (c->ssl)
+		SSL_set_shutdown(c->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
 	SSL_free(c->ssl);
 	free(c->out);
 	free(c->resp);
@@ -131,7 +139,8 @@ static struct lconn *lconn_start(struct load *l)
 	}
 	if (connect(c->fd, (struct sockaddr *)&l->dst, l->dstlen) < 0 && errno != EINPROGRESS)
 		goto err;
-	if (!(c->ssl = SSL_new(l->ctx)) || SSL_set_fd(c->ssl, c->fd) != 1)
+	if (!(c->ssl = SSL_new(l->ctx)) || SSL_set_fd(c->ssl, c->fd) != 1 ||
+	    (l->sess && SSL_set_session(c->ssl, l->sess) != 1))
 		goto err;
 	SSL_set_connect_state(c->ssl);
 	c->st = L_CONNECT;
@@ -267,10 +276,18 @@ static void lconn_tunnel_up(struct load *l, struct lconn *c)
 	c->resp = NULL;
 	c->cap = (struct http_capture){ 0 };
 	c->st = L_TUNNEL;
-	if (!strcmp(l->mode, "handshake")) {
+	if (!strcmp(l->mode, "handshake") || !strcmp(l->mode, "resume")) {
 		/* Counted; the headend closes on DISCONNECT, so no TIME_WAIT here. */
 		uint8_t rec[CSTP_HDR_LEN];
 
+		if (SSL_session_reused(c->ssl) == 1)
+			l->resumed++;
+		else if (!strcmp(l->mode, "resume")) {
+			/* A full handshake: its session (with the ticket that came
+			 * before the CONNECT's answer) is the one to offer next. */
+			SSL_SESSION_free(l->sess);
+			l->sess = SSL_get1_session(c->ssl);
+		}
 		l->done++;
 		l->up--;
 		cstp_write_header(rec, CSTP_DISCONNECT, 0);
@@ -520,8 +537,8 @@ static int mode_handshake(struct load *l, double secs, size_t conc)
 		load_compact(l);
 	}
 	t = tlsbench_now() - t0;
-	printf("handshake done=%zu failed=%zu seconds=%.3f rate=%.1f\n", l->done, l->failed, t,
-	       (double)l->done / t);
+	printf("handshake done=%zu failed=%zu resumed=%zu seconds=%.3f rate=%.1f\n", l->done,
+	       l->failed, l->resumed, t, (double)l->done / t);
 	return l->done ? 0 : 1;
 }
 
@@ -590,7 +607,7 @@ static int mode_bulk(struct load *l, bool up, double secs, size_t size)
 static int usage(void)
 {
 	fprintf(stderr, "usage: cstpload [-s SRC,...] [-g GROUP] DST:PORT up|down SECONDS [SIZE]\n"
-			"       cstpload ... DST:PORT handshake SECONDS [CONCURRENCY]\n"
+			"       cstpload ... DST:PORT handshake|resume SECONDS [CONCURRENCY]\n"
 			"       cstpload ... DST:PORT idle N [CONCURRENCY]\n");
 	return 2;
 }
@@ -651,7 +668,7 @@ int main(int argc, char **argv)
 	if (!strcmp(l.mode, "up") || !strcmp(l.mode, "down"))
 		return mode_bulk(&l, l.mode[0] == 'u', atof(argv[optind + 2]),
 				 argc - optind > 3 ? (size_t)atol(argv[optind + 3]) : 1400);
-	if (!strcmp(l.mode, "handshake"))
+	if (!strcmp(l.mode, "handshake") || !strcmp(l.mode, "resume"))
 		return mode_handshake(&l, atof(argv[optind + 2]),
 				      argc - optind > 3 ? (size_t)atol(argv[optind + 3]) : 16);
 	if (!strcmp(l.mode, "idle"))
