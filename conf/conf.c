@@ -59,6 +59,7 @@ static const struct conf_key conf_keys[] = {
 	CONF_KEY(queues, fail_open, CK_BOOL, 0, 0),
 	CONF_KEY(queues, mark_mask, CK_MARKMASK, 0, 0),
 	CONF_KEY(headend, addr, CK_ADDRS, 0, 0),
+	CONF_KEY(headend, public_address, CK_ADDRS, 0, 0),
 	CONF_KEY(headend, tls_port, CK_PORT, 1, 65535),
 	CONF_KEY(headend, dtls_port, CK_PORT, 1, 65535),
 	CONF_KEY(headend, advertised_dtls_port, CK_PORT, 1, 65535),
@@ -91,7 +92,7 @@ static const char *const conf_levels[] = { "error", "warning", "info", "debug", 
 /* The struct field is headend.addr; the file says "address". */
 static const char *conf_key_name(const struct conf_key *k)
 {
-	return k->kind == CK_ADDRS ? "address" : k->key;
+	return k->off == offsetof(struct conf, headend.addr) ? "address" : k->key;
 }
 
 void conf_defaults(struct conf *c)
@@ -195,8 +196,10 @@ static int conf_queue_parse(const char *v, struct qrange *q)
 	return 0;
 }
 
-static void conf_set_addrs(struct conf_ctx *x, int line, const char *v)
+static void conf_set_addrs(struct conf_ctx *x, const struct conf_key *k, int line, const char *v)
 {
+	const bool pub = k->off == offsetof(struct conf, headend.public_address);
+	struct ipaddr *out = pub ? x->c->headend.public_address : x->c->headend.addr;
 	char item[INET6_ADDRSTRLEN + 8];
 	const char *cur = v;
 	size_t n = 0;
@@ -220,15 +223,15 @@ static void conf_set_addrs(struct conf_ctx *x, int line, const char *v)
 			break;
 		}
 		for (size_t i = 0; i < n && r; i++)
-			if (!memcmp(&x->c->headend.addr[i], &a, sizeof(a))) {
+			if (!memcmp(&out[i], &a, sizeof(a))) {
 				diag_add(x->d, x->path, line, "duplicate address %s",
 					 addr_format(&a, buf, sizeof(buf)));
 				r = 0;
 			}
 		if (r)
-			x->c->headend.addr[n++] = a;
+			out[n++] = a;
 	}
-	x->c->headend.naddr = n;
+	*(pub ? &x->c->headend.npublic : &x->c->headend.naddr) = n;
 }
 
 /* A mask in hex (0x3f800000) or decimal; empty or 0: the default layout. */
@@ -325,7 +328,7 @@ static void conf_set(struct conf_ctx *x, const struct conf_key *k, int line, con
 			*(bool *)(void *)field = b;
 		break;
 	case CK_ADDRS:
-		conf_set_addrs(x, line, v);
+		conf_set_addrs(x, k, line, v);
 		break;
 	case CK_MARKMASK:
 		conf_set_mark_mask(x, k, line, v);
@@ -437,12 +440,61 @@ static void conf_check_ticket_keys(struct conf_ctx *x, const struct ini *ini)
 	ticketkey_wipe(&ks);
 }
 
+/* public_address pairs with address entry by entry (docs/rules.md, "A headend
+ * behind a port forward"); without it each headend is reached at its own. */
+static void conf_check_public(struct conf_ctx *x, const struct ini *ini)
+{
+	struct conf *c = x->c;
+	char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+	int line;
+
+	if (c->headend.npublic && c->headend.npublic != c->headend.naddr) {
+		ini_get(ini, "headend", "public_address", &line);
+		diag_add(x->d, x->path, line, "public_address names %zu addresses, address %zu: give one"
+			 " public address per headend address, in the same order (the address itself"
+			 " where there is no port forward)", c->headend.npublic, c->headend.naddr);
+	} else {
+		for (size_t i = 0; i < c->headend.npublic; i++) {
+			if (c->headend.public_address[i].family == c->headend.addr[i].family)
+				continue;
+			ini_get(ini, "headend", "public_address", &line);
+			diag_add(x->d, x->path, line, "public_address %s and address %s differ in family:"
+				 " a port forward keeps IPv4 to IPv4 and IPv6 to IPv6",
+				 addr_format(&c->headend.public_address[i], a, sizeof(a)),
+				 addr_format(&c->headend.addr[i], b, sizeof(b)));
+		}
+	}
+}
+
+const struct ipaddr *conf_headend_public(const struct conf *c, size_t i)
+{
+	return i < c->headend.npublic ? &c->headend.public_address[i] : &c->headend.addr[i];
+}
+
+bool conf_headend_forwarded(const struct conf *c, size_t i)
+{
+	return i < c->headend.npublic &&
+	       memcmp(&c->headend.public_address[i], &c->headend.addr[i], sizeof(c->headend.addr[i]));
+}
+
+const struct ipaddr *conf_headend_by_public(const struct conf *c, int family, const uint8_t *public)
+{
+	for (size_t i = 0; i < c->headend.naddr; i++) {
+		const struct ipaddr *p = conf_headend_public(c, i);
+
+		if (p->family == family && !memcmp(p->addr, public, family == AF_INET6 ? 16 : 4))
+			return &c->headend.addr[i];
+	}
+	return NULL;
+}
+
 static void conf_check_all(struct conf_ctx *x, const struct ini *ini)
 {
 	int line;
 
 	conf_check_queues(x, ini);
 	conf_check_ticket_keys(x, ini);
+	conf_check_public(x, ini);
 	/* TPROXY's `ip route add local ... table N` must not land in the kernel's own. */
 	if (x->c->proxy.route_table >= 253 && x->c->proxy.route_table <= 255) {
 		ini_get(ini, "proxy", "route_table", &line);

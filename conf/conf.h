@@ -39,6 +39,11 @@ struct conf {
 	struct {
 		struct ipaddr addr[CONF_MAX_HEADENDS];
 		size_t naddr;
+		/* Where clients reach addr[i] when this firewall's own DNAT forwards
+		 * them to it (a port forward): none, or naddr entries (the address
+		 * itself where there is no forward). Read it by conf_headend_public(). */
+		struct ipaddr public_address[CONF_MAX_HEADENDS];
+		size_t npublic;
 		uint16_t tls_port, dtls_port, advertised_dtls_port;
 	} headend;
 	struct conf_proxy {
@@ -68,6 +73,14 @@ struct conf {
 /* Whether two configurations' [proxy] sections are alike, key by key (the
  * proxy keeps the one it started with: a reload says when they differ). */
 bool conf_proxy_same(const struct conf *a, const struct conf *b);
+
+/* Where clients reach headend i: its public_address, or its address. */
+const struct ipaddr *conf_headend_public(const struct conf *c, size_t i);
+/* Whether headend i is behind a port forward (its public address differs). */
+bool conf_headend_forwarded(const struct conf *c, size_t i);
+/* The headend address clients reach at public (family AF_INET or AF_INET6,
+ * 4 or 16 bytes), or NULL when public is none of them. */
+const struct ipaddr *conf_headend_by_public(const struct conf *c, int family, const uint8_t *public);
 
 /* Defaults as documented in conf/mtugate.conf. */
 void conf_defaults(struct conf *c);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -44,6 +45,16 @@ static const char *rules_addr(const struct ipaddr *a, char *buf, size_t len)
 	return addr_format(a, buf, len);
 }
 
+/* An address as NAT targets take it: IPv6 in brackets, for a port after it. */
+static const char *rules_nat_addr(const struct ipaddr *a, char *buf, size_t len)
+{
+	char txt[64];
+
+	addr_format(a, txt, sizeof(txt));
+	snprintf(buf, len, a->family == AF_INET6 ? "[%s]" : "%s", txt);
+	return buf;
+}
+
 /* rules_pmtu6_why: IPv6 UDP toward a pool is not queued for PMTU. With
  * conntrack in use (mtugate's DTLS rules, any stateful ruleset), the kernel
  * reassembles fragments before FORWARD: a fragmented datagram whose every
@@ -71,6 +82,25 @@ static bool rules_need_nat(const struct conf *c, int family)
 {
 	return rules_qon(&c->queues.dtls) && c->headend.dtls_port != c->headend.advertised_dtls_port &&
 	       rules_nheadends(c, family) > 0;
+}
+
+static bool rules_need_proxy(const struct conf *c, int family);
+
+/* A proxied login to a headend behind the admin's port forward keeps its
+ * public address (the proxy dials the private one itself): an identity DNAT
+ * ahead of the admin's own DNAT leaves the connection as it came. */
+static bool rules_need_keep(const struct conf *c, int family)
+{
+	for (size_t i = 0; i < c->headend.naddr; i++)
+		if (c->headend.addr[i].family == family && conf_headend_forwarded(c, i))
+			return rules_need_proxy(c, family);
+	return false;
+}
+
+/* MTUGATE_DNAT and MTUGATE_SNAT exist (and are hooked) for either job. */
+static bool rules_need_natchains(const struct conf *c, int family)
+{
+	return rules_need_nat(c, family) || rules_need_keep(c, family);
 }
 
 static bool rules_need_dtls(const struct conf *c, int family)
@@ -181,12 +211,15 @@ static void rules_ipt_dtls(const struct rules_out *r)
 	strbuf_printf(r->out, "# DTLS: the first datagrams of a flow, until the daemon's mark is on"
 		      " the connection\n");
 	for (i = 0; i < c->headend.naddr; i++) {
+		char pub[64];
 		const char *h;
 
 		if (c->headend.addr[i].family != r->family)
 			continue;
 		h = rules_addr(&c->headend.addr[i], buf, sizeof(buf));
-		strbuf_printf(r->out, "-A MTUGATE_DTLS -d %s -p udp", h);
+		/* Before nat PREROUTING: a port forward's flows still show its public address. */
+		rules_addr(conf_headend_public(c, i), pub, sizeof(pub));
+		strbuf_printf(r->out, "-A MTUGATE_DTLS -d %s -p udp", pub);
 		rules_ports(r->out, c, "--dport", "--dports");
 		strbuf_printf(r->out, " -m conntrack --ctstate NEW -m connmark --mark 0x0/0x%x -j MTUGATE_DTLS_NEW\n",
 			      marks_dtls_mask(mk));
@@ -311,7 +344,7 @@ static void rules_ipt_proxy(const struct rules_out *r)
 			continue;
 		strbuf_printf(r->out, "-A MTUGATE_PROXY -d %s -p tcp --dport %u -j TPROXY --on-port %u"
 			      " --tproxy-mark 0x%x/0x%x\n",
-			      rules_addr(&c->headend.addr[i], buf, sizeof(buf)), c->headend.tls_port,
+			      rules_addr(conf_headend_public(c, i), buf, sizeof(buf)), c->headend.tls_port,
 			      c->proxy.listen_port, mk->proxy, mk->proxy);
 	}
 }
@@ -325,23 +358,43 @@ static void rules_ipt_snat(const struct rules_out *r)
 {
 	const struct marks *mk = &r->c->marks;
 	const struct conf *c = r->c;
-	char buf[64];
+	char buf[64], pub[64];
 	size_t i;
 
 	strbuf_printf(r->out, "# A flow conntrack lost, restarted by the headend from port %u: its"
 		      " source becomes port %u again\n", c->headend.dtls_port,
 		      c->headend.advertised_dtls_port);
 	for (i = 0; i < c->headend.naddr; i++) {
-		const char *h;
-
 		if (c->headend.addr[i].family != r->family)
 			continue;
-		h = rules_addr(&c->headend.addr[i], buf, sizeof(buf));
 		strbuf_printf(r->out, "-A MTUGATE_SNAT -s %s -p udp --sport %u -m mark --mark 0x%x/0x%x"
-			      " -j SNAT --to-source %s%s%s:%u\n", h, c->headend.dtls_port,
+			      " -j SNAT --to-source %s:%u\n",
+			      rules_addr(&c->headend.addr[i], buf, sizeof(buf)), c->headend.dtls_port,
 			      mk->tag | mk->normalize, mk->tag_mask | mk->normalize,
-			      r->family == AF_INET6 ? "[" : "", h, r->family == AF_INET6 ? "]" : "",
+			      rules_nat_addr(conf_headend_public(c, i), pub, sizeof(pub)),
 			      c->headend.advertised_dtls_port);
+	}
+}
+
+/* The proxy's identity DNAT (rules_need_keep()): the TPROXY mark says the
+ * login is the proxy's, and a DNAT to its own destination ends nat
+ * PREROUTING for it in iptables and, once bound, in every nft table too. */
+static void rules_ipt_keep(const struct rules_out *r)
+{
+	const struct conf *c = r->c;
+	char pub[64];
+
+	if (!rules_need_keep(c, r->family))
+		return;
+	strbuf_printf(r->out, "# Port forward: a login the proxy took keeps the public address (the"
+		      " proxy dials the headend's own); your DNAT still takes everything else\n");
+	for (size_t i = 0; i < c->headend.naddr; i++) {
+		if (c->headend.addr[i].family != r->family || !conf_headend_forwarded(c, i))
+			continue;
+		rules_addr(conf_headend_public(c, i), pub, sizeof(pub));
+		strbuf_printf(r->out, "-A MTUGATE_DNAT -d %s -p tcp --dport %u -m mark --mark 0x%x/0x%x"
+			      " -j DNAT --to-destination %s\n", pub, c->headend.tls_port, c->marks.proxy,
+			      c->marks.proxy, pub);
 	}
 }
 
@@ -349,32 +402,35 @@ static void rules_ipt_nat(const struct rules_out *r, int hooks)
 {
 	const struct marks *mk = &r->c->marks;
 	const struct conf *c = r->c;
-	char buf[64];
+	char buf[64], to[64];
 	size_t i;
 
-	if (!rules_need_nat(c, r->family))
+	if (!rules_need_natchains(c, r->family))
 		return;
 	strbuf_printf(r->out, "*nat\n:MTUGATE_DNAT - [0:0]\n:MTUGATE_SNAT - [0:0]\n-F MTUGATE_DNAT\n"
 		      "-F MTUGATE_SNAT\n");
-	strbuf_printf(r->out, "# CSCuh61321: DTLS to the advertised port reaches the port the headend"
-		      " listens on; conntrack maps the replies back\n");
-	/* DNAT comes before the filter table: a stateful ruleset sees the real port. */
-	strbuf_printf(r->out, "# A default-drop FORWARD chain sees these flows with destination port %u:"
-		      " accept udp to %u (or -m conntrack --ctorigdstport %u)\n", c->headend.dtls_port,
-		      c->headend.dtls_port, c->headend.advertised_dtls_port);
-	for (i = 0; i < c->headend.naddr; i++) {
-		const char *h;
-
-		if (c->headend.addr[i].family != r->family)
-			continue;
-		h = rules_addr(&c->headend.addr[i], buf, sizeof(buf));
-		strbuf_printf(r->out, "-A MTUGATE_DNAT -d %s -p udp --dport %u -m mark --mark 0x%x/0x%x"
-			      " -j DNAT --to-destination %s%s%s:%u\n", h, c->headend.advertised_dtls_port,
-			      mk->tag | mk->normalize, mk->tag_mask | mk->normalize,
-			      r->family == AF_INET6 ? "[" : "", h, r->family == AF_INET6 ? "]" : "",
-			      c->headend.dtls_port);
+	rules_ipt_keep(r);
+	if (rules_need_nat(c, r->family)) {
+		strbuf_printf(r->out, "# CSCuh61321: DTLS to the advertised port reaches the port the headend"
+			      " listens on; conntrack maps the replies back\n");
+		/* DNAT comes before the filter table: a stateful ruleset sees the real port. */
+		strbuf_printf(r->out, "# A default-drop FORWARD chain sees these flows with destination port %u:"
+			      " accept udp to %u (or -m conntrack --ctorigdstport %u)\n", c->headend.dtls_port,
+			      c->headend.dtls_port, c->headend.advertised_dtls_port);
+		/* Inserted before a port forward's own DNAT, and to the same private
+		 * address: only the flows the daemon marked change their port. */
+		for (i = 0; i < c->headend.naddr; i++) {
+			if (c->headend.addr[i].family != r->family)
+				continue;
+			strbuf_printf(r->out, "-A MTUGATE_DNAT -d %s -p udp --dport %u -m mark --mark 0x%x/0x%x"
+				      " -j DNAT --to-destination %s:%u\n",
+				      rules_addr(conf_headend_public(c, i), buf, sizeof(buf)),
+				      c->headend.advertised_dtls_port, mk->tag | mk->normalize,
+				      mk->tag_mask | mk->normalize,
+				      rules_nat_addr(&c->headend.addr[i], to, sizeof(to)), c->headend.dtls_port);
+		}
+		rules_ipt_snat(r);
 	}
-	rules_ipt_snat(r);
 	if (hooks)
 		strbuf_printf(r->out, "-I PREROUTING -j MTUGATE_DNAT\n-I POSTROUTING -j MTUGATE_SNAT\n");
 	strbuf_printf(r->out, "COMMIT\n");
@@ -485,7 +541,8 @@ int rules_hooks(const struct conf *c, struct strbuf *out)
 		const char *tool = fams[f] == AF_INET6 ? "ip6tables" : "iptables";
 
 		for (i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++) {
-			if ((i == 2 && !rules_need_dtls(c, fams[f])) || (i >= 3 && !rules_need_nat(c, fams[f])))
+			if ((i == 2 && !rules_need_dtls(c, fams[f])) ||
+			    (i >= 3 && !rules_need_natchains(c, fams[f])))
 				continue;
 			strbuf_printf(out, "%s -t %s 2>/dev/null || %s -t %s\n", tool, hooks[i][0], tool,
 				      hooks[i][1]);
@@ -601,7 +658,7 @@ static void rules_nft_proxy(const struct conf *c, const struct policy *p, struct
 
 		strbuf_printf(out, "\t\t%s daddr %s tcp dport %u meta mark set meta mark | 0x%x"
 			      " tproxy %s to :%u accept\n", ip,
-			      rules_addr(&c->headend.addr[i], buf, sizeof(buf)),
+			      rules_addr(conf_headend_public(c, i), buf, sizeof(buf)),
 			      c->headend.tls_port, mk->proxy, ip, c->proxy.listen_port);
 	}
 	strbuf_printf(out, "\t}\n");
@@ -625,8 +682,10 @@ static void rules_nft_prerouting(const struct conf *c, const struct policy *p, s
 			static const char *const dir[][2] = { { "daddr", "dport" }, { "saddr", "sport" } };
 			size_t d;
 
-			rules_addr(&c->headend.addr[i], buf, sizeof(buf));
 			for (d = 0; d < 2; d++) {
+				/* Toward the headend its public address (before nat), back its own. */
+				rules_addr(d ? &c->headend.addr[i] : conf_headend_public(c, i), buf,
+					   sizeof(buf));
 				strbuf_printf(out, "\t\t%s %s %s udp %s { %u", ip, dir[d][0], buf, dir[d][1],
 					      c->headend.advertised_dtls_port);
 				if (c->headend.dtls_port != c->headend.advertised_dtls_port)
@@ -754,39 +813,46 @@ static void rules_nft_forward(const struct conf *c, const struct policy *p, stru
 }
 
 /* CSCuh61321 in nft: the DNAT to dtls_port, and its mirror, the SNAT back to
- * the advertised port of a flow the headend restarted (see rules_ipt_snat()). */
+ * the advertised port of a flow the headend restarted (see rules_ipt_snat());
+ * with a port forward, the proxy's identity DNAT (rules_ipt_keep()). One
+ * below the usual priorities: ahead of the admin's own nat chains, as
+ * iptables' -I puts MTUGATE_DNAT first. */
 static void rules_nft_dnat(const struct conf *c, struct strbuf *out)
 {
-	static const struct {
-		const char *hook, *prio, *addr, *port, *nat;
-	} nat[] = {
-		{ "prerouting", "dstnat", "daddr", "dport", "dnat" },
-		{ "postrouting", "srcnat", "saddr", "sport", "snat" },
-	};
 	const struct marks *mk = &c->marks;
-	char buf[64];
-	size_t i, n;
+	const unsigned nm = mk->tag_mask | mk->normalize, nv = mk->tag | mk->normalize;
+	char pub[64], priv[64], to[64];
+	size_t i;
 
-	if (!rules_need_nat(c, AF_INET) && !rules_need_nat(c, AF_INET6))
+	if (!rules_need_natchains(c, AF_INET) && !rules_need_natchains(c, AF_INET6))
 		return;
-	for (n = 0; n < 2; n++) {
-		const unsigned from = n ? c->headend.dtls_port : c->headend.advertised_dtls_port;
-		const unsigned to = n ? c->headend.advertised_dtls_port : c->headend.dtls_port;
+	strbuf_printf(out, "\tchain nat_prerouting {\n\t\ttype nat hook prerouting priority dstnat - 1;"
+		      " policy accept;\n");
+	for (i = 0; i < c->headend.naddr; i++) {
+		const char *ip = rules_nft_ip(c->headend.addr[i].family);
 
-		strbuf_printf(out, "\tchain nat_%s {\n\t\ttype nat hook %s priority %s;"
-			      " policy accept;\n", nat[n].hook, nat[n].hook, nat[n].prio);
-		for (i = 0; i < c->headend.naddr; i++) {
-			int fam = c->headend.addr[i].family;
-			const char *ip = rules_nft_ip(fam);
-
-			rules_addr(&c->headend.addr[i], buf, sizeof(buf));
-			strbuf_printf(out, "\t\t%s %s %s udp %s %u meta mark & 0x%x == 0x%x %s %s to"
-				      " %s%s%s:%u\n", ip, nat[n].addr, buf, nat[n].port, from,
-				      mk->tag_mask | mk->normalize, mk->tag | mk->normalize, nat[n].nat,
-				      ip, fam == AF_INET6 ? "[" : "", buf, fam == AF_INET6 ? "]" : "", to);
-		}
-		strbuf_printf(out, "\t}\n");
+		rules_addr(conf_headend_public(c, i), pub, sizeof(pub));
+		if (rules_need_keep(c, c->headend.addr[i].family) && conf_headend_forwarded(c, i))
+			strbuf_printf(out, "\t\t%s daddr %s tcp dport %u meta mark & 0x%x == 0x%x dnat %s to %s\n",
+				      ip, pub, c->headend.tls_port, mk->proxy, mk->proxy, ip, pub);
+		if (rules_need_nat(c, c->headend.addr[i].family))
+			strbuf_printf(out, "\t\t%s daddr %s udp dport %u meta mark & 0x%x == 0x%x dnat %s to %s:%u\n",
+				      ip, pub, c->headend.advertised_dtls_port, nm, nv, ip,
+				      rules_nat_addr(&c->headend.addr[i], to, sizeof(to)), c->headend.dtls_port);
 	}
+	strbuf_printf(out, "\t}\n\tchain nat_postrouting {\n\t\ttype nat hook postrouting priority srcnat - 1;"
+		      " policy accept;\n");
+	for (i = 0; i < c->headend.naddr; i++) {
+		const char *ip = rules_nft_ip(c->headend.addr[i].family);
+
+		if (!rules_need_nat(c, c->headend.addr[i].family))
+			continue;
+		strbuf_printf(out, "\t\t%s saddr %s udp sport %u meta mark & 0x%x == 0x%x snat %s to %s:%u\n",
+			      ip, rules_addr(&c->headend.addr[i], priv, sizeof(priv)), c->headend.dtls_port,
+			      nm, nv, ip, rules_nat_addr(conf_headend_public(c, i), to, sizeof(to)),
+			      c->headend.advertised_dtls_port);
+	}
+	strbuf_printf(out, "\t}\n");
 }
 
 int rules_nft(const struct conf *c, const struct policy *p, struct strbuf *out)

@@ -43,6 +43,8 @@ static uint64_t dtlsq_now_ns(void)
 
 struct dtlsq_state {
 	struct ipaddr headend[CONF_MAX_HEADENDS];
+	/* Where clients send to: a port forward's public address, before its DNAT. */
+	struct ipaddr public[CONF_MAX_HEADENDS];
 	size_t nheadend;
 	uint16_t dtls_port, advertised_port;
 	struct marks marks;	/* where the decision's bits go */
@@ -92,6 +94,8 @@ struct dtlsq_state *dtlsq_state_new(const struct conf *c)
 	ratelimit_bucket_init(&s->lookup_all, DTLSQ_LOOKUP_RATE, DTLSQ_LOOKUP_RATE, now);
 	s->nheadend = c->headend.naddr;
 	memcpy(s->headend, c->headend.addr, sizeof(s->headend));
+	for (size_t i = 0; i < c->headend.naddr; i++)
+		s->public[i] = *conf_headend_public(c, i);
 	s->dtls_port = c->headend.dtls_port;
 	s->advertised_port = c->headend.advertised_dtls_port;
 	s->marks = c->marks;
@@ -111,12 +115,12 @@ void dtlsq_state_set_sessions(struct dtlsq_state *s, struct session_table *t)
 	s->sessions = t;
 }
 
-static bool dtlsq_is_headend(const struct dtlsq_state *s, uint8_t family, const uint8_t *addr)
+static bool dtlsq_is_in(const struct ipaddr *list, size_t n, uint8_t family, const uint8_t *addr)
 {
 	size_t alen = family == AF_INET ? 4 : 16;
 
-	for (size_t i = 0; i < s->nheadend; i++)
-		if (s->headend[i].family == family && memcmp(s->headend[i].addr, addr, alen) == 0)
+	for (size_t i = 0; i < n; i++)
+		if (list[i].family == family && memcmp(list[i].addr, addr, alen) == 0)
 			return true;
 	return false;
 }
@@ -169,8 +173,10 @@ static void dtlsq_classify(struct dtlsq_state *s, const struct policy *pol,
 		o->kind = DTLSQ_BAD_PACKET;
 		return;
 	}
-	from_headend = dtlsq_is_headend(s, p.family, p.src);
-	if (!from_headend && !dtlsq_is_headend(s, p.family, p.dst))
+	/* The headend answers from its own address; clients send to the public one. */
+	from_headend = dtlsq_is_in(s->headend, s->nheadend, p.family, p.src);
+	if (!from_headend && !dtlsq_is_in(s->public, s->nheadend, p.family, p.dst) &&
+	    !dtlsq_is_in(s->headend, s->nheadend, p.family, p.dst))
 		return;
 	o->dir = dtls_direction(from_headend, sport, dport, s->advertised_port, s->dtls_port);
 	if (o->dir == DTLS_DIR_NONE)

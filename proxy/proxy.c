@@ -97,28 +97,22 @@ static bool proxy_out_of_fds(int err)
 	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
 }
 
-/* Only what TPROXY diverted is proxied: the original destination is a
- * headend address on tls_port. Anything else reached the listener directly
+/* Only what TPROXY diverted is proxied: the original destination is where
+ * clients reach a headend (its address, or its public_address behind a port
+ * forward) on tls_port. Anything else reached the listener directly
  * (`nc 127.0.0.1 8443` on the firewall, or its own address from outside)
  * and would make the proxy connect to itself, link after link. NULL when
- * the connection may stay, else why not. */
+ * the connection may stay, else why not; dst becomes the address to dial. */
 static const char *proxy_refuse(struct proxy *p, const struct sockaddr_storage *client,
-				const struct sockaddr_storage *dst)
+				struct sockaddr_storage *dst)
 {
-	const struct sockaddr_in *d4 = (const void *)dst;
-	const struct sockaddr_in6 *d6 = (const void *)dst;
-	const uint8_t *a = dst->ss_family == AF_INET6 ? d6->sin6_addr.s6_addr :
-			   (const uint8_t *)&d4->sin_addr;
+	struct sockaddr_in *d4 = (void *)dst;
+	struct sockaddr_in6 *d6 = (void *)dst;
+	uint8_t *a = dst->ss_family == AF_INET6 ? d6->sin6_addr.s6_addr : (uint8_t *)&d4->sin_addr;
 	uint16_t port = ntohs(dst->ss_family == AF_INET6 ? d6->sin6_port : d4->sin_port);
-	bool headend = false;
+	const struct ipaddr *h = conf_headend_by_public(&p->conf, dst->ss_family, a);
 
-	for (size_t i = 0; i < p->conf.headend.naddr && !headend; i++) {
-		const struct ipaddr *h = &p->conf.headend.addr[i];
-
-		headend = h->family == dst->ss_family &&
-			  !memcmp(h->addr, a, h->family == AF_INET6 ? 16 : 4);
-	}
-	if (!headend || port != p->conf.headend.tls_port) {
+	if (!h || port != p->conf.headend.tls_port) {
 		ctr_inc(&p->env.ctr->not_diverted);
 		return "not diverted: its destination is no headend address on tls_port";
 	}
@@ -126,6 +120,7 @@ static const char *proxy_refuse(struct proxy *p, const struct sockaddr_storage *
 		ctr_inc(&p->env.ctr->local_source);
 		return "from this host's own address (a loop)";
 	}
+	memcpy(a, h->addr, h->family == AF_INET6 ? 16 : 4);
 	return NULL;
 }
 

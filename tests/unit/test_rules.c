@@ -395,7 +395,7 @@ static void test_variants(void)
 	CHECK_INT(count(o.buf, "dnat ip6 to [2001:db8:2::2]:444\n"), 1);
 	/* The SNAT of a flow the headend restarts, at srcnat, both families. */
 	CHECK_INT(count(o.buf, "\tchain nat_postrouting {\n\t\ttype nat hook postrouting priority"
-			" srcnat; policy accept;\n\t\tip saddr 198.18.2.2 udp sport 444 meta mark &"
+			" srcnat - 1; policy accept;\n\t\tip saddr 198.18.2.2 udp sport 444 meta mark &"
 			" 0xffff0002 == 0x4d540002 snat ip to 198.18.2.2:443\n"), 1);
 	CHECK_INT(count(o.buf, "\t\tip6 saddr 2001:db8:2::2 udp sport 444 meta mark & 0xffff0002 =="
 			" 0x4d540002 snat ip6 to [2001:db8:2::2]:443\n"), 1);
@@ -708,6 +708,86 @@ static void test_conntrackd(void)
 	strbuf_free(&o);
 }
 
+/* A headend behind the admin's port forward: clients reach 198.18.1.1 and
+ * 2001:db8:1::1, the firewall's DNAT takes them to 198.18.2.2 and
+ * 2001:db8:2::2. Client-bound matches see the public address (mangle runs
+ * before nat), headend-bound ones the private; mtugate's nat comes first. */
+static void portfwd_conf(struct conf *c, int proxy, int ports_differ)
+{
+	sample_conf(c, proxy, ports_differ, 0);
+	c->headend.npublic = 2;
+	if (addr_parse(&c->headend.public_address[0], "198.18.1.1") < 0 ||
+	    addr_parse(&c->headend.public_address[1], "2001:db8:1::1") < 0)
+		abort();
+}
+
+static void test_portfwd(void)
+{
+	struct policy *p = sample_policy();
+	struct strbuf o = { 0 };
+	struct conf c;
+
+	portfwd_conf(&c, 1, 1);
+	CHECK(conf_headend_forwarded(&c, 0));
+	rules_iptables(&c, p, AF_INET, 1, &o);
+	CHECK_INT(count(o.buf, "-A MTUGATE_PROXY -d 198.18.1.1 -p tcp --dport 443 -j TPROXY"), 1);
+	CHECK_INT(count(o.buf, "-A MTUGATE_DTLS -d 198.18.1.1 -p udp -m multiport --dports 443,444"), 1);
+	CHECK_INT(count(o.buf, "-A MTUGATE_DTLS -s 198.18.2.2 -p udp -m multiport --sports 443,444"), 1);
+	CHECK_INT(count(o.buf, "-A MTUGATE_DNAT -d 198.18.1.1 -p tcp --dport 443 -m mark --mark 0x100/0x100"
+			" -j DNAT --to-destination 198.18.1.1\n"), 1);
+	CHECK_INT(count(o.buf, "-A MTUGATE_DNAT -d 198.18.1.1 -p udp --dport 443 -m mark --mark"
+			" 0x4d540002/0xffff0002 -j DNAT --to-destination 198.18.2.2:444\n"), 1);
+	CHECK_INT(count(o.buf, "-A MTUGATE_SNAT -s 198.18.2.2 -p udp --sport 444 -m mark --mark"
+			" 0x4d540002/0xffff0002 -j SNAT --to-source 198.18.1.1:443\n"), 1);
+	/* The proxy's login first: its DNAT must win over the DTLS one's port only by address. */
+	CHECK(strstr(o.buf, "-p tcp --dport 443 -m mark --mark 0x100") < strstr(o.buf, "-p udp --dport 443 -m mark"));
+	CHECK_INT(count(o.buf, "-I PREROUTING -j MTUGATE_DNAT\n"), 1);
+	strbuf_reset(&o);
+	rules_iptables(&c, p, AF_INET6, 1, &o);
+	CHECK_INT(count(o.buf, "-A MTUGATE_PROXY -d 2001:db8:1::1 -p tcp --dport 443 -j TPROXY"), 1);
+	CHECK_INT(count(o.buf, "-j DNAT --to-destination 2001:db8:1::1\n"), 1);
+	CHECK_INT(count(o.buf, "-A MTUGATE_DNAT -d 2001:db8:1::1 -p udp --dport 443 -m mark --mark"
+			" 0x4d540002/0xffff0002 -j DNAT --to-destination [2001:db8:2::2]:444\n"), 1);
+	CHECK_INT(count(o.buf, "-j SNAT --to-source [2001:db8:1::1]:443\n"), 1);
+	strbuf_reset(&o);
+	rules_nft(&c, p, &o);
+	CHECK_INT(count(o.buf, "ip daddr 198.18.1.1 tcp dport 443 meta mark set meta mark | 0x100 tproxy"), 1);
+	CHECK_INT(count(o.buf, "ip daddr 198.18.1.1 udp dport { 443, 444 } ct state new"), 1);
+	CHECK_INT(count(o.buf, "ip saddr 198.18.2.2 udp sport { 443, 444 } ct state new"), 1);
+	CHECK_INT(count(o.buf, "type nat hook prerouting priority dstnat - 1;"), 1);
+	CHECK_INT(count(o.buf, "ip daddr 198.18.1.1 tcp dport 443 meta mark & 0x100 == 0x100"
+			" dnat ip to 198.18.1.1\n"), 1);
+	CHECK_INT(count(o.buf, "ip6 daddr 2001:db8:1::1 udp dport 443 meta mark & 0xffff0002 =="
+			" 0x4d540002 dnat ip6 to [2001:db8:2::2]:444\n"), 1);
+	CHECK_INT(count(o.buf, "snat ip to 198.18.1.1:443\n"), 1);
+	CHECK_INT(count(o.buf, "{"), count(o.buf, "}"));
+
+	/* Equal ports: the nat chains hold only the proxy's DNAT, and are hooked. */
+	portfwd_conf(&c, 1, 0);
+	strbuf_reset(&o);
+	rules_iptables(&c, p, AF_INET, 1, &o);
+	CHECK_INT(count(o.buf, "-A MTUGATE_DNAT"), 1);
+	CHECK_INT(count(o.buf, "-A MTUGATE_SNAT"), 0);
+	CHECK_INT(count(o.buf, "-I POSTROUTING -j MTUGATE_SNAT\n"), 1);
+	strbuf_reset(&o);
+	rules_hooks(&c, &o);
+	CHECK_INT(count(o.buf, "nat -I PREROUTING -j MTUGATE_DNAT"), 2);
+	/* No proxy, equal ports: the admin's DNAT does it all, mtugate has no nat. */
+	portfwd_conf(&c, 0, 0);
+	strbuf_reset(&o);
+	rules_iptables(&c, p, AF_INET, 1, &o);
+	CHECK_INT(count(o.buf, "*nat"), 0);
+	CHECK_INT(count(o.buf, "-A MTUGATE_DTLS -d 198.18.1.1 -p udp --dport 443"), 1);
+	strbuf_reset(&o);
+	rules_nft(&c, p, &o);
+	CHECK_INT(count(o.buf, "type nat"), 0);
+	/* A headend whose public address is its own is not forwarded. */
+	c.headend.public_address[1] = c.headend.addr[1];
+	CHECK(!conf_headend_forwarded(&c, 1));
+	strbuf_free(&o);
+	policy_free(p);
+}
+
 int main(int argc, char **argv)
 {
 	test_shipped(argc > 1 && strcmp(argv[1], "--write") == 0);
@@ -716,5 +796,6 @@ int main(int argc, char **argv)
 	test_changed();
 	test_mark_mask();
 	test_conntrackd();
+	test_portfwd();
 	return t_done("test_rules");
 }
