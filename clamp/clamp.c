@@ -44,6 +44,13 @@ void clamp_mss(const struct policy *pol, struct session_table *sessions, uint8_t
 	o->group = g;
 	if (!target)
 		return;
+	if (g->mode == MODE_OBSERVE) {
+		o->observed = true;
+		o->mss = mss_check(buf, len, cap, &p, target);
+		if (o->mss == MSS_BAD)
+			o->res = CLAMP_MALFORMED;
+		return;
+	}
 	o->mss = mss_clamp(buf, len, cap, &p, target, &o->len);
 	if (o->mss == MSS_LOWERED || o->mss == MSS_ADDED) {
 		o->res = CLAMP_REWRITTEN;

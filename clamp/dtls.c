@@ -289,3 +289,22 @@ struct dtls_verdict dtls_repair(struct dtls_verdict v, const struct group *g, en
 	v.counters |= DTLS_CNT_REPAIRED;
 	return v;
 }
+
+struct dtls_verdict dtls_observe(struct dtls_verdict v, const struct group *g)
+{
+	static const unsigned would[][2] = {
+		{ DTLS_CNT_BLOCKED, DTLS_CNT_WOULD_BLOCK },
+		{ DTLS_CNT_PORT_REWRITTEN, DTLS_CNT_WOULD_PORT_FIX },
+		{ DTLS_CNT_REPAIRED, DTLS_CNT_WOULD_REPAIR },
+	};
+
+	if (!g || g->mode != MODE_OBSERVE)
+		return v;
+	v.action = DTLS_ACCEPT;
+	if (v.mark)
+		v.mark &= ~(DTLS_MARK_NORMALIZE | DTLS_MARK_BLOCKED | DTLS_MARK_REJECT);
+	for (size_t i = 0; i < sizeof(would) / sizeof(would[0]); i++)
+		if (v.counters & would[i][0])
+			v.counters = (v.counters & ~would[i][0]) | would[i][1];
+	return v;
+}

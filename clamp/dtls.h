@@ -96,6 +96,9 @@ enum dtls_action { DTLS_ACCEPT, DTLS_DROP, DTLS_REJECT };
 #define DTLS_CNT_PASSED 0x8u		/* group packets (dtls = pass) */
 #define DTLS_CNT_NOGROUP 0x10u		/* packet nogroup */
 #define DTLS_CNT_REPAIRED 0x20u		/* group dtls_repaired */
+#define DTLS_CNT_WOULD_BLOCK 0x40u	/* group would_dtls_block (mode = observe) */
+#define DTLS_CNT_WOULD_PORT_FIX 0x80u	/* group would_dtls_port_fix */
+#define DTLS_CNT_WOULD_REPAIR 0x100u	/* group would_dtls_repair */
 
 struct dtls_verdict {
 	enum dtls_action action;
@@ -119,5 +122,12 @@ struct dtls_verdict dtls_decide(const struct group *g, enum dtls_dir dir, bool p
  * into an SNAT back to the advertised port, and DTLS_CNT_REPAIRED. */
 struct dtls_verdict dtls_repair(struct dtls_verdict v, const struct group *g, enum dtls_dir dir,
 				uint16_t sport, uint16_t real_port, uint16_t advertised_port);
+
+/* The verdict of a group with mode = observe: v (the decision enforce would
+ * apply) turned into an accept whose mark keeps only DECIDED (the flow stays
+ * in the kernel, unchanged: no block, no DNAT, no SNAT), and its blocked,
+ * port-rewritten and repaired counters into the would_* ones. Any other
+ * group's verdict comes back as it is. */
+struct dtls_verdict dtls_observe(struct dtls_verdict v, const struct group *g);
 
 #endif

@@ -85,14 +85,15 @@ static void mss_insert(uint8_t *buf, size_t len, const struct pkt *p, uint16_t t
 	memcpy(th + 16, &check, 2);
 }
 
-enum mss_res mss_clamp(uint8_t *buf, size_t len, size_t cap, const struct pkt *p,
-		       uint16_t target, size_t *newlen)
+/* The decision, read-only: the offsets of the MSS options in at[] (*n of
+ * them), and the result mss_clamp() would have. */
+static enum mss_res mss_decide(const uint8_t *buf, size_t len, size_t cap, const struct pkt *p,
+			       uint16_t target, uint8_t at[MSS_MAX_OPTS], size_t *n)
 {
-	uint8_t *th;
-	uint8_t at[MSS_MAX_OPTS];
-	size_t doff, i, n = 0, lower = 0;
+	const uint8_t *th;
+	size_t doff, i, lower = 0;
 
-	*newlen = len;
+	*n = 0;
 	if (p->proto != IPPROTO_TCP || p->later_frag)
 		return MSS_SKIP;
 	if (p->l4len < 20)
@@ -125,19 +126,42 @@ enum mss_res mss_clamp(uint8_t *buf, size_t len, size_t cap, const struct pkt *p
 				return MSS_BAD;
 			if ((uint16_t)(th[i + 2] << 8 | th[i + 3]) > target)
 				lower++;
-			at[n++] = (uint8_t)i;
+			at[(*n)++] = (uint8_t)i;
 		}
 		i += olen;
 	}
-	if (lower) {
-		for (i = 0; i < n; i++)
+	if (lower)
+		return MSS_LOWERED;
+	if (*n || p->frag || p->l4len != doff || doff > 56 || cap < len || cap - len < TCPOLEN_MSS)
+		return MSS_KEPT;
+	return MSS_ADDED;
+}
+
+enum mss_res mss_check(const uint8_t *buf, size_t len, size_t cap, const struct pkt *p,
+		       uint16_t target)
+{
+	uint8_t at[MSS_MAX_OPTS];
+	size_t n;
+
+	return mss_decide(buf, len, cap, p, target, at, &n);
+}
+
+enum mss_res mss_clamp(uint8_t *buf, size_t len, size_t cap, const struct pkt *p,
+		       uint16_t target, size_t *newlen)
+{
+	uint8_t at[MSS_MAX_OPTS];
+	size_t n;
+	enum mss_res r = mss_decide(buf, len, cap, p, target, at, &n);
+	uint8_t *th = buf + p->l4off;
+
+	*newlen = len;
+	if (r == MSS_LOWERED) {
+		for (size_t i = 0; i < n; i++)
 			if ((uint16_t)(th[at[i] + 2] << 8 | th[at[i] + 3]) > target)
 				mss_patch(th, at[i], target);
-		return MSS_LOWERED;
+	} else if (r == MSS_ADDED) {
+		mss_insert(buf, len, p, target);
+		*newlen = len + TCPOLEN_MSS;
 	}
-	if (n || p->frag || p->l4len != doff || doff > 56 || cap < len || cap - len < TCPOLEN_MSS)
-		return MSS_KEPT;
-	mss_insert(buf, len, p, target);
-	*newlen = len + TCPOLEN_MSS;
-	return MSS_ADDED;
+	return r;
 }

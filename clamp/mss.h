@@ -33,4 +33,9 @@ enum mss_res {
 enum mss_res mss_clamp(uint8_t *buf, size_t len, size_t cap, const struct pkt *p,
 		       uint16_t target, size_t *newlen);
 
+/* What mss_clamp() would return for the same arguments, writing nothing:
+ * for mode = observe, which counts the rewrite and lets the SYN pass. */
+enum mss_res mss_check(const uint8_t *buf, size_t len, size_t cap, const struct pkt *p,
+		       uint16_t target);
+
 #endif

@@ -225,6 +225,8 @@ static void ctl_cmd_groups(const struct ctl_ops *ops, struct strbuf *out)
 		strbuf_printf(out, "group.%s.pmtu\t%s\n", n, g->pmtu ? "yes" : "no");
 		strbuf_printf(out, "group.%s.pmtu_rate\t%u\n", n, g->pmtu_rate);
 		strbuf_printf(out, "group.%s.proxy\t%s\n", n, g->proxy_bypass ? "no" : "yes");
+		strbuf_printf(out, "group.%s.mode\t%s\n", n,
+			      g->mode == MODE_OBSERVE ? "observe" : "enforce");
 	}
 	policy_release(p);
 }

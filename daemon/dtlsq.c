@@ -197,6 +197,8 @@ static void dtlsq_classify(struct dtlsq_state *s, const struct policy *pol,
 	 * opens nothing. */
 	if (o->undecided && o->v.action == DTLS_ACCEPT && !(o->v.mark & DTLS_MARK_BLOCKED))
 		o->v = (struct dtls_verdict){ .action = DTLS_ACCEPT };
+	/* Observe: the same decision, counted, and the datagram passes. */
+	o->v = dtls_observe(o->v, o->group);
 }
 
 static void dtlsq_count(struct counters *ctr, const struct dtlsq_out *o)
@@ -222,6 +224,12 @@ static void dtlsq_count(struct counters *ctr, const struct dtlsq_out *o)
 		ctr_inc(&g->dtls_port_rewritten);
 	if (o->v.counters & DTLS_CNT_REPAIRED)
 		ctr_inc(&g->dtls_repaired);
+	if (o->v.counters & DTLS_CNT_WOULD_BLOCK)
+		ctr_inc(&g->would_dtls_block);
+	if (o->v.counters & DTLS_CNT_WOULD_PORT_FIX)
+		ctr_inc(&g->would_dtls_port_fix);
+	if (o->v.counters & DTLS_CNT_WOULD_REPAIR)
+		ctr_inc(&g->would_dtls_repair);
 }
 
 void dtlsq_packet(struct dtlsq_state *s, const struct policy *pol, struct counters *ctr,

@@ -182,6 +182,12 @@ void pmtu_packet(struct pmtu_state *s, const struct policy *pol, struct counters
 	 * (RFC 1812 4.3.2.7, RFC 4443 2.4(e)): the packet goes on unchanged. */
 	if (r != ICMP_SEND)
 		return;
+	/* Observe: the packet goes on as without mtugate (the kernel may still
+	 * drop it at the tunnel, with its own ICMP); no budget is spent. */
+	if (g->mode == MODE_OBSERVE) {
+		ctr_inc(&gc->would_pmtu_send);
+		return;
+	}
 	/* Three budgets, all spent or none: the sender's (the host the ICMP
 	 * goes to, by its /24 or /64: no network is flooded with our ICMP, and
 	 * none drains the rest), the destination's (senders from many networks

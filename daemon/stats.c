@@ -64,6 +64,20 @@ static const struct {
 	{ "upstream_cert_requested", "Proxied connections whose headend asked for a client"
 				     " certificate, which the proxy cannot pass on (set proxy = no"
 				     " for these users)." },
+	{ "would_mss_rewrite", "mode = observe: TCP SYNs that passed with an MSS enforce would have"
+			       " lowered." },
+	{ "would_mss_insert", "mode = observe: TCP SYNs without an MSS option that enforce would have"
+			      " given one." },
+	{ "would_pmtu_send", "mode = observe: oversize DF packets that passed where enforce would have"
+			     " answered with ICMP and dropped them." },
+	{ "would_dtls_block", "mode = observe: DTLS flows that passed where enforce would have blocked"
+			      " them (dtls = block)." },
+	{ "would_dtls_port_fix", "mode = observe: DTLS flows toward the advertised port that enforce would"
+				 " have sent on to the real one (CSCuh61321)." },
+	{ "would_dtls_repair", "mode = observe: DTLS flows from the headend's real port that enforce would"
+			       " have sent on from the advertised one (CSCuh61321)." },
+	{ "would_connect_rewrite", "mode = observe: tunnels whose CONNECT exchange passed unchanged where"
+				   " enforce would have rewritten it." },
 };
 
 const char *stats_group_help(const char *field)

@@ -58,8 +58,8 @@ static void worker_count_mss(struct worker *w, const struct clamp_mss_out *o)
 	struct grp_counters *g = &w->ctr->g[((const struct group *)o->group)->slot];
 
 	switch (o->mss) {
-	case MSS_LOWERED: ctr_inc(&g->mss_rewritten); break;
-	case MSS_ADDED: ctr_inc(&g->mss_inserted); break;
+	case MSS_LOWERED: ctr_inc(o->observed ? &g->would_mss_rewrite : &g->mss_rewritten); break;
+	case MSS_ADDED: ctr_inc(o->observed ? &g->would_mss_insert : &g->mss_inserted); break;
 	case MSS_KEPT: ctr_inc(&g->mss_unchanged); break;
 	default: break;
 	}

@@ -23,10 +23,11 @@
 
 static const char *const group_keys[] = {
 	"name", "auth_group", "pool", "clients", "mtu", "dtls", "dtls_block", "mss", "pmtu",
-	"pmtu_rate", "proxy", NULL
+	"pmtu_rate", "proxy", "mode", NULL
 };
 static const char *const group_dtls[] = { "relay", "block", "pass", NULL };
 static const char *const group_dtls_block[] = { "drop", "reject", NULL };
+static const char *const group_modes[] = { "enforce", "observe", NULL };
 
 /* What one parse needs besides the group: where errors go. */
 struct group_ctx {
@@ -270,14 +271,16 @@ static void group_parse_choice(struct group_ctx *x, const char *key, const char 
 static void group_parse_rest(struct group_ctx *x)
 {
 	struct group *g = x->g;
-	int line, mode = g->dtls, block = g->dtls_block;
+	int line, mode = g->dtls, block = g->dtls_block, gmode = g->mode;
 	bool proxy = true;
 	const char *v;
 
 	group_parse_choice(x, "dtls", group_dtls, "expected relay, block or pass", &mode);
 	group_parse_choice(x, "dtls_block", group_dtls_block, "expected drop or reject", &block);
+	group_parse_choice(x, "mode", group_modes, "expected enforce or observe", &gmode);
 	g->dtls = (enum dtls_mode)mode;
 	g->dtls_block = (enum dtls_block)block;
+	g->mode = (enum group_mode)gmode;
 	v = group_get(x, "pmtu", &line);
 	if (v && ini_parse_bool(v, &g->pmtu) < 0)
 		group_bad(x, line, "pmtu", v, "expected yes, no, true, false, on, off, 1 or 0");

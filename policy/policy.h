@@ -15,6 +15,8 @@ struct conf;
 enum dtls_mode { DTLS_RELAY, DTLS_BLOCK, DTLS_PASS };
 enum dtls_block { DTLS_BLOCK_DROP, DTLS_BLOCK_REJECT };
 enum mss_mode { MSS_AUTO, MSS_FIXED, MSS_OFF };
+/* observe: every decision is made and counted (would_*), none applied. */
+enum group_mode { MODE_ENFORCE, MODE_OBSERVE };
 
 /* Never include <grp.h> beside this header: it has its own struct group. */
 struct group {
@@ -35,6 +37,7 @@ struct group {
 	bool pmtu;
 	unsigned pmtu_rate;		/* ICMP messages per second (and burst) */
 	bool proxy_bypass;		/* proxy = no: its clients' TLS passes the proxy by */
+	enum group_mode mode;
 	bool pool_shared;		/* another group names a pool of its own too */
 	unsigned index;			/* position in the policy */
 	unsigned slot;			/* stable counter slot across reloads (see policy_assign_slots) */

@@ -99,6 +99,8 @@ struct conn {
 	unsigned slot;
 	bool has_slot;
 	bool req_rewritten;	/* the CONNECT request lost headers */
+	bool observe;		/* the CONNECT's group, as far as known, observes */
+	bool req_would;		/* ... and enforce would have taken more from its request */
 };
 
 static void conn_pump(struct conn *c);
@@ -575,15 +577,26 @@ static enum http_kind conn_kind_of(const struct http_framer *f)
 /* What the CONNECT request loses: compression always; DTLS for a block
  * group; otherwise PSK-NEGOTIATE, whose key (a TLS exporter value) differs
  * on our two legs, so that the headend offers legacy DTLS, which works
- * through the proxy and whose session ID the DTLS path can attribute. */
-static unsigned conn_request_opts(struct conn *c)
+ * through the proxy and whose session ID the DTLS path can attribute. The
+ * group is the one the login or cookie named, else the client address's;
+ * when it observes (c->observe), only PSK-NEGOTIATE goes (without that no
+ * DTLS could work through the proxy at all), and *enforce gets the options
+ * enforce would take. */
+static unsigned conn_request_opts(struct conn *c, unsigned *enforce)
 {
 	struct policy *p = policy_hold(c->env->box);
 	const struct group *g = c->group[0] ? policy_by_name(p, c->group) : NULL;
-	bool block = g && g->dtls == DTLS_BLOCK;
+	const uint8_t *a;
+	int family;
+	bool block;
 
+	if (!g && (a = conn_addr(&c->client, &family)))
+		g = policy_by_clients(p, family, a);
+	block = g && g->dtls == DTLS_BLOCK;
+	c->observe = g && g->mode == MODE_OBSERVE;
 	policy_release(p);
-	return CSTP_REQ_NO_COMPRESSION | (block ? CSTP_REQ_NO_DTLS : CSTP_REQ_NO_PSK);
+	*enforce = CSTP_REQ_NO_COMPRESSION | (block ? CSTP_REQ_NO_DTLS : CSTP_REQ_NO_PSK);
+	return c->observe ? CSTP_REQ_NO_PSK : *enforce;
 }
 
 /* Why a streamed head was refused, for the client request's close line. */
@@ -650,6 +663,8 @@ static struct conn_head *conn_head_of(struct conn *c, int i, struct http_framer 
 	if (!ch->on) {
 		http_framer_init(f, kind, cap);
 		cstp_head_init(&ch->h, i == 1, ch->hold);
+		/* The answer to an observed CONNECT goes byte for byte. */
+		ch->h.observe = i == 1 && c->observe;
 		ch->on = true;
 	}
 	return ch;
@@ -663,7 +678,7 @@ static bool conn_request_head(struct conn *c, uint8_t *tmp)
 	struct dir *d = &c->up;
 	struct conn_head *ch;
 	size_t outlen;
-	unsigned opts = 0, removed;
+	unsigned opts = 0, enforce = 0, removed, would = 0;
 	enum cstp_res r;
 	enum http_res hr;
 
@@ -688,8 +703,12 @@ static bool conn_request_head(struct conn *c, uint8_t *tmp)
 		if (!c->has_cookie && conn_cookie_of(c, c->cap.buf, c->cap.head_len))
 			conn_cookie_group(c);
 		conn_request_done(c);
-		opts = conn_request_opts(c);
+		opts = conn_request_opts(c, &enforce);
 	}
+	/* Observe: the same filter decides what enforce would take, first. */
+	if (opts != enforce &&
+	    cstp_head_finish_request(&ch->h, enforce, tmp, REWRITE_CAP, &outlen, &would) != CSTP_OK)
+		would = 0;
 	r = cstp_head_finish_request(&ch->h, opts, tmp, REWRITE_CAP, &outlen, &removed);
 	if (r != CSTP_OK || !dir_splice(d, 0, tmp, outlen)) {
 		conn_close(c, "client request: no room to rewrite");
@@ -697,6 +716,7 @@ static bool conn_request_head(struct conn *c, uint8_t *tmp)
 	}
 	if (c->req.connect) {
 		c->req_rewritten = removed > 0;
+		c->req_would = would > removed;
 		/* Whatever follows waits for the answer: tunnel data or another request. */
 		c->rq = REQ_CONNECT;
 	} else if (hr == HTTP_DONE) {
@@ -822,6 +842,8 @@ static void conn_cookie_tunnel(struct conn *c, const struct group *g)
 
 static enum session_dtls conn_dtls_state(const struct group *g, const struct cstp_offer *o)
 {
+	if (o->observed)
+		return o->dtls_offered ? SESSION_DTLS_PASSED : SESSION_DTLS_NONE;
 	/* A block group's request went without DTLS: the headend may offer none. */
 	if (g && g->dtls == DTLS_BLOCK)
 		return SESSION_DTLS_BLOCKED;
@@ -866,6 +888,8 @@ static void conn_start_tunnel(struct conn *c, const struct group *g)
 	si.sent_mtu = o->sent_mtu;
 	si.sent_dtls_mtu = o->sent_dtls_mtu;
 	si.dtls = conn_dtls_state(g, o);
+	si.observed = o->observed;
+	si.would_rewrite = o->would_rewrite || c->req_would;
 	c->quiet_limit = cstp_quiet_limit(o, c->env->conf->proxy.idle_timeout);
 	if (!c->quiet_limit && (listen_keepalive(c->c.fd, c->env->conf->proxy.idle_timeout) < 0 ||
 				listen_keepalive(c->s.fd, c->env->conf->proxy.idle_timeout) < 0))
@@ -884,15 +908,23 @@ static void conn_start_tunnel(struct conn *c, const struct group *g)
 		ctr_inc(&c->env->ctr->g[g->slot].sessions);
 		if (tls_resumed(c->s.tls))
 			ctr_inc(&c->env->ctr->g[g->slot].upstream_resumed);
-		if (o->removed || o->rewritten || c->req_rewritten)
+		if (o->observed && si.would_rewrite)
+			ctr_inc(&c->env->ctr->g[g->slot].would_connect_rewrite);
+		else if (!o->observed && (o->removed || o->rewritten || c->req_rewritten))
 			ctr_inc(&c->env->ctr->g[g->slot].connect_rewritten);
 	}
+	if (o->observed && g && g->mode != MODE_OBSERVE)
+		log_warnx("proxy %s: group %s enforces, but its login named an observing group: this"
+			  " tunnel's CONNECT answer went unchanged", session_addr_str(&c->client, cl,
+			  sizeof(cl)), g->name);
 	log_info("proxy %s: tunnel up, group %s (from %s), X-CSTP-MTU %u -> %u, X-DTLS-MTU %u -> %u,"
-		 " DTLS %s, idle limit %u s%s%s", session_addr_str(&c->client, cl, sizeof(cl)),
+		 " DTLS %s, idle limit %u s%s%s%s", session_addr_str(&c->client, cl, sizeof(cl)),
 		 g ? g->name : "-", g ? c->group_from : "nothing", o->cstp_mtu, o->sent_mtu,
 		 o->dtls_mtu, o->sent_dtls_mtu, session_dtls_str(si.dtls), c->quiet_limit,
 		 c->quiet_limit ? "" : " (none: no DPD; TCP keepalive)",
-		 o->compressed ? ", compressed records are not clamped" : "");
+		 o->compressed ? ", compressed records are not clamped" : "",
+		 !o->observed ? "" : si.would_rewrite ? ", observed: enforce would have rewritten it" :
+		 ", observed: enforce would not have rewritten it");
 }
 
 /* The answer to CONNECT streams through as conn_request_head(); at its end
@@ -919,7 +951,8 @@ static bool conn_connect_response(struct conn *c, uint8_t *tmp)
 	p = policy_hold(c->env->box);
 	if ((g = conn_pick_group(c, p, &ch->h.offer)))
 		cp = (struct cstp_policy){ .dtls = g->dtls, .mtu = conn_mtu_cap(c, g),
-					   .dtls_port = c->env->conf->headend.advertised_dtls_port };
+					   .dtls_port = c->env->conf->headend.advertised_dtls_port,
+					   .observe = g->mode == MODE_OBSERVE };
 	r = cstp_head_finish_response(&ch->h, &cp, tmp, REWRITE_CAP, &outlen, &c->offer);
 	if (r != CSTP_OK && r != CSTP_REFUSED) {
 		policy_release(p);
@@ -1012,11 +1045,13 @@ static void conn_clamp(struct conn *c, uint8_t *pkt, size_t len)
 		return;
 	p = policy_hold(c->env->box);
 	if ((g = policy_by_name(p, c->group)) && (target = group_mss(g, pk.family))) {
-		enum mss_res r = mss_clamp(pkt, len, len, &pk, target, &nl);
+		bool observe = g->mode == MODE_OBSERVE;
+		enum mss_res r = observe ? mss_check(pkt, len, len, &pk, target) :
+			mss_clamp(pkt, len, len, &pk, target, &nl);
 		struct grp_counters *gc = &c->env->ctr->g[g->slot];
 
 		if (r == MSS_LOWERED)
-			ctr_inc(&gc->mss_rewritten);
+			ctr_inc(observe ? &gc->would_mss_rewrite : &gc->mss_rewritten);
 		else if (r == MSS_KEPT)
 			ctr_inc(&gc->mss_unchanged);
 	}

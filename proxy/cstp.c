@@ -34,7 +34,8 @@ struct line {
 };
 
 /* Where the current line's bytes go. */
-enum { D_UNDECIDED, D_PASS, D_HOLD, D_DROP };
+/* D_BOTH: passed and held (observe: the rewrite is decided, not applied). */
+enum { D_UNDECIDED, D_PASS, D_HOLD, D_DROP, D_BOTH };
 
 struct wbuf {
 	uint8_t *out;
@@ -220,9 +221,9 @@ static enum cstp_res hold_put(struct cstp_head *h, const uint8_t *p, size_t n)
 static enum cstp_res head_decide(struct cstp_head *h, int disp, struct wbuf *w)
 {
 	h->disp = disp;
-	if (disp == D_PASS)
-		return put(w, h->keep, h->keep_len) ? CSTP_OK : CSTP_E_SPACE;
-	if (disp == D_HOLD)
+	if ((disp == D_PASS || disp == D_BOTH) && !put(w, h->keep, h->keep_len))
+		return CSTP_E_SPACE;
+	if (disp == D_HOLD || disp == D_BOTH)
 		return hold_put(h, h->keep, h->keep_len);
 	return CSTP_OK;
 }
@@ -246,6 +247,8 @@ static enum cstp_res head_route(struct cstp_head *h, uint8_t c, struct wbuf *w)
 		return put(w, &c, 1) ? CSTP_OK : CSTP_E_SPACE;
 	case D_HOLD:
 		return hold_put(h, &c, 1);
+	case D_BOTH:
+		return put(w, &c, 1) ? hold_put(h, &c, 1) : CSTP_E_SPACE;
 	}
 	return CSTP_OK;
 }
@@ -277,10 +280,12 @@ static enum cstp_res head_line_end(struct cstp_head *h, struct wbuf *w)
 			/* An interim response ends: the next head is the answer. */
 			unsigned interim = h->interim + 1;
 			size_t len = h->head_len;
+			bool observe = h->observe;
 
 			if (!put(w, h->keep, h->keep_len))
 				return CSTP_E_SPACE;
 			cstp_head_init(h, true, h->hold);
+			h->observe = observe;
 			h->interim = interim;
 			h->head_len = len;
 			return CSTP_MORE;
@@ -292,7 +297,7 @@ static enum cstp_res head_line_end(struct cstp_head *h, struct wbuf *w)
 	}
 	if (!h->value)
 		return CSTP_E_SYNTAX;	/* a name without ':' */
-	if (h->disp == D_HOLD)
+	if (h->disp == D_HOLD || h->disp == D_BOTH)
 		l.p = h->hold + h->line_hold;
 	else if (h->line_len <= h->keep_len)
 		l.p = h->keep;
@@ -330,6 +335,9 @@ static enum cstp_res head_byte(struct cstp_head *h, uint8_t c, struct wbuf *w)
 			struct line l = { .p = h->keep, .nl = h->line_len - 1 };
 			bool interim = h->response && h->offer.status < 200 && h->offer.status != 101;
 			int disp = !head_held(h, &l) ? D_PASS : interim ? D_DROP : D_HOLD;
+
+			if (h->observe && disp != D_PASS)
+				disp = interim ? D_PASS : D_BOTH;
 
 			if ((r = head_decide(h, disp, w)) != CSTP_OK)
 				return r;
@@ -373,9 +381,9 @@ static size_t head_span(struct cstp_head *h, const uint8_t *in, size_t len, stru
 	h->keep_len += k;
 	h->line_len += m;
 	h->head_len += m;
-	if (h->disp == D_PASS && !put(w, in, m))
+	if ((h->disp == D_PASS || h->disp == D_BOTH) && !put(w, in, m))
 		*r = CSTP_E_SPACE;
-	else if (h->disp == D_HOLD && hold_put(h, in, m) != CSTP_OK)
+	else if ((h->disp == D_HOLD || h->disp == D_BOTH) && hold_put(h, in, m) != CSTP_OK)
 		*r = CSTP_E_HOLD;
 	return m;
 }
@@ -480,9 +488,8 @@ unsigned cstp_quiet_limit(const struct cstp_offer *o, unsigned idle)
 	return 3 * every > idle ? 3 * every : idle;
 }
 
-enum cstp_res cstp_head_finish_response(struct cstp_head *h, const struct cstp_policy *pol,
-					uint8_t *out, size_t cap, size_t *outlen,
-					struct cstp_offer *offer)
+static enum cstp_res resp_rewrite(struct cstp_head *h, const struct cstp_policy *pol,
+				  uint8_t *out, size_t cap, size_t *outlen, struct cstp_offer *offer)
 {
 	struct resp r = { .pol = pol, .o = offer, .w = { .out = out, .cap = cap } };
 	bool dtls_ce = h->dtls_ce;
@@ -531,6 +538,32 @@ enum cstp_res cstp_head_finish_response(struct cstp_head *h, const struct cstp_p
 	offer->ipv6_starved = offer->has_addr6 && offer->sent_mtu && offer->sent_mtu < 1280;
 	*outlen = r.w.len;
 	return offer->status == 200 ? CSTP_OK : CSTP_REFUSED;
+}
+
+/* Observe: the group's rewrite is decided (and only counted), then the head
+ * goes as sent: the held lines as they came, or, when they passed already
+ * (h->observe), just the blank line. A value enforce would refuse is no
+ * reason to close what it does not touch. */
+enum cstp_res cstp_head_finish_response(struct cstp_head *h, const struct cstp_policy *pol,
+					uint8_t *out, size_t cap, size_t *outlen,
+					struct cstp_offer *offer)
+{
+	static const struct cstp_policy pass = { .dtls = DTLS_PASS };
+	enum cstp_res r;
+	bool would;
+
+	if (!pol->observe && !h->observe)
+		return resp_rewrite(h, pol, out, cap, outlen, offer);
+	r = resp_rewrite(h, pol, out, cap, outlen, offer);
+	would = (r == CSTP_OK || r == CSTP_REFUSED) && (offer->removed || offer->rewritten);
+	r = resp_rewrite(h, &pass, out, cap, outlen, offer);
+	offer->observed = true;
+	offer->would_rewrite = would;
+	if (h->observe && (r == CSTP_OK || r == CSTP_REFUSED)) {
+		memcpy(out, h->blank, h->blank_len);
+		*outlen = h->blank_len;
+	}
+	return r;
 }
 
 enum cstp_res cstp_rewrite_response(const uint8_t *in, size_t inlen, const struct cstp_policy *pol,

@@ -37,6 +37,7 @@ struct cstp_policy {
 	enum dtls_mode dtls;
 	unsigned mtu;		/* the group's tunnel MTU; 0: no cap */
 	uint16_t dtls_port;	/* relay: the X-DTLS-Port to announce; 0: unchanged */
+	bool observe;		/* mode = observe: decide the rewrite, send the head as it came */
 };
 
 /* What the headend offered and what the client was sent. */
@@ -70,6 +71,8 @@ struct cstp_offer {
 	unsigned removed;	/* header lines removed */
 	unsigned rewritten;	/* header lines whose value changed */
 	size_t head_len;	/* input bytes of the head: what follows is tunnel data */
+	bool observed;		/* the head went as sent (mode = observe) ... */
+	bool would_rewrite;	/* ... where the group's rewrite would have changed it */
 };
 
 /* Rewrite the headend's answer to CONNECT in one piece, per group:
@@ -150,6 +153,11 @@ struct cstp_head {
 	size_t hold_len;
 	/* results */
 	struct cstp_offer offer;	/* response: what was offered (complete at the end) */
+	/* Set by the caller before the first byte when the tunnel's group is
+	 * known to observe: the held lines are passed in place as well, so the
+	 * head goes byte for byte as sent (without it, an observed head has its
+	 * held lines, unchanged, moved to its end). */
+	bool observe;
 	size_t head_len;		/* input bytes consumed: the head's, once complete */
 	unsigned interim;		/* 1xx responses passed before this head */
 	/* state */
@@ -177,6 +185,8 @@ enum cstp_res cstp_head_feed(struct cstp_head *h, const uint8_t *in, size_t len,
 /* The response head is complete: h->offer says what was offered (the group
  * may follow from it). Write the held lines rewritten for pol and the blank
  * line: CSTP_OK for a 200, CSTP_REFUSED, or an error as cstp_rewrite_response.
+ * With pol->observe or h->observe the rewrite for pol is decided only
+ * (offer->would_rewrite) and the head goes unchanged, as for DTLS_PASS.
  * *offer gets the complete offer. cap >= 2 * CSTP_HOLD_MAX always suffices. */
 enum cstp_res cstp_head_finish_response(struct cstp_head *h, const struct cstp_policy *pol,
 					uint8_t *out, size_t cap, size_t *outlen,

@@ -35,6 +35,9 @@ struct session_info {
 	unsigned cstp_mtu, dtls_mtu;	/* offered by the headend (0: absent) */
 	unsigned sent_mtu, sent_dtls_mtu;	/* sent to the client (0: none) */
 	enum session_dtls dtls;
+	/* mode = observe: its CONNECT exchange went as sent, and enforce
+	 * would_rewrite it (what reconnect prediction looks for). */
+	bool observed, would_rewrite;
 	uint64_t bytes_up, bytes_down;	/* CSTP record bytes client->headend, back */
 };
 

@@ -179,6 +179,8 @@ static void test_commands(struct fixture *f)
 		  "group.alpha.sessions\t0\ngroup.alpha.upstream_resumed\t0\n"
 		  "group.alpha.tls_rekeys\t0\ngroup.alpha.tls_rekeys_refused\t0\n"
 		  "group.alpha.upstream_cert_requested\t0\n"
+		  "group.alpha.would_mss_rewrite\t0\ngroup.alpha.would_mss_insert\t0\ngroup.alpha.would_pmtu_send\t0\n"
+		  "group.alpha.would_dtls_block\t0\ngroup.alpha.would_dtls_port_fix\t0\ngroup.alpha.would_dtls_repair\t0\ngroup.alpha.would_connect_rewrite\t0\n"
 		  "group.beta.packets\t0\ngroup.beta.mss_rewritten\t0\ngroup.beta.mss_inserted\t0\n"
 		  "group.beta.mss_unchanged\t0\ngroup.beta.pmtu_sent\t0\ngroup.beta.pmtu_suppressed\t0\n"
 		  "group.beta.dtls_relayed\t3\ngroup.beta.dtls_blocked\t0\n"
@@ -186,7 +188,9 @@ static void test_commands(struct fixture *f)
 		  "group.beta.connect_rewritten\t0\n"
 		  "group.beta.sessions\t0\ngroup.beta.upstream_resumed\t0\n"
 		  "group.beta.tls_rekeys\t0\ngroup.beta.tls_rekeys_refused\t0\n"
-		  "group.beta.upstream_cert_requested\t0\n\n");
+		  "group.beta.upstream_cert_requested\t0\n"
+		  "group.beta.would_mss_rewrite\t0\ngroup.beta.would_mss_insert\t0\ngroup.beta.would_pmtu_send\t0\n"
+		  "group.beta.would_dtls_block\t0\ngroup.beta.would_dtls_port_fix\t0\ngroup.beta.would_dtls_repair\t0\ngroup.beta.would_connect_rewrite\t0\n\n");
 	CHECK_STR(H(&f->ops, "groups"),
 		  "group.alpha.name\talpha\ngroup.alpha.auth_group\talpha-auth\n"
 		  "group.alpha.file\tgroups.d/alpha.conf\n"
@@ -194,13 +198,13 @@ static void test_commands(struct fixture *f)
 		  "group.alpha.clients\t198.18.1.0/24\ngroup.alpha.mtu\t1380\ngroup.alpha.mss\tauto\n"
 		  "group.alpha.mss_v4\t1340\ngroup.alpha.mss_v6\t1320\ngroup.alpha.dtls\tblock\n"
 		  "group.alpha.dtls_block\treject\ngroup.alpha.pmtu\tyes\ngroup.alpha.pmtu_rate\t100\n"
-		  "group.alpha.proxy\tno\n"
+		  "group.alpha.proxy\tno\ngroup.alpha.mode\tenforce\n"
 		  "group.beta.name\tbeta\ngroup.beta.auth_group\tbeta\n"
 		  "group.beta.file\tgroups.d/beta.conf\ngroup.beta.pools\t192.0.2.192/26\n"
 		  "group.beta.clients\t\ngroup.beta.mtu\t1200\ngroup.beta.mss\t1100\n"
 		  "group.beta.mss_v4\t1100\ngroup.beta.mss_v6\t1100\ngroup.beta.dtls\trelay\n"
 		  "group.beta.dtls_block\tdrop\ngroup.beta.pmtu\tno\ngroup.beta.pmtu_rate\t10\n"
-		  "group.beta.proxy\tyes\n\n");
+		  "group.beta.proxy\tyes\ngroup.beta.mode\tenforce\n\n");
 	CHECK_STR(H(&f->ops, "sessions\n"),
 		  "session\tclient=198.18.1.10 group=alpha addr=192.0.2.130\n\n");
 	CHECK_STR(H(&bare, "sessions\n"), "\n");

@@ -588,6 +588,14 @@ static void file_write(const char *dir, const char *name, const char *text)
 	fclose(f);
 }
 
+static void file_remove(const char *dir, const char *name)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	unlink(path);
+}
+
 /* Through the real group-file parser: the message names files and lines as
  * the user wrote them, and the later file in name order carries the error. */
 static void test_load_dir(void)
@@ -773,6 +781,44 @@ static void test_box_threads(void)
 	policy_box_free(r.box);
 }
 
+/* mode = enforce | observe: enforce by default, a bad value named at its line,
+ * and the mode carried into the compiled policy. */
+static void test_mode(void)
+{
+	char dir[] = "/tmp/test_policy.XXXXXX";
+	char want[1024];
+	struct diag d = { 0 };
+	struct policy *p;
+
+	if (!mkdtemp(dir)) {
+		CHECK(0);
+		return;
+	}
+	file_write(dir, "a.conf", "[group]\nname = a\nmtu = 1400\npool = 192.0.2.0/25\n");
+	file_write(dir, "b.conf", "[group]\nname = b\nmtu = 1400\npool = 192.0.2.128/25\n"
+				  "mode = Observe\n");
+	p = policy_load_dir(dir, &d);
+	CHECK(p != NULL);
+	if (p) {
+		CHECK_INT(policy_by_name(p, "a")->mode, MODE_ENFORCE);
+		CHECK_INT(policy_by_name(p, "b")->mode, MODE_OBSERVE);
+		policy_free(p);
+	}
+	file_write(dir, "b.conf", "[group]\nname = b\nmtu = 1400\npool = 192.0.2.128/25\n"
+				  "mode = dryrun\n");
+	p = policy_load_dir(dir, &d);
+	CHECK(p == NULL);
+	snprintf(want, sizeof(want), "%s/b.conf:5: invalid mode 'dryrun': expected enforce or observe",
+		 dir);
+	CHECK_INT(diag_count(&d), 1);
+	if (diag_count(&d) == 1)
+		CHECK_STR(d.msgs[0], want);
+	diag_free(&d);
+	file_remove(dir, "a.conf");
+	file_remove(dir, "b.conf");
+	rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : 0x6d7475676174ULL;
@@ -782,6 +828,7 @@ int main(int argc, char **argv)
 	test_errors();
 	test_shared_pool();
 	test_load_dir();
+	test_mode();
 	test_random_tables(seed ? seed : 1);
 	test_box_threads();
 	return t_done("test_policy");
