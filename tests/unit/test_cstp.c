@@ -1027,12 +1027,93 @@ static void test_quiet(void)
 	CHECK_INT(cstp_quiet_limit(&o, 1), 90);
 }
 
+/* mode = observe: the group's rewrite is decided and only reported
+ * (would_rewrite); with h.observe set before the first byte the answer goes
+ * byte for byte, cut anywhere; without it, the held lines move to the end of
+ * the head, with their values as sent. */
+static void observe_run(const char *in, const struct cstp_policy *pol, size_t step,
+			uint8_t *out, size_t *outlen, struct cstp_offer *o, enum cstp_res *res)
+{
+	static uint8_t hold[CSTP_HOLD_MAX];
+	struct cstp_head h;
+	size_t len = strlen(in), pos = 0, n = 0, used, olen;
+	enum cstp_res r = CSTP_MORE;
+
+	cstp_head_init(&h, true, hold);
+	h.observe = true;
+	while (r == CSTP_MORE && pos < len) {
+		size_t k = step && len - pos > step ? step : len - pos;
+
+		r = cstp_head_feed(&h, (const uint8_t *)in + pos, k, &used, out + n, BIG - n, &olen);
+		n += olen;
+		pos += used;
+	}
+	if (r == CSTP_OK)
+		r = cstp_head_finish_response(&h, pol, out + n, BIG - n, &olen, o);
+	*res = r;
+	*outlen = r == CSTP_OK || r == CSTP_REFUSED ? n + olen : 0;
+}
+
+static void test_observe(void)
+{
+	static char out[BIG];
+	static const char interim[] = "HTTP/1.1 100 Continue\r\nX-DTLS-MTU: 1\r\n\r\n";
+	char both[sizeof(interim) + sizeof(asa)];
+	struct cstp_policy relay = { .dtls = DTLS_RELAY, .mtu = 1500, .dtls_port = 443,
+				     .observe = true };
+	struct cstp_policy pass = { .dtls = DTLS_PASS, .observe = true };
+	struct cstp_offer o;
+	enum cstp_res r;
+	size_t n;
+
+	for (size_t step = 0; step <= 7; step += 7) {
+		memset(out, 0, 64);
+		observe_run(asa, &relay, step, (uint8_t *)out, &n, &o, &r);
+		CHECK_INT(r, CSTP_OK);
+		CHECK(n == strlen(asa) && memcmp(out, asa, n) == 0);
+		CHECK(o.observed && o.would_rewrite);
+		CHECK_INT(o.sent_mtu, 1380);
+		CHECK_INT(o.sent_dtls_mtu, 1418);
+		CHECK(!o.port_rewritten);
+		CHECK_INT(o.head_len, strlen(asa));
+	}
+	/* An interim answer first: it passes whole too, its X-DTLS line included. */
+	snprintf(both, sizeof(both), "%s%s", interim, asa);
+	observe_run(both, &relay, 1, (uint8_t *)out, &n, &o, &r);
+	CHECK_INT(r, CSTP_OK);
+	CHECK(n == strlen(both) && memcmp(out, both, n) == 0);
+	CHECK(o.would_rewrite);
+	/* A block group would take every X-DTLS line: the same, all kept. */
+	relay.dtls = DTLS_BLOCK;
+	observe_run(asa, &relay, 0, (uint8_t *)out, &n, &o, &r);
+	CHECK(n == strlen(asa) && memcmp(out, asa, n) == 0);
+	CHECK(o.would_rewrite && !o.dtls_removed);
+	/* Nothing to rewrite: pass, or MTUs equal and inside the group's. */
+	observe_run(asa, &pass, 0, (uint8_t *)out, &n, &o, &r);
+	CHECK(n == strlen(asa) && o.observed && !o.would_rewrite);
+	observe_run(oc_legacy, &pass, 3, (uint8_t *)out, &n, &o, &r);
+	CHECK(n == strlen(oc_legacy) && memcmp(out, oc_legacy, n) == 0 && !o.would_rewrite);
+	/* Known to observe only at the end: hoisted, values as sent. */
+	relay.dtls = DTLS_RELAY;
+	CHECK_INT(cstp_rewrite_response((const uint8_t *)asa, strlen(asa), &relay, (uint8_t *)out,
+					BIG, &n, &o), CSTP_OK);
+	CHECK(n == strlen(asa) && memcmp(out, hoist(asa, true), n) == 0);
+	CHECK(o.observed && o.would_rewrite);
+	CHECK_INT(o.sent_dtls_mtu, 1418);
+	/* A value enforce would refuse is no reason to close an observed tunnel. */
+	observe_run("HTTP/1.1 200 OK\r\nX-CSTP-MTU: x\r\n\r\n", &relay, 0, (uint8_t *)out, &n, &o,
+		    &r);
+	CHECK_INT(r, CSTP_OK);
+	CHECK(!o.would_rewrite);
+}
+
 int main(void)
 {
 	test_quiet();
 	test_legacy();
 	test_psk();
 	test_asa();
+	test_observe();
 	test_forms();
 	test_hostile();
 	test_request();

@@ -565,6 +565,73 @@ static void test_mark_mask(struct policy *p)
 	dtlsq_state_free(s);
 }
 
+static void set_mode(struct policy *p, enum group_mode m)
+{
+	for (size_t i = 0; i < policy_count(p); i++)
+		((struct group *)policy_group(p, i))->mode = m;
+}
+
+/* mode = observe: the same datagrams as test_split_ports decide the same,
+ * but every one is accepted with DECIDED alone (no DNAT, no block, no SNAT;
+ * foreign mark bits kept), and the would_* counters say what enforce would
+ * have done. Back in enforce, the next flow is changed again. */
+static void test_observe(struct policy *p)
+{
+	struct dtlsq_state *s = mk_state(443, 444);
+	uint8_t buf[2048];
+	size_t n;
+	struct nfq_verdict v;
+
+	memset(&cnt, 0, sizeof(cnt));
+	set_mode(p, MODE_OBSERVE);
+	/* relay to the advertised port: no DNAT mark, would_dtls_port_fix. */
+	n = mk_udp(buf, "198.18.1.2", "198.18.2.2", 40000, 444, legacy_hello, sizeof(legacy_hello));
+	v = run(s, p, buf, n, 0x130);
+	CHECK_INT(v.action, NFQ_ACCEPT);
+	CHECK_INT(v.mark, 0x4d540131);
+	CHECK_INT(G("relay")->dtls_relayed, 1);
+	CHECK_INT(G("relay")->dtls_port_rewritten, 0);
+	CHECK_INT(G("relay")->would_dtls_port_fix, 1);
+	n = mk_udp(buf, "2001:db8:1::2", "2001:db8:2::2", 40003, 444, app_record, sizeof(app_record));
+	v = run(s, p, buf, n, 0);
+	CHECK_INT(v.mark, 0x4d540001);
+	CHECK_INT(G("relay")->would_dtls_port_fix, 2);
+	/* block (drop, reject; IPv4, IPv6): passes, would_dtls_block. */
+	n = mk_udp(buf, "198.18.1.66", "198.18.2.2", 40004, 444, legacy_hello, sizeof(legacy_hello));
+	v = run(s, p, buf, n, 0);
+	CHECK_INT(v.action, NFQ_ACCEPT);
+	CHECK_INT(v.mark, 0x4d540001);
+	CHECK_INT(G("drop")->dtls_blocked, 0);
+	CHECK_INT(G("drop")->would_dtls_block, 1);
+	n = mk_udp(buf, "2001:db8:1::102", "2001:db8:2::2", 40005, 443, legacy_hello,
+		   sizeof(legacy_hello));
+	v = run(s, p, buf, n, 0);
+	CHECK_INT(v.action, NFQ_ACCEPT);
+	CHECK_INT(v.mark, 0x4d540001);
+	CHECK_INT(G("reject")->would_dtls_block, 1);
+	/* The headend's answer to a blocked client: passes, unmarked. */
+	n = mk_udp(buf, "198.18.2.2", "198.18.1.130", 443, 40006, app_record, sizeof(app_record));
+	v = run(s, p, buf, n, 0x7);
+	CHECK_INT(v.action, NFQ_ACCEPT);
+	CHECK(!v.set_mark);
+	CHECK_INT(G("reject")->would_dtls_block, 2);
+	/* The headend from its real port: no SNAT mark, would_dtls_repair. */
+	n = mk_udp(buf, "198.18.2.2", "198.18.1.2", 443, 40000, app_record, sizeof(app_record));
+	v = run(s, p, buf, n, 0);
+	CHECK_INT(v.action, NFQ_ACCEPT);
+	CHECK_INT(v.mark, 0x4d540001);
+	CHECK_INT(G("relay")->dtls_repaired, 0);
+	CHECK_INT(G("relay")->would_dtls_repair, 1);
+	/* Back to enforce (a reload): the same datagram is blocked again. */
+	set_mode(p, MODE_ENFORCE);
+	n = mk_udp(buf, "198.18.1.66", "198.18.2.2", 40004, 444, legacy_hello, sizeof(legacy_hello));
+	v = run(s, p, buf, n, 0);
+	CHECK_INT(v.mark, 0x4d540005);
+	CHECK_INT(G("drop")->dtls_blocked, 1);
+	CHECK_INT(G("drop")->would_dtls_block, 1);
+	dtlsq_state_free(s);
+}
+
 int main(void)
 {
 	struct policy *p = mk_policy();
@@ -577,6 +644,7 @@ int main(void)
 	test_lookup_limits(p);
 	test_same_ports_and_others(p);
 	test_mark_mask(p);
+	test_observe(p);
 	policy_free(p);
 	return t_done("test_dtlsq");
 }

@@ -3,7 +3,10 @@
 #include <stdlib.h>
 #include <netinet/in.h>
 
+#include "clamp/clamp.h"
 #include "clamp/mss.h"
+#include "conf/diag.h"
+#include "policy/policy.h"
 #include "clamp/pkt.h"
 #include "tests/tools/synpkt.h"
 #include "tests/unit/t.h"
@@ -324,6 +327,9 @@ static void run_case(const struct mss_case *c)
 		memcpy(out, in, len);
 	memcpy(buf, in, len);
 	CHECK_INT(pkt_parse(&p, buf, len), PKT_OK);
+	/* mss_check() foresees the result and writes nothing. */
+	CHECK_INT(mss_check(buf, len, len + c->room, &p, c->target), c->res);
+	CHECK_MEM(buf, in, len);
 	r = mss_clamp(buf, len, len + c->room, &p, c->target, &newlen);
 	if (r != c->res || newlen != olen || memcmp(buf, out, olen))
 		fprintf(stderr, "case %s: res %d newlen %zu\n", c->name, r, newlen);
@@ -435,6 +441,43 @@ static void run_random(unsigned n)
 	CHECK(seen[MSS_ADDED] > n / 100);
 }
 
+/* clamp_mss() for a group in each mode: observe decides the same (the MSS
+ * would be lowered to the group's), and the SYN stays byte for byte. */
+static void run_observe(void)
+{
+	const struct mss_case *c = &cases[0];	/* v4_lowered, 198.18.1.2 -> 198.18.2.2 */
+	uint8_t in[SYNPKT_MAX], buf[SYNPKT_MAX + 4];
+	size_t len = synpkt_unhex(in, sizeof(in), c->in);
+	struct group *g = calloc(1, sizeof(*g));
+	struct diag d = { 0 };
+	struct clamp_mss_out o;
+	struct policy *pol;
+
+	snprintf(g->name, sizeof(g->name), "obs");
+	snprintf(g->auth_group, sizeof(g->auth_group), "obs");
+	g->pools = calloc(1, sizeof(*g->pools));
+	g->npools = 1;
+	g->mtu = (unsigned)c->target + 40;
+	g->mode = MODE_OBSERVE;
+	if (prefix_parse(&g->pools[0], "198.18.1.0/24") < 0 || !(pol = policy_compile(g, 1, &d)))
+		abort();
+	memcpy(buf, in, len);
+	clamp_mss(pol, NULL, buf, len, sizeof(buf), false, &o);
+	CHECK_INT(o.res, CLAMP_PASS);
+	CHECK(o.observed);
+	CHECK_INT(o.mss, MSS_LOWERED);
+	CHECK_INT(o.len, len);
+	CHECK_MEM(buf, in, len);
+	((struct group *)policy_group(pol, 0))->mode = MODE_ENFORCE;
+	clamp_mss(pol, NULL, buf, len, sizeof(buf), false, &o);
+	CHECK_INT(o.res, CLAMP_REWRITTEN);
+	CHECK(!o.observed);
+	CHECK_INT(o.mss, MSS_LOWERED);
+	CHECK(memcmp(buf, in, len) != 0);
+	policy_free(pol);
+	diag_free(&d);
+}
+
 int main(void)
 {
 	size_t i;
@@ -446,5 +489,6 @@ int main(void)
 		if (cases[i].res != MSS_SKIP && cases[i].res != MSS_BAD)
 			run_truncations(cases[i].in);
 	run_random(20000);
+	run_observe();
 	return t_done("test_mss");
 }
