@@ -63,6 +63,8 @@
 #                              SIZE bytes of value (ocserv 1.1.6 has no per-group custom-header)
 #       post_auth_xml=SIZE     with asa_mtus: the shim adds one X-CSTP-Post-Auth-XML line with a
 #                              SIZE-byte XML document to the CONNECT answer, as an ASA does
+#                              (with asa_mtus, $LAB_DIR/asa-connect/N holds the Nth CONNECT
+#                              answer head the shim sent, byte for byte)
 #   lab_connect GROUP [OPENCONNECT ARGS...]   connect on oc0 and wait (30 s) for its address;
 #                              sets LAB_OC_LOG, LAB_OC_PID, LAB_OC_ENV (vpnc-script env dump),
 #                              LAB_TUN4/LAB_TUN6 (assigned inner addresses), LAB_GROUP;
@@ -406,7 +408,8 @@ lab_up() {
 		lab_bg asa-shim "$NS_HEADEND" python3 "$LAB_FILES/asa-shim.py" \
 			--listen "$LAB_HEADEND4" --listen "$LAB_HEADEND6" --port 443 \
 			--upstream "$LAB_HEADEND4:4443" --cert "$LAB_CERT" --key "$LAB_KEY" \
-			--cstp-mtu "${LAB_ASA%:*}" --dtls-mtu "${LAB_ASA#*:}" --post-auth-xml "$LAB_POST_AUTH_XML"
+			--cstp-mtu "${LAB_ASA%:*}" --dtls-mtu "${LAB_ASA#*:}" --post-auth-xml "$LAB_POST_AUTH_XML" \
+			--dump "$LAB_DIR/asa-connect"
 	fi
 	wait_until 10 lab_listening "$NS_HEADEND" tcp 443 || die "headend not listening: $(tail -5 "$LAB_DIR/ocserv.log")"
 	wait_until 10 lab_listening "$NS_HEADEND" udp "$LAB_DTLS_ADV" || die "ocserv has no UDP socket"

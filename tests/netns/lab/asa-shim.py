@@ -8,6 +8,8 @@ values (lab-notes), so this shim makes them ASA-like, in the headend, where an A
     passes unchanged, both ways;
   - with --post-auth-xml SIZE, the CONNECT response also carries an X-CSTP-Post-Auth-XML line
     of SIZE bytes, one XML document on one line, as an ASA sends its post-auth profile;
+  - with --dump DIR, each CONNECT answer head it sends is kept as DIR/N (N = 1, 2, ...), byte
+    for byte, so a test can compare what the client received;
   - after CONNECT, a CSTP DATA frame toward the client larger than the TLS MTU is dropped, as
     an ASA drops what does not fit its TLS tunnel (ASP drop mp-svc-no-fragment). The ICMP it
     would send is left out: the lab shows the black hole of the note's step 7.
@@ -16,6 +18,7 @@ ocserv gets the client's real address through a PROXY protocol v1 line.
 """
 import argparse
 import asyncio
+import os
 import re
 import socket
 import ssl
@@ -51,6 +54,16 @@ def rewrite_connect(head, cstp_mtu, dtls_mtu, xml_size=0):
     if xml_size:
         out.append(b"X-CSTP-Post-Auth-XML: " + post_auth_xml(xml_size))
     return b"\r\n".join(out)
+
+
+def dump_head(folder, head):
+    """Keep a CONNECT answer head as the next numbered file of folder."""
+    if not folder:
+        return
+    os.makedirs(folder, exist_ok=True)
+    n = len(os.listdir(folder)) + 1
+    with open(os.path.join(folder, "%d" % n), "wb") as f:
+        f.write(head)
 
 
 class Session:
@@ -107,6 +120,7 @@ class Session:
                 log("%s: CONNECT rewritten: X-CSTP-MTU %d X-DTLS-MTU %d, %d header lines, %d bytes" %
                     (self.peer[0], self.args.cstp_mtu, self.args.dtls_mtu,
                      head.count(b"\r\n"), len(head) + 4))
+                dump_head(self.args.dump, head + b"\r\n\r\n")
                 writer.write(head + b"\r\n\r\n")
                 await writer.drain()
                 await self.cstp_frames(reader, writer, buf)
@@ -180,6 +194,7 @@ async def main():
     ap.add_argument("--dtls-mtu", type=int, default=1418)
     ap.add_argument("--no-enforce", dest="enforce", action="store_false")
     ap.add_argument("--post-auth-xml", type=int, default=0, metavar="SIZE")
+    ap.add_argument("--dump", metavar="DIR")
     args = ap.parse_args()
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(args.cert, args.key)
