@@ -57,6 +57,8 @@ static const struct sf sf_fields[] = {
 	SF(13, SF_UINT, dtls, 0, SESSION_DTLS_PASSED),
 	SF(14, SF_UINT, bytes_up, 0, UINT64_MAX),
 	SF(15, SF_UINT, bytes_down, 0, UINT64_MAX),
+	SF(16, SF_BOOL, observed, 0, 1),
+	SF(17, SF_BOOL, would_rewrite, 0, 1),
 };
 #define SF_N (sizeof(sf_fields) / sizeof(sf_fields[0]))
 

@@ -47,6 +47,7 @@ static struct session_info full_info(int family)
 	s.dtls = SESSION_DTLS_RELAYED;
 	s.bytes_up = 1ull << 40;
 	s.bytes_down = 12345;
+	s.observed = s.would_rewrite = true;
 	return s;
 }
 
@@ -61,7 +62,8 @@ static bool same_info(const struct session_info *a, const struct session_info *b
 	       a->has_addr4 == b->has_addr4 && a->has_addr6 == b->has_addr6 &&
 	       a->cstp_mtu == b->cstp_mtu && a->dtls_mtu == b->dtls_mtu &&
 	       a->sent_mtu == b->sent_mtu && a->sent_dtls_mtu == b->sent_dtls_mtu &&
-	       a->dtls == b->dtls && a->bytes_up == b->bytes_up && a->bytes_down == b->bytes_down;
+	       a->dtls == b->dtls && a->bytes_up == b->bytes_up && a->bytes_down == b->bytes_down &&
+	       a->observed == b->observed && a->would_rewrite == b->would_rewrite;
 }
 
 static void test_session_roundtrip(void)
