@@ -12,6 +12,9 @@
 # raised (Linux exempts frag-needed and Packet Too Big from its limits anyway).
 # Environment: BENCH_PMTU_SECONDS (per run, default 3), BENCH_PMTU_ROUNDS
 # (default 3), BENCH_PMTU_SIZE (default 1400).
+# What bounds it: mtugated answers on one thread, a queue round trip and a
+# raw-socket send per answer, against the kernel answering in the sender's
+# softirq; the budgets (pmtu_rate) are set out of the way.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 . tests/netns/common.sh
@@ -74,7 +77,7 @@ use() {	# use mtugate|kernel: who answers
 	ip -n $G -6 route flush cache
 }
 
-# run MODE FAMILY: one blast; adds to icmp_MODE_FAMILY and sent_MODE_FAMILY
+# run MODE FAMILY: one blast; its answers per second go to $tmp/rate.MODE.FAMILY
 run() {
 	local out src dst sent icmp mtu
 	if [ "$2" = 4 ]; then src=198.19.0.0/16 dst=$DST4; else src=2001:db8:19::/48 dst=$DST6; fi
@@ -83,7 +86,7 @@ run() {
 	read -r sent icmp mtu < <(sed -n 's/.*sent=\([0-9]*\) icmp=\([0-9]*\) mtu=\([0-9]*\).*/\1 \2 \3/p' <<<"$out")
 	printf '  %-7s IPv%s: sent %8d in %s s, answered %8d (%d/s), mtu %s\n' "$1" "$2" "$sent" "$SECS" \
 		"$icmp" $((icmp / SECS)) "$mtu"
-	eval "icmp_$1_$2=\$(( \${icmp_$1_$2:-0} + icmp )) sent_$1_$2=\$(( \${sent_$1_$2:-0} + sent ))"
+	echo $((icmp / SECS)) >>"$tmp/rate.$1.$2"
 }
 
 for r in $(seq "$ROUNDS"); do
@@ -97,12 +100,5 @@ json=$(ctl stats --json)
 echo "mtugated: $(python3 -c 'import json,sys; d=json.load(sys.stdin); g=d["groups"]["bench"]
 print("pmtu_sent=%d pmtu_suppressed=%d dropped=%d seen=%d" % (g["pmtu_sent"], g["pmtu_suppressed"],
       d["packets"]["dropped"], d["packets"]["seen"]))' <<<"$json")"
-rate() { awk -v n="$1" -v t="$((SECS * ROUNDS))" 'BEGIN { printf "%.0f", n / t }'; }
-line() {	# line NAME FAMILY
-	local m b
-	m=$(rate "$(eval echo "\$icmp_mtugate_$2")") b=$(rate "$(eval echo "\$icmp_kernel_$2")")
-	echo "bench $1: mtugate=$m baseline=$b unit=icmp/s ratio=$(awk -v m="$m" -v b="$b" \
-		'BEGIN { printf "%.3f", (b > 0 ? m / b : 0) }')"
-}
-line pmtu_rate_v6 6
-line pmtu_rate 4
+bench_line pmtu_rate_v6 icmp/s "$tmp/rate.mtugate.6" "$tmp/rate.kernel.6"
+bench_line pmtu_rate icmp/s "$tmp/rate.mtugate.4" "$tmp/rate.kernel.4"

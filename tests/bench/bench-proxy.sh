@@ -115,7 +115,6 @@ sessions_are() { [ "$(sessions)" = "$1" ]; }
 stub_conns() { ip netns exec $H ss -Htn state established "( sport = :443 or sport = :444 )" | wc -l; }
 stub_conns_are() { [ "$(stub_conns)" = "$1" ]; }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" | tail -1; }
-spread() { sort -n | awk '{ v[NR] = $1 } END { printf "min %s max %s", v[1], v[NR] }'; }
 
 # idle_start NAME PORT N CONC: a cstpload holding N tunnels, paused after its warm-up.
 # The memory runs open 10 at a time: freed handshake buffers stay in the heap
@@ -194,11 +193,9 @@ if part bulk; then
 	done
 	for dir in down up; do
 		name=proxy_bulk; [ $dir = up ] && name=proxy_bulk_up
-		d=$(awk -v d=$dir '$1 == d && $2 == "direct" { print $3 }' "$tmp/bulk")
-		p=$(awk -v d=$dir '$1 == d && $2 == "proxied" { print $3 }' "$tmp/bulk")
-		echo "$dir: direct $(spread <<<"$d"), proxied $(spread <<<"$p")"
-		awk -v m="$(median <<<"$p")" -v b="$(median <<<"$d")" -v n=$name 'BEGIN {
-			printf "bench %s: mtugate=%.1f baseline=%.1f unit=Mbit/s ratio=%.3f\n", n, m, b, m / b }'
+		awk -v d=$dir '$1 == d && $2 == "direct" { print $3 }' "$tmp/bulk" >"$tmp/bulk.$dir.direct"
+		awk -v d=$dir '$1 == d && $2 == "proxied" { print $3 }' "$tmp/bulk" >"$tmp/bulk.$dir.proxied"
+		bench_line $name Mbit/s "$tmp/bulk.$dir.proxied" "$tmp/bulk.$dir.direct"
 	done
 	# Where the CPU goes: the whole machine's busy time (other users' included,
 	# hence only indicative) and mtugated's own, per GB carried.
@@ -219,11 +216,9 @@ if part handshake; then
 			echo "$path $(field rate <<<"$out")" >>"$tmp/hs"
 		done
 	done
-	d=$(awk '$1 == "direct" { print $2 }' "$tmp/hs")
-	p=$(awk '$1 == "proxied" { print $2 }' "$tmp/hs")
-	echo "handshakes: direct $(spread <<<"$d"), proxied $(spread <<<"$p")"
-	awk -v m="$(median <<<"$p")" -v b="$(median <<<"$d")" 'BEGIN {
-		printf "bench proxy_handshake: mtugate=%.1f baseline=%.1f unit=handshakes/s ratio=%.3f\n", m, b, m / b }'
+	awk '$1 == "direct" { print $2 }' "$tmp/hs" >"$tmp/hs.direct"
+	awk '$1 == "proxied" { print $2 }' "$tmp/hs" >"$tmp/hs.proxied"
+	bench_line proxy_handshake handshakes/s "$tmp/hs.proxied" "$tmp/hs.direct"
 fi
 
 # Clients that resume (a reconnect after sleep, a roam, a failover): each
