@@ -506,3 +506,108 @@ int deploy_expect_conf(struct deploy_expect *ipt, struct deploy_expect *nft, uin
 	*digest = h;
 	return rc;
 }
+
+/* The prefix length a route line starts with: "default" 0, "A/N" N, a bare
+ * address a host route (129, above any prefix). */
+static int deploy_route_len(const char *line)
+{
+	const char *slash = strchr(line, '/'), *sp = strpbrk(line, " \t\n");
+
+	if (!strncmp(line, "default", 7))
+		return 0;
+	if (slash && (!sp || slash < sp))
+		return atoi(slash + 1);
+	return 129;
+}
+
+/* One route line's dev and mtu; 0, or -1 without a dev. */
+static int deploy_route_line(const char *route, size_t len, char *dev, size_t cap, unsigned *mtu)
+{
+	char line[512], *save = NULL, *t, *prev = NULL;
+	int found = -1;
+
+	*mtu = 0;
+	if (len >= sizeof(line))
+		len = sizeof(line) - 1;
+	memcpy(line, route, len);
+	line[len] = '\0';
+	for (t = strtok_r(line, " \t", &save); t; prev = t, t = strtok_r(NULL, " \t", &save)) {
+		if (prev && !strcmp(prev, "dev") && cap) {
+			snprintf(dev, cap, "%s", t);
+			found = 0;
+		} else if (prev && (!strcmp(prev, "mtu") || !strcmp(prev, "lock")) &&
+			   isdigit((unsigned char)*t)) {
+			*mtu = (unsigned)strtoul(t, NULL, 10);
+		}
+	}
+	return found;
+}
+
+int deploy_route_dev(const char *routes, char *dev, size_t cap, unsigned *mtu)
+{
+	int best = -1;
+
+	*mtu = 0;
+	for (const char *l = routes; l && *l;) {
+		const char *e = strchr(l, '\n');
+		size_t len = e ? (size_t)(e - l) : strlen(l);
+		char d[64];
+		unsigned m;
+		int plen = deploy_route_len(l);
+
+		if (plen > best && deploy_route_line(l, len, d, sizeof(d), &m) == 0) {
+			best = plen;
+			*mtu = m;
+			if (cap)
+				snprintf(dev, cap, "%s", d);
+		}
+		l = e ? e + 1 : l + len;
+	}
+	return best < 0 ? -1 : 0;
+}
+
+unsigned deploy_dtls_mtu_fit(unsigned mtu, unsigned egress, int ipv6)
+{
+	unsigned over = ipv6 ? DEPLOY_DTLS_OVERHEAD6 : DEPLOY_DTLS_OVERHEAD4;
+
+	if (!egress || mtu + over <= egress)
+		return 0;
+	return egress > over ? egress - over : 1;
+}
+
+/* Every needle on one line of listing (NULL-terminated list). */
+static bool deploy_line_has(const char *listing, const char *const *needles)
+{
+	for (const char *l = listing; l && *l;) {
+		const char *e = strchr(l, '\n');
+		size_t len = e ? (size_t)(e - l) : strlen(l);
+		bool all = true;
+
+		for (const char *const *n = needles; *n && all; n++) {
+			const char *hit = memmem(l, len, *n, strlen(*n));
+
+			all = hit != NULL;
+		}
+		if (all)
+			return true;
+		l = e ? e + 1 : l + len;
+	}
+	return false;
+}
+
+int deploy_listener_dropped(const char *listing, unsigned port, int nft)
+{
+	char dport[32];
+
+	snprintf(dport, sizeof(dport), "dport %u ", port);
+	if (nft)
+		return deploy_line_has(listing, (const char *const[]){ "jump proxy", NULL }) &&
+		       deploy_line_has(listing, (const char *const[]){ "fib daddr type local", dport,
+								       "drop", NULL });
+	return deploy_line_has(listing, (const char *const[]){ "-A PREROUTING ", "-j MTUGATE_PREROUTING",
+							       NULL }) &&
+	       deploy_line_has(listing, (const char *const[]){ "-A MTUGATE_PREROUTING ", "-j MTUGATE_PROXY",
+							       NULL }) &&
+	       deploy_line_has(listing, (const char *const[]){ "-A MTUGATE_PROXY ", dport,
+							       "--dst-type LOCAL", "-j DROP", NULL });
+}

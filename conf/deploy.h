@@ -39,6 +39,26 @@ size_t deploy_foreign_routes(const char *table, const char *mine, struct strbuf 
 const char *deploy_ipt_policy(const char *save, const char *table, const char *chain, char *buf,
 			      size_t cap);
 
+/* The device of the most specific route in `ip -o route show` output
+ * (`match ADDR`, `default`), copied into dev, and that route's own "mtu N"
+ * (0 when it has none): 0, or -1 when no route names a "dev". */
+int deploy_route_dev(const char *route, char *dev, size_t cap, unsigned *mtu);
+
+/* What DTLS adds around a tunnel packet on the wire, toward a client over
+ * IPv4 or IPv6 (outer IP and UDP headers, DTLS record, IV, MAC and padding):
+ * the ASA's 1418-byte DTLS MTU on a 1500-byte path, plus 20 for IPv6. */
+#define DEPLOY_DTLS_OVERHEAD4 82u
+#define DEPLOY_DTLS_OVERHEAD6 102u
+/* A relay group's tunnel mtu against the egress MTU toward its clients: the
+ * largest mtu whose DTLS datagrams fit (egress - overhead) when mtu does not
+ * fit, else 0. ipv6: the clients reach this firewall over IPv6. */
+unsigned deploy_dtls_mtu_fit(unsigned mtu, unsigned egress, int ipv6);
+
+/* Whether an iptables-save listing of the mangle table holds mtugate's drop
+ * of direct connections to the proxy's listener port, hooked into
+ * PREROUTING; nft: `nft list table inet mtugate`'s fib rule. */
+int deploy_listener_dropped(const char *listing, unsigned port, int nft);
+
 /* What the daemon watches (daemon/rulewatch.c): the number of rules in each
  * of mtugate's chains, and the jumps into them from the built-in chains, as
  * nf_tables holds them (iptables-nft's tables and nft's alike). */

@@ -394,6 +394,140 @@ static void check_input(struct check *k, const char *tool)
 	strbuf_free(&save);
 }
 
+/* The printed rules drop a connection to the listener's port on a local
+ * address before INPUT sees it (only TPROXY's diverted logins reach the
+ * proxy): without that rule INPUT decides, and an open INPUT lets anyone
+ * who reaches this host talk to the proxy directly. */
+static void check_listener(struct check *k)
+{
+	const unsigned port = k->e->conf->proxy.listen_port;
+	struct strbuf save = { 0 }, input = { 0 };
+	char pol[16] = "";
+
+	if (check_sh(k->nft ? "nft list table inet mtugate" : "iptables-save -t mangle", &save) != 0 ||
+	    !save.buf) {
+		strbuf_free(&save);
+		return;
+	}
+	if (deploy_listener_dropped(save.buf, port, k->nft)) {
+		check_ok(k, "direct connections to the proxy's port %u are dropped before INPUT", port);
+	} else {
+		check_sh("iptables-save -t filter", &input);
+		deploy_ipt_policy(input.buf ? input.buf : "", "filter", "INPUT", pol, sizeof(pol));
+		check_bad(k, "systemctl restart mtugate-rules (its proxy chain drops them); INPUT should"
+			     " accept the proxy's mark only",
+			  "nothing drops direct connections to the proxy's port %u: INPUT (policy %s)"
+			  " decides, and the proxy is reached without TPROXY", port,
+			  pol[0] ? pol : "ACCEPT");
+	}
+	strbuf_free(&save);
+	strbuf_free(&input);
+}
+
+/* A group with tunnels whose pool never sent a SYN through the mss queue:
+ * its inner traffic does not cross this firewall with the pool's addresses
+ * (the headend's inside leg elsewhere, or a u-turn NAT behind it). */
+static void check_flow(struct check *k)
+{
+	const struct check_env *e = k->e;
+
+	if (!e->use || !e->policy || e->conf->queues.mss.first < 0)
+		return;
+	for (size_t i = 0; i < policy_count(e->policy); i++) {
+		const struct group *g = policy_group(e->policy, i);
+
+		if (g->mss_mode == MSS_OFF || !e->use[i].tunnels)
+			continue;
+		if (e->use[i].syns)
+			check_ok(k, "group %s: %llu tunnel(s), its pool's SYNs reach the mss queue (%llu)",
+				 g->name, e->use[i].tunnels, e->use[i].syns);
+		else
+			check_bad(k, "route the headend's inside leg (the pool's traffic) through this"
+				     " firewall, with no NAT of the pool before it; or fix the group's pool"
+				     " (`mtugatectl groups`)",
+				  "group %s has %llu tunnel(s) but no SYN of its pool reached the mss queue:"
+				  " the inner traffic does not cross this firewall with the pool's"
+				  " addresses, so no clamp and no Path MTU answer reach it", g->name,
+				  e->use[i].tunnels);
+	}
+}
+
+/* The egress MTU toward dst (a prefix, or NULL: the default route) for
+ * family: the route's own mtu, else its device's; 0 when unknown. */
+static unsigned check_egress_mtu(int family, const struct prefix *dst, char *dev, size_t cap)
+{
+	struct strbuf out = { 0 };
+	char cmd[160], path[96], txt[64];
+	unsigned mtu = 0;
+	int fam = family == AF_INET6 ? 6 : 4;
+
+	if (dst && dst->len) {
+		struct ipaddr a = { .family = dst->family };
+
+		memcpy(a.addr, dst->addr, sizeof(a.addr));
+		/* The main table only: `route get` would find the prefix's own
+		 * address local or anycast here. */
+		snprintf(cmd, sizeof(cmd), "ip -o -%d route show match %s", fam,
+			 addr_format(&a, txt, sizeof(txt)));
+	} else {
+		snprintf(cmd, sizeof(cmd), "ip -o -%d route show default", fam);
+	}
+	if (check_sh(cmd, &out) == 0 && out.buf && deploy_route_dev(out.buf, dev, cap, &mtu) == 0 &&
+	    !mtu) {
+		int m;
+
+		snprintf(path, sizeof(path), "/sys/class/net/%s/mtu", dev);
+		mtu = (m = check_file_int(path)) > 0 ? (unsigned)m : 0;
+	}
+	strbuf_free(&out);
+	return mtu;
+}
+
+/* The headend sizes its DTLS MTU for a 1500-byte path; this firewall's own
+ * uplink may be smaller (PPPoE 1492, DS-Lite 1460): a relay group's DTLS
+ * datagrams then do not fit toward its clients. */
+static void check_uplink(struct check *k)
+{
+	const struct check_env *e = k->e;
+
+	for (size_t i = 0; e->policy && i < policy_count(e->policy); i++) {
+		const struct group *g = policy_group(e->policy, i);
+
+		if (g->dtls != DTLS_RELAY)
+			continue;
+		for (int fam = 0; fam < 2; fam++) {
+			const int family = fam ? AF_INET6 : AF_INET;
+			const struct prefix *dst = NULL;
+			char dev[64] = "", fix[320];
+			unsigned egress, fit;
+			bool any = !g->nclients;
+
+			for (size_t c = 0; c < g->nclients; c++)
+				if (g->clients[c].family == family) {
+					any = true;
+					dst = dst ? dst : &g->clients[c];
+				}
+			if (!any || (fam && !check_uses_v6(e)))
+				continue;
+			if (!(egress = check_egress_mtu(family, dst, dev, sizeof(dev))))
+				continue;
+			fit = deploy_dtls_mtu_fit(g->mtu, egress, fam);
+			if (!fit) {
+				check_ok(k, "group %s: mtu %u plus DTLS over IPv%c fits %s's MTU %u", g->name,
+					 g->mtu, fam ? '6' : '4', dev, egress);
+				continue;
+			}
+			snprintf(fix, sizeof(fix), "set mtu = %u in %.160s (the proxy offers it; without"
+				 " the proxy set the headend's DTLS MTU too: ASA `anyconnect mtu %u`)", fit,
+				 g->file, fit);
+			check_bad(k, fix, "group %s: mtu %u plus %u bytes of DTLS over IPv%c is more than"
+				  " %s's MTU %u toward its clients: its large DTLS datagrams are fragmented"
+				  " or dropped", g->name, g->mtu, fam ? DEPLOY_DTLS_OVERHEAD6 :
+				  DEPLOY_DTLS_OVERHEAD4, fam ? '6' : '4', dev, egress);
+		}
+	}
+}
+
 /* The headend's address a on tls_port. */
 static socklen_t check_sockaddr(const struct conf *c, const struct ipaddr *a,
 				struct sockaddr_storage *ss)
@@ -525,6 +659,10 @@ unsigned check_run(const struct check_env *e)
 		if (check_uses_v6(e))
 			check_input(&k, "ip6tables");
 	}
+	if (e->conf->proxy.enable)
+		check_listener(&k);
+	check_flow(&k);
+	check_uplink(&k);
 	check_headend(&k);
 	if (e->conf->proxy.enable)
 		check_certificate(&k);

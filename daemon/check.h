@@ -22,6 +22,12 @@ struct check_env {
 		unsigned portid;
 	} queues[64];
 	size_t nqueues;
+	/* Per group of the policy, in its order, from the daemon's counters:
+	 * tunnels seen (proxied sessions, DTLS flows decided) and SYNs its pool
+	 * sent through the mss queue. NULL when the daemon did not answer. */
+	const struct check_use {
+		unsigned long long tunnels, syns;
+	} *use;
 	FILE *out;
 };
 

@@ -919,12 +919,41 @@ struct ctlc_cmd {
 	const char *help;
 };
 
+/* The groups' "group.NAME.FIELD" counters that tell whether a group has
+ * tunnels and whether its pool's SYNs reach the mss queue. */
+static void ctlc_check_use(const struct ctlc_reply *r, const struct policy *p, struct check_use *use)
+{
+	/* dtls_port_rewritten flows are counted in dtls_relayed too. */
+	static const char *const tunnels[] = { "sessions", "dtls_relayed", "dtls_blocked", NULL };
+	static const char *const syns[] = { "mss_rewritten", "mss_inserted", "mss_unchanged", NULL };
+
+	for (size_t i = 0; i < r->n; i++) {
+		const char *k = r->kv[i].key, *field = strrchr(k, '.');
+		unsigned long long v;
+
+		if (strncmp(k, "group.", 6) || !field || sscanf(r->kv[i].val, "%llu", &v) != 1)
+			continue;
+		for (size_t g = 0; g < policy_count(p); g++) {
+			const char *name = policy_group(p, g)->name;
+			size_t len = strlen(name);
+
+			if ((size_t)(field - k) != 6 + len || strncmp(k + 6, name, len))
+				continue;
+			for (const char *const *f = tunnels; *f; f++)
+				use[g].tunnels += strcmp(field + 1, *f) ? 0 : v;
+			for (const char *const *f = syns; *f; f++)
+				use[g].syns += strcmp(field + 1, *f) ? 0 : v;
+		}
+	}
+}
+
 /* The deployment against the configuration (daemon/check.c): exit 0 when
  * every check passed, 1 otherwise. */
 static int ctlc_check(struct ctlc *x, int argc, char **argv)
 {
 	struct diag d = { 0 };
 	struct policy *p = NULL;
+	struct check_use *use = NULL;
 	struct ctlc_reply r;
 	struct conf c;
 	char self[4096];
@@ -958,9 +987,14 @@ static int ctlc_check(struct ctlc *x, int argc, char **argv)
 		    sscanf(r.kv[i].val, "%u", &port) == 1)
 			e.queues[e.nqueues++] = (struct check_queue){ num, port };
 	}
+	if (e.daemon_answers && (use = calloc(policy_count(p) + 1, sizeof(*use)))) {
+		ctlc_check_use(&r, p, use);
+		e.use = use;
+	}
 	if (e.daemon_answers)
 		ctlc_reply_free(&r);
 	rc = check_run(&e) ? 1 : 0;
+	free(use);
 out:
 	diag_free(&d);
 	policy_free(p);

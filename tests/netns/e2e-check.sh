@@ -5,8 +5,11 @@
 # forwarding off, a rule deleted, a stale rule, a hook gone, the firewall's
 # `nft flush ruleset` (what `systemctl reload nftables` runs), the daemon
 # stopped (queues unbound), the headend unreachable, another rule on
-# mtugate's mark bits, and with the proxy: TPROXY's ip rule gone, a route of
-# another tool in its table, a default-drop INPUT; then the nft backend.
+# mtugate's mark bits, a group with tunnels whose pool's SYNs never reach the
+# mss queue, an uplink toward the clients too small for a relay group's DTLS
+# (DS-Lite 1460), and with the proxy: TPROXY's ip rule gone, a route of
+# another tool in its table, a default-drop INPUT, nothing dropping direct
+# connections to the listener; then the nft backend.
 # Not broken here: conntrack unloaded (a namespace cannot unload a module).
 set -u
 cd "$(dirname "$0")/../.."
@@ -19,9 +22,9 @@ done
 
 tmp=$(mktemp -d /tmp/mg-check.XXXXXX)
 chmod 755 "$tmp"
-gw=mgk$$-gw he=mgk$$-he
+gw=mgk$$-gw he=mgk$$-he cl=mgk$$-cl
 cleanup() {
-	ns_destroy $gw $he
+	ns_destroy $gw $he $cl
 	ip netns list 2>/dev/null | awk '/^mtugate-check-/ { print $1 }' | while read -r n; do
 		# a check killed half-way would leave its scratch namespace
 		case $n in mtugate-check-*) ip netns del "$n" 2>/dev/null ;; esac
@@ -29,8 +32,11 @@ cleanup() {
 	[ -n "${KEEP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"
 }
 trap cleanup EXIT
-ns_create $gw $he
+ns_create $gw $he $cl
 ns_link $gw 198.18.2.1/24 2001:db8:2::1/64 $he 198.18.2.2/24 2001:db8:2::2/64
+# The clients' side: the relay group's clients are 198.18.1.0/24 (the uplink check's route).
+ns_link $gw 198.18.1.1/24 2001:db8:1::1/64 $cl 198.18.1.2/24 2001:db8:1::2/64
+ns_route $cl 198.18.1.1 2001:db8:1::1
 ns_forwarding $gw
 ip netns exec $gw modprobe nf_conntrack 2>/dev/null
 ip netns exec $gw sysctl -qw net.netfilter.nf_conntrack_max=65536 2>/dev/null
@@ -189,6 +195,31 @@ names "an unreachable headend is named" "headend 198.18.2.2 does not answer on T
 headend_tls 4 & hl4=$!
 wait_until 10 ip netns exec $he ss -Htln4 'sport = :443' | grep -q .
 
+## A group with tunnels whose pool's traffic never reaches the mss queue: a DTLS flow of the
+## relay group's client (decided: a tunnel), and no SYN from or to its pool.
+grp_line() { grep -q "^$1 *group relay: $2" "$tmp/check.out"; }
+ip netns exec $cl "$B/tools/dtlsblast" send 198.18.1.2 40444 198.18.2.2 444 1 >/dev/null 2>&1
+names "a group with tunnels but none of its pool's SYNs is named" \
+	"group relay has 1 tunnel(s) but no SYN of its pool reached the mss queue"
+check "its fix says where the inner traffic must flow" grep -q "fix: route the headend's inside leg" "$tmp/check.out"
+# One SYN toward the pool crosses the gateway (no route beyond it: queued all the same).
+ip netns exec $cl timeout 3 socat -T1 - TCP4:192.0.2.5:80,connect-timeout=1 </dev/null >/dev/null 2>&1
+runcheck
+check "with a SYN of its pool: ok" grp_line ok "1 tunnel(s), its pool's SYNs reach the mss queue"
+check "and healthy" healthy
+[ $rc = 0 ] || sed 's/^/info   /' "$tmp/check.out"
+
+## The firewall's own uplink toward the clients: DS-Lite's 1460 cannot carry the relay
+## group's 1380-byte packets in DTLS (1380 + 82).
+check "the uplink fits: ok" grp_line ok "mtu 1380 plus DTLS over IPv4 fits v-$cl's MTU 1500"
+ip -n $gw link set "v-$cl" mtu 1460
+names "an uplink too small for the relay group's DTLS is named" \
+	"group relay: mtu 1380 plus 82 bytes of DTLS over IPv4 is more than v-$cl's MTU 1460"
+check "with the mtu to set" grep -q "fix: set mtu = 1378 in .*relay.conf" "$tmp/check.out"
+check "IPv6 too (102 bytes)" grep -q "^PROBLEM  group relay: mtu 1380 plus 102 bytes of DTLS over IPv6" "$tmp/check.out"
+ip -n $gw link set "v-$cl" mtu 1500
+check "the uplink back at 1500: healthy" healthy
+
 # Another program on a queue this configuration names (a second mtugated,
 # as Suricata would sit on its queue 0): the check tells its netlink port
 # from the running daemon's.
@@ -248,6 +279,15 @@ ip netns exec $gw ip6tables -P INPUT DROP
 ip netns exec $gw ip6tables -I INPUT -m mark --mark 0x100/0x100 -j ACCEPT
 check "with the accept: healthy" healthy
 [ $rc = 0 ] || sed 's/^/info   /' "$tmp/check.out"
+check "direct connections to the listener are dropped: ok" \
+	grep -q "^ok       direct connections to the proxy's port 8443 are dropped before INPUT" "$tmp/check.out"
+ip netns exec $gw iptables -t mangle -D MTUGATE_PROXY -p tcp --dport 8443 -m addrtype --dst-type LOCAL -j DROP
+ip netns exec $gw iptables -P INPUT ACCEPT
+names "nothing dropping direct connections to the listener is named" \
+	"nothing drops direct connections to the proxy's port 8443: INPUT (policy ACCEPT)"
+ip netns exec $gw iptables -P INPUT DROP
+rules_unit start
+check "re-applied: healthy" healthy
 
 ## The nft backend. This kernel may lack nft's queue statement (the xtables
 ## NFQUEUE target is what the other tests use): then the table without queues.

@@ -244,6 +244,59 @@ static void test_expect(void)
 	strbuf_free(&big);
 }
 
+/* The uplink toward the clients (mtugatectl check): the most specific route's
+ * device and mtu, and what a relay group's DTLS needs on top of its mtu. */
+static void test_uplink(void)
+{
+	char dev[64] = "";
+	unsigned mtu = 7;
+
+	CHECK_INT(deploy_route_dev("default via 198.18.9.1 dev ppp0 proto static\n"
+				   "198.18.1.0/24 dev eth1 proto kernel scope link src 198.18.1.1\n",
+				   dev, sizeof(dev), &mtu), 0);
+	CHECK_STR(dev, "eth1");
+	CHECK_INT(mtu, 0);
+	CHECK_INT(deploy_route_dev("default via 198.18.9.1 dev wan mtu lock 1460\n", dev, sizeof(dev),
+				   &mtu), 0);
+	CHECK_STR(dev, "wan");
+	CHECK_INT(mtu, 1460);
+	CHECK_INT(deploy_route_dev("2001:db8:1::/64 dev v6 metric 256 mtu 1492 pref medium\n"
+				   "default via 2001:db8:9::1 dev wan metric 1024\n", dev, sizeof(dev), &mtu), 0);
+	CHECK_STR(dev, "v6");
+	CHECK_INT(mtu, 1492);
+	CHECK_INT(deploy_route_dev("", dev, sizeof(dev), &mtu), -1);
+	CHECK_INT(deploy_route_dev("unreachable default proto kernel\n", dev, sizeof(dev), &mtu), -1);
+	/* ASA: 1418 on a 1500-byte path; PPPoE 1492, DS-Lite 1460. */
+	CHECK_INT(deploy_dtls_mtu_fit(1418, 1500, 0), 0);
+	CHECK_INT(deploy_dtls_mtu_fit(1418, 1492, 0), 1410);
+	CHECK_INT(deploy_dtls_mtu_fit(1380, 1460, 0), 1378);
+	CHECK_INT(deploy_dtls_mtu_fit(1398, 1500, 1), 0);
+	CHECK_INT(deploy_dtls_mtu_fit(1418, 1500, 1), 1398);
+	CHECK_INT(deploy_dtls_mtu_fit(1418, 0, 0), 0);
+}
+
+/* The drop of direct connections to the proxy's listener, hooked. */
+static void test_listener(void)
+{
+	static const char ipt[] =
+		"*mangle\n-A PREROUTING -j MTUGATE_PREROUTING\n"
+		"-A MTUGATE_PREROUTING -j MTUGATE_PROXY\n"
+		"-A MTUGATE_PROXY -p tcp -m tcp --dport 8443 -m addrtype --dst-type LOCAL -j DROP\n";
+	static const char nft[] =
+		"table inet mtugate {\n\tchain prerouting {\n\t\tjump proxy\n\t}\n\tchain proxy {\n"
+		"\t\tfib daddr type local tcp dport 8443 drop\n\t}\n}\n";
+
+	CHECK(deploy_listener_dropped(ipt, 8443, 0));
+	CHECK(!deploy_listener_dropped(ipt, 9443, 0));
+	CHECK(!deploy_listener_dropped(ipt + strlen("*mangle\n-A PREROUTING -j MTUGATE_PREROUTING\n"), 8443, 0));
+	CHECK(!deploy_listener_dropped("-A PREROUTING -j MTUGATE_PREROUTING\n"
+				       "-A MTUGATE_PREROUTING -j MTUGATE_PROXY\n"
+				       "-A MTUGATE_PROXY -p tcp -m tcp --dport 8443 -j ACCEPT\n", 8443, 0));
+	CHECK(deploy_listener_dropped(nft, 8443, 1));
+	CHECK(!deploy_listener_dropped(nft, 84, 1));
+	CHECK(!deploy_listener_dropped("", 8443, 1));
+}
+
 int main(void)
 {
 	test_expect();
@@ -252,5 +305,7 @@ int main(void)
 	test_nft_lines();
 	test_marks();
 	test_routes_policy();
+	test_uplink();
+	test_listener();
 	return t_done("test_deploy");
 }
