@@ -639,6 +639,31 @@ static void check_marks(struct check *k)
 	strbuf_free(&found);
 }
 
+/* Users who log in with a certificate cannot go through the proxy: it
+ * terminates their TLS and has no certificate to show the headend. */
+static void check_certreq(struct check *k)
+{
+	const struct check_env *e = k->e;
+	char fix[PATH_MAX + 160];
+
+	if (!e->daemon_answers)
+		return;
+	if (!e->ncertreq) {
+		check_ok(k, "the headend never asked the proxy for a client certificate");
+		return;
+	}
+	for (size_t i = 0; i < e->ncertreq; i++) {
+		const struct group *g = e->certreq[i].group[0] ?
+					policy_by_name(e->policy, e->certreq[i].group) : NULL;
+
+		snprintf(fix, sizeof(fix), "for users who log in with a certificate: proxy = no in %s,"
+			 " or [proxy] enable = no", g ? g->file : "a group whose clients are theirs");
+		check_bad(k, fix, "group %s: the headend asked the proxy for a client certificate %llu"
+			  " time(s) (upstream_cert_requested): the proxy cannot pass one on",
+			  e->certreq[i].group[0] ? e->certreq[i].group : "(none)", e->certreq[i].n);
+	}
+}
+
 unsigned check_run(const struct check_env *e)
 {
 	struct check k = { .e = e };
@@ -664,8 +689,10 @@ unsigned check_run(const struct check_env *e)
 	check_flow(&k);
 	check_uplink(&k);
 	check_headend(&k);
-	if (e->conf->proxy.enable)
+	if (e->conf->proxy.enable) {
 		check_certificate(&k);
+		check_certreq(&k);
+	}
 	check_marks(&k);
 	check_scratch_free(&k);
 	if (k.problems)

@@ -28,6 +28,13 @@ struct check_env {
 	const struct check_use {
 		unsigned long long tunnels, syns;
 	} *use;
+	/* Groups whose headend asked the proxy for a client certificate, from
+	 * the daemon's upstream_cert_requested ("": connections of no group). */
+	struct check_certreq {
+		char group[64];
+		unsigned long long n;
+	} certreq[16];
+	size_t ncertreq;
 	FILE *out;
 };
 

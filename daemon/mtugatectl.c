@@ -947,6 +947,34 @@ static void ctlc_check_use(const struct ctlc_reply *r, const struct policy *p, s
 	}
 }
 
+/* The groups whose headend asked for a client certificate: each
+ * "group.NAME.upstream_cert_requested" above 0, and what the proxy-wide
+ * count has beyond them (connections of no group) as group "". */
+static void ctlc_check_certreq(struct check_env *e, const struct ctlc_reply *r)
+{
+	unsigned long long total = 0, grouped = 0, v;
+	const size_t max = sizeof(e->certreq) / sizeof(e->certreq[0]);
+	const char *f = ".upstream_cert_requested";
+	size_t i, kl, fl = strlen(f);
+
+	for (i = 0; r && i < r->n; i++) {
+		kl = strlen(r->kv[i].key);
+		if (sscanf(r->kv[i].val, "%llu", &v) != 1 || !v)
+			continue;
+		if (!strcmp(r->kv[i].key, "proxy_tls.upstream_cert_requested"))
+			total = v;
+		else if (!strncmp(r->kv[i].key, "group.", 6) && kl > 6 + fl &&
+			 !strcmp(r->kv[i].key + kl - fl, f) && e->ncertreq < max) {
+			snprintf(e->certreq[e->ncertreq].group, sizeof(e->certreq[0].group), "%.*s",
+				 (int)(kl - 6 - fl), r->kv[i].key + 6);
+			e->certreq[e->ncertreq++].n = v;
+			grouped += v;
+		}
+	}
+	if (total > grouped && e->ncertreq < max)
+		e->certreq[e->ncertreq++] = (struct check_certreq){ "", total - grouped };
+}
+
 /* The deployment against the configuration (daemon/check.c): exit 0 when
  * every check passed, 1 otherwise. */
 static int ctlc_check(struct ctlc *x, int argc, char **argv)
@@ -991,6 +1019,7 @@ static int ctlc_check(struct ctlc *x, int argc, char **argv)
 		ctlc_check_use(&r, p, use);
 		e.use = use;
 	}
+	ctlc_check_certreq(&e, e.daemon_answers ? &r : NULL);
 	if (e.daemon_answers)
 		ctlc_reply_free(&r);
 	rc = check_run(&e) ? 1 : 0;

@@ -65,6 +65,9 @@
 #                              SIZE-byte XML document to the CONNECT answer, as an ASA does
 #                              (with asa_mtus, $LAB_DIR/asa-connect/N holds the Nth CONNECT
 #                              answer head the shim sent, byte for byte)
+#       client_cert=request|require  ocserv asks for a client certificate (the lab CA's, user
+#                              from its CN): request takes a password without one, require
+#                              ("auth = certificate") takes no login without one
 #   lab_connect GROUP [OPENCONNECT ARGS...]   connect on oc0 and wait (30 s) for its address;
 #                              sets LAB_OC_LOG, LAB_OC_PID, LAB_OC_ENV (vpnc-script env dump),
 #                              LAB_TUN4/LAB_TUN6 (assigned inner addresses), LAB_GROUP;
@@ -278,6 +281,12 @@ lab_ocserv_conf() {
 	[[ -z $LAB_REKEY ]] || sed -i -e "s/^rekey-time = .*/rekey-time = ${LAB_REKEY%%:*}/" \
 		-e "s/^rekey-method = .*/rekey-method = ${LAB_REKEY#*:}/" "$d/ocserv.conf"
 	lab_custom_headers >>"$d/ocserv.conf"
+	case ${LAB_CLIENT_CERT:-} in
+	request) printf 'enable-auth = "certificate"\n' >>"$d/ocserv.conf" ;;
+	require) sed -i 's/^auth = .*/auth = "certificate"/' "$d/ocserv.conf" ;;
+	esac
+	[[ -z ${LAB_CLIENT_CERT:-} ]] ||
+		printf 'ca-cert = %s\ncert-user-oid = 2.5.4.3\n' "$LAB_CA" >>"$d/ocserv.conf"
 	for g in ${LAB_GROUPS//,/ }; do
 		local p4=LAB_POOL4_$g p6=LAB_POOL6_$g
 		[[ -n ${!p4:-} ]] || die "unknown group $g"
@@ -364,7 +373,7 @@ lab_up() {
 	local o
 	LAB_REKEY=''
 	LAB_GROUPS=relay,tlsonly LAB_DTLS_PSK=0 LAB_DTLS_BLOCK='' LAB_ASA='' LAB_NO_UDP='' LAB_CSCUH=0
-	LAB_ROUTES=0 LAB_HEADERS=0:0 LAB_POST_AUTH_XML=0
+	LAB_ROUTES=0 LAB_HEADERS=0:0 LAB_POST_AUTH_XML=0 LAB_CLIENT_CERT=
 	LAB_MTU_OUT=1500 LAB_MTU_DMZ=1500 LAB_MTU_IN=1500
 	for o in "$@"; do
 		case $o in
@@ -386,6 +395,7 @@ lab_up() {
 		routes=*) LAB_ROUTES=${o#*=} ;;
 		custom_headers=*:*) LAB_HEADERS=${o#*=} ;;
 		post_auth_xml=*) LAB_POST_AUTH_XML=${o#*=} ;;
+		client_cert=request | client_cert=require) LAB_CLIENT_CERT=${o#*=} ;;
 		*) die "lab_up: unknown option $o" ;;
 		esac
 	done
