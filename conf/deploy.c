@@ -611,3 +611,32 @@ int deploy_listener_dropped(const char *listing, unsigned port, int nft)
 	       deploy_line_has(listing, (const char *const[]){ "-A MTUGATE_PROXY ", dport,
 							       "--dst-type LOCAL", "-j DROP", NULL });
 }
+
+uint64_t deploy_queue_packets(const char *save, int first, int last)
+{
+	uint64_t sum = 0;
+
+	for (const char *l = save; l && *l;) {
+		const char *e = strchr(l, '\n');
+		size_t len = e ? (size_t)(e - l) : strlen(l);
+		char line[1024];
+		unsigned long long pk;
+		const char *q;
+		int a, b;
+
+		if (len < sizeof(line)) {
+			memcpy(line, l, len);
+			line[len] = '\0';
+			if (sscanf(line, "[%llu:", &pk) == 1 && strstr(line, " -j NFQUEUE")) {
+				if ((q = strstr(line, "--queue-num ")) && sscanf(q + 12, "%d", &a) == 1 &&
+				    a >= first && a <= last)
+					sum += pk;
+				else if ((q = strstr(line, "--queue-balance ")) &&
+					 sscanf(q + 16, "%d:%d", &a, &b) == 2 && a == first && b == last)
+					sum += pk;
+			}
+		}
+		l = e ? e + 1 : l + len;
+	}
+	return sum;
+}

@@ -59,6 +59,11 @@ unsigned deploy_dtls_mtu_fit(unsigned mtu, unsigned egress, int ipv6);
  * PREROUTING; nft: `nft list table inet mtugate`'s fib rule. */
 int deploy_listener_dropped(const char *listing, unsigned port, int nft);
 
+/* The packets the NFQUEUE rules of an `iptables-save -c` listing sent to the
+ * queues first..last (a --queue-num inside the range, or a --queue-balance
+ * of exactly that range): what the kernel queued or, fail-open, let by. */
+uint64_t deploy_queue_packets(const char *save, int first, int last);
+
 /* What the daemon watches (daemon/rulewatch.c): the number of rules in each
  * of mtugate's chains, and the jumps into them from the built-in chains, as
  * nf_tables holds them (iptables-nft's tables and nft's alike). */

@@ -187,6 +187,49 @@ static void check_queue(struct check *k, const struct nfqproc_row *rows, size_t 
 			 q->last > q->first ? q->last : 0, kind);
 }
 
+/*
+ * Fail-open: a packet that finds its queue full, or no program bound, passes
+ * unqueued, and the kernel counts it nowhere (nfnetlink_queue's dropped
+ * counters are for queues without fail-open). The NFQUEUE rules' packet
+ * counters say what was sent to the queues, the kernel's id sequence what it
+ * handed to the bound program since it bound: the rest went by mtugated.
+ * Both restart together under the units (the rules unit follows the
+ * daemon), and a re-apply of the rules starts their count again.
+ */
+static void check_bypass(struct check *k, const struct nfqproc_row *rows, size_t n,
+			 const struct qrange *q, const char *kind)
+{
+	struct strbuf save = { 0 };
+	uint64_t sent, got = 0;
+
+	if (q->first < 0 || k->nft ||
+	    check_sh("iptables-save -c -t mangle; ip6tables-save -c -t mangle", &save) != 0 || !save.buf) {
+		strbuf_free(&save);
+		return;
+	}
+	sent = deploy_queue_packets(save.buf, q->first, q->last);
+	strbuf_free(&save);
+	for (int num = q->first; num <= q->last; num++) {
+		const struct nfqproc_row *row = nfqproc_find(rows, n, (uint32_t)num);
+
+		if (!row)
+			return;	/* unbound: check_queue() said so */
+		got += row->id_sequence;
+	}
+	if (sent <= got)
+		check_ok(k, "NFQUEUE %d%s%.0d (%s): none of the %llu packets its rules sent passed"
+			 " without mtugated", q->first, q->last > q->first ? "-" : "",
+			 q->last > q->first ? q->last : 0, kind, (unsigned long long)sent);
+	else
+		check_bad(k, "raise [queues] max_len, or spread the queue over a range (mss ="
+			     " 40000-40003), then restart mtugate; a daemon restarted without its rules"
+			     " unit also shows here: systemctl restart mtugate-rules starts the count again",
+			  "NFQUEUE %d%s%.0d (%s): %llu of the %llu packets its rules sent passed without"
+			  " mtugated (the queue full, or nothing bound): unclamped, undecided",
+			  q->first, q->last > q->first ? "-" : "", q->last > q->first ? q->last : 0,
+			  kind, (unsigned long long)(sent - got), (unsigned long long)sent);
+}
+
 static void check_daemon(struct check *k)
 {
 	const struct conf *c = k->e->conf;
@@ -208,6 +251,9 @@ static void check_daemon(struct check *k)
 	check_queue(k, rows, n, &c->queues.mss, "mss");
 	check_queue(k, rows, n, &c->queues.pmtu, "pmtu");
 	check_queue(k, rows, n, &c->queues.dtls, "dtls");
+	check_bypass(k, rows, n, &c->queues.mss, "mss");
+	check_bypass(k, rows, n, &c->queues.pmtu, "pmtu");
+	check_bypass(k, rows, n, &c->queues.dtls, "dtls");
 }
 
 /* The scratch namespace with this configuration's rules and routes in it,
@@ -669,8 +715,8 @@ unsigned check_run(const struct check_env *e)
 	struct check k = { .e = e };
 
 	check_kernel(&k);
-	check_daemon(&k);
 	k.nft = check_sh("nft list table inet mtugate >/dev/null", NULL) == 0;
+	check_daemon(&k);
 	fprintf(e->out, "note     rules backend: %s\n", k.nft ? "nft (table inet mtugate)" :
 		"iptables (MTUGATE_* chains)");
 	check_rules(&k);

@@ -7,7 +7,8 @@
 # stopped (queues unbound), the headend unreachable, another rule on
 # mtugate's mark bits, a group with tunnels whose pool's SYNs never reach the
 # mss queue, an uplink toward the clients too small for a relay group's DTLS
-# (DS-Lite 1460), and with the proxy: TPROXY's ip rule gone, a route of
+# (DS-Lite 1460), packets the mss queue let by while nothing was bound, and
+# with the proxy: TPROXY's ip rule gone, a route of
 # another tool in its table, a default-drop INPUT, nothing dropping direct
 # connections to the listener; then the nft backend.
 # Not broken here: conntrack unloaded (a namespace cannot unload a module).
@@ -238,6 +239,20 @@ kill $opid; wait $opid 2>/dev/null
 stop_daemon
 names "a stopped daemon is named" "mtugated does not answer"
 check "and its unbound queues" grep -q '^PROBLEM  NFQUEUE 40 (mss) has no listener' "$tmp/check.out"
+
+## Packets the kernel let by mtugated (fail-open): a SYN toward the pool while nothing is
+## bound to the mss queue, counted by its rule and never handed to the daemon.
+rules_unit start
+ip netns exec $cl timeout 3 socat -T1 - TCP4:192.0.2.6:80,connect-timeout=1 </dev/null >/dev/null 2>&1
+start_daemon
+names "a SYN that passed the unbound mss queue is counted as bypassed" \
+	"NFQUEUE 40 (mss): [1-9][0-9]* of the [1-9][0-9]* packets its rules sent passed without mtugated"
+rules_unit start
+check "the rules re-applied, the count starts again: healthy" healthy
+[ $rc = 0 ] || sed 's/^/info   /' "$tmp/check.out"
+check "the queue's line says none passed by" \
+	grep -q "^ok       NFQUEUE 40 (mss): none of the" "$tmp/check.out"
+stop_daemon
 
 ## The proxy: TPROXY's routes and the INPUT chain.
 conf yes

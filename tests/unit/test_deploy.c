@@ -297,6 +297,27 @@ static void test_listener(void)
 	CHECK(!deploy_listener_dropped("", 8443, 1));
 }
 
+/* What the NFQUEUE rules sent to a queue (iptables-save -c). */
+static void test_queue_packets(void)
+{
+	static const char save[] =
+		"*mangle\n:PREROUTING ACCEPT [10:600]\n"
+		"[7:420] -A MTUGATE_MSS -s 192.0.2.0/26 -p tcp -m tcp --tcp-flags SYN,RST SYN"
+		" -j NFQUEUE --queue-num 40000 --queue-bypass\n"
+		"[3:180] -A MTUGATE_MSS -d 192.0.2.0/26 -p tcp -m tcp --tcp-flags SYN,RST SYN"
+		" -j NFQUEUE --queue-num 40000 --queue-bypass\n"
+		"[5:9000] -A MTUGATE_PMTU -d 192.0.2.0/26 -j NFQUEUE --queue-balance 40004:40005"
+		" --queue-bypass\n"
+		"[100:6000] -A MTUGATE_DTLS -d 198.18.2.2 -p udp -j MTUGATE_DTLS_NEW\n"
+		"[2:100] -A OTHER -j NFQUEUE --queue-num 0\n";
+
+	CHECK_INT(deploy_queue_packets(save, 40000, 40000), 10);
+	CHECK_INT(deploy_queue_packets(save, 40004, 40005), 5);
+	CHECK_INT(deploy_queue_packets(save, 40003, 40003), 0);
+	CHECK_INT(deploy_queue_packets(save, 0, 0), 2);
+	CHECK_INT(deploy_queue_packets("", 0, 0), 0);
+}
+
 int main(void)
 {
 	test_expect();
@@ -307,5 +328,6 @@ int main(void)
 	test_routes_policy();
 	test_uplink();
 	test_listener();
+	test_queue_packets();
 	return t_done("test_deploy");
 }
