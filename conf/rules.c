@@ -121,6 +121,32 @@ static void rules_ipt_queue(struct strbuf *out, const struct qrange *q)
 		strbuf_printf(out, " -j NFQUEUE --queue-balance %d:%d --queue-bypass\n", q->first, q->last);
 }
 
+/*
+ * A TCP connection whose SYN the clamp queued carries the DTLS tag with no
+ * flag in its connection mark (DTLS marks always carry one), and the PMTU
+ * rules let it pass: its segments fit by construction, and a GSO/GRO
+ * super-packet of it (up to 64 KiB, all a length match sees) would otherwise
+ * make a queue round trip each, which daemon/pmtu.c then passes unanswered
+ * (bench forward_bulk: thousands a second per stream). Set before the SYN is
+ * queued: a SYN the queue bypasses (no daemon, overflow) is marked all the
+ * same, and its connection then gets no Path MTU answer either. Not in
+ * observe mode: its SYNs keep their MSS, and the PMTU path counts what it
+ * would answer.
+ */
+static bool rules_clamp_marks(const struct conf *c, const struct group *g)
+{
+	return rules_qon(&c->queues.mss) && rules_qon(&c->queues.pmtu) && g->mss_mode != MSS_OFF &&
+	       g->mode == MODE_ENFORCE && g->pmtu && g->mtu < 65535;
+}
+
+static bool rules_any_clamp_marks(const struct conf *c, const struct policy *p)
+{
+	for (size_t i = 0; i < policy_count(p); i++)
+		if (rules_clamp_marks(c, policy_group(p, i)))
+			return true;
+	return false;
+}
+
 static void rules_ipt_mss(const struct rules_out *r)
 {
 	static const char *const dir[] = { "-s", "-d" };
@@ -139,6 +165,11 @@ static void rules_ipt_mss(const struct rules_out *r)
 			if (g->pools[k].family != r->family)
 				continue;
 			for (d = 0; d < 2; d++) {
+				if (rules_clamp_marks(r->c, g))
+					strbuf_printf(r->out, "-A MTUGATE_MSS %s %s -p tcp --tcp-flags SYN,RST SYN"
+						      " -m comment --comment \"%s\" -j CONNMARK --set-xmark 0x%x/0x%x\n",
+						      dir[d], rules_prefix(&g->pools[k], buf, sizeof(buf)), g->name,
+						      r->c->marks.tag, marks_dtls_mask(&r->c->marks));
 				strbuf_printf(r->out, "-A MTUGATE_MSS %s %s -p tcp --tcp-flags SYN,RST SYN"
 					      " -m comment --comment \"%s\"", dir[d],
 					      rules_prefix(&g->pools[k], buf, sizeof(buf)), g->name);
@@ -157,6 +188,9 @@ static void rules_ipt_pmtu(const struct rules_out *r)
 		return;
 	strbuf_printf(r->out, "# Path MTU: packets toward a pool larger than the group's mtu%s\n",
 		      r->family == AF_INET ? " (DF set)" : "");
+	if (rules_any_clamp_marks(r->c, r->p))
+		strbuf_printf(r->out, "-A MTUGATE_PMTU -p tcp -m connmark --mark 0x%x/0x%x -j RETURN\n",
+			      r->c->marks.tag, marks_dtls_mask(&r->c->marks));
 	for (i = 0; i < policy_count(r->p); i++) {
 		const struct group *g = policy_group(r->p, i);
 
@@ -618,6 +652,10 @@ static void rules_nft_mss(const struct conf *c, const struct policy *p, struct s
 			for (d = 0; d < 2; d++) {
 				strbuf_printf(out, "\t\t%s %s %s tcp flags & (syn | rst) == syn",
 					      rules_nft_ip(g->pools[k].family), dir[d], buf);
+				/* See rules_clamp_marks(). */
+				if (rules_clamp_marks(c, g))
+					strbuf_printf(out, " ct mark set ct mark & 0x%08x | 0x%x",
+						      ~marks_dtls_mask(&c->marks), c->marks.tag);
 				rules_nft_queue(out, &c->queues.mss);
 			}
 		}
@@ -792,6 +830,10 @@ static void rules_nft_forward(const struct conf *c, const struct policy *p, stru
 				      m, v[d], ~m, v[d]);
 	}
 	rules_nft_dtls_block(c, out);
+	/* Clamped TCP (rules_clamp_marks()): nothing after this is for it. */
+	if (rules_any_clamp_marks(c, p))
+		strbuf_printf(out, "\t\tmeta l4proto tcp ct mark & 0x%x == 0x%x return\n",
+			      marks_dtls_mask(mk), mk->tag);
 	for (i = 0; i < policy_count(p); i++) {
 		const struct group *g = policy_group(p, i);
 

@@ -33,6 +33,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/bench/common.sh
 
 SECS=${BENCH_PROXY_SECONDS:-3}
+BULK_SIZE=${BENCH_PROXY_BULK_SIZE:-1400}
 ROUNDS=${BENCH_PROXY_ROUNDS:-3}
 HS_SECS=${BENCH_PROXY_HS_SECONDS:-3}
 HS_CONC=${BENCH_PROXY_HS_CONC:-16}
@@ -183,7 +184,7 @@ if part bulk; then
 			for path in $( [ $((r % 2)) = 1 ] && echo "direct proxied" || echo "proxied direct"); do
 				port=444; [ $path = proxied ] && port=443
 				b0=$(busy) m0=$(cpu_ticks $mg)
-				out=$(ip netns exec $C "$cstpload" $HE:$port $dir "$SECS") || die "bulk $dir $path failed"
+				out=$(ip netns exec $C "$cstpload" $HE:$port $dir "$SECS" "$BULK_SIZE") || die "bulk $dir $path failed"
 				b1=$(busy) m1=$(cpu_ticks $mg)
 				v=$(field mbit <<<"$out")
 				echo "round $r $dir $path: $v Mbit/s (X-DTLS-MTU $(field dtls_mtu <<<"$out"))"

@@ -268,8 +268,10 @@ kill -TERM $dpid; wait $dpid; rc=$?; dpid=
 check "mtugated stops cleanly ($rc)" test "$rc" = 0
 
 # 6. The same super-packets when mtugate clamps the group's SYNs too: their segments fit
-#    by construction (MSS $((MTU - 40))), so they pass unanswered and cost the group's ICMP
-#    budget nothing (answering them starved the senders that needed an answer).
+#    by construction (MSS $((MTU - 40))). The clamp's rules mark the connection (the tag,
+#    no flag), and the PMTU rules let it pass in the kernel: no super-packet is queued,
+#    none is answered, the group's ICMP budget pays nothing (answering them starved the
+#    senders that needed an answer).
 sed -i 's/^mss = off$/mss = 0/' "$tmp/mtugate.conf"
 sed -i 's/^mss = off$/mss = auto/' "$tmp/groups.d/tunnel.conf"
 ns $gw iptables -t mangle -F; ns $gw iptables -t mangle -X
@@ -281,7 +283,8 @@ check "mtugated restarts with the mss queue" wait_until 10 ctl ping
 transfer 192.0.2.137 9004 4
 check "with TSO on and the SYN clamped the transfer completes" wait_until 20 complete 192.0.2.137
 pmtu_seen() { ctl stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["queues"]["2"]["seen"])'; }
-check "super-packets reached the pmtu queue ($(pmtu_seen) seen)" test "$(pmtu_seen)" -gt 0
+check "the connection carries the clamp's mark (0x4d540000)" bash -c "ip netns exec $gw conntrack -L -p tcp --dport 9004 2>/dev/null | grep -q 'mark=1297350656 '"
+check "no super-packet reached the pmtu queue ($(pmtu_seen) seen)" test "$(pmtu_seen)" = 0
 check "none was answered (pmtu_sent $(stat pmtu_sent))" test "$(stat pmtu_sent)" = 0
 check "none was charged (pmtu_suppressed $(stat pmtu_suppressed))" test "$(stat pmtu_suppressed)" = 0
 check "the server learned no MTU: it needed none" no_route_mtu 192.0.2.137
