@@ -7,6 +7,7 @@
 #  1. proxy on, equal DTLS ports, IPv4 and IPv6: the login is proxied (TPROXY sees the public
 #     address, mtugate's identity DNAT keeps the admin's DNAT off it, the proxy dials the
 #     private address), DTLS goes through the admin's DNAT and is relayed, the MSS clamp works;
+#     without public_address (the control) nothing is proxied;
 #  2. CSCuh61321 (told 444, answering 443), no proxy: mtugate's port-fix DNAT comes before the
 #     admin's and sends the marked flows to the private address's real port.
 set -euo pipefail
@@ -96,6 +97,17 @@ check "tlsonly through the forward" lab_connect_tlsonly
 lab_behaviour || true
 check "tlsonly: the proxy offered no DTLS" [ "$AC_DTLS_OFFERED" = no ]
 check "tlsonly: no reconnect predicted" [ "$AC_RECONNECT" = no ]
+lab_disconnect
+lab_mtugated_stop
+
+# Without public_address mtugate matches the private address only: the login passes it by.
+progress "control: the same without public_address: nothing proxied, the admin's DNAT takes all"
+admin_portfwd
+lab_mtugated_start "$(lab_mtugate_conf proxy=yes)" || die "mtugated did not start (control)"
+tcp0=$(rule_pkts iptables nat PREROUTING admin-fwd-tcp)
+LAB_CONNECT_TO=$PUB4 lab_connect relay || fail "control: tunnel" "no tunnel"
+check "control: no proxied session" sessions_count 0
+check "control: the admin's tcp DNAT took the login" [ "$(rule_pkts iptables nat PREROUTING admin-fwd-tcp)" -gt "$tcp0" ]
 lab_disconnect
 lab_mtugated_stop
 
