@@ -12,9 +12,12 @@
 # raised (Linux exempts frag-needed and Packet Too Big from its limits anyway).
 # Environment: BENCH_PMTU_SECONDS (per run, default 3), BENCH_PMTU_ROUNDS
 # (default 3), BENCH_PMTU_SIZE (default 1400).
-# What bounds it: mtugated answers on one thread, a queue round trip and a
-# raw-socket send per answer, against the kernel answering in the sender's
-# softirq; the budgets (pmtu_rate) are set out of the way.
+# What bounds it: since the per-sender (10/s per /24) and per-destination
+# (20/s per pool address) budgets of clamp/ratelimit.h, which no setting
+# lifts, mtugate's figure is those budgets' (all toward one destination:
+# about 40/s), not its speed: pmtu_suppressed counts the rest. Without them it
+# was one thread answering, a queue round trip and a raw-socket send per
+# answer, against the kernel answering in the sender's softirq.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 . tests/netns/common.sh
