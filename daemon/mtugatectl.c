@@ -562,9 +562,17 @@ static int ctlc_column_width(const struct ctlc_reply *r, const struct ctlc_rows 
 }
 
 /* A heading line with the fields of the first row, then one line per row. */
-/* Fields for scripts, not people: a queue's netlink port (mtugatectl check). */
-static bool ctlc_table_hidden(const char *f)
+/* Fields for scripts, not people: a queue's netlink port (mtugatectl check);
+ * and a would_* counter of mode = observe that is 0 in every group (none
+ * observes, or nothing would have changed), to keep the table narrow. */
+static bool ctlc_table_hidden(const struct ctlc_reply *r, const struct ctlc_rows *s, const char *f)
 {
+	if (strncmp(f, "would_", 6) == 0) {
+		for (size_t i = 0; i < s->n; i++)
+			if (strcmp(ctlc_field(r, s, &s->row[i], f), "0") != 0)
+				return false;
+		return true;
+	}
 	return strcmp(f, "portid") == 0;
 }
 
@@ -586,7 +594,7 @@ static void ctlc_table_rows(const struct ctlc_reply *r, const struct ctlc_rows *
 	for (k = 0; k < ncol; k++) {
 		const char *f = ctlc_field_name(s, r->kv[first->first + k].key);
 
-		if (ctlc_table_hidden(f))
+		if (ctlc_table_hidden(r, s, f))
 			continue;
 		w[k] = ctlc_column_width(r, s, f);
 		printf(" %*s", w[k], f);
@@ -597,7 +605,7 @@ static void ctlc_table_rows(const struct ctlc_reply *r, const struct ctlc_rows *
 		for (k = 0; k < ncol; k++) {
 			const char *f = ctlc_field_name(s, r->kv[first->first + k].key);
 
-			if (!ctlc_table_hidden(f))
+			if (!ctlc_table_hidden(r, s, f))
 				printf(" %*s", w[k], ctlc_field(r, s, &s->row[i], f));
 		}
 		printf("\n");
