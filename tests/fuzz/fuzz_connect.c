@@ -5,7 +5,9 @@
  * exceeds the group's. A rewritten request is never longer, parses again,
  * rewrites to itself, and holds no PSK-NEGOTIATE when asked so. Streamed in
  * pieces cut at points drawn from the input's own hash, both rewriters give
- * what they give in one piece, byte for byte. */
+ * what they give in one piece, byte for byte. Bit 5 of the mode byte: the
+ * response also streams observed (mode = observe), and a head that passes
+ * goes byte for byte but for the empty lines before a start line. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -103,9 +105,65 @@ static void check_stream(bool response, const struct cstp_policy *pol, unsigned 
 		abort();
 }
 
+static uint8_t lines_in[OUT_CAP], lines_out[OUT_CAP];
+
+/* The non-empty lines of h[0..n), with their terminators, into out. */
+static size_t non_empty(const uint8_t *h, size_t n, uint8_t *out)
+{
+	size_t k = 0, off = 0;
+
+	while (off < n) {
+		const uint8_t *e = memchr(h + off, '\n', n - off);
+		size_t len = e ? (size_t)(e - (h + off)) + 1 : n - off;
+
+		if (!(len == 1 || (len == 2 && h[off] == '\r'))) {
+			memcpy(out + k, h + off, len);
+			k += len;
+		}
+		off += len;
+	}
+	return k;
+}
+
+/* Observed from the first byte: never an error pass would not give, and the
+ * head as sent, line for line (only empty lines before a start line go),
+ * ending with its blank line. */
+static void check_observe(const struct cstp_policy *pol, const uint8_t *in, size_t len,
+			  uint32_t seed)
+{
+	struct cstp_policy obs = *pol;
+	struct cstp_head h;
+	struct cstp_offer o;
+	size_t pos = 0, n = 0, used, olen;
+	enum cstp_res s = CSTP_MORE;
+
+	obs.observe = true;
+	cstp_head_init(&h, true, hold);
+	h.observe = true;
+	while (pos < len && s == CSTP_MORE) {
+		size_t k = (seed = seed * 1103515245u + 12345u) >> 16 & 63;
+
+		k = k > len - pos ? len - pos : k;
+		s = cstp_head_feed(&h, in + pos, k, &used, piece + n, OUT_CAP - n, &olen);
+		pos += used;
+		n += olen;
+	}
+	if (s == CSTP_OK) {
+		s = cstp_head_finish_response(&h, &obs, piece + n, OUT_CAP - n, &olen, &o);
+		n += olen;
+		if (s != CSTP_OK && s != CSTP_REFUSED)
+			abort();	/* no value decides anything for an observed head */
+		if (!o.observed || n > o.head_len || n < 2 || piece[n - 1] != '\n')
+			abort();
+		olen = non_empty(piece, n, lines_out);
+		if (non_empty(in, o.head_len, lines_in) != olen || memcmp(lines_in, lines_out, olen))
+			abort();
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct cstp_policy pol;
+	struct cstp_policy pol = { 0 };
 	struct cstp_offer o, o2;
 	size_t n, n2, head;
 	enum cstp_res r;
@@ -144,6 +202,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	}
 	check_stream(true, &pol, 0, data, size, seed, r, out, n);
+	if (data[-5] & 0x20)
+		check_observe(&pol, data, size, seed);
 
 	opts = (unsigned)(data[-5] >> 2) & 7;
 	r = cstp_rewrite_request(data, size, opts, out, sizeof(out), &n, &head);
