@@ -10,7 +10,8 @@
 # (default 5: the rates of one run vary by 15 % here), BENCH_MSS_QUEUES (default
 # 0 on two CPUs, else 0 to CPUs-2), BENCH_MSS_MAXLEN (65536),
 # BENCH_MSS_LAT_RATE / _LAT_N (paced latency run, default 5000/s, 10000),
-# BENCH_MSS_PACED_RATE / _PACED_ROUNDS (mss_syn_rate_paced: 150000/s, 3).
+# BENCH_MSS_PACED_RATE / _PACED_ROUNDS (mss_syn_rate_paced: 150000/s, 3),
+# BENCH_MSS_PERF (a path: `perf record -g` of mtugated in its first saturated run).
 # Also prints mss_nfqueue_floor_ratio: the same runs with SYNs that need no
 # rewrite, i.e. the cost of the queue round trip alone; and the CPU time all
 # CPUs spend per SYN in each mode, and the ratio's ceiling that follows from it
@@ -120,7 +121,14 @@ run() {
 	dump=$!
 	wait_until 10 grep -q "listening on" "$tmp/tcpdump.err"
 	t0=$(cputicks) u0=$(userticks) w0=$(busyticks)
+	local prof=''
+	# BENCH_MSS_PERF=PATH: mtugated's profile during its first saturated run.
+	if [ -n "${BENCH_MSS_PERF:-}" ] && [ "$mode" = mtugate ] && [ "$pace" = 0 ] && [ ! -e "$BENCH_MSS_PERF" ]; then
+		perf record -q -g -p "$dpid" -o "$BENCH_MSS_PERF" 2>/dev/null &
+		prof=$!
+	fi
 	ip netns exec $S "$SYNBLAST" -n "$n" -r "$pace" -k 16 -p $PORT -m "$mss" $SRC $DST >"$tmp/blast" || true
+	[ -n "$prof" ] && { kill -INT "$prof"; wait "$prof"; }
 	last_seen=
 	while ! settled; do sleep 0.3; done
 	dcpu=$(per_syn "$t0" "$(cputicks)" "$n") ucpu=$(per_syn "$u0" "$(userticks)" "$n")
