@@ -8,6 +8,8 @@
 # would have done. Then the group files say enforce and mtugated reloads: on the very same
 # tunnel SYNs are clamped and oversize packets answered, and new tunnels are rewritten and
 # kept off DTLS. Inner IPv4 and IPv6; the outer transport IPv4 (relay) and IPv6 (tlsonly).
+# Part 2 observes the packet path alone (proxy off) under CSCuh61321 (DTLS advertised on 444,
+# answered on 443): no port fix, no block, until the reload to enforce.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 skip_unless_root
@@ -160,6 +162,46 @@ behaviour
 check "enforce relay: X-CSTP-MTU = X-DTLS-MTU = 1300" [ "$AC_CSTP_MTU/$AC_DTLS_MTU" = 1300/1300 ]
 check "enforce relay: DTLS established" [ "$AC_DTLS_ESTABLISHED" = yes ]
 check "enforce relay: connect_rewritten 1" counter_is relay connect_rewritten 1
+lab_disconnect
+lab_mtugated_stop
+lab_down
+
+# DTLS datagrams the headend's stand-in for CSCuh61321 dropped on the advertised port.
+at_444() { n_headend "$1" -t raw -L PREROUTING -v -x -n | awk '/dpt:444/ { n += $1 } END { print n + 0 }'; }
+dtls_reached() { (($(at_444 "$1") > $2)); }
+progress "part 2: the packet path alone (proxy off), CSCuh61321: advertised 444, real 443"
+lab_up cscuh61321
+conf=$(lab_mtugate_conf proxy=no relay.mode=observe tlsonly.mode=observe)
+lab_mtugated_start "$conf" || die "mtugated did not start"
+lab_connect relay
+wait_until 30 lab_dtls_settled || true
+behaviour
+check "observe relay: told port 444, as the headend said" grep -q "X-DTLS-Port: 444" "$LAB_OC_LOG"
+check "observe relay: DTLS not established, as without mtugate" [ "$AC_DTLS_ESTABLISHED" = no ]
+check "observe relay: would_dtls_port_fix counted" counter_ge relay would_dtls_port_fix 1
+check "observe relay: dtls_port_rewritten 0" counter_is relay dtls_port_rewritten 0
+lab_disconnect
+before=$(at_444 ip6tables)
+LAB_CONNECT_TO=$LAB_HEADEND6 lab_connect tlsonly
+check "observe tlsonly: its DTLS reached the headend (IPv6)" wait_until 20 dtls_reached ip6tables "$before"
+check "observe tlsonly: would_dtls_block counted" counter_ge tlsonly would_dtls_block 1
+check "observe tlsonly: dtls_blocked 0" counter_is tlsonly dtls_blocked 0
+lab_disconnect
+
+progress "part 2: enforce by reload: the port fix and the block apply"
+sed -i 's/^mode = observe$/mode = enforce/' "$LAB_DIR"/mtugate/groups.d/*.conf
+kill -HUP "$(<"$LAB_DIR/pids/mtugated")"
+check "reload: mtugatectl groups says enforce" wait_until 10 mode_is relay enforce
+lab_connect relay
+wait_until 30 lab_dtls_settled || true
+behaviour
+check "enforce relay: DTLS established through the port fix" [ "$AC_DTLS_ESTABLISHED" = yes ]
+check "enforce relay: dtls_port_rewritten counted" counter_ge relay dtls_port_rewritten 1
+lab_disconnect
+before=$(at_444 ip6tables)
+LAB_CONNECT_TO=$LAB_HEADEND6 lab_connect tlsonly
+check "enforce tlsonly: dtls_blocked counted" wait_until 20 counter_ge tlsonly dtls_blocked 1
+check "enforce tlsonly: no DTLS reached the headend" [ "$(at_444 ip6tables)" = "$before" ]
 lab_disconnect
 lab_mtugated_stop
 finish
