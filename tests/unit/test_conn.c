@@ -6,7 +6,48 @@
 
 #include <stdlib.h>
 
+#include "conf/diag.h"
 #include "t.h"
+
+/* An IPv4 SYN 198.18.1.2 -> 198.18.2.2 with MSS 1460 (tests/unit/test_mss.c). */
+static const uint8_t syn4[44] = {
+	0x45, 0x00, 0x00, 0x2c, 0x12, 0x34, 0x40, 0x00, 0x40, 0x06, 0x99, 0x6f, 0xc6, 0x12, 0x01, 0x02,
+	0xc6, 0x12, 0x02, 0x02, 0xc0, 0x00, 0x01, 0xbb, 0x01, 0x02, 0x03, 0x04, 0x00, 0x00, 0x00, 0x00,
+	0x60, 0x02, 0xfa, 0xf0, 0x48, 0x4b, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4,
+};
+
+/* A SYN inside the tunnel's records: an observing group counts the clamp it
+ * would do and forwards the packet as it came; enforce lowers it. */
+static void check_clamp_observe(void)
+{
+	struct group *g = calloc(1, sizeof(*g));
+	static struct counters ctr;
+	struct diag d = { 0 };
+	struct conn_env env = { .ctr = &ctr };
+	struct conn c = { .env = &env };
+	struct policy *p;
+	uint8_t pkt[sizeof(syn4)];
+
+	snprintf(g->name, sizeof(g->name), "obs");
+	snprintf(g->auth_group, sizeof(g->auth_group), "obs");
+	g->mtu = 1340;
+	g->mode = MODE_OBSERVE;
+	if (!(p = policy_compile(g, 1, &d)) || !(env.box = policy_box_new(p)))
+		abort();
+	snprintf(c.group, sizeof(c.group), "obs");
+	memcpy(pkt, syn4, sizeof(pkt));
+	conn_clamp(&c, pkt, sizeof(pkt));
+	CHECK_MEM(pkt, syn4, sizeof(pkt));
+	CHECK_INT(ctr.g[0].would_mss_rewrite, 1);
+	CHECK_INT(ctr.g[0].mss_rewritten, 0);
+	((struct group *)policy_group(p, 0))->mode = MODE_ENFORCE;
+	conn_clamp(&c, pkt, sizeof(pkt));
+	CHECK_INT(pkt[42] << 8 | pkt[43], 1300);
+	CHECK_INT(ctr.g[0].mss_rewritten, 1);
+	CHECK_INT(ctr.g[0].would_mss_rewrite, 1);
+	policy_box_free(env.box);
+	diag_free(&d);
+}
 
 /* One buffer state: the room never overflows the buffer, and EPOLLIN is asked
  * for exactly when the reader would read. */
@@ -57,5 +98,6 @@ int main(void)
 			for (size_t off = 0; off <= ready; off += 1999)
 				for (size_t wpend = 0; wpend <= 1; wpend++)
 					check_state(off, ready, len, wpend);
+	check_clamp_observe();
 	return t_done("test_conn");
 }
