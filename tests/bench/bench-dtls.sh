@@ -9,7 +9,9 @@
 #   client C 198.18.1.2 -- gateway G -- headend H 198.18.2.2
 # Environment: BENCH_DTLS_SECONDS (per run, default 3), BENCH_DTLS_ROUNDS (5),
 # BENCH_DTLS_SIZE (datagram payload, default 1200), BENCH_DTLS_PERF (a path:
-# `perf record -a -g` of each run into PATH.mtugate and PATH.baseline).
+# `perf record -a -g` of each run into PATH.mtugate and PATH.baseline),
+# BENCH_DTLS_HOOKS (set: a third mode, dtls_bulk_hooks_only: the baseline plus
+# the three hooks mtugate's rules use, each jumping to an empty chain).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 . tests/netns/common.sh
@@ -67,6 +69,23 @@ mode_baseline() {
 	ip netns exec $G iptables -t nat -A PREROUTING -d $HE -p udp --dport $ADV \
 		-j DNAT --to-destination $HE:$REAL
 }
+# The floor of any iptables rule set in mtugate's place: the baseline's DNAT,
+# and the three hooks mtugate uses each jumping to an empty chain.
+mode_hooks() {
+	mode_baseline
+	ip netns exec $G iptables-restore --noflush <<-RULES
+	*mangle
+	:H_PRE - [0:0]
+	:H_FWD - [0:0]
+	-I PREROUTING -j H_PRE
+	-I FORWARD -j H_FWD
+	COMMIT
+	*filter
+	:H_FLT - [0:0]
+	-I FORWARD -j H_FLT
+	COMMIT
+	RULES
+}
 queued() { ip netns exec $G awk '$1 == 3 { print $8; f = 1 } END { if (!f) print 0 }' /proc/net/netfilter/nfnetlink_queue; }
 listening() { [ -n "$(ip netns exec $H ss -Huln "sport = :$REAL")" ]; }
 
@@ -92,7 +111,9 @@ run() {	# run MODE: prints the receiver's Mbit/s
 maxq=0
 for r in $(seq "$ROUNDS"); do
 	# Alternate which goes first: neither gets a warm cache every time.
-	for m in $( [ $((r % 2)) = 1 ] && echo "baseline mtugate" || echo "mtugate baseline"); do
+	modes="baseline mtugate"; [ -n "${BENCH_DTLS_HOOKS:-}" ] && modes="baseline hooks mtugate"
+	[ $((r % 2)) = 1 ] || modes=$(tr ' ' '\n' <<<"$modes" | tac | tr '\n' ' ')
+	for m in $modes; do
 		q0=$(queued)
 		v=$(run $m) || exit 1
 		q=$(( $(queued) - q0 ))
@@ -100,16 +121,16 @@ for r in $(seq "$ROUNDS"); do
 		awk -v v="${v:-0}" 'BEGIN { exit !(v > 0) }' ||
 			{ echo "bench-dtls: $m: nothing arrived on port $REAL"; cat "$tmp/recv.$m" "$tmp/send.$m"
 			  ip netns exec $G iptables-save -c; ip netns exec $G conntrack -L; exit 1; }
-		if [ $m = mtugate ]; then
-			echo "$v" >>"$tmp/mg"
-			[ "$q" -gt "$maxq" ] && maxq=$q
-		else
-			echo "$v" >>"$tmp/base"
-		fi
+		case $m in
+		mtugate) echo "$v" >>"$tmp/mg"; [ "$q" -gt "$maxq" ] && maxq=$q ;;
+		hooks) echo "$v" >>"$tmp/hooks" ;;
+		*) echo "$v" >>"$tmp/base" ;;
+		esac
 	done
 done
 rewritten=$(ctl stats --json |
 	python3 -c 'import json,sys; print(json.load(sys.stdin)["groups"]["relay"]["dtls_port_rewritten"])')
 [ "$rewritten" -ge "$ROUNDS" ] || { echo "bench-dtls: dtls_port_rewritten=$rewritten, want $ROUNDS"; exit 1; }
 bench_line dtls_bulk Mbit/s "$tmp/mg" "$tmp/base"
+[ -s "$tmp/hooks" ] && bench_line dtls_bulk_hooks_only Mbit/s "$tmp/hooks" "$tmp/base"
 echo "measure dtls_queued_per_flow: value=$maxq unit=packets"
