@@ -2,7 +2,9 @@
  * payloads between a client and the headend's DTLS ports (so the DTLS parser
  * and the session lookup are reached), with a policy of each group mode.
  * The verdict must stay within what the rules expect: a mark only inside
- * DTLS_MARK_MASK, never a rewritten payload, DROP only without a mark. */
+ * DTLS_MARK_MASK, never a rewritten payload, DROP only without a mark. The
+ * top bit of the last input byte puts every group in mode = observe: then
+ * every verdict is an accept whose mark asks for nothing but DECIDED. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static uint8_t buf[65535];
 	struct nfq_packet pk = { .buf = buf };
 	struct nfq_verdict v = { 0 };
+	bool observe;
 
 	if (!pol)
 		fuzz_setup();
@@ -114,7 +117,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pk.len = fuzz_wrap(buf, data[0], data + 1, size - 1);
 	}
 	pk.mark = 0x12345670u;
+	observe = data[size - 1] & 0x80;
+	for (size_t i = 0; i < policy_count(pol); i++)
+		((struct group *)policy_group(pol, i))->mode = observe ? MODE_OBSERVE : MODE_ENFORCE;
 	dtlsq_packet(st, pol, &cnt, &pk, &v);
+	if (observe && (v.action != NFQ_ACCEPT ||
+			(v.mark & (DTLS_MARK_NORMALIZE | DTLS_MARK_BLOCKED | DTLS_MARK_REJECT))))
+		abort();
 	if (v.payload || (v.action == NFQ_DROP && v.set_mark))
 		abort();
 	if (v.set_mark && ((v.mark & ~DTLS_MARK_MASK) != (pk.mark & ~DTLS_MARK_MASK) ||
