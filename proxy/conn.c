@@ -92,6 +92,7 @@ struct conn {
 	unsigned rekeys_counted;	/* TLS renegotiations already in the counters */
 	bool refused_counted;
 	bool cert_counted;	/* the headend's certificate request is counted */
+	bool cert_pending;	/* ... in all, not yet in its group's counters */
 	struct http_capture rcap;	/* a response's head: Set-Cookie */
 	/* tunnel */
 	struct cstp_offer offer;
@@ -168,6 +169,53 @@ static void conn_log_held(unsigned held)
 			 " (over %d a second)", held, CLOSE_LOG_RATE);
 }
 
+/* The headend asked for a client certificate: the proxy terminates the
+ * client's TLS and has none to send, so a user who logs in with one (an
+ * Always-On machine certificate) cannot go through it. Counted in all at
+ * once, and per group once the connection's group is known: at its tunnel's
+ * start (its login, cookie or address in a pool), else when it closes (its
+ * login's group, else the client address's); warned once a minute per group
+ * with the fix. */
+static void conn_cert_requested(struct conn *c)
+{
+	if (c->cert_counted || !tls_cert_requested(c->s.tls))
+		return;
+	c->cert_counted = c->cert_pending = true;
+	ctr_inc(&c->env->ctr->tls_upstream_cert_requested);
+}
+
+static void conn_cert_group(struct conn *c)
+{
+	struct conn_env *env = c->env;
+	const struct group *g = NULL;
+	struct policy *p;
+	const uint8_t *a;
+	time_t now = time(NULL), *last;
+	char cl[64];
+	int family;
+
+	if (!c->cert_pending)
+		return;
+	c->cert_pending = false;
+	p = policy_hold(env->box);
+	if (c->group[0])
+		g = policy_by_name(p, c->group);
+	if (!g && (a = conn_addr(&c->client, &family)))
+		g = policy_by_clients(p, family, a);
+	if (g && g->slot < STATS_MAX_GROUPS)
+		ctr_inc(&env->ctr->g[g->slot].upstream_cert_requested);
+	last = g && g->slot < STATS_MAX_GROUPS ? &env->cert_warned[g->slot] : &env->cert_warned_none;
+	if (!*last || now - *last >= 60) {
+		*last = now;
+		log_warnx("proxy %s: group %s: the headend asked for a client certificate, which the"
+			  " proxy cannot pass on (upstream_cert_requested): for users who log in with"
+			  " one, set proxy = no in %s%s, or [proxy] enable = no",
+			  session_addr_str(&c->client, cl, sizeof(cl)), g ? g->name : "-",
+			  g ? "" : "the group file of their addresses (clients)", g ? g->file : "");
+	}
+	policy_release(p);
+}
+
 static void conn_close_log(struct conn_env *env, const char *cl, const char *dst,
 			   const char *reason)
 {
@@ -208,6 +256,7 @@ static void conn_close(struct conn *c, const char *fmt, ...)
 		session_remove(c->env->sessions, c->session);
 	conn_cookie_closed(c);
 	conn_count_rekeys(c);
+	conn_cert_group(c);
 	if (c->state == CONN_TUNNEL)
 		c->env->ntunnels--;
 	side_release(c, &c->c);
@@ -900,6 +949,7 @@ static void conn_start_tunnel(struct conn *c, const struct group *g)
 			  " group's mtu)", session_addr_str(&c->client, cl, sizeof(cl)),
 			  g ? g->name : "-", o->sent_mtu);
 	conn_cookie_tunnel(c, g);
+	conn_cert_group(c);
 	if ((c->session = session_add(c->env->sessions, &si)) < 0)
 		log_warnx("proxy: session table full: the DTLS path will not know this tunnel");
 	if (g) {
@@ -1106,44 +1156,6 @@ static bool conn_upstream(struct conn *c)
 	}
 	c->s.events = EPOLLOUT;
 	return true;
-}
-
-/* The headend asked for a client certificate: the proxy terminates the
- * client's TLS and has none to send, so a user who logs in with one (an
- * Always-On machine certificate) cannot go through it. Counted per group
- * (the login's, else the client address's) and warned once a minute per
- * group with the fix. */
-static void conn_cert_requested(struct conn *c)
-{
-	struct conn_env *env = c->env;
-	const struct group *g = NULL;
-	struct policy *p;
-	const uint8_t *a;
-	time_t now = time(NULL), *last;
-	char cl[64];
-	int family;
-
-	if (c->cert_counted || !tls_cert_requested(c->s.tls))
-		return;
-	c->cert_counted = true;
-	ctr_inc(&env->ctr->tls_upstream_cert_requested);
-	p = policy_hold(env->box);
-	if (c->group[0])
-		g = policy_by_name(p, c->group);
-	else if ((a = conn_addr(&c->client, &family)))
-		g = policy_by_clients(p, family, a);
-	if (g && g->slot < STATS_MAX_GROUPS)
-		ctr_inc(&env->ctr->g[g->slot].upstream_cert_requested);
-	last = g && g->slot < STATS_MAX_GROUPS ? &env->cert_warned[g->slot] : &env->cert_warned_none;
-	if (!*last || now - *last >= 60) {
-		*last = now;
-		log_warnx("proxy %s: group %s: the headend asked for a client certificate, which the"
-			  " proxy cannot pass on (upstream_cert_requested): for users who log in with"
-			  " one, set proxy = no in %s%s, or [proxy] enable = no",
-			  session_addr_str(&c->client, cl, sizeof(cl)), g ? g->name : "-",
-			  g ? "" : "the group file of their addresses (clients)", g ? g->file : "");
-	}
-	policy_release(p);
 }
 
 static bool conn_handshake(struct conn *c)

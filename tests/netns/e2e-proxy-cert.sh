@@ -10,6 +10,8 @@
 #     two logins; the relay group's count stays 0 until its own client comes. A resumed
 #     headend session carries no CertificateRequest: upstream_resume = no here, so that
 #     every connection of the logins is a full handshake, asked and counted.
+#     tlsonly's `clients` is moved off its client's address: the count goes to the group
+#     of the login (and of the tunnel's address), known after the handshake that was asked.
 #  2. ocserv requires one (auth = certificate): the relay client's login fails; counted.
 set -euo pipefail
 # shellcheck source=tests/netns/lib.sh
@@ -26,7 +28,7 @@ check_out() { n_gw "$B/mtugatectl" -c "$LAB_MG_CONF" check >"$LAB_DIR/check.out"
 
 progress "1: ocserv requests a client certificate, a password does without"
 lab_up client_cert=request
-lab_mtugated_start "$(lab_mtugate_conf proxy=yes proxy.upstream_resume=no)"
+lab_mtugated_start "$(lab_mtugate_conf proxy=yes proxy.upstream_resume=no tlsonly.clients=198.19.255.0/24)"
 check "tlsonly: the login through the proxy succeeds (password, no certificate)" lab_connect tlsonly
 check "tlsonly: ping LAN through the tunnel" n_client ping -c1 -W3 "$LAB_LAN4"
 check "tlsonly: counted (upstream_cert_requested $(gstat tlsonly upstream_cert_requested))" \
