@@ -627,22 +627,23 @@ static enum http_kind conn_kind_of(const struct http_framer *f)
  * group; otherwise PSK-NEGOTIATE, whose key (a TLS exporter value) differs
  * on our two legs, so that the headend offers legacy DTLS, which works
  * through the proxy and whose session ID the DTLS path can attribute. The
- * group is the one the login or cookie named, else the client address's;
- * when it observes (c->observe), only PSK-NEGOTIATE goes (without that no
+ * group is the one the login or cookie named; when it (else the client
+ * address's) observes (c->observe), only PSK-NEGOTIATE goes (without that no
  * DTLS could work through the proxy at all), and *enforce gets the options
  * enforce would take. */
 static unsigned conn_request_opts(struct conn *c, unsigned *enforce)
 {
 	struct policy *p = policy_hold(c->env->box);
-	const struct group *g = c->group[0] ? policy_by_name(p, c->group) : NULL;
+	const struct group *g = c->group[0] ? policy_by_name(p, c->group) : NULL, *o = g;
+	bool block = g && g->dtls == DTLS_BLOCK;
 	const uint8_t *a;
 	int family;
-	bool block;
 
-	if (!g && (a = conn_addr(&c->client, &family)))
-		g = policy_by_clients(p, family, a);
-	block = g && g->dtls == DTLS_BLOCK;
-	c->observe = g && g->mode == MODE_OBSERVE;
+	/* The address guesses the mode only: a block by it could take DTLS
+	 * from a tunnel whose pool address will name a relay group. */
+	if (!o && (a = conn_addr(&c->client, &family)))
+		o = policy_by_clients(p, family, a);
+	c->observe = o && o->mode == MODE_OBSERVE;
 	policy_release(p);
 	*enforce = CSTP_REQ_NO_COMPRESSION | (block ? CSTP_REQ_NO_DTLS : CSTP_REQ_NO_PSK);
 	return c->observe ? CSTP_REQ_NO_PSK : *enforce;

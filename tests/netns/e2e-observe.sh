@@ -126,10 +126,12 @@ check "observe: a 1350-byte DF ping reaches the client (IPv4)" big_ping 4 "$LAB_
 check "observe: a 1350-byte DF ping reaches the client (IPv6)" big_ping 6 "$LAB_TUN6"
 check "observe: would_pmtu_send 2" counter_is tlsonly would_pmtu_send 2
 check "observe: pmtu_sent 0" counter_is tlsonly pmtu_sent 0
+# Read whole first: grep -q leaving early would fail the pipe (pipefail).
+table=$(mtugatectl stats) prom=$(mtugatectl stats --prometheus)
 check "observe: the stats table for people shows the would_* columns" \
-	eval 'mtugatectl stats | grep -Eq "would_pmtu_send +would_dtls_block"'
+	grep -Eq "would_pmtu_send +would_dtls_block" <<<"$table"
 check "observe: --prometheus says what would_pmtu_send means" \
-	eval 'mtugatectl stats --prometheus | grep -q "^# HELP mtugate_group_would_pmtu_send_total mode = observe"'
+	grep -q "^# HELP mtugate_group_would_pmtu_send_total mode = observe" <<<"$prom"
 
 progress "the group files say enforce; mtugated reloads (SIGHUP)"
 sed -i 's/^mode = observe$/mode = enforce/' "$LAB_DIR"/mtugate/groups.d/*.conf
