@@ -803,6 +803,59 @@ static void test_portfwd(void)
 	policy_free(p);
 }
 
+/* The clamp's connection mark (rules.c, rules_clamp_marks()): only for an
+ * enforcing group whose SYNs the mss queue takes and whose oversize packets
+ * the pmtu queue takes; the PMTU exemption only when some group has it. */
+static void test_clamp_marks(void)
+{
+	struct group *g = calloc(2, sizeof(*g));
+	static const char mark[] = "-j CONNMARK --set-xmark 0x4d540000/0xffff000f\n";
+	static const char pass[] = "-A MTUGATE_PMTU -p tcp -m connmark --mark 0x4d540000/0xffff000f -j RETURN\n";
+	struct strbuf o = { 0 };
+	struct diag d = { 0 };
+	struct policy *p;
+	struct conf c;
+
+	strcpy(g[0].name, "enf");
+	g[0].pools = prefixes(&g[0].npools, "192.0.2.128/26", "2001:db8:0:80::/64");
+	strcpy(g[1].name, "obs");
+	g[1].pools = prefixes(&g[1].npools, "192.0.2.0/26", "2001:db8:0:c0::/64");
+	g[1].mode = MODE_OBSERVE;
+	for (int i = 0; i < 2; i++) {
+		g[i].mtu = 1380;
+		g[i].mss_mode = MSS_AUTO;
+		g[i].pmtu = true;
+		strcpy(g[i].auth_group, g[i].name);
+	}
+	if (!(p = policy_compile(g, 2, &d)))
+		abort();
+	diag_free(&d);
+	sample_conf(&c, 0, 0, 0);
+	CHECK_INT(rules_iptables(&c, p, AF_INET, 0, &o), 0);
+	/* SYN and SYN-ACK of the enforcing group's pool, not the observed one's. */
+	CHECK_INT(count(o.buf, mark), 2);
+	CHECK_INT(count(o.buf, "-s 192.0.2.128/26 -p tcp --tcp-flags SYN,RST SYN -m comment --comment \"enf\" -j CONNMARK"), 1);
+	CHECK_INT(count(o.buf, "\"obs\" -j CONNMARK"), 0);
+	CHECK_INT(count(o.buf, pass), 1);
+	/* The mark comes before the queue, the exemption before any PMTU queue. */
+	CHECK(strstr(o.buf, mark) < strstr(o.buf, "\"enf\" -j NFQUEUE --queue-num 0"));
+	CHECK(strstr(o.buf, pass) < strstr(o.buf, "-A MTUGATE_PMTU -d"));
+	strbuf_reset(&o);
+	CHECK_INT(rules_iptables(&c, p, AF_INET6, 0, &o), 0);
+	CHECK_INT(count(o.buf, mark), 2);
+	CHECK_INT(count(o.buf, pass), 1);
+	/* Without the pmtu queue there is nothing to exempt from. */
+	c.queues.pmtu = (struct qrange){ -1, -1 };
+	strbuf_reset(&o);
+	CHECK_INT(rules_iptables(&c, p, AF_INET, 0, &o), 0);
+	CHECK_INT(count(o.buf, "CONNMARK --set-xmark") + count(o.buf, "MTUGATE_PMTU -p tcp"), 0);
+	strbuf_reset(&o);
+	CHECK_INT(rules_nft(&c, p, &o), 0);
+	CHECK_INT(count(o.buf, "| 0x4d540000 queue") + count(o.buf, "l4proto tcp ct mark"), 0);
+	strbuf_free(&o);
+	policy_free(p);
+}
+
 int main(int argc, char **argv)
 {
 	test_shipped(argc > 1 && strcmp(argv[1], "--write") == 0);
@@ -812,5 +865,6 @@ int main(int argc, char **argv)
 	test_mark_mask();
 	test_conntrackd();
 	test_portfwd();
+	test_clamp_marks();
 	return t_done("test_rules");
 }
