@@ -6,6 +6,9 @@
 # run, same generator (tests/tools/dtlsblast: a ClientHello, then DTLS 1.2
 # application-data records). The receiver listens on 443 only, so every byte
 # it counts was normalised. Also: datagrams per flow that reached user space.
+# What bounds it: the generator's CPU, which runs the whole forward path
+# (veth, conntrack, DNAT, the receiver's wakeup) in its softirq; mtugate adds
+# its hooks and rule walks to that path (docs/performance.md).
 #   client C 198.18.1.2 -- gateway G -- headend H 198.18.2.2
 # Environment: BENCH_DTLS_SECONDS (per run, default 3), BENCH_DTLS_ROUNDS (5),
 # BENCH_DTLS_SIZE (datagram payload, default 1200), BENCH_DTLS_PERF (a path:

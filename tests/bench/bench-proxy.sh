@@ -25,7 +25,10 @@
 #                          resumption), the auth POST and the CONNECT exchange, ended by
 #                          DISCONNECT. Through the proxy that is two handshakes: the
 #                          client's, full, and the headend's, which resumes a session
-#                          the stub sent before (upstream_resume, the default)
+#                          the stub sent before (upstream_resume, the default). What
+#                          bounds it: the private-key operations (one signature per
+#                          full handshake, the proxy's on top of the stub's) on the two
+#                          cores that client, stub and mtugated share
 #   bench proxy_handshake_resumed  the same with clients that resume an earlier
 #                          tunnel's TLS session (cstpload resume): through the proxy
 #                          its ticket (proxy_tls.resumed), against the stub's directly
