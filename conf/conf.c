@@ -33,7 +33,7 @@
 
 enum conf_kind {
 	CK_USER, CK_PATH, CK_SOCKET, CK_LOGLEVEL, CK_QUEUE, CK_UINT, CK_PORT, CK_BOOL, CK_ADDRS,
-	CK_HOST, CK_MARKMASK, CK_OPTPATH
+	CK_HOST, CK_MARKMASK, CK_OPTPATH, CK_LOGUSERS
 };
 
 struct conf_key {
@@ -52,6 +52,7 @@ static const struct conf_key conf_keys[] = {
 	CONF_KEY(daemon, control_socket, CK_SOCKET, 0, 0),
 	CONF_KEY(daemon, groups_dir, CK_PATH, 0, 0),
 	CONF_KEY(daemon, log_level, CK_LOGLEVEL, 0, 0),
+	CONF_KEY(daemon, log_users, CK_LOGUSERS, 0, 0),
 	CONF_KEY(queues, mss, CK_QUEUE, 0, 65535),
 	CONF_KEY(queues, pmtu, CK_QUEUE, 0, 65535),
 	CONF_KEY(queues, dtls, CK_QUEUE, 0, 65535),
@@ -88,6 +89,7 @@ static const char *const conf_sections[] = { "daemon", "queues", "headend", "pro
 #define CONF_NSECTIONS (sizeof(conf_sections) / sizeof(conf_sections[0]))
 
 static const char *const conf_levels[] = { "error", "warning", "info", "debug", NULL };
+static const char *const conf_log_users[] = { "yes", "hash", "no", NULL };
 
 /* The struct field is headend.addr; the file says "address". */
 static const char *conf_key_name(const struct conf_key *k)
@@ -295,11 +297,15 @@ static void conf_set(struct conf_ctx *x, const struct conf_key *k, int line, con
 			snprintf(field, k->size, "%s", v);
 		break;
 	case CK_LOGLEVEL:
-		i = ini_parse_choice(v, conf_levels);
+	case CK_LOGUSERS:
+		i = ini_parse_choice(v, k->kind == CK_LOGLEVEL ? conf_levels : conf_log_users);
 		if (i < 0)
-			conf_bad(x, k, line, v, "expected error, warning, info or debug");
-		else
+			conf_bad(x, k, line, v, k->kind == CK_LOGLEVEL ?
+				 "expected error, warning, info or debug" : "expected yes, hash or no");
+		else if (k->kind == CK_LOGLEVEL)
 			*(enum log_level *)(void *)field = (enum log_level)i;
+		else
+			*(enum log_users *)(void *)field = (enum log_users)i;
 		break;
 	case CK_QUEUE:
 		i = conf_queue_parse(v, (struct qrange *)(void *)field);

@@ -15,6 +15,9 @@ struct diag;
 #define CONF_MAX_HEADENDS 16
 
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARNING, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+/* Usernames in logs and `sessions`: as sent, a short keyed hash (stable
+ * while the daemon runs), or not at all. */
+enum log_users { LOG_USERS_YES, LOG_USERS_HASH, LOG_USERS_NO };
 
 /* A queue number or a range "0-1"; first < 0 means the queue is not used ("off"). */
 struct qrange {
@@ -28,6 +31,7 @@ struct conf {
 		char control_socket[108];	/* sun_path size */
 		char groups_dir[PATH_MAX];	/* relative paths are taken from the config file's folder */
 		enum log_level log_level;
+		enum log_users log_users;
 	} daemon;
 	struct {
 		struct qrange mss, pmtu, dtls;

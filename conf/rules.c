@@ -21,6 +21,9 @@
  * retransmissions, shorter than its 60 s retry, so each retry is decided
  * afresh (a reload takes effect) at the cost of one queued datagram. */
 #define RULES_DTLS_REMEMBER 30
+/* The headend's first DTLS answer goes to NFLOG group [queues] dtls (its
+ * first number): its IP and UDP headers are all the daemon reads. */
+#define RULES_NFLOG_SIZE 128
 /* Flows, not addresses, are remembered (ipset hash:ip,port, "4"/"6" per
  * family): a relay user behind the NAT address of a blocked one is not
  * blocked with it. A full set only costs queued datagrams. */
@@ -261,6 +264,17 @@ static void rules_ipt_dtls(const struct rules_out *r)
 		rules_ports(r->out, c, "--sport", "--sports");
 		strbuf_printf(r->out, " -m conntrack --ctstate NEW -m connmark --mark 0x0/0x%x", marks_dtls_mask(mk));
 		rules_ipt_queue(r->out, &c->queues.dtls);
+		if (!c->proxy.enable)
+			continue;
+		/* The headend's first answer in a flow, once, copied to the daemon
+		 * (NFLOG: a queued packet would arrive after the rest of its
+		 * flight): the proxied tunnel's DTLS is established. */
+		strbuf_printf(r->out, "-A MTUGATE_DTLS -s %s -p udp", h);
+		rules_ports(r->out, c, "--sport", "--sports");
+		strbuf_printf(r->out, " -m conntrack --ctstate ESTABLISHED --ctdir REPLY -m connbytes"
+			      " --connbytes 1:1 --connbytes-dir reply --connbytes-mode packets"
+			      " -j NFLOG --nflog-group %d --nflog-size %d\n", c->queues.dtls.first,
+			      RULES_NFLOG_SIZE);
 	}
 	/* A blocked flow cannot keep its mark: dropping its first datagram
 	 * drops the unconfirmed conntrack entry too. MTUGATE_FILTER remembers
@@ -736,6 +750,16 @@ static void rules_nft_prerouting(const struct conf *c, const struct policy *p, s
 					strbuf_printf(out, " jump dtls_new\n");
 				else
 					rules_nft_queue(out, &c->queues.dtls);
+			}
+			/* The headend's first answer in a flow, once (see rules_ipt_dtls()). */
+			if (c->proxy.enable) {
+				strbuf_printf(out, "\t\t%s saddr %s udp sport { %u", ip, buf,
+					      c->headend.advertised_dtls_port);
+				if (c->headend.dtls_port != c->headend.advertised_dtls_port)
+					strbuf_printf(out, ", %u", c->headend.dtls_port);
+				strbuf_printf(out, " } ct state established ct direction reply"
+					      " ct reply packets 1 log group %d snaplen %d\n",
+					      c->queues.dtls.first, RULES_NFLOG_SIZE);
 			}
 		}
 	}

@@ -59,6 +59,41 @@ static void ctl_put_clean(struct strbuf *out, const char *s, size_t len, size_t 
 		strbuf_append(out, "...", 3);
 }
 
+/* Each group's counters, then its gauge of live tunnels (0 without a proxy). */
+static void ctl_put_groups(const struct ctl_ops *ops, struct policy *p, struct counters *sum,
+			   struct strbuf *out)
+{
+	size_t i, n = policy_count(p);
+	const char **names = calloc(n ? n : 1, sizeof(*names));
+	uint64_t *active = calloc(n ? n : 1, sizeof(*active));
+
+	if (!names || !active) {
+		out->oom = true;
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		names[i] = policy_group(p, i)->name;
+	if (ops->sessions_active)
+		ops->sessions_active(ops->arg, names, n, active);
+	for (i = 0; i < n; i++) {
+		const struct group *g = policy_group(p, i);
+		struct grp_counters *gc;
+
+		if (g->slot >= STATS_MAX_GROUPS)
+			continue;
+		gc = &sum->g[g->slot];
+#define CTL_GRP(f) strbuf_printf(out, "group.%s." #f "\t%llu\n", g->name, \
+				 (unsigned long long)ctr_get(&gc->f));
+		STATS_GROUP_FIELDS(CTL_GRP)
+#undef CTL_GRP
+		strbuf_printf(out, "group.%s.sessions_active\t%llu\n", g->name,
+			      (unsigned long long)active[i]);
+	}
+out:
+	free(names);
+	free(active);
+}
+
 static void ctl_cmd_stats(const struct ctl_ops *ops, struct strbuf *out)
 {
 	struct stats_queue q[STATS_MAX_SETS];
@@ -122,18 +157,7 @@ static void ctl_cmd_stats(const struct ctl_ops *ops, struct strbuf *out)
 	}
 	if (ops->box) {
 		p = policy_hold(ops->box);
-		for (i = 0; i < policy_count(p); i++) {
-			const struct group *g = policy_group(p, i);
-			struct grp_counters *gc;
-
-			if (g->slot >= STATS_MAX_GROUPS)
-				continue;
-			gc = &sum->g[g->slot];
-#define CTL_GRP(f) strbuf_printf(out, "group.%s." #f "\t%llu\n", g->name, \
-				 (unsigned long long)ctr_get(&gc->f));
-			STATS_GROUP_FIELDS(CTL_GRP)
-#undef CTL_GRP
-		}
+		ctl_put_groups(ops, p, sum, out);
 		policy_release(p);
 	}
 	free(sum);

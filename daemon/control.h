@@ -5,6 +5,7 @@
 #define MTUGATE_DAEMON_CONTROL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct stats;
@@ -22,6 +23,9 @@ struct ctl_ops {
 	int (*reload)(void *arg, struct diag *d);
 	/* Append one "session\t..." line per proxied tunnel; NULL without a proxy. */
 	void (*sessions)(void *arg, struct strbuf *out);
+	/* Live proxied tunnels of each group: counts[i] for names[i]; NULL
+	 * without a proxy (every group shows 0). */
+	void (*sessions_active)(void *arg, const char *const *names, size_t n, uint64_t *counts);
 	/* The kernel's rows for the queues (daemon/nfqproc.h): how many, or
 	 * -errno; NULL: stats leave the kernel's numbers out. */
 	int (*kernel_queues)(void *arg, struct nfqproc_row *rows, size_t max);

@@ -133,7 +133,7 @@ static bool dtlsq_is_in(const struct ipaddr *list, size_t n, uint8_t family, con
 static const struct group *dtlsq_group(struct dtlsq_state *s, const struct policy *pol,
 				       const struct pkt *p, enum dtls_parse res,
 				       const struct dtls_info *info, bool from_headend,
-				       uint64_t now_ns, struct dtlsq_out *o)
+				       uint16_t port, uint64_t now_ns, struct dtlsq_out *o)
 {
 	char name[SESSION_GROUP_MAX];
 	const uint8_t *client = from_headend ? p->dst : p->src;
@@ -143,7 +143,8 @@ static const struct group *dtlsq_group(struct dtlsq_state *s, const struct polic
 	if (!s->sessions)
 		;
 	else if (res == DTLS_CLIENT_HELLO && info->id_len)
-		found = session_group_by_id(s->sessions, info->id, info->id_len, name, sizeof(name));
+		found = session_dtls_hello(s->sessions, info->id, info->id_len, p->family, client, port,
+					   name, sizeof(name));
 	else if (res != DTLS_RECORD && res != DTLS_CLIENT_HELLO)
 		o->undecided = true;
 	else if (!ratelimit_hosts_allow(s->lookup_hosts, p->family, client, now_ns, &s->lookup_all)) {
@@ -182,7 +183,8 @@ static void dtlsq_classify(struct dtlsq_state *s, const struct policy *pol,
 	if (o->dir == DTLS_DIR_NONE)
 		return;
 	res = dtls_parse(&info, p.buf + p.l4off + 8, p.l4len - 8);
-	o->group = dtlsq_group(s, pol, &p, res, &info, from_headend, now_ns, o);
+	o->group = dtlsq_group(s, pol, &p, res, &info, from_headend, from_headend ? dport : sport,
+			       now_ns, o);
 	/* Not DTLS, or DTLS we cannot read, on a DTLS port: counted malformed,
 	 * and decided as any datagram of the flow by `clients` (with the
 	 * proxy's tunnels, a block only, below), since the group's policy does

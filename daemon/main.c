@@ -21,6 +21,7 @@
 #include "conf/rules.h"
 #include "daemon/caps.h"
 #include "daemon/control.h"
+#include "daemon/dtlswatch.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "daemon/nfqproc.h"
@@ -31,6 +32,7 @@
 #include "daemon/worker.h"
 #include "policy/policy.h"
 #include "proxy/proxy.h"
+#include "proxy/session.h"
 
 #define MAX_WORKERS 256
 /* A thread whose progress counter stood still this long is stalled (its
@@ -57,6 +59,7 @@ struct daemon {
 	struct watch watch[MAX_WORKERS + 1];	/* the packet threads, then the proxy's */
 	struct rulewatch *rules;	/* are our rules still loaded? NULL: not watched */
 	unsigned rules_bad;		/* consecutive looks that found them wanting */
+	struct dtlswatch *dtlswatch;	/* the tunnels' DTLS: proxy and DTLS queue on */
 };
 
 static void usage(FILE *f)
@@ -263,6 +266,31 @@ static void daemon_sessions(void *arg, struct strbuf *out)
 	proxy_sessions(((struct daemon *)arg)->proxy, out);
 }
 
+static void daemon_sessions_active(void *arg, const char *const *names, size_t n,
+				   uint64_t *counts)
+{
+	struct daemon *dm = arg;
+
+	if (dm->proxy)
+		session_count_groups(proxy_session_table(dm->proxy), names, n, counts);
+}
+
+static void daemon_dtlsread(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	(void)l;
+	(void)fd;
+	(void)events;
+	dtlswatch_read(((struct daemon *)arg)->dtlswatch);
+}
+
+static void daemon_dtlswatch(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	(void)l;
+	(void)fd;
+	(void)events;
+	dtlswatch_tick(((struct daemon *)arg)->dtlswatch);
+}
+
 static int daemon_bind_range(struct daemon *dm, enum queue_kind kind, const struct qrange *r)
 {
 	if (r->first < 0)
@@ -401,6 +429,7 @@ static int daemon_run(struct daemon *dm)
 			 " shipped unit starts it unprivileged)", NFQPROC_PATH, strerror(-dm->nfqproc));
 	dm->ops = (struct ctl_ops){ .stats = &dm->stats, .box = dm->box,
 				    .reload = daemon_reload, .sessions = daemon_sessions,
+				    .sessions_active = daemon_sessions_active,
 				    .kernel_queues = daemon_kernel_queues, .arg = dm };
 	daemon_mkdir_socket(dm->conf.daemon.control_socket, uid, gid);
 	if (!(dm->ctl = ctl_server_new(dm->loop, dm->conf.daemon.control_socket, gid, &dm->ops))) {
@@ -423,6 +452,18 @@ static int daemon_run(struct daemon *dm)
 		goto out;
 	for (size_t i = 0; dm->proxy && i < dm->nworkers; i++)
 		worker_set_sessions(dm->workers[i], proxy_session_table(dm->proxy));
+	/* Without the DTLS queue no hello names a flow: DTLS stays "offered". */
+	if (dm->proxy && dm->conf.queues.dtls.first >= 0) {
+		uint16_t group = (uint16_t)dm->conf.queues.dtls.first;
+
+		if (!(dm->dtlswatch = dtlswatch_new(&dm->stats, dm->box, proxy_session_table(dm->proxy),
+						    group)))
+			log_warn("sessions: NFLOG group %u: DTLS stays \"offered\" in sessions, none"
+				 " fails, no reconnect is predicted", group);
+		else if (loop_add(dm->loop, dtlswatch_fd(dm->dtlswatch), EPOLLIN, daemon_dtlsread,
+				  dm) < 0 || loop_every(dm->loop, 1000, daemon_dtlswatch, dm) < 0)
+			log_warnx("sessions: no watch of their DTLS");
+	}
 
 	if (root && uid != (uid_t)-1 && uid != 0) {
 		if (caps_drop(uid, gid, err, sizeof(err)) < 0) {
@@ -474,6 +515,10 @@ out:
 		worker_free(dm->workers[i]);	/* stops the thread, unbinds the queue */
 	dm->nworkers = 0;
 	proxy_free(dm->proxy);	/* stops its thread, closes the tunnels with a reason */
+	if (dm->dtlswatch)
+		loop_del(dm->loop, dtlswatch_fd(dm->dtlswatch));
+	dtlswatch_free(dm->dtlswatch);
+	dm->dtlswatch = NULL;
 	dm->proxy = NULL;
 	ctl_server_free(dm->ctl);
 	loop_free(dm->loop);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conf/conf.h"
@@ -19,6 +20,7 @@
 #include "conf/deploy.h"
 #include "conf/rules.h"
 #include "daemon/check.h"
+#include "daemon/sessview.h"
 #include "daemon/stats.h"
 #include "daemon/strbuf.h"
 #include "policy/policy.h"
@@ -532,12 +534,15 @@ static void ctlc_stats_prom(const struct ctlc_reply *r, const struct ctlc_rows *
 	/* One metric per counter of the first group, one sample per group. */
 	for (k = g->row[0].first; k < g->row[0].last; k++) {
 		const char *f = ctlc_field_name(g, r->kv[k].key), *help = stats_group_help(f);
+		/* Counters end in _total; a gauge (tunnels open now) does not. */
+		bool gauge = strcmp(f, "sessions_active") == 0;
+		const char *sfx = gauge ? "" : "_total";
 
 		if (help)
-			printf("# HELP mtugate_group_%s_total %s\n", f, help);
-		printf("# TYPE mtugate_group_%s_total counter\n", f);
+			printf("# HELP mtugate_group_%s%s %s\n", f, sfx, help);
+		printf("# TYPE mtugate_group_%s%s %s\n", f, sfx, gauge ? "gauge" : "counter");
 		for (i = 0; i < g->n; i++) {
-			printf("mtugate_group_%s_total{group=\"", f);
+			printf("mtugate_group_%s%s{group=\"", f, sfx);
 			ctlc_prom_label(g->row[i].name, g->row[i].nlen);
 			printf("\"} %s\n", ctlc_field(r, g, &g->row[i], f));
 		}
@@ -767,10 +772,48 @@ static int ctlc_groups(struct ctlc *x, int argc, char **argv)
 	return ctlc_plain(x, "groups", argc);
 }
 
+/* A table for people, one JSON object per tunnel for scripts. */
 static int ctlc_sessions(struct ctlc *x, int argc, char **argv)
 {
-	(void)argv;
-	return ctlc_plain(x, "sessions", argc);
+	bool json = argc == 2 && strcmp(argv[1], "--json") == 0;
+	struct strbuf out = { 0 };
+	struct ctlc_reply r;
+	struct sessview v;
+	size_t i, n = 0;
+	int rc;
+
+	if (argc > 2 || (argc == 2 && !json)) {
+		fprintf(stderr, "usage: mtugatectl sessions [--json]\n");
+		return 2;
+	}
+	if (ctlc_request(x, "sessions", &r) < 0)
+		return 1;
+	if (json)
+		strbuf_printf(&out, "[");
+	else
+		sessview_head(&out);
+	for (i = 0; i < r.n; i++) {
+		if (strcmp(r.kv[i].key, "session"))
+			continue;
+		if (sessview_parse(r.kv[i].val, &v) < 0) {
+			fprintf(stderr, "mtugatectl: a session line not understood: %s\n", r.kv[i].val);
+			continue;
+		}
+		if (json) {
+			strbuf_printf(&out, "%s\n ", n ? "," : "");
+			sessview_json(&v, &out);
+		} else {
+			sessview_row(&v, (int64_t)time(NULL), &out);
+		}
+		n++;
+	}
+	if (json)
+		strbuf_printf(&out, "%s]\n", n ? "\n" : "");
+	rc = out.oom ? 1 : 0;
+	fwrite(out.buf, 1, out.len, stdout);
+	strbuf_free(&out);
+	ctlc_reply_free(&r);
+	return rc;
 }
 
 static int ctlc_ping(struct ctlc *x, int argc, char **argv)
@@ -1041,7 +1084,7 @@ out:
 static const struct ctlc_cmd ctlc_cmds[] = {
 	{ "stats", ctlc_stats, "stats [--json | --prometheus | --textfile FILE]   counters, per group, per queue and in total" },
 	{ "groups", ctlc_groups, "groups                          the policy in force, as the daemon compiled it" },
-	{ "sessions", ctlc_sessions, "sessions                        proxied tunnels: client, group, address, MTUs, DTLS" },
+	{ "sessions", ctlc_sessions, "sessions [--json]               proxied tunnels: user, group, client, MTUs, DTLS state, reconnects, bytes" },
 	{ "rules", ctlc_rules, "rules --iptables | --ip6tables [--no-hooks] | --ipset | --nft | --routes | --hooks | --digest\n"
 	  "      | --conntrackd [--ignore ADDRESS]...\n"
 	  "                                  what this configuration needs, read from the config\n"

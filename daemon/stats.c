@@ -78,6 +78,18 @@ static const struct {
 			       " have sent on from the advertised one (CSCuh61321)." },
 	{ "would_connect_rewrite", "mode = observe: tunnels whose CONNECT exchange passed unchanged where"
 				   " enforce would have rewritten it." },
+	{ "reconnects", "Proxied tunnels that presented the session cookie of an earlier tunnel:"
+			" the client reconnected (AnyConnect's reason 16 after a failed DTLS, a"
+			" roam, a rekey by new tunnel)." },
+	{ "dtls_established", "Proxied tunnels whose DTLS the headend answered." },
+	{ "dtls_failed", "Proxied tunnels offered DTLS that the headend had not answered 30 s later"
+			 " (UDP blocked on the path)." },
+	{ "reconnects_predicted", "Tunnels mtugate left unchanged (dtls = pass) whose DTLS failed while"
+				  " the client's adapter MTU exceeds the TLS MTU: AnyConnect will"
+				  " reconnect (reason 16)." },
+	{ "reconnects_as_predicted", "Predicted reconnects that came: the session reconnected within"
+				     " 120 s of its prediction." },
+	{ "sessions_active", "Proxied tunnels open now." },
 };
 
 const char *stats_group_help(const char *field)

@@ -20,7 +20,8 @@ typedef _Atomic uint64_t ctr;	/* single writer; relaxed loads for readers */
 #define STATS_GROUP_FIELDS(X) X(packets) X(mss_rewritten) X(mss_inserted) X(mss_unchanged) \
 	X(pmtu_sent) X(pmtu_suppressed) X(dtls_relayed) X(dtls_blocked) X(dtls_port_rewritten) \
 	X(dtls_repaired) X(connect_rewritten) X(sessions) X(upstream_resumed) X(tls_rekeys) \
-	X(tls_rekeys_refused) X(upstream_cert_requested) STATS_WOULD_FIELDS(X)
+	X(tls_rekeys_refused) X(upstream_cert_requested) X(reconnects) X(dtls_established) \
+	X(dtls_failed) X(reconnects_predicted) X(reconnects_as_predicted) STATS_WOULD_FIELDS(X)
 /* mode = observe: what mtugate would have done, and did not. */
 #define STATS_WOULD_FIELDS(X) X(would_mss_rewrite) X(would_mss_insert) X(would_pmtu_send) \
 	X(would_dtls_block) X(would_dtls_port_fix) X(would_dtls_repair) X(would_connect_rewrite)

@@ -86,6 +86,7 @@ struct conn {
 	unsigned npending;
 	char group[64];
 	const char *group_from;
+	char user[SESSION_USER_MAX];	/* the login's username (log_users applied), or "" */
 	/* the session cookie of the CONNECT, hashed (proxy/cookie.h) */
 	uint8_t cookie[COOKIE_HASH_LEN];
 	bool has_cookie, cookie_held;
@@ -227,6 +228,22 @@ static void conn_close_log(struct conn_env *env, const char *cl, const char *dst
 		log_info("proxy %s -> %s: closed: %s", cl, dst, reason);
 }
 
+/* The tunnel's one line at its end: who, where, what it was sent, how its
+ * DTLS went (the session table's word), how long, how much. */
+static void conn_tunnel_end_log(struct conn *c, const char *cl, const char *dst,
+				const char *reason)
+{
+	struct session_info si = { .dtls = SESSION_DTLS_NONE };
+
+	if (c->session >= 0)
+		session_get(c->env->sessions, c->session, &si);
+	log_info("proxy %s -> %s: tunnel closed: %s (user %s, group %s, X-CSTP-MTU %u, X-DTLS-MTU %u,"
+		 " DTLS %s, %lld s, %llu bytes in, %llu out)", cl, dst, reason,
+		 c->user[0] ? c->user : "-", c->group[0] ? c->group : "-", c->offer.sent_mtu,
+		 c->offer.sent_dtls_mtu, session_dtls_str(si.dtls), (long long)(conn_now() - c->started),
+		 (unsigned long long)c->up.st.bytes, (unsigned long long)c->down.st.bytes);
+}
+
 /* relayd's relay_close(): one line with the reason, then everything goes
  * but the struct, which callers up the stack still test for `dead`: the
  * entry points (event, tick, kick) free it with conn_reap(). */
@@ -245,10 +262,7 @@ static void conn_close(struct conn *c, const char *fmt, ...)
 	session_addr_str(&c->client, cl, sizeof(cl));
 	session_addr_str(&c->dst, dst, sizeof(dst));
 	if (c->state == CONN_TUNNEL)
-		log_info("proxy %s -> %s: tunnel closed: %s (group %s, %llu bytes up, %llu down, %lld s)",
-			 cl, dst, reason, c->group[0] ? c->group : "-",
-			 (unsigned long long)c->up.st.bytes, (unsigned long long)c->down.st.bytes,
-			 (long long)(conn_now() - c->started));
+		conn_tunnel_end_log(c, cl, dst, reason);
 	else
 		conn_close_log(c->env, cl, dst, reason);
 	budget_remove(c->env->budget, &c->bn);
@@ -307,6 +321,8 @@ static void conn_cookie_group(struct conn *c)
 		return;
 	snprintf(c->group, sizeof(c->group), "%s", e->group);
 	c->group_from = "the session cookie";
+	if (!c->user[0])
+		snprintf(c->user, sizeof(c->user), "%s", e->user);
 }
 
 /* A response to a login completed: a session cookie it sets is bound to
@@ -318,7 +334,11 @@ static void conn_response_done(struct conn *c)
 
 	if (c->rcap.buf && c->group[0] && c->env->cookies &&
 	    cookie_in_response(c->rcap.buf, len, &off, &n) && tls_sha256(c->rcap.buf + off, n, h)) {
+		struct cookie_entry *e;
+
 		cookie_bind(c->env->cookies, h, c->group, conn_wall());
+		if ((e = cookie_find(c->env->cookies, h, conn_wall())))
+			snprintf(e->user, sizeof(e->user), "%s", c->user);
 		c->env->cookies_changed = true;
 	}
 	free(c->rcap.buf);
@@ -400,6 +420,29 @@ static void conn_cookie_closed(struct conn *c)
 	c->env->cookies_changed = true;
 }
 
+/* The login's username, as [daemon] log_users wants it shown. */
+static void conn_set_user(struct conn *c, const char *user)
+{
+	switch (c->env->conf->daemon.log_users) {
+	case LOG_USERS_YES:
+		snprintf(c->user, sizeof(c->user), "%s", user);
+		break;
+	case LOG_USERS_HASH: {
+		uint8_t in[sizeof(c->env->user_key) + SESSION_USER_MAX], h[32];
+		size_t n = strnlen(user, SESSION_USER_MAX);
+
+		/* Keyed: a list of likely names hashed offline matches nothing. */
+		memcpy(in, c->env->user_key, sizeof(c->env->user_key));
+		memcpy(in + sizeof(c->env->user_key), user, n);
+		if (tls_sha256(in, sizeof(c->env->user_key) + n, h))
+			snprintf(c->user, sizeof(c->user), "~%02x%02x%02x%02x", h[0], h[1], h[2], h[3]);
+		break;
+	}
+	case LOG_USERS_NO:
+		break;
+	}
+}
+
 /* A finished client request: its XML or URL may name the group
  * (<group-select>, then <tunnel-group>, then the group-url path). */
 static void conn_request_done(struct conn *c)
@@ -416,6 +459,8 @@ static void conn_request_done(struct conn *c)
 		c->env->cookies_changed = true;
 	http_extract_groups(c->cap.buf, c->cap.head_len, c->cap.buf + c->cap.head_len,
 			    c->cap.len - c->cap.head_len, &g);
+	if (g.user[0])
+		conn_set_user(c, g.user);
 	cand[0] = g.select;
 	cand[1] = g.tunnel;
 	cand[2] = g.url;
@@ -861,25 +906,28 @@ static unsigned conn_mtu_cap(struct conn *c, const struct group *g)
 }
 
 /* A tunnel of a session started: it holds the session's entry (made here
- * when its login went by another way), which keeps the first MTUs sent. */
-static void conn_cookie_tunnel(struct conn *c, const struct group *g)
+ * when its login went by another way), which keeps the first MTUs sent.
+ * How many tunnels of the session came before it (0: its first). */
+static unsigned conn_cookie_tunnel(struct conn *c, const struct group *g)
 {
 	struct cookie_table *t = c->env->cookies;
 	struct cookie_entry *e;
 	char cl[64];
 
 	if (!c->has_cookie || !t || !g)
-		return;
+		return 0;
 	if (!(e = cookie_find(t, c->cookie, conn_wall())) || strcmp(e->group, g->name)) {
 		cookie_bind(t, c->cookie, g->name, conn_wall());
 		e = cookie_find(t, c->cookie, conn_wall());
 	}
 	if (!e)
-		return;
+		return 0;
+	if (!c->user[0])
+		snprintf(c->user, sizeof(c->user), "%s", e->user);
 	if (!e->mtu) {
 		e->mtu = c->offer.sent_mtu;
 		e->dtls_mtu = c->offer.sent_dtls_mtu;
-	} else if (e->mtu != c->offer.sent_mtu) {
+	} else if (++e->reconnects, e->mtu != c->offer.sent_mtu) {
 		log_warnx("proxy %s: group %s: this session's tunnel was sent X-CSTP-MTU %u before,"
 			  " and the headend now offers only %u: the client will reset its adapter",
 			  session_addr_str(&c->client, cl, sizeof(cl)), g->name, e->mtu,
@@ -888,20 +936,17 @@ static void conn_cookie_tunnel(struct conn *c, const struct group *g)
 	cookie_hold(e);
 	c->cookie_held = true;
 	c->env->cookies_changed = true;
+	return e->reconnects;
 }
 
 static enum session_dtls conn_dtls_state(const struct group *g, const struct cstp_offer *o)
 {
 	if (o->observed)
-		return o->dtls_offered ? SESSION_DTLS_PASSED : SESSION_DTLS_NONE;
+		return o->dtls_offered ? SESSION_DTLS_OFFERED : SESSION_DTLS_NONE;
 	/* A block group's request went without DTLS: the headend may offer none. */
 	if (g && g->dtls == DTLS_BLOCK)
 		return SESSION_DTLS_BLOCKED;
-	if (!o->dtls_offered)
-		return SESSION_DTLS_NONE;
-	if (!g || g->dtls == DTLS_PASS)
-		return SESSION_DTLS_PASSED;
-	return g->dtls == DTLS_BLOCK ? SESSION_DTLS_BLOCKED : SESSION_DTLS_RELAYED;
+	return o->dtls_offered ? SESSION_DTLS_OFFERED : SESSION_DTLS_NONE;
 }
 
 static void conn_start_tunnel(struct conn *c, const struct group *g)
@@ -938,8 +983,13 @@ static void conn_start_tunnel(struct conn *c, const struct group *g)
 	si.sent_mtu = o->sent_mtu;
 	si.sent_dtls_mtu = o->sent_dtls_mtu;
 	si.dtls = conn_dtls_state(g, o);
-	si.observed = o->observed;
+	/* Nothing changed in what the client was offered: observe mode, or
+	 * dtls = pass (a reconnect is predicted for these). */
+	si.observed = o->observed || (o->dtls_offered && g && g->dtls == DTLS_PASS);
 	si.would_rewrite = o->would_rewrite || c->req_would;
+	si.since = conn_wall();
+	if (c->has_cookie)
+		memcpy(si.key, c->cookie, SESSION_KEY_LEN);
 	c->quiet_limit = cstp_quiet_limit(o, c->env->conf->proxy.idle_timeout);
 	if (!c->quiet_limit && (listen_keepalive(c->c.fd, c->env->conf->proxy.idle_timeout) < 0 ||
 				listen_keepalive(c->s.fd, c->env->conf->proxy.idle_timeout) < 0))
@@ -949,14 +999,23 @@ static void conn_start_tunnel(struct conn *c, const struct group *g)
 			  " gave the client an IPv6 address: its IPv6 will not work (raise the"
 			  " group's mtu)", session_addr_str(&c->client, cl, sizeof(cl)),
 			  g ? g->name : "-", o->sent_mtu);
-	conn_cookie_tunnel(c, g);
+	si.reconnects = conn_cookie_tunnel(c, g);
 	conn_cert_group(c);
+	snprintf(si.user, sizeof(si.user), "%s", c->user);
 	if ((c->session = session_add(c->env->sessions, &si)) < 0)
 		log_warnx("proxy: session table full: the DTLS path will not know this tunnel");
 	if (g) {
 		c->slot = g->slot;
 		c->has_slot = true;
 		ctr_inc(&c->env->ctr->g[g->slot].sessions);
+		if (si.reconnects)
+			ctr_inc(&c->env->ctr->g[g->slot].reconnects);
+		if (si.reconnects && session_prediction_kept(c->env->sessions, si.key, si.since)) {
+			ctr_inc(&c->env->ctr->g[g->slot].reconnects_as_predicted);
+			log_info("proxy %s: user %s, group %s: reconnected as predicted",
+				 session_addr_str(&c->client, cl, sizeof(cl)), si.user[0] ? si.user : "-",
+				 g->name);
+		}
 		if (tls_resumed(c->s.tls))
 			ctr_inc(&c->env->ctr->g[g->slot].upstream_resumed);
 		if (o->observed && si.would_rewrite)
@@ -968,10 +1027,11 @@ static void conn_start_tunnel(struct conn *c, const struct group *g)
 		log_warnx("proxy %s: group %s enforces, but its login named an observing group: this"
 			  " tunnel's CONNECT answer went unchanged", session_addr_str(&c->client, cl,
 			  sizeof(cl)), g->name);
-	log_info("proxy %s: tunnel up, group %s (from %s), X-CSTP-MTU %u -> %u, X-DTLS-MTU %u -> %u,"
-		 " DTLS %s, idle limit %u s%s%s%s", session_addr_str(&c->client, cl, sizeof(cl)),
-		 g ? g->name : "-", g ? c->group_from : "nothing", o->cstp_mtu, o->sent_mtu,
-		 o->dtls_mtu, o->sent_dtls_mtu, session_dtls_str(si.dtls), c->quiet_limit,
+	log_info("proxy %s: tunnel up, group %s (from %s), user %s, X-CSTP-MTU %u -> %u,"
+		 " X-DTLS-MTU %u -> %u, DTLS %s, reconnects %u, idle limit %u s%s%s%s",
+		 session_addr_str(&c->client, cl, sizeof(cl)), g ? g->name : "-",
+		 g ? c->group_from : "nothing", si.user[0] ? si.user : "-", o->cstp_mtu, o->sent_mtu,
+		 o->dtls_mtu, o->sent_dtls_mtu, session_dtls_str(si.dtls), si.reconnects, c->quiet_limit,
 		 c->quiet_limit ? "" : " (none: no DPD; TCP keepalive)",
 		 o->compressed ? ", compressed records are not clamped" : "",
 		 !o->observed ? "" : si.would_rewrite ? ", observed: enforce would have rewritten it" :

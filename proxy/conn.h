@@ -50,6 +50,8 @@ struct conn_env {
 	/* The last warning that a headend asked for a client certificate, per
 	 * group counter slot, and for connections of no group. */
 	time_t cert_warned[STATS_MAX_GROUPS], cert_warned_none;
+	/* [daemon] log_users = hash: the key of the usernames' hashes, drawn at start. */
+	uint8_t user_key[16];
 };
 
 /* Take over an accepted client socket whose original destination is dst and

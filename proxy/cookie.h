@@ -16,6 +16,7 @@ struct strbuf;
 
 #define COOKIE_HASH_LEN 32	/* SHA-256 */
 #define COOKIE_GROUP_MAX 64	/* as struct group's name */
+#define COOKIE_USER_MAX 64	/* as SESSION_USER_MAX */
 /* How long a session is kept after its last tunnel closed without a BYE:
  * longer than ocserv's cookie-timeout (300 s) and ASA's default
  * vpn-idle-timeout (30 min), so a client back from sleep finds it. A token
@@ -51,6 +52,9 @@ struct cookie_entry {
 	time_t expires;		/* wall clock; kept beyond it while tunnels > 0 */
 	unsigned tunnels;	/* live tunnels using it (not saved) */
 	unsigned mtu, dtls_mtu;	/* sent on its first CONNECT; 0: none yet */
+	/* Not saved: */
+	char user[COOKIE_USER_MAX];	/* the login's, as [daemon] log_users has it */
+	unsigned reconnects;		/* tunnels after its first */
 };
 
 struct cookie_table;

@@ -603,11 +603,11 @@ static void url_group(const uint8_t *u, size_t n, char *dst)
 	group_set(dst, tmp, o);
 }
 
-/* Legacy form posts (no XML auth): group_list=NAME among the fields. */
-static void form_group(const uint8_t *b, size_t n, char *dst)
+/* Legacy form posts (no XML auth): key=VALUE among the fields
+ * (group_list=NAME, username=NAME). */
+static void form_field(const uint8_t *b, size_t n, const char *key, char *dst)
 {
-	static const char key[] = "group_list=";
-	const size_t kl = sizeof(key) - 1;
+	const size_t kl = strlen(key);
 	char tmp[HTTP_GROUP_MAX];
 	size_t o = 0;
 
@@ -647,8 +647,11 @@ void http_extract_groups(const uint8_t *head, size_t head_len, const uint8_t *bo
 	}
 	xml_element(body, body_len, "group-select", g->select);
 	xml_element(body, body_len, "tunnel-group", g->tunnel);
+	xml_element(body, body_len, "username", g->user);
 	if (!g->select[0])
-		form_group(body, body_len, g->select);
+		form_field(body, body_len, "group_list=", g->select);
+	if (!g->user[0])
+		form_field(body, body_len, "username=", g->user);
 	if (!g->url[0]) {
 		char access[512];
 

@@ -137,6 +137,9 @@ struct http_groups {
 					 * legacy form's group_list= field */
 	char url[HTTP_GROUP_MAX];	/* group-url: the path of a POST, or of <group-access> */
 	char tunnel[HTTP_GROUP_MAX];	/* <tunnel-group>, e.g. inside <opaque> */
+	char user[HTTP_GROUP_MAX];	/* <username> in the XML login (AnyConnect's
+					 * and openconnect's <auth>), or a legacy form's
+					 * username= field: shown, never the password */
 };
 
 /* Read the candidates of a complete message (head as captured, body

@@ -329,6 +329,10 @@ struct proxy *proxy_new(const struct conf *c, struct policy_box *box, struct sta
 		log_error("proxy: no counter set left");
 		goto err;
 	}
+	if (getrandom(p->env.user_key, sizeof(p->env.user_key), 0) != (ssize_t)sizeof(p->env.user_key)) {
+		log_warn("proxy: getrandom: no key for the usernames' hashes");
+		goto err;
+	}
 	log_info("proxy: listening on port %u, headend verified %s", p->conf.proxy.listen_port,
 		 p->conf.proxy.insecure_upstream ? "NOT AT ALL" : p->conf.proxy.upstream_name[0] ?
 		 "by name" : "by address");

@@ -54,11 +54,15 @@ static const struct sf sf_fields[] = {
 	SF(10, SF_UINT, dtls_mtu, 0, 65535),
 	SF(11, SF_UINT, sent_mtu, 0, 65535),
 	SF(12, SF_UINT, sent_dtls_mtu, 0, 65535),
-	SF(13, SF_UINT, dtls, 0, SESSION_DTLS_PASSED),
+	SF(13, SF_UINT, dtls, 0, SESSION_DTLS_LAST),
 	SF(14, SF_UINT, bytes_up, 0, UINT64_MAX),
 	SF(15, SF_UINT, bytes_down, 0, UINT64_MAX),
 	SF(16, SF_BOOL, observed, 0, 1),
 	SF(17, SF_BOOL, would_rewrite, 0, 1),
+	SF(18, SF_STR, user, 0, 0),
+	SF(19, SF_UINT, since, 0, INT64_MAX),
+	SF(20, SF_UINT, reconnects, 0, UINT32_MAX),
+	SF(21, SF_FIXED, key, 0, 0),
 };
 #define SF_N (sizeof(sf_fields) / sizeof(sf_fields[0]))
 

@@ -13,10 +13,16 @@
 /* Every lookup the packet path makes is a hash chain: by DTLS id, by the
  * outer client address (its port left out: a NAT changes it), and by the
  * inner (tunnel) address. No lookup scans the table under the mutex. */
-enum session_key { SK_ID, SK_CLIENT, SK_ADDR4, SK_ADDR6, SK_N };
+enum session_key { SK_ID, SK_CLIENT, SK_ADDR4, SK_ADDR6, SK_FLOW, SK_N };
+
+/* A DTLS flow's client end: family, address, port. */
+#define SESSION_FLOW_MAX (1 + 16 + 2)
+#define SESSION_PREDICTIONS 256	/* recent predictions, the oldest overwritten */
 
 struct session_entry {
 	struct session_info s;
+	uint8_t flow[SESSION_FLOW_MAX];	/* the DTLS flow its ClientHello came in */
+	size_t flow_len;
 	bool used;
 	bool linked[SK_N];
 	int next;		/* the free list; -1 ends */
@@ -31,6 +37,11 @@ struct session_table {
 	int *buckets[SK_N];
 	size_t nbuckets;		/* a power of two, per key */
 	struct session_hooks hooks;
+	struct {
+		uint8_t key[SESSION_KEY_LEN];
+		int64_t at;		/* 0: free */
+	} pred[SESSION_PREDICTIONS];
+	size_t pred_next;
 };
 
 static uint32_t session_hash(const uint8_t *id, size_t len)
@@ -42,9 +53,11 @@ static uint32_t session_hash(const uint8_t *id, size_t len)
 	return h;
 }
 
-/* The bytes of key k of s, or NULL when s has none. */
-static const uint8_t *session_key(const struct session_info *s, enum session_key k, size_t *len)
+/* The bytes of key k of entry e, or NULL when it has none. */
+static const uint8_t *session_key(const struct session_entry *e, enum session_key k, size_t *len)
 {
+	const struct session_info *s = &e->s;
+
 	switch (k) {
 	case SK_ID:
 		*len = s->id_len;
@@ -63,6 +76,9 @@ static const uint8_t *session_key(const struct session_info *s, enum session_key
 	case SK_ADDR6:
 		*len = 16;
 		return s->has_addr6 ? s->addr6 : NULL;
+	case SK_FLOW:
+		*len = e->flow_len;
+		return e->flow_len ? e->flow : NULL;
 	default:
 		return NULL;
 	}
@@ -117,7 +133,7 @@ static bool session_has_key(const struct session_entry *e, enum session_key k, i
 			    const uint8_t *key, size_t len)
 {
 	size_t l;
-	const uint8_t *b = session_key(&e->s, k, &l);
+	const uint8_t *b = session_key(e, k, &l);
 
 	return b && l == len && !memcmp(b, key, len) &&
 	       (k != SK_CLIENT || e->s.client.ss_family == family);
@@ -141,7 +157,7 @@ static int session_find(struct session_table *t, const uint8_t *id, size_t len)
 static void session_link(struct session_table *t, int h, enum session_key k)
 {
 	size_t len;
-	const uint8_t *key = session_key(&t->e[h].s, k, &len);
+	const uint8_t *key = session_key(&t->e[h], k, &len);
 	int *b;
 
 	if (!key)
@@ -155,7 +171,7 @@ static void session_link(struct session_table *t, int h, enum session_key k)
 static void session_unlink_key(struct session_table *t, int h, enum session_key k)
 {
 	size_t len;
-	const uint8_t *key = session_key(&t->e[h].s, k, &len);
+	const uint8_t *key = session_key(&t->e[h], k, &len);
 	int *p;
 
 	if (!t->e[h].linked[k] || !key)
@@ -260,6 +276,18 @@ void session_table_hooks(struct session_table *t, const struct session_hooks *h)
 	t->hooks = *h;
 }
 
+bool session_get(struct session_table *t, int h, struct session_info *out)
+{
+	bool ok;
+
+	pthread_mutex_lock(&t->lock);
+	ok = h >= 0 && (size_t)h < t->n && t->e[h].used;
+	if (ok)
+		*out = t->e[h].s;
+	pthread_mutex_unlock(&t->lock);
+	return ok;
+}
+
 void session_set_bytes(struct session_table *t, int h, uint64_t up, uint64_t down)
 {
 	const struct session_bytes b = { .handle = h, .up = up, .down = down };
@@ -362,13 +390,148 @@ const struct group *session_pool_group(struct session_table *t, const struct pol
 	return tg && group_has_addr(tg, family, addr) ? tg : g;
 }
 
+/* The flow key of a DTLS client end (family AF_INET or AF_INET6). */
+static size_t session_flow_key(uint8_t *k, int family, const uint8_t *addr, uint16_t port)
+{
+	size_t alen = family == AF_INET6 ? 16 : 4;
+
+	k[0] = (uint8_t)family;
+	memcpy(k + 1, addr, alen);
+	k[1 + alen] = (uint8_t)(port >> 8);
+	k[2 + alen] = (uint8_t)port;
+	return 3 + alen;
+}
+
+bool session_dtls_hello(struct session_table *t, const uint8_t *id, size_t len, int family,
+			const uint8_t *addr, uint16_t port, char *name, size_t cap)
+{
+	int h;
+
+	if (!len || len > SESSION_ID_MAX || !cap || (family != AF_INET && family != AF_INET6))
+		return false;
+	pthread_mutex_lock(&t->lock);
+	if ((h = session_find(t, id, len)) >= 0) {
+		snprintf(name, cap, "%s", t->e[h].s.group);
+		/* A retransmitted hello, or a new port after a NAT rebinding. */
+		session_unlink_key(t, h, SK_FLOW);
+		t->e[h].flow_len = session_flow_key(t->e[h].flow, family, addr, port);
+		session_link(t, h, SK_FLOW);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return h >= 0;
+}
+
+int session_dtls_answer(struct session_table *t, int family, const uint8_t *addr, uint16_t port,
+			char *name, size_t cap)
+{
+	uint8_t k[SESSION_FLOW_MAX];
+	size_t klen;
+	int h, r = -1;
+
+	if (family != AF_INET && family != AF_INET6)
+		return -1;
+	klen = session_flow_key(k, family, addr, port);
+	pthread_mutex_lock(&t->lock);
+	if ((h = session_find_key(t, SK_FLOW, 0, k, klen)) >= 0) {
+		struct session_info *s = &t->e[h].s;
+
+		/* Late is still established: the client may yet use it. */
+		r = s->dtls == SESSION_DTLS_OFFERED || s->dtls == SESSION_DTLS_FAILED;
+		if (r)
+			s->dtls = SESSION_DTLS_ESTABLISHED;
+		if (cap)
+			snprintf(name, cap, "%s", s->group);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return r;
+}
+
+unsigned session_adapter_mtu(const struct session_info *s)
+{
+	return s->sent_dtls_mtu > s->sent_mtu ? s->sent_dtls_mtu : s->sent_mtu;
+}
+
+bool session_will_reconnect(const struct session_info *s)
+{
+	return s->sent_mtu && session_adapter_mtu(s) > s->sent_mtu;
+}
+
+static bool session_key_set(const uint8_t *key)
+{
+	for (size_t i = 0; i < SESSION_KEY_LEN; i++)
+		if (key[i])
+			return true;
+	return false;
+}
+
+size_t session_sweep(struct session_table *t, int64_t now, struct session_event *ev, size_t max)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&t->lock);
+	for (size_t i = 0; i < t->n && n < max; i++) {
+		struct session_info *s = &t->e[i].s;
+
+		if (!t->e[i].used || s->dtls != SESSION_DTLS_OFFERED ||
+		    now - s->since < SESSION_DTLS_DEADLINE)
+			continue;
+		s->dtls = SESSION_DTLS_FAILED;
+		ev[n].s = *s;
+		ev[n].predicted = s->observed && session_will_reconnect(s);
+		if (ev[n].predicted && session_key_set(s->key)) {
+			memcpy(t->pred[t->pred_next].key, s->key, SESSION_KEY_LEN);
+			t->pred[t->pred_next].at = now;
+			t->pred_next = (t->pred_next + 1) % SESSION_PREDICTIONS;
+		}
+		n++;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
+bool session_prediction_kept(struct session_table *t, const uint8_t key[SESSION_KEY_LEN],
+			     int64_t now)
+{
+	bool kept = false;
+
+	if (!session_key_set(key))
+		return false;
+	pthread_mutex_lock(&t->lock);
+	for (size_t i = 0; i < SESSION_PREDICTIONS && !kept; i++) {
+		if (!t->pred[i].at || memcmp(t->pred[i].key, key, SESSION_KEY_LEN))
+			continue;
+		kept = now - t->pred[i].at <= SESSION_PREDICT_WINDOW;
+		t->pred[i].at = 0;	/* one reconnect confirms one prediction */
+	}
+	pthread_mutex_unlock(&t->lock);
+	return kept;
+}
+
+void session_count_groups(struct session_table *t, const char *const *names, size_t n,
+			  uint64_t *counts)
+{
+	memset(counts, 0, n * sizeof(*counts));
+	pthread_mutex_lock(&t->lock);
+	for (size_t i = 0; i < t->n; i++) {
+		if (!t->e[i].used)
+			continue;
+		for (size_t k = 0; k < n; k++)
+			if (strcmp(names[k], t->e[i].s.group) == 0) {
+				counts[k]++;
+				break;
+			}
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
 const char *session_dtls_str(enum session_dtls d)
 {
 	switch (d) {
 	case SESSION_DTLS_NONE: return "none";
+	case SESSION_DTLS_OFFERED: return "offered";
+	case SESSION_DTLS_ESTABLISHED: return "established";
+	case SESSION_DTLS_FAILED: return "failed";
 	case SESSION_DTLS_BLOCKED: return "blocked";
-	case SESSION_DTLS_RELAYED: return "relayed";
-	case SESSION_DTLS_PASSED: return "passed";
 	}
 	return "?";
 }
@@ -393,7 +556,21 @@ const char *session_addr_str(const struct sockaddr_storage *ss, char *buf, size_
 	return buf;
 }
 
-static void session_fmt_one(const struct session_info *s, struct strbuf *out)
+/* Percent-encode what is no visible ASCII, and the characters the line
+ * protocol or the key=value pairs use. */
+static void session_put_user(const char *u, struct strbuf *out)
+{
+	for (; *u; u++) {
+		unsigned char c = (unsigned char)*u;
+
+		if (c > 0x20 && c < 0x7f && c != '%' && c != '=')
+			strbuf_append(out, u, 1);
+		else
+			strbuf_printf(out, "%%%02X", c);
+	}
+}
+
+void session_format_one(const struct session_info *s, struct strbuf *out)
 {
 	char client[INET6_ADDRSTRLEN + 10], a4[INET_ADDRSTRLEN] = "", a6[INET6_ADDRSTRLEN] = "";
 	char id[2 * SESSION_ID_MAX + 1] = "-";
@@ -405,12 +582,15 @@ static void session_fmt_one(const struct session_info *s, struct strbuf *out)
 		inet_ntop(AF_INET6, s->addr6, a6, sizeof(a6));
 	for (size_t i = 0; i < s->id_len; i++)
 		snprintf(id + 2 * i, 3, "%02x", s->id[i]);
-	strbuf_printf(out, "session\tclient=%s group=%s address=%s%s%s mtu_offered=%u/%u"
-		      " mtu_sent=%u/%u dtls=%s bytes_up=%llu bytes_down=%llu %s=%s\n",
-		      client, s->group[0] ? s->group : "-", a4, a4[0] && a6[0] ? "," : "",
-		      a4[0] || a6[0] ? a6 : "-", s->cstp_mtu, s->dtls_mtu, s->sent_mtu,
-		      s->sent_dtls_mtu, session_dtls_str(s->dtls), (unsigned long long)s->bytes_up,
-		      (unsigned long long)s->bytes_down, s->id_is_app ? "app_id" : "session_id", id);
+	strbuf_printf(out, "session\tuser=");
+	session_put_user(s->user, out);
+	strbuf_printf(out, " group=%s client=%s addresses=%s%s%s since=%lld mtu_offered=%u/%u"
+		      " mtu_sent=%u/%u dtls=%s reconnects=%u bytes_in=%llu bytes_out=%llu %s=%s\n",
+		      s->group[0] ? s->group : "-", client, a4, a4[0] && a6[0] ? "," : "",
+		      a4[0] || a6[0] ? a6 : "-", (long long)s->since, s->cstp_mtu, s->dtls_mtu,
+		      s->sent_mtu, s->sent_dtls_mtu, session_dtls_str(s->dtls), s->reconnects,
+		      (unsigned long long)s->bytes_up, (unsigned long long)s->bytes_down,
+		      s->id_is_app ? "app_id" : "session_id", id);
 }
 
 void session_format(struct session_table *t, struct strbuf *out)
@@ -418,6 +598,6 @@ void session_format(struct session_table *t, struct strbuf *out)
 	pthread_mutex_lock(&t->lock);
 	for (size_t i = 0; i < t->n; i++)
 		if (t->e[i].used)
-			session_fmt_one(&t->e[i].s, out);
+			session_format_one(&t->e[i].s, out);
 	pthread_mutex_unlock(&t->lock);
 }

@@ -16,12 +16,21 @@ struct group;
 
 #define SESSION_ID_MAX 64	/* an App-ID; a legacy session ID is 32 bytes */
 #define SESSION_GROUP_MAX 64
+#define SESSION_USER_MAX 64	/* a username as the login sent it, or its hash */
+#define SESSION_KEY_LEN 8	/* the first bytes of the session cookie's SHA-256 */
+/* DTLS offered and not answered by the headend this long: failed. AnyConnect
+ * gives up DTLS and, with unequal MTUs, reconnects about 30 s later. */
+#define SESSION_DTLS_DEADLINE 30
+/* A reconnect this soon after its prediction confirms it. */
+#define SESSION_PREDICT_WINDOW 120
 
 enum session_dtls {
-	SESSION_DTLS_NONE,	/* the headend offered none */
-	SESSION_DTLS_BLOCKED,	/* offered, removed by the proxy (dtls = block) */
-	SESSION_DTLS_RELAYED,	/* offered, MTUs equalised (dtls = relay) */
-	SESSION_DTLS_PASSED,	/* offered, untouched (dtls = pass) */
+	SESSION_DTLS_NONE,		/* the headend offered none */
+	SESSION_DTLS_OFFERED,		/* offered to the client, no answer seen yet */
+	SESSION_DTLS_ESTABLISHED,	/* the headend answered a DTLS flow of this tunnel */
+	SESSION_DTLS_FAILED,		/* offered, not answered within SESSION_DTLS_DEADLINE */
+	SESSION_DTLS_BLOCKED,		/* removed by the proxy (dtls = block) */
+	SESSION_DTLS_LAST = SESSION_DTLS_BLOCKED
 };
 
 struct session_info {
@@ -35,10 +44,16 @@ struct session_info {
 	unsigned cstp_mtu, dtls_mtu;	/* offered by the headend (0: absent) */
 	unsigned sent_mtu, sent_dtls_mtu;	/* sent to the client (0: none) */
 	enum session_dtls dtls;
-	/* mode = observe: its CONNECT exchange went as sent, and enforce
-	 * would_rewrite it (what reconnect prediction looks for). */
+	/* observed: what the client was offered went unchanged (mode =
+	 * observe: its CONNECT exchange went as sent; or dtls = pass), so a
+	 * reconnect for a failed DTLS is predicted. would_rewrite: enforce
+	 * would have rewritten it. */
 	bool observed, would_rewrite;
 	uint64_t bytes_up, bytes_down;	/* CSTP record bytes client->headend, back */
+	char user[SESSION_USER_MAX];	/* as [daemon] log_users has it; "": not seen */
+	int64_t since;			/* the tunnel's start, Unix seconds */
+	unsigned reconnects;		/* earlier tunnels of this session (its cookie) */
+	uint8_t key[SESSION_KEY_LEN];	/* the session: all zero when no cookie was seen */
 };
 
 struct session_table;
@@ -52,6 +67,8 @@ void session_table_free(struct session_table *t);
 int session_add(struct session_table *t, const struct session_info *s);
 void session_remove(struct session_table *t, int handle);
 void session_set_bytes(struct session_table *t, int handle, uint64_t up, uint64_t down);
+/* A copy of the session at handle: false when there is none. */
+bool session_get(struct session_table *t, int handle, struct session_info *out);
 /* Many at once, under one lock: the proxy's once-a-second byte counts. */
 struct session_bytes {
 	int handle;
@@ -101,8 +118,49 @@ bool session_group_by_addr(struct session_table *t, int family, const uint8_t *a
 const struct group *session_pool_group(struct session_table *t, const struct policy *pol,
 				       int family, const uint8_t *addr);
 
-/* One "session\tclient=... group=..." line per session, oldest first. */
+/* A DTLS ClientHello with this id came from (family, addr, port): the
+ * session's group into name, as session_group_by_id(), and the flow is
+ * remembered so that the headend's answer finds the session. */
+bool session_dtls_hello(struct session_table *t, const uint8_t *id, size_t len, int family,
+			const uint8_t *addr, uint16_t port, char *name, size_t cap);
+
+/* The headend answered the DTLS flow to (family, addr, port): 1 when this
+ * made its session established (name: its group), 0 when the session was
+ * so already, -1 when no session has this flow. */
+int session_dtls_answer(struct session_table *t, int family, const uint8_t *addr, uint16_t port,
+			char *name, size_t cap);
+
+/* What the once-a-second sweep found: a session's DTLS failed, and for an
+ * observed one whose adapter MTU (the larger it was told) exceeds the TLS
+ * MTU, the reconnect it will make. */
+struct session_event {
+	struct session_info s;	/* a copy, bytes as of now */
+	bool predicted;
+};
+/* Mark every session offered DTLS more than SESSION_DTLS_DEADLINE seconds
+ * before now (Unix seconds) and not answered as failed: up to max events
+ * into ev, how many. Each session fails once. */
+size_t session_sweep(struct session_table *t, int64_t now, struct session_event *ev, size_t max);
+/* The adapter MTU a client brings up (the larger MTU it was sent), and
+ * whether an unanswered DTLS leads AnyConnect to reconnect (reason 16):
+ * that MTU exceeds the TLS tunnel's. */
+unsigned session_adapter_mtu(const struct session_info *s);
+bool session_will_reconnect(const struct session_info *s);
+/* A tunnel of the session key started: true (once) when a reconnect was
+ * predicted for that session within SESSION_PREDICT_WINDOW seconds. */
+bool session_prediction_kept(struct session_table *t, const uint8_t key[SESSION_KEY_LEN],
+			     int64_t now);
+
+/* Live sessions per group: counts[i] for names[i] (n names), zeroed first. */
+void session_count_groups(struct session_table *t, const char *const *names, size_t n,
+			  uint64_t *counts);
+
+/* One "session\tuser=... group=... client=..." line per session, oldest
+ * first: key=value pairs, values without blanks (the user name
+ * percent-encoded, "" when unknown), as mtugatectl(8) reads them. */
 void session_format(struct session_table *t, struct strbuf *out);
+/* The same for one session. */
+void session_format_one(const struct session_info *s, struct strbuf *out);
 
 const char *session_dtls_str(enum session_dtls d);
 /* "198.18.1.2:40000", "[2001:db8:1::2]:443", or "-"; returns buf. */

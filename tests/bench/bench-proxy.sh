@@ -128,7 +128,7 @@ echo "mtugated open files limit: $(awk '/Max open files/ { print $4 }' /proc/$mg
 rss() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
-sessions() { ctl sessions | grep -c '^session'; }
+sessions() { sessions_kv ctl | grep -c '^session'; }
 sessions_are() { [ "$(sessions)" = "$1" ]; }
 stub_conns() { ip netns exec $H ss -Htn state established "( sport = :443 or sport = :444 )" | wc -l; }
 stub_conns_are() { [ "$(stub_conns)" = "$1" ]; }

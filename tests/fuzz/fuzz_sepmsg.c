@@ -36,7 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 		abort();
 	check_str(m.group, sizeof(m.group));
 	check_str(m.info.group, sizeof(m.info.group));
-	if (m.info.id_len > SESSION_ID_MAX || m.info.dtls > SESSION_DTLS_PASSED)
+	check_str(m.info.user, sizeof(m.info.user));
+	if (m.info.id_len > SESSION_ID_MAX || m.info.dtls > SESSION_DTLS_LAST || m.info.since < 0)
 		abort();
 	if (m.info.client.ss_family != 0 && m.info.client.ss_family != AF_INET &&
 	    m.info.client.ss_family != AF_INET6)

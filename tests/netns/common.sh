@@ -65,3 +65,20 @@ ns_destroy() {	# ns_destroy NS...: kill what runs in each namespace, then delete
 	done
 	return 0
 }
+
+# sessions_kv CTL...: `CTL sessions --json` (CTL: mtugatectl with its socket) as one
+# "session client=... group=... user=... dtls=..." line per tunnel, for grep; mtu_* as
+# CSTP/DTLS, addresses comma-joined, a null as "-".
+sessions_kv() {
+	"$@" sessions --json | python3 -c '
+import json, sys
+def flat(v):
+    if v is None: return "-"
+    if isinstance(v, list): return ",".join(v) or "-"
+    if isinstance(v, dict): return "%s/%s" % (flat(v["cstp"]), flat(v["dtls"]))
+    return str(v)
+keys = ("client", "group", "user", "addresses", "since", "mtu_offered", "mtu_sent", "dtls",
+        "reconnects", "bytes_in", "bytes_out")
+for s in json.load(sys.stdin):
+    print("session " + " ".join("%s=%s" % (k, flat(s[k])) for k in keys))'
+}

@@ -91,7 +91,7 @@ check "$N tunnels are up through the proxy" wait_until 120 grep -q "^up up=$N fa
 ip netns exec $C "$cstpload" $HE:443 idle 1 1 >"$tmp/probe.out" 2>"$tmp/probe.err" &
 probe=$!
 check "the probe tunnel is up" wait_until 30 grep -q '^warm up=1' "$tmp/probe.out"
-sessions() { ctl sessions | grep -c '^session'; }
+sessions() { sessions_kv ctl | grep -c '^session'; }
 check "the proxy holds $((N + 1)) sessions ($(sessions))" test "$(sessions)" = $((N + 1))
 
 # rtts COUNT: the probe's DPD round trips in ms, one a line: SIGUSR1, then its "dpd" line.

@@ -26,7 +26,7 @@ mg_pid() { cat "$LAB_DIR/pids/mtugated"; }
 fds() { find "/proc/$(mg_pid)/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$(mg_pid)/status"; }
 fds_le() { (($(fds) <= $1)); }
-no_sessions() { (($(mtugatectl sessions | grep -c '^session') == 0)); }
+no_sessions() { (($(sessions_kv mtugatectl | grep -c '^session') == 0)); }
 # A proxy-faults.py mode from the client namespace; its summary goes to faults-MODE.log.
 faults() { # MODE ARGS...
 	n_client python3 "$FAULTS" "$1" "$LAB_HEADEND4" 443 "${@:2}" >"$LAB_DIR/faults-$1.log" 2>&1

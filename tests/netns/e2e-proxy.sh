@@ -13,8 +13,8 @@ mg_log_has() { grep -q -- "$1" "$LAB_DIR/mtugated.log"; }
 le() { (($1 <= $2)); }
 # The CONNECT response headers openconnect received (--dump-http-traffic).
 resp_has() { sed -n '/Got CONNECT response/,/CSTP connected/p' "$LAB_OC_LOG" | grep -qi -- "$1"; }
-sessions_has() { mtugatectl sessions | grep -q -- "$1"; }
-sessions_count() { [[ $(mtugatectl sessions | grep -c '^session') == "$1" ]]; }
+sessions_has() { sessions_kv mtugatectl | grep -q -- "$1"; }
+sessions_count() { [[ $(sessions_kv mtugatectl | grep -c '^session') == "$1" ]]; }
 stat_ge() { # GROUP COUNTER MIN
 	local v
 	v=$(mtugatectl stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["groups"][sys.argv[1]][sys.argv[2]])' "$1" "$2")
@@ -72,7 +72,7 @@ check "relay: X-CSTP-MTU <= group mtu $group_mtu" le "${AC_CSTP_MTU:-99999}" "$g
 check "relay: Established DTLS connection" log_has "Established DTLS connection"
 check "relay: no reconnect predicted" [ "$AC_RECONNECT" = no ]
 tunnel_works relay
-check "relay: sessions lists it with DTLS relayed" sessions_has "group=relay .*dtls=relayed"
+check "relay: sessions lists it with DTLS established" wait_until 10 sessions_has "group=relay .*dtls=established"
 check "relay: connect_rewritten counted" stat_ge relay connect_rewritten 1
 check "relay: sessions counted" stat_ge relay sessions 1
 # DTLS carries the data: the tunnel's TLS connection is quiet but for the client's DPD, every
@@ -115,7 +115,7 @@ check "tlsonly: connect_rewritten counted" stat_ge tlsonly connect_rewritten 1
 # The relay tunnel's headend connection left a session: this one resumed it.
 check "tlsonly: the headend TLS session was resumed (upstream_resumed)" stat_ge tlsonly upstream_resumed 1
 # Bytes each way reach the table within its one-second refresh.
-check "tlsonly: bytes counted each way" wait_until 5 sessions_has "group=tlsonly .*bytes_up=[1-9][0-9]* bytes_down=[1-9]"
+check "tlsonly: bytes counted each way" wait_until 5 sessions_has "group=tlsonly .*bytes_in=[1-9][0-9]* bytes_out=[1-9]"
 
 progress "TLS-only group over IPv6 to the headend"
 LAB_CONNECT_TO=$LAB_HEADEND6 lab_connect tlsonly
@@ -163,7 +163,7 @@ check_not "psk: no PSK-NEGOTIATE answer" resp_has "X-DTLS-CipherSuite: PSK-NEGOT
 check "psk: X-DTLS-MTU = X-CSTP-MTU (${AC_DTLS_MTU:-} = ${AC_CSTP_MTU:-})" [ "${AC_DTLS_MTU:-}" = "${AC_CSTP_MTU:-x}" ]
 check "psk: Established DTLS connection" log_has "Established DTLS connection"
 check_not "psk: DTLS did not fail first" grep -q "DTLS handshake failed" "$LAB_OC_LOG"
-check "psk: sessions lists it with DTLS relayed" sessions_has "group=relay .*dtls=relayed"
+check "psk: sessions lists it with DTLS established" wait_until 10 sessions_has "group=relay .*dtls=established"
 check "psk: the DTLS path counted relayed datagrams for the group" wait_until 10 stat_ge relay dtls_relayed 1
 udp_echo() { [[ $(n_client socat -T 3 - "UDP4:$LAB_LAN4:7" <<<psk-udp) == psk-udp ]]; }
 check "psk: UDP echo through the tunnel" udp_echo

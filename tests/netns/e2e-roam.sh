@@ -12,7 +12,7 @@ set -euo pipefail
 skip_unless_root
 
 mg_log_has() { grep -q -- "$1" "$LAB_DIR/mtugated.log"; }
-sessions_has() { mtugatectl sessions | grep -q -- "$1"; }
+sessions_has() { sessions_kv mtugatectl | grep -q -- "$1"; }
 behaviour() { lab_behaviour || true; }
 stat_is() { # GROUP COUNTER VALUE
 	local v
@@ -23,15 +23,6 @@ file_mode() { [[ $(stat -c %a "$1") == "$2" ]]; }
 # The state file holds the cookie's SHA-256, never the cookie.
 cookie_known() { grep -q "^$cookie_hash " "$LAB_DIR/mtugate/cookies" 2>/dev/null; }
 
-# openconnect --authenticate: the session cookie, no tunnel (as AnyConnect keeps it across
-# sleep and network changes).
-authenticate() { # GROUP
-	lab_client_route "$1"
-	ip netns exec "$NS_CLIENT" openconnect --authenticate --passwd-on-stdin --non-inter \
-		--user="$LAB_USER" --authgroup="$(lab_label "$1")" --servercert "$LAB_PIN" \
-		"https://$LAB_HEADEND4/" <<<"$LAB_PASS" 2>"$LAB_DIR/authenticate.log" \
-		| sed -n "s/^COOKIE='\(.*\)'$/\1/p"
-}
 
 # One tunnel with the cookie from GROUP's source address; its MTUs and DTLS recorded in $1_*.
 cookie_round() { # NAME SOURCE_GROUP
@@ -45,21 +36,13 @@ cookie_round() { # NAME SOURCE_GROUP
 }
 lab_route_src() { local s=LAB_SRC4_$1; echo "${!s}"; }
 
-# A client killed without BYE: its TCP connection just ends.
-kill_client() {
-	kill -KILL "$LAB_OC_PID"
-	wait_until 5 lab_dead "$LAB_OC_PID" || true
-	rm -f "$LAB_DIR/pids/openconnect"
-	LAB_OC_PID=
-	wait_until 5 lab_tun_gone || n_client ip link del oc0 2>/dev/null || true
-}
 
 lab_up
 conf=$(lab_mtugate_conf proxy=yes tlsonly.mtu=1460)
 lab_mtugated_start "$conf" || die "mtugated did not start"
 
 progress "login only (openconnect --authenticate) to the tlsonly group from $LAB_SRC4_tlsonly"
-cookie=$(authenticate tlsonly)
+cookie=$(lab_authenticate tlsonly)
 check "a session cookie came back" test -n "$cookie"
 # openconnect 9 prints "openconnect_strapkey=...; webvpn=TOKEN": the headend's is TOKEN.
 token=$(sed -n 's/.*webvpn=\([^;]*\).*/\1/p' <<<"$cookie")
@@ -75,7 +58,7 @@ cookie_round first tlsonly
 check "first: no DTLS offered (the block group's request rewrite)" test "$first_offered" = no
 check "first: X-CSTP-MTU is the group's 1460" test "$first_cstp" = 1460
 check "first: tun MTU 1460" test "$first_tun" = 1460
-kill_client
+lab_kill_client
 
 progress "2: the same cookie from another address ($LAB_SRC4_relay, the relay group's clients)"
 cookie_round roamed relay
@@ -86,7 +69,7 @@ check "roamed: the group came from the session cookie, not the address" \
 	mg_log_has "$LAB_SRC4_relay:[0-9]*: tunnel up, group tlsonly"
 check "tlsonly counted both tunnels" stat_is tlsonly sessions 2
 check "relay counted none" stat_is relay sessions 0
-kill_client
+lab_kill_client
 
 progress "3: after mtugated restarted"
 lab_mtugated_stop
@@ -106,7 +89,7 @@ wait_until 30 lab_dtls_settled || true
 behaviour
 check "relay behind $LAB_SRC4_relay: DTLS offered" test "$AC_DTLS_OFFERED" = yes
 check "relay behind $LAB_SRC4_relay: Established DTLS connection" grep -q "Established DTLS connection" "$LAB_OC_LOG"
-check "relay behind $LAB_SRC4_relay: group relay" sessions_has "client=$LAB_SRC4_relay:.* group=relay .*dtls=relayed"
+check "relay behind $LAB_SRC4_relay: group relay" wait_until 10 sessions_has "client=$LAB_SRC4_relay:.* group=relay .*dtls=established"
 lab_disconnect
 
 # openconnect on TLS 1.2 (GnuTLS's system priority file), for a renegotiation to exist.

@@ -73,6 +73,8 @@
 #                              LAB_TUN4/LAB_TUN6 (assigned inner addresses), LAB_GROUP;
 #                              LAB_CONNECT_TO=$LAB_HEADEND6 connects over outer IPv6
 #   lab_disconnect             stop openconnect (SIGINT, then SIGKILL after 5 s)
+#   lab_kill_client            kill -9 openconnect: no BYE, the session stays
+#   lab_authenticate GROUP     openconnect --authenticate: prints the session cookie
 #   lab_label GROUP            the --authgroup label; lab_client_route GROUP: outer source
 #   lab_dtls_settled           true once the first DTLS attempt has an outcome (wait_until 20 …)
 #   lab_http_get [4|6] [MAX_S] download the LAN file through the tunnel, true if sha256 matches
@@ -473,6 +475,23 @@ lab_disconnect() {
 	wait_until 5 lab_tun_gone || n_client ip link del oc0 2>/dev/null || true
 }
 lab_tun_gone() { ! n_client ip link show oc0 >/dev/null 2>&1; }
+# A client killed without BYE (its TCP connection just ends): the session stays for its return.
+lab_kill_client() {
+	kill -KILL "$LAB_OC_PID"
+	wait_until 5 lab_dead "$LAB_OC_PID" || true
+	rm -f "$LAB_DIR/pids/openconnect"
+	LAB_OC_PID=
+	wait_until 5 lab_tun_gone || n_client ip link del oc0 2>/dev/null || true
+}
+# openconnect --authenticate to GROUP: prints the session cookie, no tunnel (as AnyConnect
+# keeps it across sleep and network changes).
+lab_authenticate() {
+	lab_client_route "$1"
+	ip netns exec "$NS_CLIENT" openconnect --authenticate --passwd-on-stdin --non-inter \
+		--user="$LAB_USER" --authgroup="$(lab_label "$1")" --servercert "$LAB_PIN" \
+		"https://$LAB_HEADEND4/" <<<"$LAB_PASS" 2>"$LAB_DIR/authenticate.log" \
+		| sed -n "s/^COOKIE='\(.*\)'$/\1/p"
+}
 
 # The "AnyConnect 3.x behaviour" check (../shared/docs/problem.md). AnyConnect sizes its adapter
 # for DTLS before DTLS is up; if DTLS is then not established within the attempt and the DTLS

@@ -292,6 +292,7 @@ static void test_conf_defaults(void)
 	CHECK_STR(c.daemon.control_socket, "/run/mtugate/mtugate.sock");
 	CHECK_STR(c.daemon.groups_dir, "/etc/mtugate/groups.d");
 	CHECK_INT(c.daemon.log_level, LOG_LEVEL_INFO);
+	CHECK_INT(c.daemon.log_users, LOG_USERS_YES);
 	/* Clear of queue 0, which Suricata and other IPS engines take by default. */
 	CHECK_INT(c.queues.mss.first, 40000);
 	CHECK_INT(c.queues.mss.last, 40000);
@@ -342,6 +343,7 @@ static void test_conf_full(void)
 	/* Relative: from the config file's folder. */
 	CHECK_STR(c.daemon.groups_dir, "tests/conf/daemon/groups");
 	CHECK_INT(c.daemon.log_level, LOG_LEVEL_DEBUG);
+	CHECK_INT(c.daemon.log_users, LOG_USERS_HASH);
 	CHECK_INT(c.queues.mss.first, 0);
 	CHECK_INT(c.queues.mss.last, 1);
 	CHECK_INT(c.queues.max_len, 1048576);

@@ -179,10 +179,13 @@ static void test_commands(struct fixture *f)
 		  "group.alpha.sessions\t0\ngroup.alpha.upstream_resumed\t0\n"
 		  "group.alpha.tls_rekeys\t0\ngroup.alpha.tls_rekeys_refused\t0\n"
 		  "group.alpha.upstream_cert_requested\t0\n"
+		  "group.alpha.reconnects\t0\ngroup.alpha.dtls_established\t0\ngroup.alpha.dtls_failed\t0\n"
+		  "group.alpha.reconnects_predicted\t0\ngroup.alpha.reconnects_as_predicted\t0\n"
 		  "group.alpha.would_mss_rewrite\t0\ngroup.alpha.would_mss_insert\t0\n"
 		  "group.alpha.would_pmtu_send\t0\n"
 		  "group.alpha.would_dtls_block\t0\ngroup.alpha.would_dtls_port_fix\t0\n"
 		  "group.alpha.would_dtls_repair\t0\ngroup.alpha.would_connect_rewrite\t0\n"
+		  "group.alpha.sessions_active\t0\n"
 		  "group.beta.packets\t0\ngroup.beta.mss_rewritten\t0\ngroup.beta.mss_inserted\t0\n"
 		  "group.beta.mss_unchanged\t0\ngroup.beta.pmtu_sent\t0\ngroup.beta.pmtu_suppressed\t0\n"
 		  "group.beta.dtls_relayed\t3\ngroup.beta.dtls_blocked\t0\n"
@@ -191,10 +194,13 @@ static void test_commands(struct fixture *f)
 		  "group.beta.sessions\t0\ngroup.beta.upstream_resumed\t0\n"
 		  "group.beta.tls_rekeys\t0\ngroup.beta.tls_rekeys_refused\t0\n"
 		  "group.beta.upstream_cert_requested\t0\n"
+		  "group.beta.reconnects\t0\ngroup.beta.dtls_established\t0\ngroup.beta.dtls_failed\t0\n"
+		  "group.beta.reconnects_predicted\t0\ngroup.beta.reconnects_as_predicted\t0\n"
 		  "group.beta.would_mss_rewrite\t0\ngroup.beta.would_mss_insert\t0\n"
 		  "group.beta.would_pmtu_send\t0\n"
 		  "group.beta.would_dtls_block\t0\ngroup.beta.would_dtls_port_fix\t0\n"
-		  "group.beta.would_dtls_repair\t0\ngroup.beta.would_connect_rewrite\t0\n\n");
+		  "group.beta.would_dtls_repair\t0\ngroup.beta.would_connect_rewrite\t0\n"
+		  "group.beta.sessions_active\t0\n\n");
 	CHECK_STR(H(&f->ops, "groups"),
 		  "group.alpha.name\talpha\ngroup.alpha.auth_group\talpha-auth\n"
 		  "group.alpha.file\tgroups.d/alpha.conf\n"

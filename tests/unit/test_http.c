@@ -462,8 +462,38 @@ static void test_groups(void)
 	CHECK_STR(g.select, "");
 }
 
+/* The username of a login: openconnect's and AnyConnect's XML <auth>, with
+ * entities; a legacy form's field; nothing from a password-only reply, and
+ * never the password. */
+static void test_user(void)
+{
+	static const char *const head = "POST / HTTP/1.1\r\n\r\n";
+	static const struct {
+		const char *body, *user;
+	} cases[] = {
+		{ "<config-auth client=\"vpn\" type=\"auth-reply\"><auth><username>alice</username>"
+		  "</auth></config-auth>", "alice" },
+		{ "<auth><username> b&amp;b </username><password>secret</password></auth>", "b&b" },
+		{ "<auth><password>secret</password></auth>", "" },
+		{ "<auth><username/></auth>", "" },
+		{ "<auth><username>a\x01b</username></auth>", "" },
+		{ "group_list=relay&username=carol+d%40x&password=secret", "carol d@x" },
+		{ "xusername=mallory&password=secret", "" },
+		{ "<auth><username>" "0123456789012345678901234567890123456789012345678901234567890123"
+		  "</username></auth>", "" },
+	};
+	struct http_groups g;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		http_extract_groups((const uint8_t *)head, strlen(head), (const uint8_t *)cases[i].body,
+				    strlen(cases[i].body), &g);
+		CHECK_STR(g.user, cases[i].user);
+	}
+}
+
 int main(void)
 {
+	test_user();
 	test_request();
 	test_connect();
 	test_response();

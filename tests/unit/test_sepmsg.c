@@ -44,7 +44,11 @@ static struct session_info full_info(int family)
 	s.dtls_mtu = 1418;
 	s.sent_mtu = 1380;
 	s.sent_dtls_mtu = 1380;
-	s.dtls = SESSION_DTLS_RELAYED;
+	s.dtls = SESSION_DTLS_ESTABLISHED;
+	snprintf(s.user, sizeof(s.user), "Ren\xc3\xa9" "e");
+	s.since = 1796670000;
+	s.reconnects = 3;
+	memset(s.key, 0x5a, sizeof(s.key));
 	s.bytes_up = 1ull << 40;
 	s.bytes_down = 12345;
 	s.observed = s.would_rewrite = true;
@@ -63,7 +67,9 @@ static bool same_info(const struct session_info *a, const struct session_info *b
 	       a->cstp_mtu == b->cstp_mtu && a->dtls_mtu == b->dtls_mtu &&
 	       a->sent_mtu == b->sent_mtu && a->sent_dtls_mtu == b->sent_dtls_mtu &&
 	       a->dtls == b->dtls && a->bytes_up == b->bytes_up && a->bytes_down == b->bytes_down &&
-	       a->observed == b->observed && a->would_rewrite == b->would_rewrite;
+	       a->observed == b->observed && a->would_rewrite == b->would_rewrite &&
+	       !strcmp(a->user, b->user) && a->since == b->since && a->reconnects == b->reconnects &&
+	       !memcmp(a->key, b->key, sizeof(a->key));
 }
 
 static void test_session_roundtrip(void)
@@ -209,10 +215,22 @@ static void test_hostile(void)
 	CHECK_INT(out.info.id_len, SESSION_ID_MAX);
 	CHECK_INT(one_field(1, v, SESSION_ID_MAX + 1, &out), -EINVAL);
 	/* Enums and MTUs in range, booleans 0 or 1. */
-	x = SESSION_DTLS_PASSED;
+	x = SESSION_DTLS_LAST;
 	CHECK_INT(one_field(13, &x, 8, &out), 0);
-	x = SESSION_DTLS_PASSED + 1;
+	x = SESSION_DTLS_LAST + 1;
 	CHECK_INT(one_field(13, &x, 8, &out), -EINVAL);
+	/* The user: a login's bytes, printable (UTF-8 passes), no control character. */
+	CHECK_INT(one_field(18, "Ren\xc3\xa9" "e", 6, &out), 0);
+	CHECK_STR(out.info.user, "Ren\xc3\xa9" "e");
+	CHECK_INT(one_field(18, "a\x1b[2J", 6, &out), -EINVAL);
+	CHECK_INT(one_field(18, v, SESSION_USER_MAX, &out), -EINVAL);
+	/* since, reconnects in range; the cookie key exactly its size. */
+	x = (uint64_t)INT64_MAX + 1;
+	CHECK_INT(one_field(19, &x, 8, &out), -EINVAL);
+	x = (uint64_t)UINT32_MAX + 1;
+	CHECK_INT(one_field(20, &x, 8, &out), -EINVAL);
+	CHECK_INT(one_field(21, v, SESSION_KEY_LEN - 1, &out), -EINVAL);
+	CHECK_INT(one_field(21, v, SESSION_KEY_LEN, &out), 0);
 	x = 65536;
 	CHECK_INT(one_field(9, &x, 8, &out), -EINVAL);
 	CHECK_INT(one_field(9, &x, 4, &out), -EINVAL);
@@ -327,7 +345,7 @@ static void test_state(void)
 	m.bytes[2] = (struct sepmsg_bytes){ .handle = 99999, .up = 1, .down = 1 };
 	CHECK_INT(sepstate_apply(st, &m), 0);
 	session_format(t, &out);
-	CHECK(out.buf && strstr(out.buf, "bytes_up=111 bytes_down=222"));
+	CHECK(out.buf && strstr(out.buf, "bytes_in=111 bytes_out=222"));
 	strbuf_free(&out);
 
 	memset(&m, 0, sizeof(m));

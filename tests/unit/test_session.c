@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/sessview.h"
 #include "daemon/strbuf.h"
 #include "proxy/session.h"
 #include "tests/unit/t.h"
@@ -210,7 +211,12 @@ static void test_format(void)
 	a.dtls_mtu = 1418;
 	a.sent_mtu = 1380;
 	a.sent_dtls_mtu = 1380;
-	a.dtls = SESSION_DTLS_RELAYED;
+	a.dtls = SESSION_DTLS_OFFERED;
+	snprintf(a.user, sizeof(a.user), "alice");
+	a.since = 1700000000;
+	a.reconnects = 2;
+	/* A name with a blank, '=' and '%' and a byte past ASCII stays one value. */
+	snprintf(b.user, sizeof(b.user), "b ob=%%\xc3\xa9");
 	b.id_is_app = true;
 	inet_pton(AF_INET6, "2001:db8:0:80::9", b.addr6);
 	b.has_addr6 = true;
@@ -223,14 +229,15 @@ static void test_format(void)
 	session_set_bytes(t, ha, 123, 4567);
 	session_format(t, &out);
 	CHECK_STR(out.buf,
-		  "session\tclient=198.18.1.2:40000 group=relay address=192.0.2.5,2001:db8:0:40::5"
-		  " mtu_offered=1434/1418 mtu_sent=1380/1380 dtls=relayed bytes_up=123"
-		  " bytes_down=4567 session_id=01fe\n"
-		  "session\tclient=[2001:db8:1::102]:50000 group=tlsonly address=2001:db8:0:80::9"
-		  " mtu_offered=1472/0 mtu_sent=1380/0 dtls=blocked bytes_up=0 bytes_down=0"
-		  " app_id=a5a5a5a5\n"
-		  "session\tclient=198.18.1.9:7 group=- address=- mtu_offered=0/0 mtu_sent=0/0"
-		  " dtls=none bytes_up=0 bytes_down=0 session_id=-\n");
+		  "session\tuser=alice group=relay client=198.18.1.2:40000"
+		  " addresses=192.0.2.5,2001:db8:0:40::5 since=1700000000 mtu_offered=1434/1418"
+		  " mtu_sent=1380/1380 dtls=offered reconnects=2 bytes_in=123 bytes_out=4567"
+		  " session_id=01fe\n"
+		  "session\tuser=b%20ob%3D%25%C3%A9 group=tlsonly client=[2001:db8:1::102]:50000"
+		  " addresses=2001:db8:0:80::9 since=0 mtu_offered=1472/0 mtu_sent=1380/0"
+		  " dtls=blocked reconnects=0 bytes_in=0 bytes_out=0 app_id=a5a5a5a5\n"
+		  "session\tuser= group=- client=198.18.1.9:7 addresses=- since=0 mtu_offered=0/0"
+		  " mtu_sent=0/0 dtls=none reconnects=0 bytes_in=0 bytes_out=0 session_id=-\n");
 	strbuf_free(&out);
 	session_table_free(t);
 }
@@ -321,7 +328,7 @@ static void test_indexed(void)
 	CHECK_INT(ok_id, N);
 	session_set_bytes_many(t, bytes, N);
 	session_format(t, &out);
-	CHECK(out.buf && strstr(out.buf, "bytes_up=4999 bytes_down=9998"));
+	CHECK(out.buf && strstr(out.buf, "bytes_in=4999 bytes_out=9998"));
 	for (int i = 0; i < N; i += 2)
 		session_remove(t, bytes[i].handle);
 	CHECK_INT(session_count(t), N / 2);
@@ -336,8 +343,179 @@ static void test_indexed(void)
 	session_table_free(t);
 }
 
+/* DTLS: the hello names the flow, the headend's answer in that flow makes
+ * the session established; one never answered fails after 30 s, once, and
+ * an observed one with a larger adapter MTU is predicted to reconnect. */
+static void test_dtls_state(void)
+{
+	struct session_table *t = session_table_new(8);
+	struct session_info a = mk("relay", 0x31, 32, "198.18.1.2", 40000);
+	struct session_info b = mk("pass", 0x32, 32, "2001:db8:1::2", 40001);
+	struct session_info c = mk("pass", 0x33, 32, "198.18.1.3", 40002);
+	struct session_event ev[4];
+	uint8_t id[32], cl4[4] = { 198, 18, 1, 2 }, cl6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 1, [15] = 2 };
+	char name[64] = "";
+	int hb;
+
+	a.dtls = b.dtls = c.dtls = SESSION_DTLS_OFFERED;
+	a.since = b.since = 1000;
+	c.since = 1020;
+	b.observed = c.observed = true;
+	b.sent_mtu = 1367;
+	b.sent_dtls_mtu = 1418;
+	c.sent_mtu = c.sent_dtls_mtu = 1367;	/* equal MTUs: no reconnect follows */
+	memset(b.key, 0x77, SESSION_KEY_LEN);
+	snprintf(b.user, sizeof(b.user), "bob");
+	CHECK(session_add(t, &a) >= 0);
+	CHECK((hb = session_add(t, &b)) >= 0);
+	CHECK(session_add(t, &c) >= 0);
+	CHECK_INT(session_adapter_mtu(&b), 1418);
+	CHECK(session_will_reconnect(&b));
+	CHECK(!session_will_reconnect(&c));
+	/* No flow known yet: no session answers. */
+	CHECK_INT(session_dtls_answer(t, AF_INET, cl4, 50000, name, sizeof(name)), -1);
+	memset(id, 0x31, 32);
+	CHECK(session_dtls_hello(t, id, 32, AF_INET, cl4, 50000, name, sizeof(name)));
+	CHECK_STR(name, "relay");
+	CHECK(!session_dtls_hello(t, id, 31, AF_INET, cl4, 50000, name, sizeof(name)));
+	/* Another port (the flow is the address and the port), another family. */
+	CHECK_INT(session_dtls_answer(t, AF_INET, cl4, 50001, name, sizeof(name)), -1);
+	CHECK_INT(session_dtls_answer(t, AF_INET6, cl6, 50000, name, sizeof(name)), -1);
+	name[0] = 0;
+	CHECK_INT(session_dtls_answer(t, AF_INET, cl4, 50000, name, sizeof(name)), 1);
+	CHECK_STR(name, "relay");
+	CHECK_INT(session_dtls_answer(t, AF_INET, cl4, 50000, name, sizeof(name)), 0);
+	/* The client's NAT gave it a new port: the new hello moves the flow. */
+	CHECK(session_dtls_hello(t, id, 32, AF_INET, cl4, 50002, name, sizeof(name)));
+	CHECK_INT(session_dtls_answer(t, AF_INET, cl4, 50000, name, sizeof(name)), -1);
+	CHECK_INT(session_dtls_answer(t, AF_INET, cl4, 50002, name, sizeof(name)), 0);
+	/* b's hello over IPv6, never answered. */
+	memset(id, 0x32, 32);
+	CHECK(session_dtls_hello(t, id, 32, AF_INET6, cl6, 443, name, sizeof(name)));
+	CHECK_INT(session_sweep(t, 1029, ev, 4), 0);
+	CHECK_INT(session_sweep(t, 1030, ev, 4), 1);
+	CHECK_STR(ev[0].s.user, "bob");
+	CHECK_INT(ev[0].s.dtls, SESSION_DTLS_FAILED);
+	CHECK(ev[0].predicted);
+	CHECK_INT(session_sweep(t, 1031, ev, 4), 0);	/* failed once */
+	CHECK_INT(session_sweep(t, 1050, ev, 4), 1);	/* c: failed, no prediction */
+	CHECK(!ev[0].predicted);
+	CHECK_STR(ev[0].s.group, "pass");
+	/* A late answer still counts. */
+	CHECK_INT(session_dtls_answer(t, AF_INET6, cl6, 443, name, sizeof(name)), 1);
+	{
+		struct session_info got;
+
+		CHECK(session_get(t, hb, &got));
+		CHECK_INT(got.dtls, SESSION_DTLS_ESTABLISHED);
+		CHECK(!session_get(t, 7, &got));
+	}
+	/* The prediction: kept by a reconnect of that session within 120 s, once. */
+	{
+		uint8_t other[SESSION_KEY_LEN], zero[SESSION_KEY_LEN] = { 0 };
+
+		memset(other, 0x78, sizeof(other));
+		CHECK(!session_prediction_kept(t, other, 1040));
+		CHECK(!session_prediction_kept(t, zero, 1040));
+		CHECK(session_prediction_kept(t, b.key, 1150));
+		CHECK(!session_prediction_kept(t, b.key, 1150));
+	}
+	/* Too late: not kept. */
+	b.since = 2000;
+	b.dtls = SESSION_DTLS_OFFERED;
+	b.id[0] = 0x40;
+	CHECK(session_add(t, &b) >= 0);
+	CHECK_INT(session_sweep(t, 2030, ev, 4), 1);
+	CHECK(ev[0].predicted);
+	CHECK(!session_prediction_kept(t, b.key, 2151));
+	/* Removing a session takes its flow with it. */
+	session_remove(t, hb);
+	CHECK_INT(session_dtls_answer(t, AF_INET6, cl6, 443, name, sizeof(name)), -1);
+	{
+		const char *names[3] = { "pass", "relay", "none" };
+		uint64_t n[3];
+
+		session_count_groups(t, names, 3, n);
+		CHECK_INT(n[0], 2);
+		CHECK_INT(n[1], 1);
+		CHECK_INT(n[2], 0);
+	}
+	session_table_free(t);
+}
+
+/* What mtugatectl makes of the lines: the JSON object with the issue's keys
+ * (user null when unseen, absent MTUs null), the table row, and lines it
+ * refuses. */
+static void test_view(void)
+{
+	struct session_info a = mk("relay", 0x01, 32, "198.18.1.2", 40000);
+	struct session_info b = mk("", 0, 0, "2001:db8:1::2", 443);
+	struct strbuf line = { 0 }, out = { 0 };
+	struct sessview v;
+
+	snprintf(a.user, sizeof(a.user), "Ren\xc3\xa9" "e \"x\"\\%%");
+	inet_pton(AF_INET, "192.0.2.5", a.addr4);
+	a.has_addr4 = true;
+	inet_pton(AF_INET6, "2001:db8:0:40::5", a.addr6);
+	a.has_addr6 = true;
+	a.cstp_mtu = 1367;
+	a.dtls_mtu = 1418;
+	a.sent_mtu = 1367;
+	a.sent_dtls_mtu = 1418;
+	a.dtls = SESSION_DTLS_ESTABLISHED;
+	a.since = 1700000000;
+	a.reconnects = 1;
+	a.bytes_up = 10;
+	a.bytes_down = 20;
+	session_format_one(&a, &line);
+	CHECK(line.buf && !strncmp(line.buf, "session\t", 8));
+	line.buf[line.len - 1] = 0;	/* the newline */
+	CHECK_INT(sessview_parse(line.buf + 8, &v), 0);
+	sessview_json(&v, &out);
+	CHECK_STR(out.buf, "{\"user\": \"Ren\xc3\xa9" "e \\\"x\\\"\\\\%\", \"group\": \"relay\","
+		  " \"client\": \"198.18.1.2:40000\", \"addresses\": [\"192.0.2.5\", \"2001:db8:0:40::5\"],"
+		  " \"since\": 1700000000, \"mtu_offered\": {\"cstp\": 1367, \"dtls\": 1418},"
+		  " \"mtu_sent\": {\"cstp\": 1367, \"dtls\": 1418}, \"dtls\": \"established\","
+		  " \"reconnects\": 1, \"bytes_in\": 10, \"bytes_out\": 20}");
+	strbuf_reset(&out);
+	sessview_row(&v, 1700003725, &out);
+	CHECK(out.buf && strstr(out.buf, "Ren\xc3\xa9" "e?\"x\"\\%     relay        198.18.1.2:40000"));
+	CHECK(out.buf && strstr(out.buf, " 1h02m   1367/1418   1367/1418 established"));
+	strbuf_reset(&out);
+	sessview_head(&out);
+	CHECK(out.buf && !strncmp(out.buf, "USER ", 5) && strstr(out.buf, " BYTES_OUT\n"));
+
+	/* No user, no group, no address, no MTUs; a name that is no UTF-8. */
+	strbuf_reset(&line);
+	session_format_one(&b, &line);
+	line.buf[line.len - 1] = 0;
+	CHECK_INT(sessview_parse(line.buf + 8, &v), 0);
+	strbuf_reset(&out);
+	sessview_json(&v, &out);
+	CHECK_STR(out.buf, "{\"user\": null, \"group\": null, \"client\": \"[2001:db8:1::2]:443\","
+		  " \"addresses\": [], \"since\": 0, \"mtu_offered\": {\"cstp\": null, \"dtls\": null},"
+		  " \"mtu_sent\": {\"cstp\": null, \"dtls\": null}, \"dtls\": \"none\","
+		  " \"reconnects\": 0, \"bytes_in\": 0, \"bytes_out\": 0}");
+	CHECK_INT(sessview_parse("user=%e9 group=g client=c dtls=none", &v), 0);
+	strbuf_reset(&out);
+	sessview_json(&v, &out);
+	CHECK(out.buf && strstr(out.buf, "\"user\": \"\\u00e9\""));
+	CHECK_INT(sessview_parse("user=%zz group=g client=c dtls=none", &v), -1);
+	CHECK_INT(sessview_parse("user=%00 group=g client=c dtls=none", &v), -1);
+	CHECK_INT(sessview_parse("user=a%4 group=g client=c dtls=none", &v), -1);
+	CHECK_INT(sessview_parse("group=g client=c", &v), -1);
+	CHECK_INT(sessview_parse("group=g client=c dtls=none mtu_sent=12", &v), -1);
+	CHECK_INT(sessview_parse("group=g client=c dtls=none reconnects=-1", &v), -1);
+	CHECK_INT(sessview_parse("group=g client=c dtls=none junk", &v), -1);
+	CHECK_INT(sessview_parse("group=g client=c dtls=none future=1", &v), 0);
+	strbuf_free(&line);
+	strbuf_free(&out);
+}
+
 int main(void)
 {
+	test_view();
+	test_dtls_state();
 	test_lookup();
 	test_by_addr();
 	test_indexed();
