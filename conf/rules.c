@@ -264,17 +264,6 @@ static void rules_ipt_dtls(const struct rules_out *r)
 		rules_ports(r->out, c, "--sport", "--sports");
 		strbuf_printf(r->out, " -m conntrack --ctstate NEW -m connmark --mark 0x0/0x%x", marks_dtls_mask(mk));
 		rules_ipt_queue(r->out, &c->queues.dtls);
-		if (!c->proxy.enable)
-			continue;
-		/* The headend's first answer in a flow, once, copied to the daemon
-		 * (NFLOG: a queued packet would arrive after the rest of its
-		 * flight): the proxied tunnel's DTLS is established. */
-		strbuf_printf(r->out, "-A MTUGATE_DTLS -s %s -p udp", h);
-		rules_ports(r->out, c, "--sport", "--sports");
-		strbuf_printf(r->out, " -m conntrack --ctstate ESTABLISHED --ctdir REPLY -m connbytes"
-			      " --connbytes 1:1 --connbytes-dir reply --connbytes-mode packets"
-			      " -j NFLOG --nflog-group %d --nflog-size %d\n", c->queues.dtls.first,
-			      RULES_NFLOG_SIZE);
 	}
 	/* A blocked flow cannot keep its mark: dropping its first datagram
 	 * drops the unconfirmed conntrack entry too. MTUGATE_FILTER remembers
@@ -507,6 +496,32 @@ static void rules_settled(const struct marks *mk, uint32_t *mark, uint32_t *mask
 	*mask = mk->tag_mask | mk->decided;
 }
 
+/* With the proxy, the headend's first answer in each DTLS flow, once, is
+ * copied to the daemon (NFLOG: a queued packet would reach the client after
+ * the rest of its flight): the proxied tunnel's DTLS is established. Before
+ * the settled flows leave: the answer's flow is one. */
+static void rules_ipt_answer(const struct rules_out *r)
+{
+	const struct conf *c = r->c;
+	char buf[64];
+
+	if (!rules_need_dtls(c, r->family) || !c->proxy.enable)
+		return;
+	strbuf_printf(r->out, "# The headend's first DTLS answer in a flow, copied (NFLOG): the"
+		      " session's DTLS is established\n");
+	for (size_t i = 0; i < c->headend.naddr; i++) {
+		if (c->headend.addr[i].family != r->family)
+			continue;
+		strbuf_printf(r->out, "-A MTUGATE_PREROUTING -s %s -p udp",
+			      rules_addr(&c->headend.addr[i], buf, sizeof(buf)));
+		rules_ports(r->out, c, "--sport", "--sports");
+		strbuf_printf(r->out, " -m conntrack --ctstate ESTABLISHED --ctdir REPLY -m connbytes"
+			      " --connbytes 1:1 --connbytes-dir reply --connbytes-mode packets"
+			      " -j NFLOG --nflog-group %d --nflog-size %d\n", c->queues.dtls.first,
+			      RULES_NFLOG_SIZE);
+	}
+}
+
 static void rules_ipt_settled(const struct rules_out *r, const char *chain)
 {
 	uint32_t m, mask;
@@ -543,6 +558,7 @@ int rules_iptables(const struct conf *c, const struct policy *p, int family, int
 	/* Declaring a chain flushes it under --noflush with legacy iptables only. */
 	for (i = 0; i < sizeof(rules_chains) / sizeof(rules_chains[0]); i++)
 		strbuf_printf(out, "-F %s\n", rules_chains[i]);
+	rules_ipt_answer(&r);
 	if (rules_need_dtls(c, family))
 		strbuf_printf(out, "# A decided DTLS flow's later packets: nothing more to do here\n");
 	rules_ipt_settled(&r, "MTUGATE_PREROUTING");
@@ -641,6 +657,25 @@ static void rules_nft_resume(const struct marks *mk, struct strbuf *out)
 }
 
 /* SYN and SYN-ACK to and from the pools, before routing (see rules_iptables()). */
+/* nft's form of rules_ipt_answer(). */
+static void rules_nft_answer(const struct conf *c, struct strbuf *out)
+{
+	char buf[64];
+
+	if (!rules_qon(&c->queues.dtls) || !c->proxy.enable)
+		return;
+	for (size_t i = 0; i < c->headend.naddr; i++) {
+		strbuf_printf(out, "\t\t%s saddr %s udp sport { %u",
+			      rules_nft_ip(c->headend.addr[i].family),
+			      rules_addr(&c->headend.addr[i], buf, sizeof(buf)),
+			      c->headend.advertised_dtls_port);
+		if (c->headend.dtls_port != c->headend.advertised_dtls_port)
+			strbuf_printf(out, ", %u", c->headend.dtls_port);
+		strbuf_printf(out, " } ct state established ct direction reply ct reply packets 1"
+			      " log group %d snaplen %d\n", c->queues.dtls.first, RULES_NFLOG_SIZE);
+	}
+}
+
 /* nft's form of rules_ipt_settled(). */
 static void rules_nft_settled(const struct conf *c, struct strbuf *out)
 {
@@ -727,6 +762,7 @@ static void rules_nft_prerouting(const struct conf *c, const struct policy *p, s
 
 	strbuf_printf(out, "\tchain prerouting {\n\t\ttype filter hook prerouting priority mangle;"
 		      " policy accept;\n");
+	rules_nft_answer(c, out);
 	rules_nft_settled(c, out);
 	rules_nft_resume(mk, out);
 	if (c->proxy.enable && c->headend.naddr)
@@ -751,16 +787,7 @@ static void rules_nft_prerouting(const struct conf *c, const struct policy *p, s
 				else
 					rules_nft_queue(out, &c->queues.dtls);
 			}
-			/* The headend's first answer in a flow, once (see rules_ipt_dtls()). */
-			if (c->proxy.enable) {
-				strbuf_printf(out, "\t\t%s saddr %s udp sport { %u", ip, buf,
-					      c->headend.advertised_dtls_port);
-				if (c->headend.dtls_port != c->headend.advertised_dtls_port)
-					strbuf_printf(out, ", %u", c->headend.dtls_port);
-				strbuf_printf(out, " } ct state established ct direction reply"
-					      " ct reply packets 1 log group %d snaplen %d\n",
-					      c->queues.dtls.first, RULES_NFLOG_SIZE);
-			}
+
 		}
 	}
 	rules_nft_mss(c, p, out);

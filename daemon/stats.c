@@ -84,9 +84,9 @@ static const struct {
 	{ "dtls_established", "Proxied tunnels whose DTLS the headend answered." },
 	{ "dtls_failed", "Proxied tunnels offered DTLS that the headend had not answered 30 s later"
 			 " (UDP blocked on the path)." },
-	{ "reconnects_predicted", "Tunnels mtugate left unchanged (dtls = pass) whose DTLS failed while"
-				  " the client's adapter MTU exceeds the TLS MTU: AnyConnect will"
-				  " reconnect (reason 16)." },
+	{ "reconnects_predicted", "Tunnels mtugate left unchanged (dtls = pass, mode = observe) whose"
+				  " DTLS failed while the client's adapter MTU exceeds the TLS MTU:"
+				  " AnyConnect will reconnect (reason 16)." },
 	{ "reconnects_as_predicted", "Predicted reconnects that came: the session reconnected within"
 				     " 120 s of its prediction." },
 	{ "sessions_active", "Proxied tunnels open now." },

@@ -24,7 +24,10 @@ stat_json() { # GROUP COUNTER
 	mtugatectl stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["groups"][sys.argv[1]][sys.argv[2]])' "$1" "$2"
 }
 stat_is() { [[ $(stat_json "$1" "$2") == "$3" ]]; }
-prom_has() { mtugatectl stats --prometheus | grep -qx -- "$1"; }
+# Whole outputs first: grep -q behind a pipe would end it early (SIGPIPE under pipefail).
+prom_has() { local o; o=$(mtugatectl stats --prometheus); grep -qx -- "$1" <<<"$o"; }
+prom_matches() { local o; o=$(mtugatectl stats --prometheus); grep -q -- "$1" <<<"$o"; }
+table_has() { local o; o=$(mtugatectl sessions); grep -q -- "$1" <<<"$o"; }
 # Every mtugated log of the run, kept across restarts (lab_bg starts each log afresh).
 keep_log() { cat "$LAB_DIR/mtugated.log" >>"$LAB_DIR/mtugated-all.log" 2>/dev/null || true; }
 restart_with() { # LOG_USERS
@@ -42,7 +45,7 @@ lab_mtugated_start "$conf" || die "mtugated did not start"
 check "the rules watch finds mtugate's rules whole (rules_ok 1)" \
 	wait_until 10 eval '[[ $(mtugatectl stats --json | python3 -c "import json,sys; print(json.load(sys.stdin)[\"rules_ok\"])") == True ]]'
 check "the rules log the headend's first DTLS answer once (connbytes 1:1, NFLOG)" \
-	n_gw sh -c "iptables -t mangle -S MTUGATE_DTLS | grep -q -- '--ctdir REPLY -m connbytes --connbytes 1:1 .*NFLOG --nflog-group 3'"
+	eval 'o=$(n_gw iptables -t mangle -S MTUGATE_PREROUTING); grep -q -- "--ctdir REPLY -m connbytes --connbytes 1:1 .*NFLOG --nflog-group 3" <<<"$o"'
 
 for fam in 4 6; do
 	progress "relay over IPv$fam: user and DTLS established"
@@ -61,8 +64,7 @@ for fam in 4 6; do
 	check "relay/IPv$fam: sessions_active 1 (JSON)" stat_is relay sessions_active 1
 	check "relay/IPv$fam: sessions_active gauge (Prometheus)" prom_has 'mtugate_group_sessions_active{group="relay"} 1'
 	check "relay/IPv$fam: the table has its header and row" \
-		eval 'mtugatectl sessions | head -1 | grep -q "^USER  *GROUP  *CLIENT .* DTLS .* BYTES_OUT$" &&
-		      mtugatectl sessions | grep -q "^$LAB_USER  *relay  .* established "'
+		eval 'table_has "^USER  *GROUP  *CLIENT .* DTLS .* BYTES_OUT$" && table_has "^$LAB_USER  *relay  .* established "'
 	lab_disconnect
 	check "relay/IPv$fam: gone from sessions at its end" wait_until 10 eval '[[ -z $(sess group) ]]'
 	check "relay/IPv$fam: the end line names user, MTUs, DTLS, duration, bytes" \
@@ -70,8 +72,8 @@ for fam in 4 6; do
 done
 check "relay: dtls_established counted twice" stat_is relay dtls_established 2
 check "relay: sessions_active back to 0" stat_is relay sessions_active 0
-check "Prometheus: HELP for the new families" eval 'mtugatectl stats --prometheus | grep -q "^# HELP mtugate_group_reconnects_predicted_total " &&
-	mtugatectl stats --prometheus | grep -q "^# TYPE mtugate_group_sessions_active gauge$"'
+check "Prometheus: HELP for the new families" eval 'prom_matches "^# HELP mtugate_group_reconnects_predicted_total " &&
+	prom_has "# TYPE mtugate_group_sessions_active gauge"'
 
 progress "tlsonly (dtls = pass) with UDP dropped by the headend's own firewall"
 for t in iptables ip6tables; do n_headend $t -I INPUT -p udp -j DROP; done
