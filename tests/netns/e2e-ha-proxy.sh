@@ -22,7 +22,7 @@ hlog() { grep -c -- "$1" "$LAB_DIR/ocserv.log" || true; }
 tls_stat() { # NODE FIELD
 	ha_ctl "$1" stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["proxy_tls"][sys.argv[1]])' "$2"
 }
-sessions_of() { ha_ctl "$1" sessions | grep '^session' || true; }
+sessions_of() { sessions_kv ha_ctl "$1" | grep '^session' || true; }
 has_session() { [[ $(sessions_of "$1") == *"$2"* ]]; }
 # An OpenSSL client's TLS handshake with the headend's address (diverted to the node's proxy),
 # a request, the answer read to its end (the TLS 1.3 ticket comes with it); SESS_ARGS:

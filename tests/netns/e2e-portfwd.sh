@@ -23,7 +23,7 @@ gstat() { # GROUP FIELD
 	mtugatectl stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["groups"][sys.argv[1]][sys.argv[2]])' "$1" "$2"
 }
 stat_ge() { (($(gstat "$1" "$2") >= $3)); }
-sessions_count() { [[ $(mtugatectl sessions | grep -c '^session') == "$1" ]]; }
+sessions_count() { [[ $(sessions_kv mtugatectl | grep -c '^session') == "$1" ]]; }
 rule_pkts() { # TOOL TABLE CHAIN COMMENT-OR-PATTERN: packets of the matching rules
 	n_gw "$1" -t "$2" -nvxL "$3" | awk -v c="$4" 'index($0, c) { s += $1 } END { print s + 0 }'
 }
