@@ -2,7 +2,7 @@
 # `mtugatectl check` on a gateway whose rules the rules unit's own script
 # (debian/mtugate-rules) applied: "deployment OK" and exit 0; then each check
 # meets the one thing it is about, broken on purpose, and must name it (exit 1):
-# forwarding off, a rule deleted, a stale rule, a hook gone, the firewall's
+# forwarding off, conntrack unloaded, a rule deleted, a stale rule, a hook gone, the firewall's
 # `nft flush ruleset` (what `systemctl reload nftables` runs), the daemon
 # stopped (queues unbound), the headend unreachable, another rule on
 # mtugate's mark bits, a group with tunnels whose pool's SYNs never reach the
@@ -11,7 +11,8 @@
 # with the proxy: TPROXY's ip rule gone, a route of
 # another tool in its table, a default-drop INPUT, nothing dropping direct
 # connections to the listener; then the nft backend.
-# Not broken here: conntrack unloaded (a namespace cannot unload a module).
+# conntrack unloaded is shown as check sees it: /proc/sys/net/netfilter hidden in a mount
+# namespace (a network namespace cannot unload a module).
 set -u
 cd "$(dirname "$0")/../.."
 B=${B:-build}
@@ -133,6 +134,14 @@ ip netns exec $gw sysctl -qw net.ipv4.ip_forward=1
 ip netns exec $gw sysctl -qw net.ipv6.conf.all.forwarding=0
 names "IPv6 forwarding off is named (the configuration has IPv6)" "net.ipv6.conf.all.forwarding is not 1"
 ip netns exec $gw sysctl -qw net.ipv6.conf.all.forwarding=1
+# conntrack unloaded, as check sees it: a namespace cannot unload the module, so the check
+# runs in a mount namespace where /proc/sys/net/netfilter (which only a loaded nf_conntrack
+# fills) is an empty tmpfs.
+ctl() { ip netns exec $gw unshare -m sh -c 'mount -t tmpfs none /proc/sys/net/netfilter && exec "$@"' \
+	sh "$B/mtugatectl" -c "$tmp/mtugate.conf" "$@"; }
+names "conntrack not loaded is named" "conntrack is not loaded"
+check "with its fix" grep -q 'modprobe nf_conntrack' "$tmp/check.out"
+ctl() { ip netns exec $gw "$B/mtugatectl" -c "$tmp/mtugate.conf" "$@"; }
 
 ip netns exec $gw iptables -t mangle -D MTUGATE_MSS 1
 names "a deleted rule is named" "iptables rules: 1 line(s) of this configuration are not loaded"
