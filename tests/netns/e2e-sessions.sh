@@ -7,6 +7,7 @@
 # - tlsonly as a `dtls = pass` group whose DTLS the headend's own firewall drops: failed after
 #   30 s, the reconnect predicted with one warning; a reconnect with the session cookie counts
 #   `reconnects` and `reconnects_as_predicted`.
+# - relay in mode = observe with UDP dropped: the ASA's MTUs reach the client, the prediction.
 # - log_users = hash and no; every log line of the run (log_level debug) free of the password,
 #   the session cookie and X-DTLS-Master-Secret.
 set -euo pipefail
@@ -104,6 +105,22 @@ check "reconnect: counted (reconnects 1)" stat_is tlsonly reconnects 1
 check "reconnect: the prediction confirmed (reconnects_as_predicted 1)" stat_is tlsonly reconnects_as_predicted 1
 check "reconnect: logged as predicted" mg_log_has "user $LAB_USER, group tlsonly: reconnected as predicted"
 lab_disconnect
+
+progress "relay in mode = observe (the ASA's unequal MTUs go as sent), UDP still dropped"
+reload_ok() { mtugatectl reload >/dev/null; }
+echo "mode = observe" >>"$LAB_DIR/mtugate/groups.d/relay.conf"
+check "observe: reloaded" reload_ok
+LAB_CONNECT_TIMEOUT=45 lab_connect relay || die "no observed relay tunnel"
+check "observe: MTUs as the headend sent them (1380/1418)" \
+	eval '[[ $(sess mtu_offered relay) == 1380/1418 && $(sess mtu_sent relay) == 1380/1418 ]]'
+check "observe: would_connect_rewrite 1" stat_is relay would_connect_rewrite 1
+check "observe: the reconnect predicted" wait_until 45 mg_log_has \
+	"group relay, client $LAB_SRC4_relay:[0-9]*: DTLS not established after 30 s; adapter MTU 1418 > TLS MTU 1380: AnyConnect will reconnect (reason 16)"
+check "observe: reconnects_predicted 1" stat_is relay reconnects_predicted 1
+check "observe: dtls failed" sess_is dtls failed relay
+lab_disconnect
+sed -i '/^mode = observe/d' "$LAB_DIR/mtugate/groups.d/relay.conf"
+check "enforce again: reloaded" reload_ok
 for t in iptables ip6tables; do n_headend $t -D INPUT -p udp -j DROP; done
 
 progress "log_users = hash"

@@ -71,6 +71,14 @@ static void fake_sessions(void *arg, struct strbuf *out)
 	strbuf_printf(out, "session\tclient=198.18.1.10 group=alpha addr=192.0.2.130\n");
 }
 
+/* Live tunnels: 2 in alpha, none in beta (or any other). */
+static void fake_active(void *arg, const char *const *names, size_t n, uint64_t *counts)
+{
+	(void)arg;
+	for (size_t i = 0; i < n; i++)
+		counts[i] = strcmp(names[i], "alpha") ? 0 : 2;
+}
+
 static void fixture_init(struct fixture *f)
 {
 	struct group *g = calloc(2, sizeof(*g));
@@ -357,6 +365,22 @@ static void test_kernel_queues(struct fixture *f)
 	CHECK(strstr(r, "queue.3.lookups_limited\t0\ngroup.alpha.") != NULL);
 }
 
+/* The gauge of live tunnels per group comes from the sessions' owner, after
+ * the group's counters; without one every group shows 0. */
+static void test_sessions_active(struct fixture *f)
+{
+	struct ctl_ops ops = f->ops;
+	const char *r;
+
+	ops.sessions_active = fake_active;
+	r = H(&ops, "stats\n");
+	CHECK(strstr(r, "group.alpha.would_connect_rewrite\t0\ngroup.alpha.sessions_active\t2\n"
+			"group.beta.packets") != NULL);
+	CHECK(strstr(r, "group.beta.sessions_active\t0\n") != NULL);
+	r = H(&f->ops, "stats\n");
+	CHECK(strstr(r, "group.alpha.sessions_active\t0\n") != NULL);
+}
+
 static void test_server(struct fixture *f)
 {
 	char dir[] = "/tmp/test_ctl.XXXXXX", path[128];
@@ -553,6 +577,7 @@ int main(void)
 	fixture_init(&f);
 	test_commands(&f);
 	test_kernel_queues(&f);
+	test_sessions_active(&f);
 	test_server(&f);
 	test_symlink_race(&f);
 	policy_box_free(f.box);
