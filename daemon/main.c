@@ -452,7 +452,9 @@ static int daemon_run(struct daemon *dm)
 		goto out;
 	for (size_t i = 0; dm->proxy && i < dm->nworkers; i++)
 		worker_set_sessions(dm->workers[i], proxy_session_table(dm->proxy));
-	/* Without the DTLS queue no hello names a flow: DTLS stays "offered". */
+	/* Without the DTLS queue no hello names a flow: DTLS stays "offered".
+	 * The table is the one the packet paths read (with the proxy in a
+	 * process of its own: the packet process's copy, proxy/sepstate.h). */
 	if (dm->proxy && dm->conf.queues.dtls.first >= 0) {
 		uint16_t group = (uint16_t)dm->conf.queues.dtls.first;
 

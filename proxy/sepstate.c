@@ -73,6 +73,22 @@ static void sepstate_counters(struct sepstate *st, const struct sepmsg *m)
 		policy_release(p);
 }
 
+/* A tunnel of a session that reconnected: the packet process made the
+ * prediction (daemon/dtlswatch.h), so it checks it here, in the group's
+ * reconnects_as_predicted. */
+static void sepstate_prediction(struct sepstate *st, const struct session_info *s)
+{
+	const struct group *g;
+	struct policy *p;
+
+	if (!s->reconnects || !session_prediction_kept(st->t, s->key, s->since))
+		return;
+	p = policy_hold(st->box);
+	if ((g = policy_by_name(p, s->group)) && g->slot < STATS_MAX_GROUPS)
+		ctr_inc(&st->ctr->g[g->slot].reconnects_as_predicted);
+	policy_release(p);
+}
+
 int sepstate_apply(struct sepstate *st, const struct sepmsg *m)
 {
 	size_t n;
@@ -85,6 +101,7 @@ int sepstate_apply(struct sepstate *st, const struct sepmsg *m)
 		if ((st->map[m->handle] = session_add(st->t, &m->info)) < 0)
 			return -EINVAL;
 		st->live++;
+		sepstate_prediction(st, &m->info);
 		return 0;
 	case SEPMSG_SESSION_DEL:
 		if (m->handle >= st->max)

@@ -378,6 +378,33 @@ static void test_state(void)
 	CHECK_INT(sepstate_apply(st, &m), 0);
 	m.type = SEPMSG_RELOAD;	/* never from the proxy */
 	CHECK_INT(sepstate_apply(st, &m), -EINVAL);
+
+	/* A reconnect predicted here (DTLS failed, adapter MTU over the TLS MTU):
+	 * the session's next tunnel confirms it, in its group's counter. */
+	{
+		struct session_event ev[2];
+
+		memset(&m, 0, sizeof(m));
+		m.type = SEPMSG_SESSION_ADD;
+		m.info = full_info(AF_INET);
+		m.info.dtls = SESSION_DTLS_OFFERED;
+		m.info.observed = true;
+		m.info.sent_dtls_mtu = 1418;
+		m.info.since = 1000;
+		m.info.reconnects = 0;
+		m.handle = 1;
+		CHECK_INT(sepstate_apply(st, &m), 0);
+		CHECK_INT(session_sweep(t, 1030, ev, 2), 1);
+		CHECK(ev[0].predicted);
+		m.handle = 2;
+		m.info.reconnects = 1;
+		m.info.since = 1060;
+		CHECK_INT(sepstate_apply(st, &m), 0);
+		CHECK_INT(ctr_get(&c.g[5].reconnects_as_predicted), 1);
+		m.handle = 0;	/* once per prediction */
+		CHECK_INT(sepstate_apply(st, &m), 0);
+		CHECK_INT(ctr_get(&c.g[5].reconnects_as_predicted), 1);
+	}
 	sepstate_free(st);
 	session_table_free(t);
 	policy_box_free(box);
