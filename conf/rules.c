@@ -515,8 +515,9 @@ static void rules_ipt_answer(const struct rules_out *r)
 		strbuf_printf(r->out, "-A MTUGATE_PREROUTING -s %s -p udp",
 			      rules_addr(&c->headend.addr[i], buf, sizeof(buf)));
 		rules_ports(r->out, c, "--sport", "--sports");
-		strbuf_printf(r->out, " -m conntrack --ctstate ESTABLISHED --ctdir REPLY -m connbytes"
-			      " --connbytes 1:1 --connbytes-dir reply --connbytes-mode packets"
+		/* connbytes first: the flow's later answers fail there, at once. */
+		strbuf_printf(r->out, " -m connbytes --connbytes 1:1 --connbytes-dir reply"
+			      " --connbytes-mode packets -m conntrack --ctstate ESTABLISHED --ctdir REPLY"
 			      " -j NFLOG --nflog-group %d --nflog-size %d\n", c->queues.dtls.first,
 			      RULES_NFLOG_SIZE);
 	}
@@ -671,7 +672,7 @@ static void rules_nft_answer(const struct conf *c, struct strbuf *out)
 			      c->headend.advertised_dtls_port);
 		if (c->headend.dtls_port != c->headend.advertised_dtls_port)
 			strbuf_printf(out, ", %u", c->headend.dtls_port);
-		strbuf_printf(out, " } ct state established ct direction reply ct reply packets 1"
+		strbuf_printf(out, " } ct reply packets 1 ct state established ct direction reply"
 			      " log group %d snaplen %d\n", c->queues.dtls.first, RULES_NFLOG_SIZE);
 	}
 }

@@ -46,7 +46,7 @@ lab_mtugated_start "$conf" || die "mtugated did not start"
 check "the rules watch finds mtugate's rules whole (rules_ok 1)" \
 	wait_until 10 eval '[[ $(mtugatectl stats --json | python3 -c "import json,sys; print(json.load(sys.stdin)[\"rules_ok\"])") == True ]]'
 check "the rules log the headend's first DTLS answer once (connbytes 1:1, NFLOG)" \
-	eval 'o=$(n_gw iptables -t mangle -S MTUGATE_PREROUTING); grep -q -- "--ctdir REPLY -m connbytes --connbytes 1:1 .*NFLOG --nflog-group 3" <<<"$o"'
+	eval 'o=$(n_gw iptables -t mangle -S MTUGATE_PREROUTING); grep -q -- "-m connbytes --connbytes 1:1 .*--ctdir REPLY -j NFLOG --nflog-group 3" <<<"$o"'
 
 for fam in 4 6; do
 	progress "relay over IPv$fam: user and DTLS established"

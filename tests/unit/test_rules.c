@@ -288,8 +288,8 @@ static void test_variants(void)
 	/* With the proxy, the headend's first answer in a flow is copied (issue 18), before the
 	 * settled flows leave the chain. */
 	CHECK_INT(count(o.buf, "-A MTUGATE_PREROUTING -s 198.18.2.2 -p udp -m multiport --sports"
-			" 443,444 -m conntrack --ctstate ESTABLISHED --ctdir REPLY -m connbytes"
-			" --connbytes 1:1 --connbytes-dir reply --connbytes-mode packets -j NFLOG"
+			" 443,444 -m connbytes --connbytes 1:1 --connbytes-dir reply --connbytes-mode"
+			" packets -m conntrack --ctstate ESTABLISHED --ctdir REPLY -j NFLOG"
 			" --nflog-group 3 --nflog-size 128\n# A decided DTLS flow's later packets"), 1);
 	CHECK_INT(count(o.buf, "*nat\n:MTUGATE_DNAT - [0:0]\n:MTUGATE_SNAT - [0:0]\n-F MTUGATE_DNAT\n"
 			"-F MTUGATE_SNAT\n"), 1);
@@ -364,8 +364,8 @@ static void test_variants(void)
 			" 0xffff000f == 0x0 jump dtls_new\n"), 1);
 	CHECK_INT(count(o.buf, "ip6 saddr 2001:db8:2::2 udp sport { 443, 444 } ct state new ct mark &"
 			" 0xffff000f == 0x0 queue num 3 bypass\n"), 1);
-	CHECK_INT(count(o.buf, "ip6 saddr 2001:db8:2::2 udp sport { 443, 444 } ct state established"
-			" ct direction reply ct reply packets 1 log group 3 snaplen 128\n"), 1);
+	CHECK_INT(count(o.buf, "ip6 saddr 2001:db8:2::2 udp sport { 443, 444 } ct reply packets 1"
+			" ct state established ct direction reply log group 3 snaplen 128\n"), 1);
 	/* Blocked clients: timeout sets, filled from forward, read before the queue. */
 	CHECK_INT(count(o.buf, "\tset dtls_reject6 {\n\t\ttype ipv6_addr . inet_service; flags dynamic,"
 			" timeout; timeout 30s; size 65536;\n\t}\n"), 1);
@@ -400,10 +400,10 @@ static void test_variants(void)
 	/* Each base chain that queues lets a settled DTLS flow's packets go first,
 	 * then decided packets pass, bit cleared. */
 	CHECK_INT(count(o.buf, "\tchain prerouting {\n\t\ttype filter hook prerouting priority mangle;"
-			" policy accept;\n\t\tip saddr 198.18.2.2 udp sport { 443, 444 } ct state established"
-			" ct direction reply ct reply packets 1 log group 3 snaplen 128\n"
-			"\t\tip6 saddr 2001:db8:2::2 udp sport { 443, 444 } ct state established"
-			" ct direction reply ct reply packets 1 log group 3 snaplen 128\n"
+			" policy accept;\n\t\tip saddr 198.18.2.2 udp sport { 443, 444 } ct reply packets 1"
+			" ct state established ct direction reply log group 3 snaplen 128\n"
+			"\t\tip6 saddr 2001:db8:2::2 udp sport { 443, 444 } ct reply packets 1"
+			" ct state established ct direction reply log group 3 snaplen 128\n"
 			"\t\tmeta mark & 0x200 == 0x0 ct mark & 0xffff0001 == 0x4d540001"
 			" return\n\t\tmeta mark & 0x200 == 0x200 meta mark set meta mark &"
 			" 0xfffffdff return\n"), 1);
@@ -762,7 +762,7 @@ static void test_portfwd(void)
 	CHECK_INT(count(o.buf, "-A MTUGATE_DTLS -s 198.18.2.2 -p udp -m multiport --sports 443,444"), 1);
 	/* The headend's first answer in a flow comes from its own address (NFLOG). */
 	CHECK_INT(count(o.buf, "-A MTUGATE_PREROUTING -s 198.18.2.2 -p udp -m multiport --sports 443,444"
-			" -m conntrack --ctstate ESTABLISHED"), 1);
+			" -m connbytes --connbytes 1:1"), 1);
 	CHECK_INT(count(o.buf, "-A MTUGATE_DNAT -d 198.18.1.1 -p tcp --dport 443 -m mark --mark 0x100/0x100"
 			" -j DNAT --to-destination 198.18.1.1\n"), 1);
 	CHECK_INT(count(o.buf, "-A MTUGATE_DNAT -d 198.18.1.1 -p udp --dport 443 -m mark --mark"
