@@ -98,10 +98,14 @@ if command -v nft >/dev/null; then
 	check "one inet mtugate table" test "$(ip netns exec $ns nft list tables | grep -c 'inet mtugate')" = 1
 	# The resume guard (a decided packet back from the queue) heads each base chain that queues.
 	guard='meta mark & 0x00000200 == 0x00000200 meta mark set meta mark & 0xfffffdff return'
-	# Only the exit of a decided DTLS flow's later packets comes before it.
+	# Only the exit of a decided DTLS flow's later packets comes before it, and in
+	# prerouting, with the proxy, the log of the headend's first answer in a flow (one rule
+	# per headend address: that answer's flow is a settled one).
 	settled='meta mark & 0x00000200 == 0x00000000 ct mark & 0xffff0001 == 0x4d540001 return'
-	check "a settled DTLS flow leaves prerouting and forward first" test "$(ip netns exec $ns nft list table inet mtugate | grep -A2 -E 'chain (prerouting|forward)' | grep -cF "$settled")" = 2
-	check "the resume guard follows it" test "$(ip netns exec $ns nft list table inet mtugate | grep -A3 -E 'chain (prerouting|forward)' | grep -A1 -F "$settled" | grep -cF "$guard")" = 2
+	answer='ct reply packets 1 ct state established ct direction reply log group'
+	check "prerouting first logs the headend's first DTLS answer (one rule per headend)" test "$(ip netns exec $ns nft list chain inet mtugate prerouting | grep -A3 'chain prerouting' | grep -cF "$answer")" = 2
+	check "a settled DTLS flow leaves prerouting and forward first" test "$(ip netns exec $ns nft list table inet mtugate | grep -A4 -E 'chain (prerouting|forward)' | grep -cF "$settled")" = 2
+	check "the resume guard follows it" test "$(ip netns exec $ns nft list table inet mtugate | grep -A5 -E 'chain (prerouting|forward)' | grep -A1 -F "$settled" | grep -cF "$guard")" = 2
 	check "no rule twice in it" test -z "$(ip netns exec $ns nft list table inet mtugate | awk '/^\tset /,/^\t}/{next} 1' | grep -vF -e "$guard" -e "$settled" | grep -v '^\s*$' | sort | uniq -d | grep -v '}')"
 	check "the queue statements fail only for want of nft queue, if at all" bash -c \
 		"ip netns exec $ns nft -c -f '$tmp/rules.nft' 2>&1 | grep -v '^\s' | grep -v 'Could not process rule: No such file or directory' | grep -q . && exit 1 || exit 0"
@@ -130,7 +134,7 @@ if command -v nft >/dev/null; then
 	ctl rules --nft | sed 's/ queue num .*$/ counter/' >"$tmp/rules-marks.nft"
 	check "mark_mask: nft -f applies the moved table (queue statements replaced)" ip netns exec $ns nft -f "$tmp/rules-marks.nft"
 	guard='meta mark & 0x00200000 == 0x00200000 meta mark set meta mark & 0xffdfffff return'
-	check "mark_mask: nft: the resume guard on 0x200000 is at the top of prerouting and forward (after the settled flows' exit)" test "$(ip netns exec $ns nft list table inet mtugate | grep -A3 -E 'chain (prerouting|forward)' | grep -cF "$guard")" = 2
+	check "mark_mask: nft: the resume guard on 0x200000 is at the top of prerouting and forward (after the settled flows' exit)" test "$(ip netns exec $ns nft list table inet mtugate | grep -A5 -E 'chain (prerouting|forward)' | grep -cF "$guard")" = 2
 	check "mark_mask: nft: no default mark left" test "$(ip netns exec $ns nft list table inet mtugate | grep -cE '0x4d54|0x00000200|0x00000100|0xffff0000')" = 0
 
 	# Real datagrams through that table: $ns routes between a client and the headend
