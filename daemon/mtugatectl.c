@@ -777,8 +777,8 @@ static int ctlc_sessions(struct ctlc *x, int argc, char **argv)
 {
 	bool json = argc == 2 && strcmp(argv[1], "--json") == 0;
 	struct strbuf out = { 0 };
+	struct sessview *v = NULL;
 	struct ctlc_reply r;
-	struct sessview v;
 	size_t i, n = 0;
 	int rc;
 
@@ -788,30 +788,32 @@ static int ctlc_sessions(struct ctlc *x, int argc, char **argv)
 	}
 	if (ctlc_request(x, "sessions", &r) < 0)
 		return 1;
-	if (json)
-		strbuf_printf(&out, "[");
-	else
-		sessview_head(&out);
+	if (r.n && !(v = calloc(r.n, sizeof(*v)))) {
+		ctlc_reply_free(&r);
+		return 1;
+	}
 	for (i = 0; i < r.n; i++) {
 		if (strcmp(r.kv[i].key, "session"))
 			continue;
-		if (sessview_parse(r.kv[i].val, &v) < 0) {
+		if (sessview_parse(r.kv[i].val, &v[n]) < 0)
 			fprintf(stderr, "mtugatectl: a session line not understood: %s\n", r.kv[i].val);
-			continue;
-		}
-		if (json) {
-			strbuf_printf(&out, "%s\n ", n ? "," : "");
-			sessview_json(&v, &out);
-		} else {
-			sessview_row(&v, (int64_t)time(NULL), &out);
-		}
-		n++;
+		else
+			n++;
 	}
-	if (json)
+	if (json) {
+		strbuf_printf(&out, "[");
+		for (i = 0; i < n; i++) {
+			strbuf_printf(&out, "%s\n ", i ? "," : "");
+			sessview_json(&v[i], &out);
+		}
 		strbuf_printf(&out, "%s]\n", n ? "\n" : "");
+	} else {
+		sessview_table(v, n, (int64_t)time(NULL), &out);
+	}
 	rc = out.oom ? 1 : 0;
 	fwrite(out.buf, 1, out.len, stdout);
 	strbuf_free(&out);
+	free(v);
 	ctlc_reply_free(&r);
 	return rc;
 }

@@ -147,14 +147,6 @@ int sessview_parse(const char *val, struct sessview *v)
 	return v->group[0] && v->client[0] && v->dtls[0] ? 0 : -1;
 }
 
-#define SV_COLS "%-16s %-12s %-24s %-18s %9s %11s %11s %-11s %10s %12s %12s\n"
-
-void sessview_head(struct strbuf *out)
-{
-	strbuf_printf(out, SV_COLS, "USER", "GROUP", "CLIENT", "ADDRESSES", "UP", "MTU_OFFERED",
-		      "MTU_SENT", "DTLS", "RECONNECTS", "BYTES_IN", "BYTES_OUT");
-}
-
 /* A user name for a terminal: no control characters. */
 static void sessview_clean(const char *s, char *out, size_t cap)
 {
@@ -176,25 +168,65 @@ static void sessview_mtus(unsigned a, unsigned b, char *out, size_t cap)
 	snprintf(out, cap, "%s/%s", x, y);
 }
 
-void sessview_row(const struct sessview *v, int64_t now, struct strbuf *out)
+enum { SV_NCOLS = 11, SV_CELL = 128 };
+
+static const struct {
+	const char *head;
+	bool right;		/* numbers: right-aligned */
+} sv_cols[SV_NCOLS] = {
+	{ "USER", false }, { "GROUP", false }, { "CLIENT", false }, { "ADDRESSES", false },
+	{ "UP", true }, { "MTU_OFFERED", true }, { "MTU_SENT", true }, { "DTLS", false },
+	{ "RECONNECTS", true }, { "BYTES_IN", true }, { "BYTES_OUT", true },
+};
+
+static void sessview_cells(const struct sessview *v, int64_t now, char c[SV_NCOLS][SV_CELL])
 {
-	char user[256], addrs[100], up[24], off[26], sent[26], rc[12], bi[24], bo[24];
 	int64_t d = now > v->since && v->since ? now - v->since : 0;
 
-	sessview_clean(v->has_user ? v->user : "-", user, sizeof(user));
-	snprintf(addrs, sizeof(addrs), "%s%s%s", v->addr[0][0] ? v->addr[0] : "-",
-		 v->addr[1][0] ? "," : "", v->addr[1]);
+	sessview_clean(v->has_user ? v->user : "-", c[0], SV_CELL);
+	snprintf(c[1], SV_CELL, "%s", v->group);
+	snprintf(c[2], SV_CELL, "%s", v->client);
+	snprintf(c[3], SV_CELL, "%s%s%s", v->addr[0][0] ? v->addr[0] : "-", v->addr[1][0] ? "," : "",
+		 v->addr[1]);
 	if (d >= 3600)
-		snprintf(up, sizeof(up), "%lldh%02lldm", (long long)(d / 3600), (long long)(d / 60 % 60));
+		snprintf(c[4], SV_CELL, "%lldh%02lldm", (long long)(d / 3600), (long long)(d / 60 % 60));
 	else
-		snprintf(up, sizeof(up), "%lldm%02llds", (long long)(d / 60), (long long)(d % 60));
-	sessview_mtus(v->offered_cstp, v->offered_dtls, off, sizeof(off));
-	sessview_mtus(v->sent_cstp, v->sent_dtls, sent, sizeof(sent));
-	snprintf(rc, sizeof(rc), "%u", v->reconnects);
-	snprintf(bi, sizeof(bi), "%llu", (unsigned long long)v->bytes_in);
-	snprintf(bo, sizeof(bo), "%llu", (unsigned long long)v->bytes_out);
-	strbuf_printf(out, SV_COLS, user, v->group, v->client, addrs, up, off, sent, v->dtls, rc, bi,
-		      bo);
+		snprintf(c[4], SV_CELL, "%lldm%02llds", (long long)(d / 60), (long long)(d % 60));
+	sessview_mtus(v->offered_cstp, v->offered_dtls, c[5], SV_CELL);
+	sessview_mtus(v->sent_cstp, v->sent_dtls, c[6], SV_CELL);
+	snprintf(c[7], SV_CELL, "%s", v->dtls);
+	snprintf(c[8], SV_CELL, "%u", v->reconnects);
+	snprintf(c[9], SV_CELL, "%llu", (unsigned long long)v->bytes_in);
+	snprintf(c[10], SV_CELL, "%llu", (unsigned long long)v->bytes_out);
+}
+
+static void sessview_line(char c[SV_NCOLS][SV_CELL], const int *w, struct strbuf *out)
+{
+	for (int k = 0; k < SV_NCOLS; k++)
+		strbuf_printf(out, sv_cols[k].right ? "%s%*s" : "%s%-*s", k ? " " : "", w[k], c[k]);
+	strbuf_printf(out, "\n");
+}
+
+void sessview_table(const struct sessview *v, size_t n, int64_t now, struct strbuf *out)
+{
+	char c[SV_NCOLS][SV_CELL];
+	int w[SV_NCOLS];
+
+	for (int k = 0; k < SV_NCOLS; k++)
+		w[k] = (int)strlen(sv_cols[k].head);
+	for (size_t i = 0; i < n; i++) {
+		sessview_cells(&v[i], now, c);
+		for (int k = 0; k < SV_NCOLS; k++)
+			if ((int)strlen(c[k]) > w[k])
+				w[k] = (int)strlen(c[k]);
+	}
+	for (int k = 0; k < SV_NCOLS; k++)
+		snprintf(c[k], SV_CELL, "%s", sv_cols[k].head);
+	sessview_line(c, w, out);
+	for (size_t i = 0; i < n; i++) {
+		sessview_cells(&v[i], now, c);
+		sessview_line(c, w, out);
+	}
 }
 
 /* Whether s is well-formed UTF-8 (JSON text must be). */

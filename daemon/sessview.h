@@ -5,6 +5,7 @@
 #define MTUGATE_DAEMON_SESSVIEW_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct strbuf;
@@ -23,9 +24,9 @@ struct sessview {
 /* The value of a "session" line (what follows the tab): 0, or -1 when a
  * field is missing or malformed. Unknown keys are skipped. */
 int sessview_parse(const char *val, struct sessview *v);
-/* The table's heading line, and one row (now: Unix seconds, for UP). */
-void sessview_head(struct strbuf *out);
-void sessview_row(const struct sessview *v, int64_t now, struct strbuf *out);
+/* The table: a heading line, then a row per session, each column as wide
+ * as its widest cell (now: Unix seconds, for UP). */
+void sessview_table(const struct sessview *v, size_t n, int64_t now, struct strbuf *out);
 /* One JSON object, keys as mtugatectl(8) lists them; no newline. */
 void sessview_json(const struct sessview *v, struct strbuf *out);
 

@@ -478,12 +478,28 @@ static void test_view(void)
 		  " \"mtu_sent\": {\"cstp\": 1367, \"dtls\": 1418}, \"dtls\": \"established\","
 		  " \"reconnects\": 1, \"bytes_in\": 10, \"bytes_out\": 20}");
 	strbuf_reset(&out);
-	sessview_row(&v, 1700003725, &out);
-	CHECK(out.buf && strstr(out.buf, "Ren\xc3\xa9" "e?\"x\"\\%     relay        198.18.1.2:40000"));
-	CHECK(out.buf && strstr(out.buf, " 1h02m   1367/1418   1367/1418 established"));
+	{
+		struct sessview two[2];
+
+		two[0] = v;
+		CHECK_INT(sessview_parse("user=b group=tlsonly client=[2001:db8:1::102]:50000"
+					 " addresses=2001:db8:0:80::1234:5678:9abc since=1700003700"
+					 " mtu_offered=1380/0 mtu_sent=1380/0 dtls=blocked reconnects=12"
+					 " bytes_in=1 bytes_out=123456789", &two[1]), 0);
+		sessview_table(two, 2, 1700003725, &out);
+	}
+	/* Each column as wide as its widest cell; numbers right-aligned. */
+	CHECK_STR(out.buf,
+		  "USER         GROUP   CLIENT                  ADDRESSES                        UP"
+		  " MTU_OFFERED  MTU_SENT DTLS        RECONNECTS BYTES_IN BYTES_OUT\n"
+		  "Ren\xc3\xa9" "e?\"x\"\\% relay   198.18.1.2:40000        192.0.2.5,2001:db8:0:40::5"
+		  "    1h02m   1367/1418 1367/1418 established          1       10        20\n"
+		  "b            tlsonly [2001:db8:1::102]:50000 2001:db8:0:80::1234:5678:9abc"
+		  " 0m25s      1380/-    1380/- blocked             12        1 123456789\n");
 	strbuf_reset(&out);
-	sessview_head(&out);
-	CHECK(out.buf && !strncmp(out.buf, "USER ", 5) && strstr(out.buf, " BYTES_OUT\n"));
+	sessview_table(NULL, 0, 0, &out);
+	CHECK(out.buf && !strncmp(out.buf, "USER ", 5) && strstr(out.buf, " BYTES_OUT\n") &&
+	      !strchr(strchr(out.buf, '\n') + 1, '\n'));
 
 	/* No user, no group, no address, no MTUs; a name that is no UTF-8. */
 	strbuf_reset(&line);
