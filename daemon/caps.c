@@ -74,6 +74,36 @@ int caps_drop(uid_t uid, gid_t gid, char *err, size_t errlen)
 	return 0;
 }
 
+int caps_drop_all(uid_t uid, gid_t gid, char *err, size_t errlen)
+{
+	struct __user_cap_data_struct d[2];
+
+	/* The bounding set needs CAP_SETPCAP: a start by systemd as the user
+	 * has none (and NoNewPrivileges keeps the set from mattering). */
+	for (int c = 0; c <= CAP_LAST_CAP; c++)
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL && errno != EPERM)
+			FAIL("dropping the capability bounding set");
+	if (geteuid() == 0 && uid != (uid_t)-1 && uid != 0) {
+		if (setgroups(1, &gid) < 0)
+			FAIL("setgroups");
+		if (setresgid(gid, gid, gid) < 0)
+			FAIL("setresgid");
+		if (setresuid(uid, uid, uid) < 0)
+			FAIL("setresuid");
+	}
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		FAIL("clearing the ambient capabilities");
+	if (caps_set(0, 0, 0) < 0)
+		FAIL("capset");
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		FAIL("PR_SET_NO_NEW_PRIVS");
+	if (caps_get(d) < 0 || d[0].effective || d[0].permitted || d[1].effective || d[1].permitted) {
+		snprintf(err, errlen, "capabilities left after dropping them all");
+		return -EPERM;
+	}
+	return 0;
+}
+
 bool caps_have_net(void)
 {
 	struct __user_cap_data_struct d[2];

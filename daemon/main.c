@@ -26,12 +26,13 @@
 #include "daemon/loop.h"
 #include "daemon/nfqproc.h"
 #include "daemon/notify.h"
+#include "daemon/privsep.h"
 #include "daemon/rulewatch.h"
+#include "daemon/sandbox.h"
 #include "daemon/stats.h"
 #include "daemon/watch.h"
 #include "daemon/worker.h"
 #include "policy/policy.h"
-#include "proxy/proxy.h"
 #include "proxy/session.h"
 
 #define MAX_WORKERS 256
@@ -52,7 +53,7 @@ struct daemon {
 	struct worker *workers[MAX_WORKERS];
 	size_t nworkers;
 	int sigfd;
-	struct proxy *proxy;	/* [proxy] enable = yes */
+	struct privsep *proxy;	/* [proxy] enable = yes: its processes */
 	struct notify *notify;	/* systemd's $NOTIFY_SOCKET, or NULL */
 	bool watchdog;		/* $WATCHDOG_USEC: WATCHDOG=1 while every thread turns */
 	int nfqproc;		/* the kernel's queue table (root's only: opened at start), or -errno */
@@ -89,6 +90,16 @@ static struct policy *daemon_load(const char *path, struct conf *c, struct diag 
 	return policy_load_dir(c->daemon.groups_dir, d);
 }
 
+/* Whether path cannot be opened for reading, as Landlock refuses it. */
+static bool daemon_denied(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0)
+		close(fd);
+	return fd < 0 && errno == EACCES;
+}
+
 static int daemon_reload(void *arg, struct diag *d)
 {
 	struct daemon *dm = arg;
@@ -98,6 +109,11 @@ static int daemon_reload(void *arg, struct diag *d)
 	if (!np) {
 		for (size_t i = 0; i < d->n; i++)
 			log_error("reload: %s", d->msgs[i]);
+		if (dm->proxy && daemon_denied(dm->conf_path))
+			log_error("reload: %s is a new file (replaced by a rename, as sed -i and most"
+				  " editors do) in a folder of the private key's path, which this"
+				  " process may no longer read (Landlock): restart mtugated, or keep the"
+				  " key in a folder of its own", dm->conf_path);
 		log_error("reload failed: %zu error(s), keeping the running policy", diag_count(d));
 		stats_config_loaded(&dm->stats, false);
 		return -1;
@@ -114,7 +130,7 @@ static int daemon_reload(void *arg, struct diag *d)
 	if (dm->rules && rulewatch_reset(dm->rules, &nc, np, changed) < 0)
 		log_warnx("rules: cannot print this configuration's rules to watch them");
 	dm->rules_conf = nc;
-	proxy_reloaded(dm->proxy, &nc);
+	privsep_reload(dm->proxy);
 	log_setlevel(nc.daemon.log_level);
 	/* Queues, headend, proxy, socket and user are taken at start (the threads
 	 * hold copies; a proxy off at start stays off): say so rather than ignore it. */
@@ -172,8 +188,8 @@ static bool daemon_thread(struct daemon *dm, size_t i, uint64_t *progress, char 
 		return true;
 	}
 	if (i == dm->nworkers && dm->proxy) {
-		*progress = proxy_progress(dm->proxy);
-		snprintf(name, len, "proxy: thread");
+		*progress = privsep_progress(dm->proxy);
+		snprintf(name, len, "proxy: worker process");
 		return true;
 	}
 	return false;
@@ -260,10 +276,14 @@ static int daemon_kernel_queues(void *arg, struct nfqproc_row *rows, size_t max)
 	return dm->nfqproc < 0 ? dm->nfqproc : nfqproc_read(dm->nfqproc, rows, max);
 }
 
-/* proxy: the control socket's arg is the daemon, the table is the proxy's. */
+/* proxy: the control socket's arg is the daemon; the table is the copy the
+ * proxy's worker keeps up to date. */
 static void daemon_sessions(void *arg, struct strbuf *out)
 {
-	proxy_sessions(((struct daemon *)arg)->proxy, out);
+	struct session_table *t = privsep_sessions(((struct daemon *)arg)->proxy);
+
+	if (t)
+		session_format(t, out);
 }
 
 static void daemon_sessions_active(void *arg, const char *const *names, size_t n,
@@ -272,7 +292,7 @@ static void daemon_sessions_active(void *arg, const char *const *names, size_t n
 	struct daemon *dm = arg;
 
 	if (dm->proxy)
-		session_count_groups(proxy_session_table(dm->proxy), names, n, counts);
+		session_count_groups(privsep_sessions(dm->proxy), names, n, counts);
 }
 
 static void daemon_dtlsread(struct loop *l, int fd, uint32_t events, void *arg)
@@ -369,6 +389,25 @@ static int daemon_notify_setup(struct daemon *dm)
 	return 0;
 }
 
+/* The proxy's master holds the headend's key; this process, which the
+ * packet paths run in, cannot open the file from here on (Landlock, before
+ * any thread starts: threads inherit it). */
+static void daemon_hide_key(struct daemon *dm)
+{
+	char err[256];
+	int r = sandbox_hide_file(dm->conf.proxy.private_key, err, sizeof(err));
+
+	if (r > 0)
+		log_warnx("proxy: this kernel has no Landlock: the packet process could still open"
+			  " the private key %s", dm->conf.proxy.private_key);
+	else if (r < 0)
+		log_warnx("proxy: Landlock: %s: the packet process could still open the private key",
+			  err);
+	else
+		log_info("proxy: the packet process cannot open %s (Landlock ABI %d)",
+			 dm->conf.proxy.private_key, sandbox_landlock_abi());
+}
+
 static int daemon_run(struct daemon *dm)
 {
 	uid_t uid = (uid_t)-1;
@@ -401,6 +440,17 @@ static int daemon_run(struct daemon *dm)
 		log_error("needs root, or CAP_NET_ADMIN and CAP_NET_RAW, to bind NFQUEUEs");
 		return 1;
 	}
+	/* proxy: its processes are forked first, with nothing to inherit but
+	 * the listeners (opened here, IP_TRANSPARENT needs CAP_NET_ADMIN) and
+	 * the socketpairs; they load the key, this process never does. */
+	if (dm->conf.proxy.enable) {
+		const struct privsep_args pa = { .conf = &dm->conf, .conf_path = dm->conf_path,
+						 .stats = &dm->stats, .box = dm->box,
+						 .uid = root ? uid : (uid_t)-1, .gid = gid };
+
+		if (!(dm->proxy = privsep_start(&pa)))
+			return 1;
+	}
 
 	/* Signals are read from a signalfd on the main loop, never delivered to threads. */
 	sigemptyset(&mask);
@@ -414,6 +464,14 @@ static int daemon_run(struct daemon *dm)
 	if (!(dm->loop = loop_new()))
 		fatal("loop");
 	loop_add(dm->loop, dm->sigfd, EPOLLIN, daemon_signal, dm);
+	if (dm->proxy) {
+		struct counters *pc = stats_new_set(&dm->stats);
+
+		if (!pc || privsep_attach(dm->proxy, dm->loop, pc) < 0) {
+			log_error("proxy: cannot follow its processes");
+			goto out;
+		}
+	}
 	if (daemon_notify_setup(dm) < 0)
 		goto out;
 
@@ -447,18 +505,15 @@ static int daemon_run(struct daemon *dm)
 		policy_release(pol);
 	}
 
-	/* proxy: listeners and the headend's key need root; the thread starts after the drop. */
-	if (dm->conf.proxy.enable && !(dm->proxy = proxy_new(&dm->conf, dm->box, &dm->stats)))
-		goto out;
 	for (size_t i = 0; dm->proxy && i < dm->nworkers; i++)
-		worker_set_sessions(dm->workers[i], proxy_session_table(dm->proxy));
+		worker_set_sessions(dm->workers[i], privsep_sessions(dm->proxy));
 	/* Without the DTLS queue no hello names a flow: DTLS stays "offered".
 	 * The table is the one the packet paths read (with the proxy in a
 	 * process of its own: the packet process's copy, proxy/sepstate.h). */
 	if (dm->proxy && dm->conf.queues.dtls.first >= 0) {
 		uint16_t group = (uint16_t)dm->conf.queues.dtls.first;
 
-		if (!(dm->dtlswatch = dtlswatch_new(&dm->stats, dm->box, proxy_session_table(dm->proxy),
+		if (!(dm->dtlswatch = dtlswatch_new(&dm->stats, dm->box, privsep_sessions(dm->proxy),
 						    group)))
 			log_warn("sessions: NFLOG group %u: DTLS stays \"offered\" in sessions, none"
 				 " fails, no reconnect is predicted", group);
@@ -466,6 +521,8 @@ static int daemon_run(struct daemon *dm)
 				  dm) < 0 || loop_every(dm->loop, 1000, daemon_dtlswatch, dm) < 0)
 			log_warnx("sessions: no watch of their DTLS");
 	}
+	if (dm->proxy)
+		daemon_hide_key(dm);
 
 	if (root && uid != (uid_t)-1 && uid != 0) {
 		if (caps_drop(uid, gid, err, sizeof(err)) < 0) {
@@ -488,10 +545,6 @@ static int daemon_run(struct daemon *dm)
 			goto out;
 		}
 	}
-	if (dm->proxy && (errno = -proxy_start(dm->proxy))) {
-		log_warn("starting the proxy thread");
-		goto out;
-	}
 	log_info("started: %zu queue(s), control socket %s", dm->nworkers,
 		 dm->conf.daemon.control_socket);
 	daemon_watch_start(dm);
@@ -509,14 +562,14 @@ static int daemon_run(struct daemon *dm)
 	if (loop_run(dm->loop) < 0)
 		log_warn("main loop");
 	else
-		ret = 0;
+		ret = privsep_failed(dm->proxy) ? 1 : 0;
 	notify_send(dm->notify, "STOPPING=1");
 out:
 	rulewatch_free(dm->rules);
 	for (size_t i = 0; i < dm->nworkers; i++)
 		worker_free(dm->workers[i]);	/* stops the thread, unbinds the queue */
 	dm->nworkers = 0;
-	proxy_free(dm->proxy);	/* stops its thread, closes the tunnels with a reason */
+	privsep_free(dm->proxy);	/* its worker closes the tunnels with a reason */
 	if (dm->dtlswatch)
 		loop_del(dm->loop, dtlswatch_fd(dm->dtlswatch));
 	dtlswatch_free(dm->dtlswatch);

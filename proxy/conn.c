@@ -1010,12 +1010,8 @@ static void conn_start_tunnel(struct conn *c, const struct group *g)
 		ctr_inc(&c->env->ctr->g[g->slot].sessions);
 		if (si.reconnects)
 			ctr_inc(&c->env->ctr->g[g->slot].reconnects);
-		if (si.reconnects && session_prediction_kept(c->env->sessions, si.key, si.since)) {
-			ctr_inc(&c->env->ctr->g[g->slot].reconnects_as_predicted);
-			log_info("proxy %s: user %s, group %s: reconnected as predicted",
-				 session_addr_str(&c->client, cl, sizeof(cl)), si.user[0] ? si.user : "-",
-				 g->name);
-		}
+		/* Whether it was the predicted reconnect: the packet process tells
+		 * (its table holds the predictions; proxy/sepstate.c). */
 		if (tls_resumed(c->s.tls))
 			ctr_inc(&c->env->ctr->g[g->slot].upstream_resumed);
 		if (o->observed && si.would_rewrite)
@@ -1203,7 +1199,7 @@ static void conn_event(struct loop *l, int fd, uint32_t events, void *arg);
 static bool conn_upstream(struct conn *c)
 {
 	char e[64];
-	int sfd = listen_upstream(&c->client, &c->dst);
+	int sfd = listen_upstream(c->env->supply, &c->client, &c->dst);
 
 	if (sfd < 0) {
 		conn_close(c, "headend %s: upstream socket: %s",

@@ -18,6 +18,7 @@
 
 struct conf;
 struct counters;
+struct listen_supply;
 struct loop;
 struct session_table;
 struct tls_ctx;
@@ -39,6 +40,7 @@ struct conn_env {
 	uint8_t *scratch;		/* rewrite output, HTTP_MAX_HEAD and some */
 	size_t nconns, ntunnels;
 	struct budget *budget;		/* connections not tunnels yet */
+	const struct listen_supply *supply;	/* upstream sockets (NULL: made here) */
 	struct budget_lograte closelog;	/* their close lines, summarised */
 	/* Session cookie -> group and first MTUs: the same rewrite for every
 	 * CONNECT of a session, from any address (proxy/cookie.h). */

@@ -104,7 +104,22 @@ bool listen_is_local(const struct sockaddr_storage *addr)
 	return local;
 }
 
-int listen_upstream(const struct sockaddr_storage *client, const struct sockaddr_storage *dst)
+int listen_transparent_socket(int family)
+{
+	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), err;
+
+	if (fd < 0)
+		return -errno;
+	if (listen_transparent(fd, family) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+int listen_upstream(const struct listen_supply *sup, const struct sockaddr_storage *client,
+		    const struct sockaddr_storage *dst)
 {
 	struct sockaddr_storage src = *client;
 	int family = dst->ss_family, fd, one = 1, err;
@@ -117,10 +132,10 @@ int listen_upstream(const struct sockaddr_storage *client, const struct sockaddr
 		((struct sockaddr_in6 *)&src)->sin6_port = 0;
 	else
 		((struct sockaddr_in *)&src)->sin_port = 0;
-	if ((fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
-		return -errno;
-	if (listen_transparent(fd, family) < 0 ||
-	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
+	fd = sup ? sup->socket(sup->arg, family) : listen_transparent_socket(family);
+	if (fd < 0)
+		return fd;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
 	    bind(fd, (struct sockaddr *)&src, listen_salen(family)) < 0)
 		goto err;
 	if (connect(fd, (const struct sockaddr *)dst, listen_salen(family)) < 0 && errno != EINPROGRESS)

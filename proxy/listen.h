@@ -21,9 +21,23 @@ int listen_accept(int lfd, struct sockaddr_storage *client, struct sockaddr_stor
  * user, never a diverted client. */
 bool listen_is_local(const struct sockaddr_storage *addr);
 
+/* A non-blocking TCP socket of family with IP_TRANSPARENT set (which needs
+ * CAP_NET_ADMIN or CAP_NET_RAW): the fd, or -errno. */
+int listen_transparent_socket(int family);
+
+/* Where upstream sockets come from when the process has no capability: fn
+ * returns what listen_transparent_socket() would, made by a process that
+ * has one (the packet process, over a socketpair). */
+struct listen_supply {
+	int (*socket)(void *arg, int family);
+	void *arg;
+};
+
 /* Start a non-blocking connect to dst from the client's address (any port),
- * so the headend sees the real client. The fd, or -errno. */
-int listen_upstream(const struct sockaddr_storage *client, const struct sockaddr_storage *dst);
+ * so the headend sees the real client; its socket from sup (NULL: made
+ * here). The fd, or -errno. */
+int listen_upstream(const struct listen_supply *sup, const struct sockaddr_storage *client,
+		    const struct sockaddr_storage *dst);
 
 /* The result of the connect once the fd is writable: 0 or -errno. */
 int listen_connected(int fd);

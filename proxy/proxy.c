@@ -47,9 +47,7 @@ struct proxy {
 	int kickfd;
 	int pausefd;		/* one-shot timerfd: listeners back after EMFILE */
 	bool paused;
-	pthread_t th;
-	bool started;
-	_Atomic uint64_t ticks;	/* the watchdog's sign of life */
+	bool ran;
 };
 
 static void proxy_listeners(struct proxy *p, uint32_t events)
@@ -206,12 +204,6 @@ static void proxy_tick(struct loop *l, int fd, uint32_t events, void *arg)
 	(void)events;
 	conn_tick(&p->env);
 	proxy_cookies_save(p);
-	atomic_fetch_add_explicit(&p->ticks, 1, memory_order_relaxed);
-}
-
-uint64_t proxy_progress(const struct proxy *p)
-{
-	return atomic_load_explicit(&p->ticks, memory_order_relaxed);
 }
 
 static void proxy_kick(struct loop *l, int fd, uint32_t events, void *arg)
@@ -227,27 +219,36 @@ static void proxy_kick(struct loop *l, int fd, uint32_t events, void *arg)
 	conn_run_again(&p->env);
 }
 
-static int proxy_listen(struct proxy *p)
+int proxy_listen_open(const struct conf *c, int lfd[2])
 {
 	static const int fam[2] = { AF_INET, AF_INET6 };
 	bool want[2] = { false, false };
 
+	lfd[0] = lfd[1] = -1;
 	/* Listen for the families the headend has addresses in. */
-	for (size_t i = 0; i < p->conf.headend.naddr; i++)
-		want[p->conf.headend.addr[i].family == AF_INET6] = true;
+	for (size_t i = 0; i < c->headend.naddr; i++)
+		want[c->headend.addr[i].family == AF_INET6] = true;
 	for (int i = 0; i < 2; i++) {
 		if (!want[i])
 			continue;
-		if ((p->lfd[i] = listen_open(fam[i], p->conf.proxy.listen_port)) < 0) {
-			errno = -p->lfd[i];
-			log_warn("proxy: IPv%d listener on port %u%s", i ? 6 : 4,
-				 p->conf.proxy.listen_port,
+		if ((lfd[i] = listen_open(fam[i], c->proxy.listen_port)) < 0) {
+			errno = -lfd[i];
+			log_warn("proxy: IPv%d listener on port %u%s", i ? 6 : 4, c->proxy.listen_port,
 				 errno == EPERM ? " (IP_TRANSPARENT needs CAP_NET_ADMIN)" : "");
+			if (i && lfd[0] >= 0)
+				close(lfd[0]);
+			lfd[0] = lfd[1] = -1;
 			return -1;
 		}
-		if (loop_add(p->loop, p->lfd[i], EPOLLIN, proxy_accept, p) < 0)
-			return -1;
 	}
+	return 0;
+}
+
+static int proxy_listen(struct proxy *p)
+{
+	for (int i = 0; i < 2; i++)
+		if (p->lfd[i] >= 0 && loop_add(p->loop, p->lfd[i], EPOLLIN, proxy_accept, p) < 0)
+			return -1;
 	return 0;
 }
 
@@ -285,22 +286,25 @@ static int proxy_ticket_keys(struct proxy *p, const char *path)
 	return 0;
 }
 
-struct proxy *proxy_new(const struct conf *c, struct policy_box *box, struct stats *s)
+struct proxy *proxy_new(const struct conf *c, struct policy_box *box, struct counters *ctr,
+			struct tls_ctx *tls, const int lfd[2], const struct listen_supply *supply)
 {
 	struct proxy *p = calloc(1, sizeof(*p));
-	char err[512];
 
 	if (!p) {
 		log_error("proxy: out of memory");
+		tls_ctx_free(tls);
+		for (int i = 0; i < 2; i++)
+			if (lfd[i] >= 0)
+				close(lfd[i]);
 		return NULL;
 	}
 	p->conf = *c;
 	cookiefile_path(p->conf.daemon.control_socket, p->cookie_path, sizeof(p->cookie_path));
-	p->lfd[0] = p->lfd[1] = p->kickfd = p->pausefd = -1;
-	if (!(p->tls = tls_ctx_new(&p->conf, err, sizeof(err)))) {
-		log_error("proxy: %s", err);
-		goto err;
-	}
+	p->kickfd = p->pausefd = -1;
+	p->lfd[0] = lfd[0];
+	p->lfd[1] = lfd[1];
+	p->tls = tls;
 	if (proxy_ticket_keys(p, p->conf.proxy.ticket_key_file) < 0)
 		goto err;
 	if (p->conf.proxy.insecure_upstream)
@@ -323,12 +327,8 @@ struct proxy *proxy_new(const struct conf *c, struct policy_box *box, struct sta
 	if (proxy_listen(p) < 0)
 		goto err;
 	p->env = (struct conn_env){ .conf = &p->conf, .tls = p->tls, .loop = p->loop, .box = box,
-				    .ctr = stats_new_set(s), .sessions = p->sessions,
-				    .kickfd = p->kickfd, .budget = p->budget, .cookies = p->cookies };
-	if (!p->env.ctr) {
-		log_error("proxy: no counter set left");
-		goto err;
-	}
+				    .ctr = ctr, .sessions = p->sessions, .kickfd = p->kickfd,
+				    .budget = p->budget, .cookies = p->cookies, .supply = supply };
 	if (getrandom(p->env.user_key, sizeof(p->env.user_key), 0) != (ssize_t)sizeof(p->env.user_key)) {
 		log_warn("proxy: getrandom: no key for the usernames' hashes");
 		goto err;
@@ -410,36 +410,18 @@ void proxy_reloaded(struct proxy *p, const struct conf *nc)
 			  " verified; anyone on the path to it can read every tunnel");
 }
 
-static void *proxy_main(void *arg)
+int proxy_run(struct proxy *p)
 {
-	struct proxy *p = arg;
-
 	/* Read here, as the daemon's user: the file is its own. */
 	proxy_cookies_load(p);
-	if (loop_run(p->loop) < 0)
-		log_warn("proxy loop");
-	return NULL;
-}
-
-int proxy_start(struct proxy *p)
-{
-	int r = pthread_create(&p->th, NULL, proxy_main, p);
-
-	if (r)
-		return -r;
-	pthread_setname_np(p->th, "mtugate-proxy");
-	p->started = true;
+	p->ran = true;
 	proxy_probe(p, "start");
-	return 0;
+	return loop_run(p->loop);
 }
 
-void proxy_stop(struct proxy *p)
+struct loop *proxy_loop(struct proxy *p)
 {
-	if (!p || !p->started)
-		return;
-	loop_stop(p->loop);
-	pthread_join(p->th, NULL);
-	p->started = false;
+	return p->loop;
 }
 
 void proxy_free(struct proxy *p)
@@ -448,10 +430,9 @@ void proxy_free(struct proxy *p)
 		return;
 	if (p->probe_started)
 		pthread_join(p->probe_th, NULL);
-	proxy_stop(p);
 	if (p->env.loop)
 		conn_close_all(&p->env, "mtugated stopping");
-	if (p->cookies)
+	if (p->cookies && p->ran)
 		proxy_cookies_save(p);
 	for (int i = 0; i < 2; i++)
 		if (p->lfd[i] >= 0)
@@ -466,19 +447,6 @@ void proxy_free(struct proxy *p)
 	cookie_table_free(p->cookies);
 	tls_ctx_free(p->tls);
 	free(p);
-}
-
-void proxy_sessions(void *proxy, struct strbuf *out)
-{
-	struct proxy *p = proxy;
-
-	if (p)
-		session_format(p->sessions, out);
-}
-
-bool proxy_group_by_id(struct proxy *p, const uint8_t *id, size_t len, char *name, size_t cap)
-{
-	return p && session_group_by_id(p->sessions, id, len, name, cap);
 }
 
 struct session_table *proxy_session_table(struct proxy *p)

@@ -1,4 +1,5 @@
-/* The transparent TLS proxy: its own thread and loop, never a packet thread's. */
+/* The transparent TLS proxy: the loop of the proxy's worker process
+ * (daemon/privsep.h), never the packet process's. */
 #ifndef MTUGATE_PROXY_PROXY_H
 #define MTUGATE_PROXY_PROXY_H
 
@@ -7,38 +8,40 @@
 #include <stdint.h>
 
 struct conf;
+struct counters;
+struct listen_supply;
+struct loop;
 struct policy_box;
-struct stats;
-struct strbuf;
+struct session_table;
+struct tls_ctx;
 struct proxy;
 
-/* Bind the listeners and load certificate and keys: call while still root.
- * NULL with the reason logged. */
-struct proxy *proxy_new(const struct conf *c, struct policy_box *box, struct stats *s);
-/* Start the proxy thread: 0 or -errno. */
-int proxy_start(struct proxy *p);
-/* Stop the thread (waits for it); connections stay until proxy_free(). */
-void proxy_stop(struct proxy *p);
+/* The TPROXY listeners (IPv4, IPv6; -1 for a family the headend has no
+ * address in): IP_TRANSPARENT needs CAP_NET_ADMIN, so the packet process
+ * opens them before the proxy's processes drop every capability. 0, or -1
+ * with the reason logged. */
+int proxy_listen_open(const struct conf *c, int lfd[2]);
+
+/* A proxy over listeners lfd, presenting tls (loaded by the proxy's master),
+ * counting into ctr, its upstream sockets from supply (NULL: made here).
+ * It owns tls and lfd from here, also when it fails: NULL, the reason logged. */
+struct proxy *proxy_new(const struct conf *c, struct policy_box *box, struct counters *ctr,
+			struct tls_ctx *tls, const int lfd[2], const struct listen_supply *supply);
+/* Load the cookie file, fetch the headend's certificate, run the loop in
+ * this thread until loop_stop(proxy_loop(p)): 0 or -1. */
+int proxy_run(struct proxy *p);
+/* Its loop, for the worker's own descriptors and timers. */
+struct loop *proxy_loop(struct proxy *p);
 /* Close every connection, giving the reason, and free everything. */
 void proxy_free(struct proxy *p);
 
-/* After the daemon reloaded its configuration nc (main thread): re-reads
- * [proxy] ticket_key_file (key rotation), warns again
- * that the headend is not verified when the running proxy has
- * insecure_upstream = yes, and has the next upstream handshake compare the
- * headend's certificate with [proxy] certificate. NULL: nothing. */
+/* After the configuration was reloaded as nc (the worker reads it too):
+ * re-reads [proxy] ticket_key_file (key rotation), warns again that the
+ * headend is not verified when insecure_upstream = yes, and compares the
+ * headend's certificate with [proxy] certificate again. NULL: nothing. */
 void proxy_reloaded(struct proxy *p, const struct conf *nc);
 
-/* ctl_ops.sessions: one "session\t..." line per tunnel (arg: the proxy). */
-void proxy_sessions(void *proxy, struct strbuf *out);
-/* For the DTLS path: the group of the tunnel whose X-DTLS-Session-ID or
- * X-DTLS-App-ID is id, copied into name. false if no tunnel has it. Any
- * thread. */
-bool proxy_group_by_id(struct proxy *p, const uint8_t *id, size_t len, char *name, size_t cap);
-/* The session table itself, for the DTLS packet threads (thread-safe). */
-struct session_table;
+/* Its table of tunnels (the worker announces its changes). */
 struct session_table *proxy_session_table(struct proxy *p);
-/* Grows once a second while the proxy's thread turns: for the watchdog. */
-uint64_t proxy_progress(const struct proxy *p);
 
 #endif

@@ -75,18 +75,20 @@ static void sepstate_counters(struct sepstate *st, const struct sepmsg *m)
 
 /* A tunnel of a session that reconnected: the packet process made the
  * prediction (daemon/dtlswatch.h), so it checks it here, in the group's
- * reconnects_as_predicted. */
-static void sepstate_prediction(struct sepstate *st, const struct session_info *s)
+ * reconnects_as_predicted. Whether it came true. */
+static bool sepstate_prediction(struct sepstate *st, const struct session_info *s)
 {
 	const struct group *g;
 	struct policy *p;
+	bool kept;
 
 	if (!s->reconnects || !session_prediction_kept(st->t, s->key, s->since))
-		return;
+		return false;
 	p = policy_hold(st->box);
-	if ((g = policy_by_name(p, s->group)) && g->slot < STATS_MAX_GROUPS)
+	if ((kept = (g = policy_by_name(p, s->group)) && g->slot < STATS_MAX_GROUPS))
 		ctr_inc(&st->ctr->g[g->slot].reconnects_as_predicted);
 	policy_release(p);
+	return kept;
 }
 
 int sepstate_apply(struct sepstate *st, const struct sepmsg *m)
@@ -101,8 +103,7 @@ int sepstate_apply(struct sepstate *st, const struct sepmsg *m)
 		if ((st->map[m->handle] = session_add(st->t, &m->info)) < 0)
 			return -EINVAL;
 		st->live++;
-		sepstate_prediction(st, &m->info);
-		return 0;
+		return sepstate_prediction(st, &m->info) ? 1 : 0;
 	case SEPMSG_SESSION_DEL:
 		if (m->handle >= st->max)
 			return -EINVAL;

@@ -25,7 +25,8 @@ void sepstate_free(struct sepstate *st);
 
 /* Apply one decoded message: 0, or -EINVAL when it names what does not
  * exist (a handle out of range, a session table full). For GONE, the
- * number of sessions forgotten. */
+ * number of sessions forgotten; for SESSION_ADD, 1 when the tunnel is the
+ * reconnect this table predicted (counted as reconnects_as_predicted). */
 int sepstate_apply(struct sepstate *st, const struct sepmsg *m);
 
 /* Sessions the proxy announced and has not ended. */

@@ -15,11 +15,13 @@ le() { (($1 <= $2)); }
 resp_has() { sed -n '/Got CONNECT response/,/CSTP connected/p' "$LAB_OC_LOG" | grep -qi -- "$1"; }
 sessions_has() { sessions_kv mtugatectl | grep -q -- "$1"; }
 sessions_count() { [[ $(sessions_kv mtugatectl | grep -c '^session') == "$1" ]]; }
-stat_ge() { # GROUP COUNTER MIN
+stat_once() { # GROUP COUNTER MIN
 	local v
 	v=$(mtugatectl stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["groups"][sys.argv[1]][sys.argv[2]])' "$1" "$2")
 	(( v >= $3 ))
 }
+# The proxy's process sends its counters every 100 ms: a count may arrive just after the event.
+stat_ge() { wait_until 3 stat_once "$@"; }
 headend_sees() { # the headend's own view of the client address (transparency)
 	n_headend occtl -s "$LAB_DIR/ocserv/occtl.sock" show users | grep -q -- "$1"
 }

@@ -1,0 +1,706 @@
+#include "daemon/privsep.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conf/conf.h"
+#include "conf/diag.h"
+#include "daemon/caps.h"
+#include "daemon/log.h"
+#include "daemon/loop.h"
+#include "daemon/sandbox.h"
+#include "daemon/stats.h"
+#include "policy/policy.h"
+#include "proxy/listen.h"
+#include "proxy/proxy.h"
+#include "proxy/sepmsg.h"
+#include "proxy/sepstate.h"
+#include "proxy/session.h"
+#include "proxy/tls.h"
+
+#define PRIVSEP_RESPAWN_MS 1000	/* a worker that died younger is restarted this much later */
+#define PRIVSEP_EXIT_FATAL 78	/* the worker cannot sandbox itself: no point restarting it */
+#define PRIVSEP_FD_WAIT_S 2	/* the worker's wait for an upstream socket */
+#define PRIVSEP_STOP_MS 5000
+#define PRIVSEP_COUNTERS_MS 100	/* the worker sends its counters this often */	/* the master's time to close every tunnel at a stop */
+
+/* ---- the packet process's side ---- */
+
+struct privsep {
+	pid_t master;
+	int ann;		/* announcements in, RELOAD out */
+	int fdq;		/* upstream socket requests in, sockets out */
+	size_t max;		/* the proxy's session handles are below this */
+	struct session_table *sessions;
+	struct sepstate *st;
+	struct policy_box *box;
+	struct loop *loop;
+	bool failed;
+};
+
+/* What both proxy processes need, copied at the fork. */
+struct child {
+	struct conf conf;
+	const char *conf_path;
+	struct stats *stats;
+	struct policy_box *box;
+	uid_t uid;
+	gid_t gid;
+	int lfd[2];
+	int ann, fdq;		/* the proxy's ends */
+	struct tls_ctx *tls;
+	/* worker */
+	struct proxy *proxy;
+	struct counters *ctr;
+	bool respawned;		/* not the first worker: the policy may have been reloaded */
+	uint32_t seq;
+	uint64_t ticks;
+	uint8_t buf[SEPMSG_MAX];
+};
+
+static struct counters child_last;	/* the worker's counters as last sent */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- the worker ---- */
+
+/* Blocking: the packet process reads at once, and an announcement lost
+ * would leave its table wrong. */
+static void worker_send(struct child *c, const struct sepmsg *m)
+{
+	size_t n = sepmsg_encode(m, c->buf, sizeof(c->buf));
+
+	if (!n)
+		return;
+	while (send(c->ann, c->buf, n, MSG_NOSIGNAL) < 0 && errno == EINTR)
+		;
+}
+
+static void worker_added(void *arg, int h, const struct session_info *s)
+{
+	static struct sepmsg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = SEPMSG_SESSION_ADD;
+	m.handle = (uint32_t)h;
+	m.info = *s;
+	worker_send(arg, &m);
+}
+
+static void worker_removed(void *arg, int h)
+{
+	struct sepmsg m = { .type = SEPMSG_SESSION_DEL, .handle = (uint32_t)h };
+
+	worker_send(arg, &m);
+}
+
+static void worker_bytes(void *arg, const struct session_bytes *v, size_t n)
+{
+	static struct sepmsg m;
+
+	while (n) {
+		memset(&m, 0, sizeof(m));
+		m.type = SEPMSG_BYTES;
+		for (; n && m.n < SEPMSG_BATCH; v++, n--)
+			m.bytes[m.n++] = (struct sepmsg_bytes){ .handle = (uint32_t)v->handle,
+								.up = v->up, .down = v->down };
+		worker_send(arg, &m);
+	}
+}
+
+/* Counters are sent as increments: a new worker starts from zero, and the
+ * packet process's sums only grow. */
+static void worker_counter_run(struct child *c, const char *group, ctr *cur, uint64_t *last,
+			       size_t nfields)
+{
+	static struct sepmsg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = SEPMSG_COUNTERS;
+	snprintf(m.group, sizeof(m.group), "%s", group);
+	for (size_t f = 0; f < nfields; f++) {
+		uint64_t v = ctr_get(&cur[f]);
+
+		if (v == last[f])
+			continue;
+		m.ctr[m.n++] = (struct sepmsg_ctr){ .field = (uint16_t)f, .delta = v - last[f] };
+		last[f] = v;
+		if (m.n == SEPMSG_BATCH) {
+			worker_send(c, &m);
+			m.n = 0;
+		}
+	}
+	if (m.n)
+		worker_send(c, &m);
+}
+
+static void worker_tick(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct child *c = arg;
+	struct sepmsg m = { .type = SEPMSG_TICK };
+	size_t np = sepmsg_ctr_fields(""), ng = sepmsg_ctr_fields("g");
+	char name[sizeof(c->stats->names[0])];
+
+	(void)l;
+	(void)fd;
+	(void)events;
+	worker_counter_run(c, "", (ctr *)(void *)c->ctr, (uint64_t *)(void *)&child_last, np);
+	for (size_t s = 0; s < STATS_MAX_GROUPS; s++) {
+		ctr *cur = (ctr *)(void *)&c->ctr->g[s];
+		uint64_t *last = (uint64_t *)(void *)&child_last.g[s];
+		size_t f;
+
+		for (f = 0; f < ng && ctr_get(&cur[f]) == last[f]; f++)
+			;
+		if (f == ng)
+			continue;
+		pthread_mutex_lock(&c->stats->lock);
+		snprintf(name, sizeof(name), "%s", s < c->stats->nnames ? c->stats->names[s] : "");
+		pthread_mutex_unlock(&c->stats->lock);
+		if (name[0])
+			worker_counter_run(c, name, cur, last, ng);
+	}
+	/* Counters every 100 ms (`stats` right after a login shows it), the
+	 * watchdog's tick every second. */
+	if (++c->ticks % (1000 / PRIVSEP_COUNTERS_MS))
+		return;
+	m.tick = c->ticks;
+	worker_send(c, &m);
+}
+
+static unsigned worker_slot_of(void *arg, const char *name)
+{
+	return stats_slot(arg, name);
+}
+
+/* The policy is needed on both sides: the worker reads the files itself.
+ * The packet process has said what was wrong with them. */
+static void worker_reload(struct child *c)
+{
+	struct conf nc;
+	struct diag d = { 0 };
+	struct policy *np = NULL;
+
+	if (conf_load(&nc, c->conf_path, &d) == 0)
+		np = policy_load_dir(nc.daemon.groups_dir, &d);
+	diag_free(&d);
+	if (!np) {
+		log_debug("proxy: reload: the configuration has errors, the policy stays");
+		return;
+	}
+	policy_assign_slots(np, worker_slot_of, c->stats);
+	policy_box_swap(c->box, np);
+	log_setlevel(nc.daemon.log_level);
+	proxy_reloaded(c->proxy, &nc);
+}
+
+static void worker_input(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct child *c = arg;
+	static struct sepmsg m;
+	ssize_t n;
+
+	(void)events;
+	while ((n = recv(fd, c->buf, sizeof(c->buf), MSG_DONTWAIT)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				loop_stop(l);
+			return;
+		}
+		if (sepmsg_decode(c->buf, (size_t)n, &m) == 0 && m.type == SEPMSG_RELOAD)
+			worker_reload(c);
+	}
+	loop_stop(l);	/* the packet process is gone */
+}
+
+static void worker_signal(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct signalfd_siginfo si;
+
+	(void)events;
+	(void)arg;
+	while (read(fd, &si, sizeof(si)) == sizeof(si))
+		loop_stop(l);
+}
+
+/* An upstream socket from the packet process: a request, and an answer
+ * with the same number carrying the socket (or an errno). */
+static int worker_socket(void *arg, int family)
+{
+	struct child *c = arg;
+	uint32_t seq = ++c->seq;
+	uint8_t req[5];
+
+	memcpy(req, &seq, 4);
+	req[4] = family == AF_INET6 ? 6 : 4;
+	if (send(c->fdq, req, sizeof(req), MSG_NOSIGNAL) < 0)
+		return -errno;
+	for (;;) {
+		uint8_t rep[8];
+		union { char b[CMSG_SPACE(sizeof(int))]; struct cmsghdr a; } cb;
+		struct iovec iov = { .iov_base = rep, .iov_len = sizeof(rep) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b,
+				     .msg_controllen = sizeof(cb.b) };
+		struct cmsghdr *cm;
+		uint32_t rseq;
+		int32_t rerr;
+		int fd = -1;
+		ssize_t n = recvmsg(c->fdq, &mh, MSG_CMSG_CLOEXEC);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? (errno == EAGAIN ? -ETIMEDOUT : -errno) : -EPIPE;
+		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+			    cm->cmsg_len == CMSG_LEN(sizeof(int)))
+				memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+		memcpy(&rseq, rep, 4);
+		memcpy(&rerr, rep + 4, 4);
+		if (n != sizeof(rep) || rseq != seq) {
+			/* An answer to a request that timed out. */
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		if (fd < 0)
+			return rerr > 0 ? -rerr : -EPROTO;
+		return fd;
+	}
+}
+
+static void worker_main(struct child *c)
+{
+	const struct session_hooks hooks = { worker_added, worker_removed, worker_bytes, c };
+	const struct listen_supply supply = { worker_socket, c };
+	const struct timeval tv = { .tv_sec = PRIVSEP_FD_WAIT_S };
+	struct sepmsg hello = { .type = SEPMSG_HELLO, .pid = getpid() };
+	pid_t master = getppid();
+	char dir[sizeof(c->conf.daemon.control_socket)], err[256], *slash;
+	sigset_t mask;
+	int sigfd, r;
+
+	prctl(PR_SET_NAME, "mtugated-pwork", 0, 0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (getppid() != master)
+		_exit(0);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_SETMASK, &mask, NULL);
+	signal(SIGHUP, SIG_IGN);
+	if ((sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
+		_exit(1);
+	setsockopt(c->fdq, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	/* Writes only in the cookie file's folder (the control socket's). */
+	snprintf(dir, sizeof(dir), "%s", c->conf.daemon.control_socket);
+	if ((slash = strrchr(dir, '/')))
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	else
+		snprintf(dir, sizeof(dir), ".");
+	if ((r = sandbox_write_only_under(dir, err, sizeof(err))) < 0) {
+		log_error("proxy: Landlock: %s", err);
+		_exit(PRIVSEP_EXIT_FATAL);
+	}
+	if (r > 0)
+		log_limited(log_warnx, "proxy: this kernel has no Landlock: the proxy may write"
+			    " wherever its user may");
+	if (sandbox_seccomp(SANDBOX_PROXY_WORKER, err, sizeof(err)) < 0) {
+		log_error("proxy: seccomp: %s", err);
+		_exit(PRIVSEP_EXIT_FATAL);
+	}
+	if (!(c->ctr = stats_new_set(c->stats)))
+		_exit(1);
+	memset(&child_last, 0, sizeof(child_last));
+	if (!(c->proxy = proxy_new(&c->conf, c->box, c->ctr, c->tls, c->lfd, &supply)))
+		_exit(PRIVSEP_EXIT_FATAL);
+	session_table_hooks(proxy_session_table(c->proxy), &hooks);
+	/* The master's copy of the policy is the one of the start. */
+	if (c->respawned)
+		worker_reload(c);
+	if (loop_add(proxy_loop(c->proxy), c->ann, EPOLLIN, worker_input, c) < 0 ||
+	    loop_add(proxy_loop(c->proxy), sigfd, EPOLLIN, worker_signal, c) < 0 ||
+	    loop_every(proxy_loop(c->proxy), PRIVSEP_COUNTERS_MS, worker_tick, c) < 0)
+		_exit(1);
+	worker_send(c, &hello);
+	r = proxy_run(c->proxy);
+	proxy_free(c->proxy);
+	_exit(r < 0 ? 1 : 0);
+}
+
+/* ---- the master ---- */
+
+static void master_gone(struct child *c, pid_t pid, int status)
+{
+	struct sepmsg m = { .type = SEPMSG_GONE, .pid = pid, .status = status };
+
+	worker_send(c, &m);
+}
+
+static pid_t master_spawn(struct child *c)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		worker_main(c);
+	if (pid < 0)
+		log_warn("proxy: fork of its worker");
+	return pid;
+}
+
+/* Waits for one of the signals in mask, at most ms (-1: for ever). */
+static int master_wait(const sigset_t *mask, long ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+	int s;
+
+	do
+		s = sigtimedwait(mask, NULL, ms < 0 ? NULL : &ts);
+	while (s < 0 && errno == EINTR);
+	return s;
+}
+
+/* Stop: the worker closes its tunnels; it is killed if it takes too long. */
+static void master_stop(pid_t worker, const sigset_t *mask)
+{
+	uint64_t until = now_ms() + PRIVSEP_STOP_MS;
+
+	if (worker <= 0)
+		_exit(0);
+	kill(worker, SIGTERM);
+	while (waitpid(worker, NULL, WNOHANG) == 0) {
+		uint64_t now = now_ms();
+
+		if (now >= until) {
+			kill(worker, SIGKILL);
+			waitpid(worker, NULL, 0);
+			break;
+		}
+		master_wait(mask, (long)(until - now));
+	}
+	_exit(0);
+}
+
+static void master_main(struct child *c)
+{
+	pid_t parent = getppid(), worker;
+	char err[512];
+	sigset_t mask;
+	uint64_t started;
+
+	prctl(PR_SET_NAME, "mtugated-proxy", 0, 0, 0);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_SETMASK, &mask, NULL);
+	signal(SIGHUP, SIG_IGN);
+	/* The key is read here, once: the packet process never has it. */
+	if (!(c->tls = tls_ctx_new(&c->conf, err, sizeof(err)))) {
+		log_error("proxy: %s", err);
+		_exit(1);
+	}
+	if (c->conf.proxy.insecure_upstream)
+		log_warnx("proxy: insecure_upstream = yes: the headend's certificate is NOT verified;"
+			  " anyone on the path to it can read every tunnel");
+	if (caps_drop_all(c->uid, c->gid, err, sizeof(err)) < 0) {
+		log_error("proxy: dropping every capability: %s", err);
+		_exit(1);
+	}
+	/* After the drop, which resets both. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	if (getppid() != parent)
+		_exit(1);
+	if (sandbox_seccomp(SANDBOX_PROXY_MASTER, err, sizeof(err)) < 0) {
+		log_error("proxy: seccomp: %s", err);
+		_exit(1);
+	}
+	for (;;) {
+		int status = 0, s;
+
+		started = now_ms();
+		if ((worker = master_spawn(c)) < 0)
+			_exit(1);
+		for (;;) {
+			s = master_wait(&mask, -1);
+			if (s == SIGTERM || s == SIGINT)
+				master_stop(worker, &mask);
+			if (s == SIGCHLD && waitpid(worker, &status, WNOHANG) == worker)
+				break;
+		}
+		master_gone(c, worker, status);
+		c->respawned = true;
+		if (WIFEXITED(status) && WEXITSTATUS(status) == PRIVSEP_EXIT_FATAL)
+			_exit(1);
+		/* A worker that dies at once (a crash at every login?) is not
+		 * restarted in a tight loop: at most once a second. */
+		for (uint64_t now = now_ms(); now - started < PRIVSEP_RESPAWN_MS; now = now_ms()) {
+			s = master_wait(&mask, (long)(PRIVSEP_RESPAWN_MS - (now - started)));
+			if (s == SIGTERM || s == SIGINT)
+				master_stop(0, &mask);
+		}
+	}
+}
+
+/* ---- the packet process ---- */
+
+static void ps_describe(int status, char *buf, size_t len)
+{
+	if (WIFSIGNALED(status))
+		snprintf(buf, len, "was killed by signal %d (%s)", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)));
+	else if (WIFEXITED(status))
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+	else
+		snprintf(buf, len, "ended");
+}
+
+static void ps_announce(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct privsep *ps = arg;
+	static struct sepmsg m;
+	uint8_t buf[SEPMSG_MAX + 1];
+	char how[96];
+	ssize_t n;
+	int r;
+
+	(void)events;
+	for (int i = 0; i < 256; i++) {
+		if ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				log_warn("proxy: reading its messages");
+			return;
+		}
+		if (n == 0) {
+			log_error("proxy: its processes are gone (its master ended): stopping, non-zero,"
+				  " so that the service manager starts mtugated again with its key");
+			ps->failed = true;
+			loop_del(l, fd);
+			loop_stop(l);
+			return;
+		}
+		if (sepmsg_decode(buf, (size_t)n, &m) < 0 || (r = sepstate_apply(ps->st, &m)) < 0) {
+			log_limited(log_warnx, "proxy: a malformed message (%zd bytes) refused", n);
+			continue;
+		}
+		if (m.type == SEPMSG_SESSION_ADD && r == 1) {
+			char cl[64];
+
+			log_info("proxy %s: user %s, group %s: reconnected as predicted",
+				 session_addr_str(&m.info.client, cl, sizeof(cl)),
+				 m.info.user[0] ? m.info.user : "-", m.info.group);
+		}
+		if (m.type == SEPMSG_HELLO)
+			log_info("proxy: worker process %d started", (int)m.pid);
+		if (m.type == SEPMSG_GONE) {
+			ps_describe(m.status, how, sizeof(how));
+			log_warnx("proxy: worker process %d %s: its %d tunnel(s) are gone (their"
+				  " clients reconnect); a new worker takes over the listeners",
+				  (int)m.pid, how, r);
+		}
+	}
+}
+
+/* A transparent upstream socket for the worker, which has no capability. */
+static void ps_socket(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	(void)arg;
+	(void)events;
+	for (int i = 0; i < 64; i++) {
+		uint8_t req[8], rep[8];
+		union { char b[CMSG_SPACE(sizeof(int))]; struct cmsghdr a; } cb;
+		struct iovec iov = { .iov_base = rep, .iov_len = sizeof(rep) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t n = recv(fd, req, sizeof(req), MSG_DONTWAIT);
+		int32_t err = 0;
+		int s = -1;
+
+		if (n == 0) {
+			loop_del(l, fd);
+			return;
+		}
+		if (n < 0)
+			return;
+		if (n != 5 || (req[4] != 4 && req[4] != 6)) {
+			log_limited(log_warnx, "proxy: a malformed socket request refused");
+			continue;
+		}
+		if ((s = listen_transparent_socket(req[4] == 6 ? AF_INET6 : AF_INET)) < 0)
+			err = -s;
+		memcpy(rep, req, 4);
+		memcpy(rep + 4, &err, 4);
+		if (s >= 0) {
+			struct cmsghdr *cm;
+
+			mh.msg_control = cb.b;
+			mh.msg_controllen = sizeof(cb.b);
+			cm = CMSG_FIRSTHDR(&mh);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(cm), &s, sizeof(int));
+		}
+		if (sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+			log_limited(log_warn, "proxy: handing over an upstream socket");
+		if (s >= 0)
+			close(s);
+	}
+}
+
+struct privsep *privsep_start(const struct privsep_args *a)
+{
+	struct privsep *ps = calloc(1, sizeof(*ps));
+	static struct child c;
+	int ann[2] = { -1, -1 }, fdq[2] = { -1, -1 };
+
+	if (!ps) {
+		log_error("proxy: out of memory");
+		return NULL;
+	}
+	ps->ann = ps->fdq = -1;
+	ps->box = a->box;
+	/* Logins in flight when the last tunnel slot goes may still become
+	 * tunnels: room for their sessions too (the worker's table is as big). */
+	ps->max = (size_t)a->conf->proxy.max_sessions + a->conf->proxy.login_max;
+	c = (struct child){ .conf = *a->conf, .conf_path = a->conf_path, .stats = a->stats,
+			    .box = a->box, .uid = a->uid, .gid = a->gid };
+	if (!(ps->sessions = session_table_new(ps->max))) {
+		log_error("proxy: out of memory");
+		goto err;
+	}
+	if (proxy_listen_open(a->conf, c.lfd) < 0)
+		goto err;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ann) < 0 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fdq) < 0) {
+		log_warn("proxy: socketpair");
+		goto err;
+	}
+	c.ann = ann[1];
+	c.fdq = fdq[1];
+	fflush(NULL);
+	if ((ps->master = fork()) < 0) {
+		log_warn("proxy: fork");
+		goto err;
+	}
+	if (ps->master == 0) {
+		close(ann[0]);
+		close(fdq[0]);
+		master_main(&c);
+		_exit(1);
+	}
+	ps->ann = ann[0];
+	ps->fdq = fdq[0];
+	close(ann[1]);
+	close(fdq[1]);
+	for (int i = 0; i < 2; i++)
+		if (c.lfd[i] >= 0)
+			close(c.lfd[i]);
+	log_info("proxy: listening on port %u in process %d, headend verified %s",
+		 a->conf->proxy.listen_port, (int)ps->master,
+		 a->conf->proxy.insecure_upstream ? "NOT AT ALL" :
+		 a->conf->proxy.upstream_name[0] ? "by name" : "by address");
+	return ps;
+err:
+	for (int i = 0; i < 2; i++) {
+		if (c.lfd[i] >= 0)
+			close(c.lfd[i]);
+		if (ann[i] >= 0)
+			close(ann[i]);
+		if (fdq[i] >= 0)
+			close(fdq[i]);
+	}
+	session_table_free(ps->sessions);
+	free(ps);
+	return NULL;
+}
+
+int privsep_attach(struct privsep *ps, struct loop *l, struct counters *ctr)
+{
+	if (!(ps->st = sepstate_new(ps->sessions, ps->max, ctr, ps->box)))
+		return -1;
+	ps->loop = l;
+	if (loop_add(l, ps->ann, EPOLLIN, ps_announce, ps) < 0 ||
+	    loop_add(l, ps->fdq, EPOLLIN, ps_socket, ps) < 0)
+		return -1;
+	return 0;
+}
+
+struct session_table *privsep_sessions(struct privsep *ps)
+{
+	return ps ? ps->sessions : NULL;
+}
+
+uint64_t privsep_progress(const struct privsep *ps)
+{
+	return ps && ps->st ? sepstate_progress(ps->st) : 0;
+}
+
+void privsep_reload(struct privsep *ps)
+{
+	const struct sepmsg m = { .type = SEPMSG_RELOAD };
+	uint8_t buf[16];
+	size_t n;
+
+	if (!ps || ps->failed || !(n = sepmsg_encode(&m, buf, sizeof(buf))))
+		return;
+	if (send(ps->ann, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		log_warn("proxy: telling it to reload");
+}
+
+bool privsep_failed(const struct privsep *ps)
+{
+	return ps && ps->failed;
+}
+
+void privsep_free(struct privsep *ps)
+{
+	uint64_t until = now_ms() + PRIVSEP_STOP_MS + 1000;
+	bool reaped = false;
+
+	if (!ps)
+		return;
+	/* Closed first: the worker's last announcements (every tunnel closing)
+	 * fail at once rather than wait for a reader. */
+	if (ps->loop && !ps->failed)
+		loop_del(ps->loop, ps->ann);
+	if (ps->loop)
+		loop_del(ps->loop, ps->fdq);
+	if (ps->ann >= 0)
+		close(ps->ann);
+	if (ps->fdq >= 0)
+		close(ps->fdq);
+	if (ps->master > 0) {
+		kill(ps->master, SIGTERM);
+		while (!(reaped = waitpid(ps->master, NULL, WNOHANG) != 0) && now_ms() < until)
+			usleep(20000);
+		if (!reaped) {
+			kill(ps->master, SIGKILL);
+			waitpid(ps->master, NULL, 0);
+		}
+	}
+	sepstate_free(ps->st);
+	session_table_free(ps->sessions);
+	free(ps);
+}

@@ -1,0 +1,52 @@
+/* The TLS proxy in processes of its own (relayd's and OpenSSH's privilege
+ * separation). The packet process opens the listeners and forks the proxy's
+ * master before loading anything; the master loads the headend's certificate
+ * and key, drops every capability, and forks the worker that runs the proxy
+ * (seccomp, Landlock), again within a second whenever it dies. The worker
+ * announces its tunnels and counters over a socketpair (proxy/sepmsg.h); the
+ * packet process keeps the session table its packet threads read, and hands
+ * the worker its upstream sockets (IP_TRANSPARENT needs a capability). */
+#ifndef MTUGATE_DAEMON_PRIVSEP_H
+#define MTUGATE_DAEMON_PRIVSEP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct conf;
+struct counters;
+struct loop;
+struct policy_box;
+struct session_table;
+struct stats;
+
+struct privsep_args {
+	const struct conf *conf;
+	const char *conf_path;	/* the worker re-reads it at a reload */
+	struct stats *stats;	/* group slots (the worker keeps its copy) */
+	struct policy_box *box;
+	uid_t uid;		/* the proxy's user when started as root; -1: stay */
+	gid_t gid;
+};
+
+struct privsep;
+
+/* Open the listeners and fork the proxy's master: with the capabilities
+ * still held, before any thread starts. NULL with the reason logged. */
+struct privsep *privsep_start(const struct privsep_args *a);
+/* Serve the proxy's messages on l, its counters into ctr (a set the
+ * calling thread owns): 0 or -1. */
+int privsep_attach(struct privsep *ps, struct loop *l, struct counters *ctr);
+/* The tunnels the worker announced, for the packet threads and `sessions`. */
+struct session_table *privsep_sessions(struct privsep *ps);
+/* Grows once a second while the worker's loop turns: for the watchdog. */
+uint64_t privsep_progress(const struct privsep *ps);
+/* The configuration was reloaded: the worker re-reads it. */
+void privsep_reload(struct privsep *ps);
+/* The proxy's processes are gone (its master died): the daemon stops,
+ * non-zero, and the service manager starts it again. */
+bool privsep_failed(const struct privsep *ps);
+/* Stop the proxy (its worker closes every tunnel) and wait for it. */
+void privsep_free(struct privsep *ps);
+
+#endif
