@@ -92,7 +92,7 @@ fuzz-build: $(FUZZ_BIN)
 # pkg-config flags are read after the -dev packages exist.
 DEPS := make build-essential gcc libc6-dev pkg-config libmnl-dev libnetfilter-queue-dev libssl-dev \
 	libiniparser-dev clang libclang-rt-14-dev iproute2 iptables ipset nftables ocserv openconnect \
-	openssl gnutls-bin socat iperf3 tcpdump iputils-ping procps curl python3 valgrind \
+	openssl gnutls-bin socat iperf3 tcpdump iputils-ping procps curl python3 valgrind gdb \
 	conntrack kmod ethtool dpkg-dev debhelper lintian fakeroot systemd \
 	prometheus prometheus-node-exporter keepalived conntrackd debootstrap systemd-container
 deps:
