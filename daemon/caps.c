@@ -44,8 +44,22 @@ static int caps_set(uint32_t eff, uint32_t perm, uint32_t inh)
 #define FAIL(what) do { int e_ = errno; snprintf(err, errlen, "%s: %s", what, strerror(e_)); \
 	return -e_; } while (0)
 
+/* Groups, then gid, then uid: all three ids of each. 0 or -errno. */
+static int caps_become(uid_t uid, gid_t gid, char *err, size_t errlen)
+{
+	if (setgroups(1, &gid) < 0)
+		FAIL("setgroups");
+	if (setresgid(gid, gid, gid) < 0)
+		FAIL("setresgid");
+	if (setresuid(uid, uid, uid) < 0)
+		FAIL("setresuid");
+	return 0;
+}
+
 int caps_drop(uid_t uid, gid_t gid, char *err, size_t errlen)
 {
+	int r;
+
 	/* The bounding set first, while CAP_SETPCAP is still ours. */
 	for (int c = 0; c <= CAP_LAST_CAP; c++) {
 		/* CAP_LAST_CAP is past 31: shifting 1u that far is undefined. */
@@ -56,12 +70,8 @@ int caps_drop(uid_t uid, gid_t gid, char *err, size_t errlen)
 	}
 	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
 		FAIL("PR_SET_KEEPCAPS");
-	if (setgroups(1, &gid) < 0)
-		FAIL("setgroups");
-	if (setresgid(gid, gid, gid) < 0)
-		FAIL("setresgid");
-	if (setresuid(uid, uid, uid) < 0)
-		FAIL("setresuid");
+	if ((r = caps_become(uid, gid, err, errlen)) < 0)
+		return r;
 	if (caps_set(CAPS_KEEP, CAPS_KEEP, 0) < 0)
 		FAIL("capset");
 	prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
@@ -77,20 +87,16 @@ int caps_drop(uid_t uid, gid_t gid, char *err, size_t errlen)
 int caps_drop_all(uid_t uid, gid_t gid, char *err, size_t errlen)
 {
 	struct __user_cap_data_struct d[2];
+	int r;
 
 	/* The bounding set needs CAP_SETPCAP: a start by systemd as the user
 	 * has none (and NoNewPrivileges keeps the set from mattering). */
 	for (int c = 0; c <= CAP_LAST_CAP; c++)
 		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL && errno != EPERM)
 			FAIL("dropping the capability bounding set");
-	if (geteuid() == 0 && uid != (uid_t)-1 && uid != 0) {
-		if (setgroups(1, &gid) < 0)
-			FAIL("setgroups");
-		if (setresgid(gid, gid, gid) < 0)
-			FAIL("setresgid");
-		if (setresuid(uid, uid, uid) < 0)
-			FAIL("setresuid");
-	}
+	if (geteuid() == 0 && uid != (uid_t)-1 && uid != 0 &&
+	    (r = caps_become(uid, gid, err, errlen)) < 0)
+		return r;
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 		FAIL("clearing the ambient capabilities");
 	if (caps_set(0, 0, 0) < 0)
