@@ -226,8 +226,12 @@ static void worker_input(struct loop *l, int fd, uint32_t events, void *arg)
 				loop_stop(l);
 			return;
 		}
-		if (sepmsg_decode(c->buf, (size_t)n, &m) == 0 && m.type == SEPMSG_RELOAD)
+		if (sepmsg_decode(c->buf, (size_t)n, &m) < 0)
+			continue;
+		if (m.type == SEPMSG_RELOAD)
 			worker_reload(c);
+		else if (m.type == SEPMSG_DTLS)
+			session_set_dtls(proxy_session_table(c->proxy), (int)m.handle, m.info.dtls);
 	}
 	loop_stop(l);	/* the packet process is gone */
 }
@@ -290,7 +294,8 @@ static int worker_socket(void *arg, int family)
 
 static void worker_main(struct child *c)
 {
-	const struct session_hooks hooks = { worker_added, worker_removed, worker_bytes, c };
+	const struct session_hooks hooks = { .added = worker_added, .removed = worker_removed,
+					     .bytes = worker_bytes, .arg = c };
 	const struct listen_supply supply = { worker_socket, c };
 	const struct timeval tv = { .tv_sec = PRIVSEP_FD_WAIT_S };
 	struct sepmsg hello = { .type = SEPMSG_HELLO, .pid = getpid() };
@@ -636,10 +641,32 @@ err:
 	return NULL;
 }
 
+/* The DTLS watch (main loop) decided a tunnel's DTLS: the worker's copy
+ * learns it, for the tunnel's end line. */
+static void ps_dtls(void *arg, int h, enum session_dtls d)
+{
+	struct privsep *ps = arg;
+	struct sepmsg m = { .type = SEPMSG_DTLS };
+	uint8_t buf[16];
+	size_t n;
+	int ph = sepstate_proxy_handle(ps->st, h);
+
+	if (ph < 0 || ps->failed)
+		return;
+	m.handle = (uint32_t)ph;
+	m.info.dtls = d;
+	if ((n = sepmsg_encode(&m, buf, sizeof(buf))) &&
+	    send(ps->ann, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		log_limited(log_warn, "proxy: telling it a tunnel's DTLS state");
+}
+
 int privsep_attach(struct privsep *ps, struct loop *l, struct counters *ctr)
 {
+	const struct session_hooks hooks = { .dtls = ps_dtls, .arg = ps };
+
 	if (!(ps->st = sepstate_new(ps->sessions, ps->max, ctr, ps->box)))
 		return -1;
+	session_table_hooks(ps->sessions, &hooks);
 	ps->loop = l;
 	if (loop_add(l, ps->ann, EPOLLIN, ps_announce, ps) < 0 ||
 	    loop_add(l, ps->fdq, EPOLLIN, ps_socket, ps) < 0)

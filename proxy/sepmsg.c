@@ -16,6 +16,7 @@
  *   COUNTERS    u8 glen, glen bytes of group, u16 n, n x (u16 field, u64 delta)
  *   GONE        i32 pid, i32 status
  *   RELOAD      nothing
+ *   DTLS        u32 handle, u8 state
  * Every message ends exactly where its content does. */
 
 /* How a session field travels and what it may hold. */
@@ -210,6 +211,10 @@ size_t sepmsg_encode(const struct sepmsg *m, uint8_t *buf, size_t cap)
 	case SEPMSG_GONE:
 		put_uint(&w, (uint32_t)m->pid, 4);
 		put_uint(&w, (uint32_t)m->status, 4);
+		break;
+	case SEPMSG_DTLS:
+		put_uint(&w, m->handle, 4);
+		put_uint(&w, m->info.dtls, 1);
 		break;
 	case SEPMSG_RELOAD:
 	case SEPMSG_TYPE_END:
@@ -417,6 +422,15 @@ int sepmsg_decode(const uint8_t *buf, size_t len, struct sepmsg *m)
 		if (m->pid <= 0)
 			return -EINVAL;
 		break;
+	case SEPMSG_DTLS: {
+		uint64_t d;
+
+		m->handle = (uint32_t)get_uint(&r, 4);
+		if ((d = get_uint(&r, 1)) > SESSION_DTLS_LAST)
+			return -EINVAL;
+		m->info.dtls = (enum session_dtls)d;
+		break;
+	}
 	case SEPMSG_RELOAD:
 	case SEPMSG_TYPE_END:
 		break;
@@ -432,7 +446,7 @@ const char *sepmsg_type_str(enum sepmsg_type t)
 		[SEPMSG_HELLO] = "hello", [SEPMSG_TICK] = "tick",
 		[SEPMSG_SESSION_ADD] = "session-add", [SEPMSG_SESSION_DEL] = "session-del",
 		[SEPMSG_BYTES] = "bytes", [SEPMSG_COUNTERS] = "counters", [SEPMSG_GONE] = "gone",
-		[SEPMSG_RELOAD] = "reload",
+		[SEPMSG_RELOAD] = "reload", [SEPMSG_DTLS] = "dtls",
 	};
 
 	return t >= SEPMSG_HELLO && t < SEPMSG_TYPE_END ? names[t] : "?";

@@ -25,6 +25,7 @@ enum sepmsg_type {
 	SEPMSG_COUNTERS,	/* worker: counter increments (group or "", field, delta) x n */
 	SEPMSG_GONE,		/* master: the worker pid ended (wait status): forget its sessions */
 	SEPMSG_RELOAD,		/* packet process -> proxy: re-read the configuration */
+	SEPMSG_DTLS,		/* packet process -> worker: a tunnel's DTLS state (handle, info.dtls) */
 	SEPMSG_TYPE_END
 };
 
@@ -40,8 +41,8 @@ struct sepmsg_ctr {
 
 struct sepmsg {
 	enum sepmsg_type type;
-	uint32_t handle;		/* SESSION_ADD, SESSION_DEL */
-	struct session_info info;	/* SESSION_ADD */
+	uint32_t handle;		/* SESSION_ADD, SESSION_DEL, DTLS */
+	struct session_info info;	/* SESSION_ADD; DTLS: its dtls only */
 	int32_t pid, status;		/* HELLO (pid), GONE (pid, status) */
 	uint64_t tick;			/* TICK */
 	char group[SESSION_GROUP_MAX];	/* COUNTERS: "" for the proxy-wide counters */

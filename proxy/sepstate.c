@@ -142,6 +142,15 @@ int sepstate_apply(struct sepstate *st, const struct sepmsg *m)
 	}
 }
 
+int sepstate_proxy_handle(const struct sepstate *st, int h)
+{
+	/* Rare (a DTLS state change): a scan rather than a second map. */
+	for (size_t i = 0; h >= 0 && i < st->max; i++)
+		if (st->map[i] == h)
+			return (int)i;
+	return -1;
+}
+
 size_t sepstate_sessions(const struct sepstate *st)
 {
 	return st->live;

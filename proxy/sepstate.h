@@ -29,6 +29,8 @@ void sepstate_free(struct sepstate *st);
  * reconnect this table predicted (counted as reconnects_as_predicted). */
 int sepstate_apply(struct sepstate *st, const struct sepmsg *m);
 
+/* The proxy's handle of our session h, or -1. */
+int sepstate_proxy_handle(const struct sepstate *st, int h);
 /* Sessions the proxy announced and has not ended. */
 size_t sepstate_sessions(const struct sepstate *st);
 /* TICK messages seen: the watchdog's sign that the proxy's loop turns. */

@@ -263,6 +263,14 @@ void session_remove(struct session_table *t, int h)
 		t->hooks.removed(t->hooks.arg, h);
 }
 
+void session_set_dtls(struct session_table *t, int h, enum session_dtls d)
+{
+	pthread_mutex_lock(&t->lock);
+	if (h >= 0 && (size_t)h < t->n && t->e[h].used)
+		t->e[h].s.dtls = d;
+	pthread_mutex_unlock(&t->lock);
+}
+
 void session_clear(struct session_table *t)
 {
 	pthread_mutex_lock(&t->lock);
@@ -443,6 +451,8 @@ int session_dtls_answer(struct session_table *t, int family, const uint8_t *addr
 			snprintf(name, cap, "%s", s->group);
 	}
 	pthread_mutex_unlock(&t->lock);
+	if (r == 1 && t->hooks.dtls)
+		t->hooks.dtls(t->hooks.arg, h, SESSION_DTLS_ESTABLISHED);
 	return r;
 }
 
@@ -477,6 +487,7 @@ size_t session_sweep(struct session_table *t, int64_t now, struct session_event 
 			continue;
 		s->dtls = SESSION_DTLS_FAILED;
 		ev[n].s = *s;
+		ev[n].handle = (int)i;
 		ev[n].predicted = s->observed && session_will_reconnect(s);
 		if (ev[n].predicted && session_key_set(s->key)) {
 			memcpy(t->pred[t->pred_next].key, s->key, SESSION_KEY_LEN);
@@ -486,6 +497,8 @@ size_t session_sweep(struct session_table *t, int64_t now, struct session_event 
 		n++;
 	}
 	pthread_mutex_unlock(&t->lock);
+	for (size_t i = 0; i < n && t->hooks.dtls; i++)
+		t->hooks.dtls(t->hooks.arg, ev[i].handle, SESSION_DTLS_FAILED);
 	return n;
 }
 

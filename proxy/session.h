@@ -84,9 +84,15 @@ struct session_hooks {
 	void (*added)(void *arg, int handle, const struct session_info *s);
 	void (*removed)(void *arg, int handle);
 	void (*bytes)(void *arg, const struct session_bytes *v, size_t n);
+	/* Its DTLS became established or failed (the packet process's DTLS
+	 * watch): the proxy's copy is told, for the tunnel's end line. */
+	void (*dtls)(void *arg, int handle, enum session_dtls d);
 	void *arg;
 };
 void session_table_hooks(struct session_table *t, const struct session_hooks *h);
+/* Set the DTLS state of a session (the proxy's copy, as the packet process
+ * saw it); hooks are not told. */
+void session_set_dtls(struct session_table *t, int handle, enum session_dtls d);
 /* Remove every session (the proxy process that announced them is gone). */
 void session_clear(struct session_table *t);
 size_t session_count(struct session_table *t);
@@ -135,6 +141,7 @@ int session_dtls_answer(struct session_table *t, int family, const uint8_t *addr
  * MTU, the reconnect it will make. */
 struct session_event {
 	struct session_info s;	/* a copy, bytes as of now */
+	int handle;
 	bool predicted;
 };
 /* Mark every session offered DTLS more than SESSION_DTLS_DEADLINE seconds

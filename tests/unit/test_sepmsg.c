@@ -164,6 +164,14 @@ static void test_other_types(void)
 	CHECK((n = sepmsg_encode(&m, buf, sizeof(buf))) == 4);
 	CHECK_INT(sepmsg_decode(buf, n, &out), 0);
 	CHECK_INT(out.type, SEPMSG_RELOAD);
+	m.type = SEPMSG_DTLS;
+	m.handle = 9;
+	m.info.dtls = SESSION_DTLS_ESTABLISHED;
+	CHECK((n = sepmsg_encode(&m, buf, sizeof(buf))) == 9);
+	CHECK_INT(sepmsg_decode(buf, n, &out), 0);
+	CHECK(out.handle == 9 && out.info.dtls == SESSION_DTLS_ESTABLISHED);
+	buf[8] = SESSION_DTLS_LAST + 1;	/* a state past the enum */
+	CHECK_INT(sepmsg_decode(buf, n, &out), -EINVAL);
 	m.type = SEPMSG_TYPE_END;
 	CHECK_INT(sepmsg_encode(&m, buf, sizeof(buf)), 0);
 	/* Too small a buffer: 0, never a partial message. */
@@ -328,6 +336,8 @@ static void test_state(void)
 	m.handle = 3;
 	CHECK_INT(sepstate_apply(st, &m), 0);
 	CHECK(session_group_by_id(t, m.info.id, 32, name, sizeof(name)));
+	CHECK_INT(sepstate_proxy_handle(st, 0), 3);	/* our first slot is the proxy's 3 */
+	CHECK_INT(sepstate_proxy_handle(st, 1), -1);
 	CHECK_STR(name, "relay");
 	/* The same handle again: the older entry goes, one session stays. */
 	CHECK_INT(sepstate_apply(st, &m), 0);
@@ -437,7 +447,7 @@ static void hk_by(void *arg, const struct session_bytes *v, size_t n)
 static void test_hooks(void)
 {
 	struct session_table *t = session_table_new(4);
-	const struct session_hooks hooks = { hk_add, hk_rm, hk_by, NULL };
+	const struct session_hooks hooks = { .added = hk_add, .removed = hk_rm, .bytes = hk_by };
 	struct session_info s = full_info(AF_INET6);
 	struct session_bytes b;
 	int h;
