@@ -329,7 +329,9 @@ static void worker_main(struct child *c)
 	if (r > 0)
 		log_limited(log_warnx, "proxy: this kernel has no Landlock: the proxy may write"
 			    " wherever its user may");
-	if (sandbox_seccomp(SANDBOX_PROXY_WORKER, err, sizeof(err)) < 0) {
+	if ((r = sandbox_seccomp(SANDBOX_PROXY_WORKER, err, sizeof(err))) == -ENOSYS) {
+		log_limited(log_warnx, "proxy: %s: the proxy runs without one", err);
+	} else if (r < 0) {
 		log_error("proxy: seccomp: %s", err);
 		_exit(PRIVSEP_EXIT_FATAL);
 	}
@@ -411,6 +413,7 @@ static void master_main(struct child *c)
 	char err[512];
 	sigset_t mask;
 	uint64_t started;
+	int r;
 
 	prctl(PR_SET_NAME, "mtugated-proxy", 0, 0, 0);
 	sigemptyset(&mask);
@@ -436,7 +439,9 @@ static void master_main(struct child *c)
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if (getppid() != parent)
 		_exit(1);
-	if (sandbox_seccomp(SANDBOX_PROXY_MASTER, err, sizeof(err)) < 0) {
+	if ((r = sandbox_seccomp(SANDBOX_PROXY_MASTER, err, sizeof(err))) == -ENOSYS) {
+		log_warnx("proxy: %s: the proxy runs without one", err);
+	} else if (r < 0) {
 		log_error("proxy: seccomp: %s", err);
 		_exit(1);
 	}
