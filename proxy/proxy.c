@@ -264,26 +264,32 @@ static struct budget *proxy_budget_new(const struct conf *c)
 
 /* The session ticket keys clients get: the file's (shared by a pair of
  * gateways, rotated by prepending a key and reloading), else a random key
- * of this process's own. Never logged: a key decrypts every session it
- * issued. -1 (logged) when the file cannot be used; the keys in force stay. */
-static int proxy_ticket_keys(struct proxy *p, const char *path)
+ * of this process's own (tls_ctx_new() read either). Read again here, as
+ * the daemon's user, since a reload reads it so: at start a file this user
+ * cannot read keeps the keys of tls_ctx_new(), said once; at a reload the
+ * keys in force stay. Never logged: a key decrypts every session it issued. */
+static void proxy_ticket_keys(struct proxy *p, const char *path, bool start)
 {
 	char err[256];
 	size_t n = 0;
 	bool exposed = false;
 
 	if (!path[0])
-		return 0;	/* tls_ctx_new()'s random key */
+		return;
 	if (tls_ctx_ticket_keys(p->tls, path, &n, &exposed, err, sizeof(err)) < 0) {
-		log_error("proxy: %s", err);
-		return -1;
+		if (start)
+			log_warnx("proxy: %s: serving the keys read at start; a reload, run as the"
+				  " daemon's user, fails on this file until it is that user's (chown,"
+				  " chmod 0600)", err);
+		else
+			log_error("proxy: %s: the keys in force stay", err);
+		return;
 	}
 	log_info("proxy: session tickets: %zu key%s from %s (the first encrypts)", n,
 		 n == 1 ? "" : "s", path);
 	if (exposed)
 		log_warnx("proxy: [proxy] ticket_key_file %s is readable by its group or everyone:"
 			  " whoever reads it can decrypt the sessions it resumes; chmod 0600", path);
-	return 0;
 }
 
 struct proxy *proxy_new(const struct conf *c, struct policy_box *box, struct counters *ctr,
@@ -305,8 +311,7 @@ struct proxy *proxy_new(const struct conf *c, struct policy_box *box, struct cou
 	p->lfd[0] = lfd[0];
 	p->lfd[1] = lfd[1];
 	p->tls = tls;
-	if (proxy_ticket_keys(p, p->conf.proxy.ticket_key_file) < 0)
-		goto err;
+	proxy_ticket_keys(p, p->conf.proxy.ticket_key_file, true);
 	if (p->conf.proxy.insecure_upstream)
 		log_warnx("proxy: insecure_upstream = yes: the headend's certificate is NOT verified;"
 			  " anyone on the path to it can read every tunnel");
@@ -401,7 +406,7 @@ void proxy_reloaded(struct proxy *p, const struct conf *nc)
 	/* Rotation: the file may hold a new first key. A file that became
 	 * unusable keeps the keys in force (conf_load() refused it already). */
 	if (p && nc->proxy.ticket_key_file[0])
-		proxy_ticket_keys(p, nc->proxy.ticket_key_file);
+		proxy_ticket_keys(p, nc->proxy.ticket_key_file, false);
 	/* The headend's certificate may have changed with it: compare again. */
 	if (p)
 		proxy_probe(p, "reload");

@@ -535,8 +535,9 @@ struct tls_ctx *tls_ctx_new(const struct conf *c, char *err, size_t errlen)
 		tls_ctx_free(x);
 		return NULL;
 	}
-	/* A random key until the caller loads the file (tls_ctx_ticket_keys()). */
-	if (tls_ticket_keys_load(x, NULL, &exposed, err, errlen) < 0 ||
+	/* The file's keys, read here with the private key (as root, in the
+	 * process that keeps them), else a random key of this context's own. */
+	if (tls_ticket_keys_load(x, c->proxy.ticket_key_file, &exposed, err, errlen) < 0 ||
 	    tls_load_server(x, c, err, errlen) < 0 || tls_load_client(x, c, err, errlen) < 0) {
 		tls_ctx_free(x);
 		return NULL;

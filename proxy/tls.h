@@ -65,8 +65,9 @@ bool tls_reneg_refused(const struct tls *t);
 /* Renegotiations started and refused over every connection of x. */
 void tls_ctx_reneg_stats(const struct tls_ctx *x, uint64_t *done, uint64_t *refused);
 
-/* Replace the session ticket keys clients get (a new context has a random
- * key of its own; at start and at a reload, from any thread):
+/* Replace the session ticket keys clients get (a new context has those of
+ * [proxy] ticket_key_file, or a random key of its own; at a reload, or
+ * again as the daemon's user, from any thread):
  * [proxy] ticket_key_file at path, or a new random key when path is NULL or
  * empty. 0 with the number of keys, or -1 with the reason in err (the keys
  * in force stay). *exposed: the file is readable by its group or everyone. */

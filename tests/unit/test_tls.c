@@ -211,21 +211,32 @@ out:
 	return res;
 }
 
-static struct tls_ctx *ctx_new(bool resume)
+/* A context as the proxy makes one; tickets: [proxy] ticket_key_file (NULL:
+ * none), err: why it failed (NULL: printed). */
+static struct tls_ctx *ctx_new_keys(bool resume, const char *tickets, char *why, size_t whylen)
 {
 	struct conf c;
 	char err[256] = "";
 	struct tls_ctx *x;
 
 	conf_defaults(&c);
+	if (tickets)
+		snprintf(c.proxy.ticket_key_file, sizeof(c.proxy.ticket_key_file), "%s", tickets);
 	snprintf(c.proxy.certificate, sizeof(c.proxy.certificate), "%s", crt_path);
 	snprintf(c.proxy.private_key, sizeof(c.proxy.private_key), "%s", key_path);
 	snprintf(c.proxy.upstream_ca, sizeof(c.proxy.upstream_ca), "%s", ca_path);
 	snprintf(c.proxy.upstream_name, sizeof(c.proxy.upstream_name), NAME);
 	c.proxy.upstream_resume = resume;
-	if (!(x = tls_ctx_new(&c, err, sizeof(err))))
+	if (!(x = tls_ctx_new(&c, err, sizeof(err))) && !why)
 		fprintf(stderr, "tls_ctx_new: %s\n", err);
+	if (why)
+		snprintf(why, whylen, "%s", err);
 	return x;
+}
+
+static struct tls_ctx *ctx_new(bool resume)
+{
+	return ctx_new_keys(resume, NULL, NULL, 0);
 }
 
 static bool verify_failed(const struct result *r)
@@ -754,6 +765,17 @@ static void test_client_tickets(void)
 		CHECK_INT(tls_ctx_ticket_keys(a, path, &nk, &exposed, err, sizeof(err)), -1);
 		CHECK(strstr(err, "ticket_key_file") && strstr(err, path) && strstr(err, "79 bytes"));
 		CHECK_INT(client_conn(a, vers[v], &s), 1);
+		/* A context made with the file (as the proxy's, at start) has its keys:
+		 * a ticket of the new key resumes there at once. */
+		CHECK(key_file(path, keys, 2) == 0);
+		{
+			struct tls_ctx *d = ctx_new_keys(false, path, NULL, 0);
+
+			CHECK(d != NULL);
+			if (d)
+				CHECK_INT(client_conn(d, vers[v], &s), 1);
+			tls_ctx_free(d);
+		}
 		/* Back to the old key alone for the next version. */
 		CHECK(key_file(path, keys + 80, 1) == 0);
 next:
@@ -761,6 +783,13 @@ next:
 		tls_ctx_free(a);
 		tls_ctx_free(b);
 		tls_ctx_free(c);
+	}
+	/* A file that is not there fails the context, naming it. */
+	{
+		char why[256] = "";
+
+		CHECK(ctx_new_keys(false, "/nonexistent/ticket.key", why, sizeof(why)) == NULL);
+		CHECK(strstr(why, "ticket_key_file /nonexistent/ticket.key") != NULL);
 	}
 	unlink(path);
 }
