@@ -130,5 +130,17 @@ int main(void)
 	}
 	CHECK_INT(in_child(seccomp_child), 0);
 	CHECK_INT(in_child(seccomp_kill_child), 100 + SIGSYS);
+	{
+		char p[160];
+		const char *const left[] = { "headend.key", "mtugate.conf", "later",
+					     "groups.d/cookies" };
+
+		for (size_t i = 0; i < sizeof(left) / sizeof(left[0]); i++) {
+			snprintf(p, sizeof(p), "%s/%s", dir, left[i]);
+			unlink(p);
+		}
+		rmdir(sub);
+		rmdir(dir);
+	}
 	return t_done("test_sandbox");
 }
