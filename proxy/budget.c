@@ -8,7 +8,7 @@
 /* A source: one masked address and the nodes counted for it. */
 struct budget_src {
 	struct budget_src *hnext;
-	struct budget_node *head[2], *tail[2];	/* by class: in handshake, past it */
+	struct budget_node *head[3], *tail[3];	/* by class (budget_class) */
 	unsigned count;
 	uint8_t key[17];	/* family byte, then the masked address */
 };
@@ -16,7 +16,7 @@ struct budget_src {
 struct budget {
 	unsigned total, per_source, v4, v6;
 	uint64_t seed;
-	struct budget_node *head[2], *tail[2];
+	struct budget_node *head[3], *tail[3];
 	unsigned count, nsrc;
 	size_t nbuckets;	/* a power of two */
 	struct budget_src **buckets;
@@ -94,6 +94,18 @@ static struct budget_src *budget_find(const struct budget *b, const uint8_t key[
 	return s;
 }
 
+/* The eviction order: in handshake, then waiting on the client, then
+ * waiting on the headend. */
+static int budget_class(const struct budget_node *n)
+{
+	return !n->done ? 0 : n->waiting ? 2 : 1;
+}
+
+static struct budget_node *budget_first(struct budget_node *const head[3])
+{
+	return head[0] ? head[0] : head[1] ? head[1] : head[2];
+}
+
 struct budget_node *budget_victim(const struct budget *b, int family, const uint8_t *addr)
 {
 	uint8_t key[17];
@@ -101,17 +113,17 @@ struct budget_node *budget_victim(const struct budget *b, int family, const uint
 
 	budget_key(b, family, addr, key);
 	if ((s = budget_find(b, key)) && s->count >= b->per_source)
-		return s->head[0] ? s->head[0] : s->head[1];
+		return budget_first(s->head);
 	if (b->count < b->total)
 		return NULL;
-	return b->head[0] ? b->head[0] : b->head[1];
+	return budget_first(b->head);
 }
 
 /* Append n to the end of both lists of its class (most recently active). */
 static void budget_link(struct budget *b, struct budget_node *n)
 {
 	struct budget_src *s = n->src;
-	int k = n->done;
+	int k = budget_class(n);
 
 	n->next = NULL;
 	n->prev = b->tail[k];
@@ -132,7 +144,7 @@ static void budget_link(struct budget *b, struct budget_node *n)
 static void budget_unlink(struct budget *b, struct budget_node *n)
 {
 	struct budget_src *s = n->src;
-	int k = n->done;
+	int k = budget_class(n);
 
 	if (n->prev)
 		n->prev->next = n->next;
@@ -179,7 +191,7 @@ int budget_add(struct budget *b, struct budget_node *n, int family, const uint8_
 
 void budget_touch(struct budget *b, struct budget_node *n)
 {
-	if (!n->src || b->tail[n->done] == n)
+	if (!n->src || b->tail[budget_class(n)] == n)
 		return;
 	budget_unlink(b, n);
 	budget_link(b, n);
@@ -191,6 +203,15 @@ void budget_promote(struct budget *b, struct budget_node *n)
 		return;
 	budget_unlink(b, n);
 	n->done = true;
+	budget_link(b, n);
+}
+
+void budget_wait(struct budget *b, struct budget_node *n, bool waiting)
+{
+	if (!n->src || !n->done || n->waiting == waiting)
+		return;
+	budget_unlink(b, n);
+	n->waiting = waiting;
 	budget_link(b, n);
 }
 
@@ -256,4 +277,30 @@ unsigned budget_log_flush(struct budget_lograte *r, time_t now)
 		r->held = 0;
 	}
 	return held;
+}
+
+void budget_clock_start(struct budget_clock *k, time_t now)
+{
+	*k = (struct budget_clock){ .started = now };
+}
+
+void budget_clock_wait(struct budget_clock *k, bool waiting, time_t now)
+{
+	if (waiting == k->waiting)
+		return;
+	if (waiting)
+		k->wait_since = now;
+	else
+		k->waited += now - k->wait_since;
+	k->waiting = waiting;
+}
+
+time_t budget_clock_client(const struct budget_clock *k, time_t now)
+{
+	return now - k->started - k->waited - budget_clock_headend(k, now);
+}
+
+time_t budget_clock_headend(const struct budget_clock *k, time_t now)
+{
+	return k->waiting ? now - k->wait_since : 0;
 }

@@ -75,6 +75,7 @@ struct conn {
 	enum req_state rq;
 	time_t started, active;
 	struct budget_node bn;	/* counted in env->budget until it is a tunnel */
+	struct budget_clock clock;	/* the login's, for login_timeout and idle_timeout */
 	unsigned quiet_limit;	/* a tunnel's idle limit in seconds; 0: none */
 	struct sockaddr_storage client, dst;
 	/* HTTP */
@@ -1371,6 +1372,16 @@ static bool conn_tunnel_counted(struct conn *c)
 	return false;
 }
 
+/* A login whose whole request went to the headend waits on its answer (a
+ * push approval, a slow directory): neither idle nor the client's time. */
+static void conn_login_waits(struct conn *c)
+{
+	bool waiting = c->npending && c->rq != REQ_BODY;
+
+	budget_clock_wait(&c->clock, waiting, conn_now());
+	budget_wait(c->env->budget, &c->bn, waiting);
+}
+
 static void conn_pump(struct conn *c)
 {
 	int i;
@@ -1385,6 +1396,8 @@ static void conn_pump(struct conn *c)
 			break;
 	if (!c->dead && c->state == CONN_TUNNEL && c->bn.src && !conn_tunnel_counted(c))
 		return;
+	if (!c->dead && c->state == CONN_HTTP)
+		conn_login_waits(c);
 	/* One send() per side for what the rounds wrote (see tls_flush()). */
 	if (c->dead || !side_flush(c, &c->c) || !side_flush(c, &c->s))
 		return;
@@ -1488,6 +1501,7 @@ struct conn *conn_new(struct conn_env *env, int cfd, const struct sockaddr_stora
 			    .s = { .name = "headend", .fd = -1 }, .client = *client, .dst = *dst,
 			    .session = -1 };
 	c->started = c->active = conn_now();
+	budget_clock_start(&c->clock, c->started);
 	conn_make_room(env, client);
 	/* The list first: conn_close() unlinks whatever state it finds. */
 	c->next = env->head;
@@ -1523,11 +1537,21 @@ void conn_tick(struct conn_env *env)
 		if (c->state == CONN_HANDSHAKE && now - c->started >= (time_t)cf->proxy.handshake_timeout)
 			conn_close(c, "TLS handshake timeout (%u s)%s", cf->proxy.handshake_timeout,
 				   c->c.hs_done ? ", waiting for the headend" : "");
-		/* From accept to the CONNECT's answer, whatever bytes trickle in. */
-		else if (c->state != CONN_TUNNEL && now - c->started >= (time_t)cf->proxy.login_timeout) {
+		/* From accept to the CONNECT's answer, whatever bytes trickle in,
+		 * less the waits on the headend's answers; each of those is
+		 * bounded on its own. */
+		else if (c->state != CONN_TUNNEL &&
+			 budget_clock_client(&c->clock, now) >= (time_t)cf->proxy.login_timeout) {
 			ctr_inc(&env->ctr->login_deadline);
-			conn_close(c, "login_timeout (%u s from accept)", cf->proxy.login_timeout);
-		} else if (c->state == CONN_HTTP && now - c->active >= (time_t)cf->proxy.idle_timeout)
+			conn_close(c, "login_timeout (%u s in the client's hands since accept)",
+				   cf->proxy.login_timeout);
+		} else if (c->state == CONN_HTTP &&
+			   budget_clock_headend(&c->clock, now) >= (time_t)cf->proxy.login_timeout) {
+			ctr_inc(&env->ctr->login_deadline);
+			conn_close(c, "login_timeout (%u s waiting on the headend's answer)",
+				   cf->proxy.login_timeout);
+		} else if (c->state == CONN_HTTP && !c->clock.waiting &&
+			   now - c->active >= (time_t)cf->proxy.idle_timeout)
 			conn_close(c, "idle timeout (%u s)", cf->proxy.idle_timeout);
 		else if (c->state == CONN_TUNNEL && c->quiet_limit &&
 			 now - c->active >= (time_t)c->quiet_limit)

@@ -157,6 +157,74 @@ static void test_classes(void)
 	budget_free(b);
 }
 
+/* A login waiting on the headend's answer (an MFA push) goes only after every
+ * login that waits on its client, however much older it is; once answered it
+ * is back among them, as just active. */
+static void test_waiting(void)
+{
+	struct budget *b = budget_new(8, 3, 32, 64, 11);
+	struct budget_node n[4] = { 0 };
+
+	for (int i = 0; i < 3; i++) {
+		CHECK_INT(budget_add(b, &n[i], AF_INET, v4a), 0);
+		budget_promote(b, &n[i]);
+	}
+	budget_wait(b, &n[0], true);
+	budget_wait(b, &n[0], true);	/* twice: a no-op */
+	CHECK(n[0].waiting);
+	CHECK(budget_victim(b, AF_INET, v4a) == &n[1]);
+	budget_touch(b, &n[1]);
+	budget_touch(b, &n[2]);
+	CHECK(budget_victim(b, AF_INET, v4a) == &n[1]);
+	budget_touch(b, &n[0]);	/* its client spoke: still waiting */
+	CHECK(budget_victim(b, AF_INET, v4a) == &n[1]);
+	budget_wait(b, &n[1], true);
+	budget_wait(b, &n[2], true);
+	/* All wait: the one waiting longest. */
+	CHECK(budget_victim(b, AF_INET, v4a) == &n[0]);
+	budget_wait(b, &n[1], false);
+	CHECK(budget_victim(b, AF_INET, v4a) == &n[1]);
+	budget_remove(b, &n[1]);
+	CHECK(!n[1].waiting && !n[1].done);
+	/* Only past the handshake: one still in it is never "waiting". */
+	CHECK_INT(budget_add(b, &n[3], AF_INET, v4a), 0);
+	budget_wait(b, &n[3], true);
+	CHECK(!n[3].waiting);
+	CHECK(budget_victim(b, AF_INET, v4a) == &n[3]);
+	for (int i = 0; i < 4; i++)
+		budget_remove(b, &n[i]);
+	CHECK_INT(budget_count(b), 0);
+	CHECK_INT(budget_sources(b), 0);
+	budget_free(b);
+}
+
+/* login_timeout counts the client's time only: a 3-minute wait on the
+ * headend between two requests, with default deadlines (300 s), does not
+ * bring a login that spent 150 s in its client's hands to its end. */
+static void test_clock(void)
+{
+	struct budget_clock k;
+
+	budget_clock_start(&k, 1000);
+	CHECK_INT(budget_clock_client(&k, 1100), 100);
+	CHECK_INT(budget_clock_headend(&k, 1100), 0);
+	budget_clock_wait(&k, true, 1100);
+	budget_clock_wait(&k, true, 1150);	/* no change: the wait started at 1100 */
+	CHECK_INT(budget_clock_client(&k, 1280), 100);
+	CHECK_INT(budget_clock_headend(&k, 1280), 180);
+	budget_clock_wait(&k, false, 1280);
+	CHECK_INT(budget_clock_headend(&k, 1280), 0);
+	CHECK_INT(budget_clock_client(&k, 1330), 150);
+	CHECK(budget_clock_client(&k, 1330) < 300);
+	budget_clock_wait(&k, false, 1400);	/* no change */
+	budget_clock_wait(&k, true, 1400);
+	budget_clock_wait(&k, false, 1410);
+	CHECK_INT(budget_clock_client(&k, 1410), 220);
+	/* A trickling client: every second its own, the deadline comes. */
+	budget_clock_start(&k, 0);
+	CHECK_INT(budget_clock_client(&k, 300), 300);
+}
+
 /* Close-log lines: rate per second pass, the rest come back as one count
  * when the second is over. */
 static void test_lograte(void)
@@ -184,6 +252,8 @@ int main(void)
 	test_prefixes();
 	test_total();
 	test_classes();
+	test_waiting();
+	test_clock();
 	test_lograte();
 	return t_done("test_budget");
 }
