@@ -13,6 +13,8 @@ values (lab-notes), so this shim makes them ASA-like, in the headend, where an A
   - after CONNECT, a CSTP DATA frame toward the client larger than the TLS MTU is dropped, as
     an ASA drops what does not fit its TLS tunnel (ASP drop mp-svc-no-fragment). The ICMP it
     would send is left out: the lab shows the black hole of the note's step 7.
+  - a POST carrying X-Lab-Push-Wait: SECONDS has its answer held that long, as a headend waiting
+    on a push approval (MFA) holds the POST with the password: a lab hook, e2e-logins.sh.
 DTLS does not pass here: it goes straight to ocserv's UDP port, mapped by X-DTLS-Session-ID.
 ocserv gets the client's real address through a PROXY protocol v1 line.
 """
@@ -73,6 +75,7 @@ class Session:
         self.local = local
         self.connect_sent = False
         self.dropped = 0
+        self.hold_until = 0.0
 
     async def client_to_server(self, reader, writer):
         buf = b""
@@ -93,6 +96,10 @@ class Session:
                 continue
             if data.startswith(b"CONNECT "):
                 self.connect_sent = True
+            m = re.search(rb"(?im)^x-lab-push-wait:\s*(\d+)", data) if data.startswith(b"POST ") else None
+            if m:
+                self.hold_until = asyncio.get_running_loop().time() + int(m.group(1))
+                log("%s: holding the answer to a POST %s s (push approval)" % (self.peer[0], m.group(1).decode()))
             writer.write(data)
             await writer.drain()
         writer.close()
@@ -104,6 +111,9 @@ class Session:
             if not data:
                 break
             if not self.connect_sent:
+                if self.hold_until:
+                    await asyncio.sleep(max(0.0, self.hold_until - asyncio.get_running_loop().time()))
+                    self.hold_until = 0.0
                 writer.write(data)
                 await writer.drain()
                 continue
