@@ -105,6 +105,10 @@ pct() { awk -v p="$1" '{ v[NR] = $1 } END { i = int(NR * p / 100 + 0.999); if (i
 progress "storm: $(cat "$storm_dir/started"); $ok succeeded, $bad failed; login time p50 $(pct 50) ms, p99 $(pct 99) ms, max $(pct 100) ms; at most $peak proxied connections at once"
 printf 'storm: %d logins from one address in %d s: %d succeeded, %d failed, p50 %d ms, p99 %d ms, max %d ms, peak %d connections at once\n' \
 	"$STORM" "$STORM_SECS" "$ok" "$bad" "$(pct 50)" "$(pct 99)" "$(pct 100)" "$peak"
+# Every connection the proxy closed since the start came from the client's one address.
+sources=$(sed -n 's/.*proxy \([0-9.]*\):[0-9]* -> .*closed: .*/\1/p' "$LAB_DIR/mtugated.log" | sort -u)
+check "the storm's connections came from one address ($(echo "$sources" | tr '\n' ' '))" \
+	[ "$(wc -l <<<"$sources")" = 1 ]
 check "all $STORM storm logins succeeded ($ok)" [ "$ok" = "$STORM" ]
 check "the storm started within $((STORM_SECS + 5)) s" \
 	awk -v m=$(((STORM_SECS + 5) * 1000)) '{ exit !($4 <= m) }' "$storm_dir/started"
