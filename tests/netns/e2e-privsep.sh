@@ -18,10 +18,20 @@ sessions_ctl() { sessions_kv ip netns exec "$NS_GW" "$B/mtugatectl" -s "$LAB_MG_
 children() { pgrep -P "$1" -x "$2" | head -1; }	# PARENT COMM
 status_is() { grep -Eq "^$2:[[:space:]]+$3\$" "/proc/$1/status"; }	# PID FIELD VALUE
 cap_net_admin() { (( (16#$(awk '/^CapEff:/{ print $2 }' "/proc/$1/status") >> 12) & 1 )); }
-# gdb has the process call a function: its return value.
-gdb_call() { gdb -p "$1" -batch -ex "call (int)$2" 2>/dev/null | sed -n 's/^\$1 = //p' | tail -1; }
-gdb_ret_ge0() { local r; r=$(gdb_call "$1" "$2"); [[ -n $r && $r -ge 0 ]] && gdb_call "$1" "close($r)" >/dev/null; [[ -n $r && $r -ge 0 ]]; }
-gdb_ret_neg() { local r; r=$(gdb_call "$1" "$2"); [[ -n $r && $r -lt 0 ]]; }
+# gdb has the process call a function: its return value. gdb_call PID EXPR [STRING]: $s in
+# EXPR is STRING, copied into the process's heap and freed after (a string literal in EXPR
+# would be malloc'ed in the process by gdb and never freed: LeakSanitizer's report at exit).
+gdb_call() {
+	local pre=() post=()
+	if [ $# -gt 2 ]; then
+		pre=(-ex 'set $s = (char *) malloc(4096)' -ex "set {char[$((${#3} + 1))]}\$s = \"$3\"")
+		post=(-ex 'call (void) free($s)')
+	fi
+	gdb -p "$1" -batch "${pre[@]}" -ex "call (int)$2" "${post[@]}" 2>/dev/null |
+		sed -n 's/^\$1 = //p' | tail -1
+}
+gdb_ret_ge0() { local r; r=$(gdb_call "$@"); [[ -n $r && $r -ge 0 ]] && gdb_call "$1" "close($r)" >/dev/null; [[ -n $r && $r -ge 0 ]]; }
+gdb_ret_neg() { local r; r=$(gdb_call "$@"); [[ -n $r && $r -lt 0 ]]; }
 tunnel_ping() { n_client ping -c1 -W3 "$LAB_LAN4"; }
 now() { date +%s.%N; }
 
@@ -49,11 +59,11 @@ check "the proxy's listener is not the packet process's" \
 
 progress "the key: the packet process cannot open it nor holds it"
 # The control first: the same call opens the configuration, next to the key.
-check "packet process: open(mtugate.conf) works (the control)" gdb_ret_ge0 "$pid" "open(\"$LAB_DIR/mtugate/mtugate.conf\", 0)"
-check "packet process: open(the key) fails (Landlock)" gdb_ret_neg "$pid" "open(\"$key\", 0)"
-check "worker: open(the key) works (the control: it may read)" gdb_ret_ge0 "$worker" "open(\"$key\", 0)"
+check "packet process: open(mtugate.conf) works (the control)" gdb_ret_ge0 "$pid" 'open($s, 0)' "$LAB_DIR/mtugate/mtugate.conf"
+check "packet process: open(the key) fails (Landlock)" gdb_ret_neg "$pid" 'open($s, 0)' "$key"
+check "worker: open(the key) works (the control: it may read)" gdb_ret_ge0 "$worker" 'open($s, 0)' "$key"
 check "worker: creating a file outside its folder fails (Landlock)" \
-	gdb_ret_neg "$worker" "open(\"$LAB_DIR/privsep-probe\", 65, 384)"
+	gdb_ret_neg "$worker" 'open($s, 65, 384)' "$LAB_DIR/privsep-probe"
 check_not "worker: ... and nothing was made" test -e "$LAB_DIR/privsep-probe"
 check "worker: socket(AF_INET) works (the control)" gdb_ret_ge0 "$worker" "socket(2, 1, 0)"
 check "worker: socket(AF_NETLINK) fails (seccomp)" gdb_ret_neg "$worker" "socket(16, 3, 0)"
