@@ -8,6 +8,7 @@ B=${B:-build}
 FUZZ_SMOKE_SECONDS=${FUZZ_SMOKE_SECONDS:-5}
 logdir=$(mktemp -d /tmp/mtugate-tests.XXXXXX)
 pass=0 fail=0 skipped=0
+timing="$logdir/timing"
 
 # Sanitized builds (make check SANITIZE=1): every report, also from the daemon
 # running as its own user inside a namespace, lands in one folder; any file
@@ -23,10 +24,12 @@ case $B in
 esac
 
 suite() {	# suite NAME CMD...: run it, add up its summary line
-	local name=$1 log="$logdir/$1.log" rc line p f
+	local name=$1 log="$logdir/$1.log" rc line p f t0=$SECONDS
 	shift
 	"$@" >"$log" 2>&1
 	rc=$?
+	# Each suite's time, so CI's hour can be budgeted suite by suite.
+	printf '%s %d s\n' "$name" $((SECONDS - t0)) >>"$timing"
 	line=$(grep -E '^[A-Za-z0-9_.-]+: [0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
 	if [ "$rc" = 77 ]; then
 		echo "$name: skipped ($(tail -n 1 "$log"))"
@@ -97,6 +100,7 @@ if [ -d "$logdir/san" ]; then
 	}
 	suite sanitizers sanitizer_reports
 fi
+echo "time per suite (s):" $(sort -k2 -n -r "$timing" | awk '{ printf "%s=%d ", $1, $2 }')
 echo "total: $pass passed, $fail failed"
 rm -rf "$logdir"
 [ "$fail" = 0 ]

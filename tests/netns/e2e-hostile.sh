@@ -29,7 +29,9 @@ mg_log_count() { grep -c -- "$1" "$LAB_DIR/mtugated.log" || true; }
 mg_pid() { cat "$LAB_DIR/pids/mtugated"; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$(mg_pid)/status"; }
 stat_of() { mtugatectl stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["proxy"][sys.argv[1]])' "$1"; }
-stat_ge() { (($(stat_of "$1") >= $2)); }
+stat_ge_now() { (($(stat_of "$1") >= $2)); }
+# The proxy's process sends its counters every 100 ms: a count may arrive just after the event.
+stat_ge() { wait_until 3 stat_ge_now "$@"; }
 log_count_is() { [[ $(mg_log_count "$1") == "$2" ]]; }
 now_ms() { date +%s%3N; }
 faults_bg() { # NAME MODE ARGS...: an attacker in the client namespace, many descriptors

@@ -22,7 +22,9 @@ mg_log_count_ge() { (($(grep -c -- "$1" "$LAB_DIR/mtugated.log") >= $2)); }
 gstat() { # GROUP FIELD
 	mtugatectl stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["groups"][sys.argv[1]][sys.argv[2]])' "$1" "$2"
 }
-stat_ge() { (($(gstat "$1" "$2") >= $3)); }
+stat_ge_now() { (($(gstat "$1" "$2") >= $3)); }
+# The proxy's process sends its counters every 100 ms: a count may arrive just after the event.
+stat_ge() { wait_until 3 stat_ge_now "$@"; }
 sessions_count() { [[ $(sessions_kv mtugatectl | grep -c '^session') == "$1" ]]; }
 rule_pkts() { # TOOL TABLE CHAIN COMMENT-OR-PATTERN: packets of the matching rules
 	n_gw "$1" -t "$2" -nvxL "$3" | awk -v c="$4" 'index($0, c) { s += $1 } END { print s + 0 }'

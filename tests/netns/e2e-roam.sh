@@ -14,11 +14,13 @@ skip_unless_root
 mg_log_has() { grep -q -- "$1" "$LAB_DIR/mtugated.log"; }
 sessions_has() { sessions_kv mtugatectl | grep -q -- "$1"; }
 behaviour() { lab_behaviour || true; }
-stat_is() { # GROUP COUNTER VALUE
+stat_is_now() { # GROUP COUNTER VALUE
 	local v
 	v=$(mtugatectl stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["groups"][sys.argv[1]][sys.argv[2]])' "$1" "$2")
 	[[ $v == "$3" ]]
 }
+# The proxy's process sends its counters every 100 ms: a count may arrive just after its log line.
+stat_is() { wait_until 3 stat_is_now "$@"; }
 file_mode() { [[ $(stat -c %a "$1") == "$2" ]]; }
 # The state file holds the cookie's SHA-256, never the cookie.
 cookie_known() { grep -q "^$cookie_hash " "$LAB_DIR/mtugate/cookies" 2>/dev/null; }

@@ -24,7 +24,9 @@ sess_is() { [[ $(sess "$1" "${3:-}") == "$2" ]]; }
 stat_json() { # GROUP COUNTER
 	mtugatectl stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["groups"][sys.argv[1]][sys.argv[2]])' "$1" "$2"
 }
-stat_is() { [[ $(stat_json "$1" "$2") == "$3" ]]; }
+stat_is_now() { [[ $(stat_json "$1" "$2") == "$3" ]]; }
+# The proxy's process sends its counters every 100 ms: a count may arrive just after its log line.
+stat_is() { wait_until 3 stat_is_now "$@"; }
 # Whole outputs first: grep -q behind a pipe would end it early (SIGPIPE under pipefail).
 prom_has() { local o; o=$(mtugatectl stats --prometheus); grep -qx -- "$1" <<<"$o"; }
 prom_matches() { local o; o=$(mtugatectl stats --prometheus); grep -q -- "$1" <<<"$o"; }
