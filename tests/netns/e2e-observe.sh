@@ -23,8 +23,11 @@ counter() { # GROUP FIELD
 	mtugatectl stats --json | python3 -c \
 		'import json,sys; print(json.load(sys.stdin)["groups"][sys.argv[1]][sys.argv[2]])' "$1" "$2"
 }
-counter_is() { [[ $(counter "$1" "$2") == "$3" ]]; }
-counter_ge() { (($(counter "$1" "$2") >= $3)); }
+counter_is_now() { [[ $(counter "$1" "$2") == "$3" ]]; }
+counter_ge_now() { (($(counter "$1" "$2") >= $3)); }
+# The proxy's process sends its counters every 100 ms: a count may arrive just after the event.
+counter_is() { wait_until 3 counter_is_now "$@"; }
+counter_ge() { wait_until 3 counter_ge_now "$@"; }
 # The CONNECT answer openconnect printed (--dump-http-traffic), status line first, is the
 # Nth head the shim sent, line for line (names, values, order).
 answer_is_sent() { # N
