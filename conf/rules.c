@@ -530,7 +530,10 @@ static void rules_ipt_settled(const struct rules_out *r, const char *chain)
 	if (!rules_need_dtls(r->c, r->family))
 		return;
 	rules_settled(&r->c->marks, &m, &mask);
-	strbuf_printf(r->out, "-A %s -m mark --mark 0x0/0x%x -m connmark --mark 0x%x/0x%x -j RETURN\n",
+	/* UDP first: other traffic (TCP, most of it) fails at that native test
+	 * and skips the connmark match, which iptables-nft runs through the
+	 * xtables compatibility layer (bench forward_bulk). */
+	strbuf_printf(r->out, "-A %s -p udp -m mark --mark 0x0/0x%x -m connmark --mark 0x%x/0x%x -j RETURN\n",
 		      chain, r->c->marks.done, m, mask);
 }
 
@@ -685,8 +688,8 @@ static void rules_nft_settled(const struct conf *c, struct strbuf *out)
 	if (!rules_qon(&c->queues.dtls) || !c->headend.naddr)
 		return;
 	rules_settled(&c->marks, &m, &mask);
-	strbuf_printf(out, "\t\tmeta mark & 0x%x == 0x0 ct mark & 0x%x == 0x%x return\n", c->marks.done,
-		      mask, m);
+	strbuf_printf(out, "\t\tmeta l4proto udp meta mark & 0x%x == 0x0 ct mark & 0x%x == 0x%x return\n",
+		      c->marks.done, mask, m);
 }
 
 static void rules_nft_mss(const struct conf *c, const struct policy *p, struct strbuf *out)

@@ -6,15 +6,30 @@
 # run, same generator (tests/tools/dtlsblast: a ClientHello, then DTLS 1.2
 # application-data records). The receiver listens on 443 only, so every byte
 # it counts was normalised. Also: datagrams per flow that reached user space.
+# dtls_bulk_nft: the same with `mtugatectl rules --nft` (native nft: ct mark
+# compared in the kernel, no rule counters); where the kernel has no nft
+# queue (this one: CONFIG_NFT_QUEUE unset) the queue statements become the
+# mark mtugated gives a relayed flow (tag, decided, normalize), so the line
+# measures the relay path's rules without the one decision.
 # What bounds it: the generator's CPU, which runs the whole forward path
 # (veth, conntrack, DNAT, the receiver's wakeup) in its softirq; mtugate adds
-# its hooks and rule walks to that path (docs/performance.md).
+# its rule evaluation to that path. With iptables-nft that is a jump and a
+# counter per hook (nft_do_chain, nft_counter_eval) and the connmark match
+# through the xtables compatibility layer (nft_match_eval, connmark_mt):
+# 8 to 9 % of the sampled CPU where an nft table with the same hooks and no
+# rules costs nothing measurable (docs/performance.md). BENCH_DTLS_PERF says
+# it per mode.
 #   client C 198.18.1.2 -- gateway G -- headend H 198.18.2.2
 # Environment: BENCH_DTLS_SECONDS (per run, default 3), BENCH_DTLS_ROUNDS (5),
 # BENCH_DTLS_SIZE (datagram payload, default 1200), BENCH_DTLS_PERF (a path:
-# `perf record -a -g` of each run into PATH.mtugate and PATH.baseline),
-# BENCH_DTLS_HOOKS (set: a third mode, dtls_bulk_hooks_only: the baseline plus
-# the three hooks mtugate's rules use, each jumping to an empty chain).
+# `perf record -a -g` of each mode's last run into PATH.MODE, and a
+# "measure dtls_rule_engine_MODE" line: the rule evaluation's share of the
+# generator's, the receiver's and the softirq threads' samples),
+# BENCH_DTLS_HOOKS (set: one more mode, dtls_bulk_hooks_only: the baseline
+# plus the three iptables hooks mtugate's rules use, each jumping to an empty
+# chain), BENCH_DTLS_FIREWALL (set: every mode runs behind a stateful filter
+# FORWARD chain, policy drop, as a real firewall's: the hooks it registers
+# anyway are then no longer mtugate's to pay; the lines say firewall=yes).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 . tests/netns/common.sh
@@ -61,7 +76,17 @@ gw_flush() {
 		ip netns exec $G iptables -t $t -F
 		ip netns exec $G iptables -t $t -X
 	done
+	ip netns exec $G iptables -P FORWARD ACCEPT
+	ip netns exec $G nft delete table inet mtugate 2>/dev/null
 	ip netns exec $G conntrack -F >/dev/null 2>&1 || true
+	[ -n "${BENCH_DTLS_FIREWALL:-}" ] || return 0
+	ip netns exec $G iptables-restore --noflush <<-RULES
+	*filter
+	-P FORWARD DROP
+	-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+	-A FORWARD -d $HE -p udp --dport $REAL -j ACCEPT
+	COMMIT
+	RULES
 }
 mode_mtugate() {
 	gw_flush
@@ -71,6 +96,21 @@ mode_baseline() {
 	gw_flush
 	ip netns exec $G iptables -t nat -A PREROUTING -d $HE -p udp --dport $ADV \
 		-j DNAT --to-destination $HE:$REAL
+}
+# mtugate's nft table, the queue statements replaced by the relay decision
+# where this kernel has no nft queue (marks.h: the default mark layout).
+nft_queue=
+ip netns exec $G nft -c "add table inet t; add chain inet t c { type filter hook prerouting priority 0; };
+	add rule inet t c queue num 3 bypass" 2>/dev/null && nft_queue=1
+mode_nft() {
+	gw_flush
+	if [ -n "$nft_queue" ]; then
+		"$B/mtugatectl" -c "$tmp/mtugate.conf" rules --nft | ip netns exec $G nft -f -
+	else
+		"$B/mtugatectl" -c "$tmp/mtugate.conf" rules --nft |
+			sed 's/ queue num [0-9-]* bypass$/ meta mark set meta mark \& 0x0000fff0 | 0x4d540003/' |
+			ip netns exec $G nft -f -
+	fi
 }
 # The floor of any iptables rule set in mtugate's place: the baseline's DNAT,
 # and the three hooks mtugate uses each jumping to an empty chain.
@@ -114,26 +154,35 @@ run() {	# run MODE: prints the receiver's Mbit/s
 maxq=0
 for r in $(seq "$ROUNDS"); do
 	# Alternate which goes first: neither gets a warm cache every time.
-	modes="baseline mtugate"; [ -n "${BENCH_DTLS_HOOKS:-}" ] && modes="baseline hooks mtugate"
+	modes="baseline mtugate nft"; [ -n "${BENCH_DTLS_HOOKS:-}" ] && modes="baseline hooks mtugate nft"
 	[ $((r % 2)) = 1 ] || modes=$(tr ' ' '\n' <<<"$modes" | tac | tr '\n' ' ')
 	for m in $modes; do
 		q0=$(queued)
 		v=$(run $m) || exit 1
 		q=$(( $(queued) - q0 ))
-		echo "round $r $m: ${v:-0} Mbit/s$( [ $m = mtugate ] && echo ", $q datagram(s) queued")"
+		echo "round $r $m: ${v:-0} Mbit/s$( [ $m = baseline ] || echo ", $q datagram(s) queued")"
 		awk -v v="${v:-0}" 'BEGIN { exit !(v > 0) }' ||
 			{ echo "bench-dtls: $m: nothing arrived on port $REAL"; cat "$tmp/recv.$m" "$tmp/send.$m"
 			  ip netns exec $G iptables-save -c; ip netns exec $G conntrack -L; exit 1; }
 		case $m in
 		mtugate) echo "$v" >>"$tmp/mg"; [ "$q" -gt "$maxq" ] && maxq=$q ;;
-		hooks) echo "$v" >>"$tmp/hooks" ;;
-		*) echo "$v" >>"$tmp/base" ;;
+		baseline) echo "$v" >>"$tmp/base" ;;
+		*) echo "$v" >>"$tmp/$m" ;;
 		esac
 	done
 done
 rewritten=$(ctl stats --json |
 	python3 -c 'import json,sys; print(json.load(sys.stdin)["groups"]["relay"]["dtls_port_rewritten"])')
 [ "$rewritten" -ge "$ROUNDS" ] || { echo "bench-dtls: dtls_port_rewritten=$rewritten, want $ROUNDS"; exit 1; }
-bench_line dtls_bulk Mbit/s "$tmp/mg" "$tmp/base"
-[ -s "$tmp/hooks" ] && bench_line dtls_bulk_hooks_only Mbit/s "$tmp/hooks" "$tmp/base"
+fw=; [ -n "${BENCH_DTLS_FIREWALL:-}" ] && fw=firewall=yes
+bench_line dtls_bulk Mbit/s "$tmp/mg" "$tmp/base" $fw
+bench_line dtls_bulk_nft Mbit/s "$tmp/nft" "$tmp/base" $fw \
+	"decision=$( [ -n "$nft_queue" ] && echo mtugated || echo emulated)"
+[ -s "$tmp/hooks" ] && bench_line dtls_bulk_hooks_only Mbit/s "$tmp/hooks" "$tmp/base" $fw
+if [ -n "${BENCH_DTLS_PERF:-}" ]; then
+	for m in $modes; do
+		echo "measure dtls_rule_engine_$m: $(bench_rule_share "$BENCH_DTLS_PERF.$m" "$(basename "$BLAST")" |
+			sed 's/^rule engine \([0-9.]*\)% of \([0-9]*\) samples:/value=\1 unit=%_of_samples samples=\2/; s/ \([a-z0-9_]*\) \([0-9.]*%\)/ \1=\2/g')"
+	done
+fi
 echo "measure dtls_queued_per_flow: value=$maxq unit=packets"

@@ -16,7 +16,16 @@
 # path in the softirq of the sender's CPU, so either side is as fast as that
 # CPU (iperf3 -A pins client and server apart); the rules add their walk to it.
 #   client C 198.18.1.2 -- gateway G -- server S 198.18.3.2 (in the pool)
-# Environment: BENCH_FORWARD_SECONDS (per run, default 3), BENCH_FORWARD_ROUNDS (5).
+# The baseline has no rules, so no connection tracking either: mtugate's
+# rules bring conntrack (its lookup, 1 to 2 % of the sampled CPU) with them.
+# A gateway's firewall is stateful anyway: BENCH_FORWARD_FIREWALL=1 runs both
+# modes behind a stateful filter FORWARD chain (policy drop), and the lines
+# say firewall=yes.
+# Environment: BENCH_FORWARD_SECONDS (per run, default 3), BENCH_FORWARD_ROUNDS (5),
+# BENCH_FORWARD_PERF (a path: `perf record -a -g` of each mode's last run per
+# family into PATH.MODE4 and PATH.MODE6, and a "measure
+# forward_rule_engine_MODEFAMILY" line: the rule evaluation's share of the
+# iperf3 processes' and the softirq threads' samples).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 . tests/netns/common.sh
@@ -58,6 +67,17 @@ use() {	# use mtugate|baseline
 			ip netns exec $G $t -t $tb -X
 		done
 	done
+	for t in iptables ip6tables; do
+		ip netns exec $G $t -P FORWARD ACCEPT
+		[ -n "${BENCH_FORWARD_FIREWALL:-}" ] || continue
+		ip netns exec $G $t-restore --noflush <<-RULES || return 1
+		*filter
+		-P FORWARD DROP
+		-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+		-A FORWARD -p tcp --dport 5201 -j ACCEPT
+		COMMIT
+		RULES
+	done
 	[ "$1" = mtugate ] || return 0
 	ip netns exec $G iptables-restore --noflush "$tmp/rules4" &&
 		ip netns exec $G ip6tables-restore --noflush "$tmp/rules6"
@@ -72,7 +92,10 @@ trap bench_cleanup_iperf EXIT
 run() {	# run MODE ADDRESS: prints the receiver's Mbit/s
 	local out
 	use "$1" || return 1
-	out=$(ip netns exec $C iperf3 -c "$2" -t "$SECS" -A 0,1 -J 2>&1) || { echo "bench-forward: iperf3: $out" >&2; return 1; }
+	local perf=()
+	[ -n "${BENCH_FORWARD_PERF:-}" ] && perf=(perf record -q -a -g -o "$BENCH_FORWARD_PERF.$1$fam" --)
+	out=$("${perf[@]}" ip netns exec $C iperf3 -c "$2" -t "$SECS" -A 0,1 -J 2>&1) ||
+		{ echo "bench-forward: iperf3: $out" >&2; return 1; }
 	python3 -c 'import json, sys; print("%.1f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e6))' <<<"$out"
 }
 
@@ -93,5 +116,12 @@ done
 json=$(ctl stats --json)
 echo "bench-forward: mtugated: $(python3 -c 'import json, sys; d = json.load(sys.stdin)
 print("packets seen=%d" % d["packets"]["seen"])' <<<"$json")"
-bench_line forward_bulk Mbit/s "$tmp/mg4" "$tmp/base4"
-bench_line forward_bulk_v6 Mbit/s "$tmp/mg6" "$tmp/base6"
+fw=; [ -n "${BENCH_FORWARD_FIREWALL:-}" ] && fw=firewall=yes
+bench_line forward_bulk Mbit/s "$tmp/mg4" "$tmp/base4" $fw
+bench_line forward_bulk_v6 Mbit/s "$tmp/mg6" "$tmp/base6" $fw
+if [ -n "${BENCH_FORWARD_PERF:-}" ]; then
+	for f in baseline4 mtugate4 baseline6 mtugate6; do
+		echo "measure forward_rule_engine_$f: $(bench_rule_share "$BENCH_FORWARD_PERF.$f" iperf3 |
+			sed 's/^rule engine \([0-9.]*\)% of \([0-9]*\) samples:/value=\1 unit=%_of_samples samples=\2/; s/ \([a-z0-9_]*\) \([0-9.]*%\)/ \1=\2/g')"
+	done
+fi

@@ -105,3 +105,21 @@ bench_line() {
 stats_of() {
 	printf '%s %s\n' "$(median <"$1")" "$(sort -n "$1" | grep . | sed -n '1p;$p' | tr '\n' ' ')"
 }
+
+# bench_rule_share PERFDATA COMM: the share of the packet filter's rule
+# evaluation (nft_* and the iptables compatibility matches and targets, legacy
+# ipt_do_table) in the CPU samples of COMM and of the softirq threads, which
+# run the forward path between them, as "rule engine X% of N samples: the
+# largest symbols". Not nf_hook_slow (the hooks' dispatch, which conntrack
+# and NAT pay too) nor conntrack's and NAT's own functions.
+bench_rule_share() {
+	perf report -i "$1" --no-children --sort comm,sym -F sample,comm,sym --stdio 2>/dev/null |
+		awk -v c="$2" '$1 ~ /^[0-9]+$/ && ($2 == c || $2 ~ /^ksoftirqd\//) {
+			n += $1; s = $4
+			if (s ~ /^(nft_|ipt_do_table|ip6t_do_table|ip_set_|hash_ip)/ || s ~ /_(mt|mt4|mt6|tg|tg4|tg6)$/ ||
+			    s ~ /_(mt|tg)_v[0-9]+$/) { r += $1; by[s] += $1 } }
+		END {
+			printf "rule engine %.1f%% of %d samples:", n ? 100 * r / n : 0, n
+			for (s in by) if (by[s] >= n / 200) printf " %s %.1f%%", s, 100 * by[s] / n
+			printf "\n" }'
+}

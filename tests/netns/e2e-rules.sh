@@ -101,7 +101,7 @@ if command -v nft >/dev/null; then
 	# Only the exit of a decided DTLS flow's later packets comes before it, and in
 	# prerouting, with the proxy, the log of the headend's first answer in a flow (one rule
 	# per headend address: that answer's flow is a settled one).
-	settled='meta mark & 0x00000200 == 0x00000000 ct mark & 0xffff0001 == 0x4d540001 return'
+	settled='meta l4proto udp meta mark & 0x00000200 == 0x00000000 ct mark & 0xffff0001 == 0x4d540001 return'
 	answer='ct reply packets 1 ct state established ct direction reply log group'
 	check "prerouting first logs the headend's first DTLS answer (one rule per headend)" test "$(ip netns exec $ns nft list chain inet mtugate prerouting | grep -A3 'chain prerouting' | grep -cF "$answer")" = 2
 	check "a settled DTLS flow leaves prerouting and forward first" test "$(ip netns exec $ns nft list table inet mtugate | grep -A4 -E 'chain (prerouting|forward)' | grep -cF "$settled")" = 2

@@ -173,8 +173,8 @@ static const char want_v4[] =
 	"-F MTUGATE_PREROUTING\n-F MTUGATE_FORWARD\n-F MTUGATE_RESUME\n-F MTUGATE_PROXY\n-F MTUGATE_DTLS\n"
 	"-F MTUGATE_DTLS_NEW\n-F MTUGATE_MSS\n-F MTUGATE_PMTU\n"
 	"# A decided DTLS flow's later packets: nothing more to do here\n"
-	"-A MTUGATE_PREROUTING -m mark --mark 0x0/0x200 -m connmark --mark 0x4d540001/0xffff0001 -j RETURN\n"
-	"-A MTUGATE_FORWARD -m mark --mark 0x0/0x200 -m connmark --mark 0x4d540001/0xffff0001 -j RETURN\n"
+	"-A MTUGATE_PREROUTING -p udp -m mark --mark 0x0/0x200 -m connmark --mark 0x4d540001/0xffff0001 -j RETURN\n"
+	"-A MTUGATE_FORWARD -p udp -m mark --mark 0x0/0x200 -m connmark --mark 0x4d540001/0xffff0001 -j RETURN\n"
 	"# Decided packets come back (NF_REPEAT, mark 0x200): clear it, and on to the next rules\n"
 	"-A MTUGATE_RESUME -j MARK --set-xmark 0x0/0x200\n"
 	"-A MTUGATE_PREROUTING -m mark --mark 0x200/0x200 -g MTUGATE_RESUME\n"
@@ -404,11 +404,11 @@ static void test_variants(void)
 			" ct state established ct direction reply log group 3 snaplen 128\n"
 			"\t\tip6 saddr 2001:db8:2::2 udp sport { 443, 444 } ct reply packets 1"
 			" ct state established ct direction reply log group 3 snaplen 128\n"
-			"\t\tmeta mark & 0x200 == 0x0 ct mark & 0xffff0001 == 0x4d540001"
+			"\t\tmeta l4proto udp meta mark & 0x200 == 0x0 ct mark & 0xffff0001 == 0x4d540001"
 			" return\n\t\tmeta mark & 0x200 == 0x200 meta mark set meta mark &"
 			" 0xfffffdff return\n"), 1);
 	CHECK_INT(count(o.buf, "\tchain forward {\n\t\ttype filter hook forward priority mangle;"
-			" policy accept;\n\t\tmeta mark & 0x200 == 0x0 ct mark & 0xffff0001 == 0x4d540001"
+			" policy accept;\n\t\tmeta l4proto udp meta mark & 0x200 == 0x0 ct mark & 0xffff0001 == 0x4d540001"
 			" return\n\t\tmeta mark & 0x200 == 0x200 meta mark set meta mark &"
 			" 0xfffffdff return\n"), 1);
 	/* SYNs are queued in prerouting, after the proxy intake and the DTLS rules. */
