@@ -46,7 +46,7 @@ TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
-# Fuzzers link only the pure code: no netlink, no sockets.
+# Fuzzers link only the pure code (libmnl for its netlink walk): no sockets opened.
 FUZZ_LIB_SRC := $(wildcard clamp/*.c policy/*.c conf/*.c proxy/*.c) daemon/stats.c daemon/control.c daemon/nfqproc.c daemon/strbuf.c daemon/loop.c daemon/log.c
 FUZZ_LIB_SRC := $(filter-out clamp/nfq.c clamp/rawsend.c proxy/tls.c proxy/conn.c proxy/listen.c proxy/proxy.c,$(FUZZ_LIB_SRC))
 
@@ -84,7 +84,7 @@ headers:
 
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC)
 	$(Q)$(call E,FUZZ,$@) mkdir -p $(dir $@) && $(CLANG) -std=c11 -D_GNU_SOURCE -g -O1 -I. \
-		-I/usr/include/iniparser -fsanitize=fuzzer,address,undefined -o $@ $^ -liniparser -pthread
+		-I/usr/include/iniparser -fsanitize=fuzzer,address,undefined -o $@ $^ -lmnl -liniparser -pthread
 
 fuzz-build: $(FUZZ_BIN)
 

@@ -2,11 +2,11 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <libmnl/libmnl.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_log.h>
-#include <linux/netlink.h>
 #include <poll.h>
-#include <string.h>
+#include <stdbool.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,40 +16,35 @@
 static int nflog_config(int fd, uint16_t group, uint16_t attr, const void *val, size_t vlen,
 			uint32_t seq)
 {
-	uint8_t msg[NLMSG_SPACE(sizeof(struct nfgenmsg)) + NLA_HDRLEN + 16] = { 0 };
-	struct nlmsghdr *nh = (struct nlmsghdr *)(void *)msg;
-	struct nfgenmsg *g = NLMSG_DATA(nh);
-	struct nlattr *a = (struct nlattr *)(void *)(msg + NLMSG_SPACE(sizeof(*g)));
+	_Alignas(struct nlmsghdr) char msg[MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct nfgenmsg)) + MNL_ATTR_HDRLEN + 16];
+	_Alignas(struct nlmsghdr) char reply[1024];
+	struct nlmsghdr *nh = mnl_nlmsg_put_header(msg);
+	struct nfgenmsg *g = mnl_nlmsg_put_extra_header(nh, sizeof(*g));
 	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
-	uint8_t reply[1024];
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	int r;
 
-	nh->nlmsg_len = (uint32_t)(NLMSG_SPACE(sizeof(*g)) + NLA_HDRLEN + vlen);
 	nh->nlmsg_type = NFLOG_TYPE(NFULNL_MSG_CONFIG);
 	nh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
 	nh->nlmsg_seq = seq;
 	g->nfgen_family = AF_UNSPEC;
 	g->version = NFNETLINK_V0;
 	g->res_id = htons(group);
-	a->nla_len = (uint16_t)(NLA_HDRLEN + vlen);
-	a->nla_type = attr;
-	memcpy((uint8_t *)a + NLA_HDRLEN, val, vlen);
-	if (sendto(fd, msg, nh->nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
+	mnl_attr_put(nh, attr, vlen, val);
+	if (sendto(fd, nh, nh->nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
 		return -errno;
-	/* The ack, or the error, of this request (the socket is non-blocking). */
-	for (;;) {
+	/* The ack, or the error, of this request (the socket is non-blocking);
+	 * a logged packet before it passes by. */
+	do {
 		ssize_t n;
 
 		if (poll(&pfd, 1, 1000) <= 0)
 			return -ETIMEDOUT;
 		if ((n = recv(fd, reply, sizeof(reply), 0)) < 0)
 			return -errno;
-		for (struct nlmsghdr *r = (struct nlmsghdr *)(void *)reply; NLMSG_OK(r, (size_t)n);
-		     r = NLMSG_NEXT(r, n))
-			if (r->nlmsg_type == NLMSG_ERROR && r->nlmsg_seq == seq &&
-			    r->nlmsg_len >= NLMSG_LENGTH(sizeof(struct nlmsgerr)))
-				return ((struct nlmsgerr *)NLMSG_DATA(r))->error;
-	}
+		r = mnl_cb_run(reply, (size_t)n, seq, 0, NULL, NULL);
+	} while (r == MNL_CB_OK);
+	return r < 0 ? -errno : 0;
 }
 
 int nflog_open(uint16_t group, uint16_t snaplen)
@@ -79,38 +74,44 @@ err:
 	return r;
 }
 
+/* The payload attribute of a packet message, when it has one. */
+static int nflog_attr(const struct nlattr *a, void *data)
+{
+	const struct nlattr **payload = data;
+
+	if (mnl_attr_type_valid(a, NFULA_MAX) < 0 || mnl_attr_get_type(a) != NFULA_PAYLOAD)
+		return MNL_CB_OK;
+	if (mnl_attr_validate(a, MNL_TYPE_BINARY) < 0)
+		return MNL_CB_ERROR;
+	*payload = a;
+	return MNL_CB_STOP;
+}
+
+/* mnl_nlmsg_ok() compares the length as an int: one of 2^31 or more would
+ * pass as negative and send mnl_nlmsg_next() far past the buffer. And the
+ * attribute walk runs to the aligned end: the padding must be there too
+ * (the kernel always sends it). */
+static bool nflog_msg_ok(const struct nlmsghdr *nh, int left)
+{
+	return mnl_nlmsg_ok(nh, left) && nh->nlmsg_len <= (uint32_t)left &&
+	       MNL_ALIGN(nh->nlmsg_len) <= (uint32_t)left;
+}
+
 size_t nflog_parse(const uint8_t *buf, size_t len, struct nflog_pkt *out, size_t max)
 {
-	size_t n = 0, off = 0;
+	const struct nlmsghdr *nh = (const struct nlmsghdr *)(const void *)buf;
+	int left = len > INT32_MAX ? INT32_MAX : (int)len;
+	size_t n = 0;
 
-	while (n < max && len - off >= NLMSG_HDRLEN) {
-		struct nlmsghdr nh;
-		size_t mlen, aoff;
+	for (; n < max && nflog_msg_ok(nh, left); nh = mnl_nlmsg_next(nh, &left)) {
+		const struct nlattr *a = NULL;
 
-		memcpy(&nh, buf + off, sizeof(nh));
-		mlen = nh.nlmsg_len;
-		if (mlen < NLMSG_HDRLEN || mlen > len - off)
-			break;
-		aoff = off + NLMSG_SPACE(sizeof(struct nfgenmsg));
-		if (nh.nlmsg_type == NFLOG_TYPE(NFULNL_MSG_PACKET)) {
-			/* Attributes, each 4-aligned; NFULA_PAYLOAD is the packet. */
-			while (aoff + NLA_HDRLEN <= off + mlen) {
-				struct nlattr a;
-
-				memcpy(&a, buf + aoff, sizeof(a));
-				if (a.nla_len < NLA_HDRLEN || a.nla_len > off + mlen - aoff)
-					break;
-				if ((a.nla_type & NLA_TYPE_MASK) == NFULA_PAYLOAD) {
-					out[n].buf = buf + aoff + NLA_HDRLEN;
-					out[n++].len = a.nla_len - NLA_HDRLEN;
-					break;
-				}
-				aoff += NLA_ALIGN(a.nla_len);
-			}
-		}
-		off += NLMSG_ALIGN(mlen);
-		if (off > len)
-			break;
+		if (nh->nlmsg_type != NFLOG_TYPE(NFULNL_MSG_PACKET) ||
+		    mnl_nlmsg_get_payload_len(nh) < sizeof(struct nfgenmsg) ||
+		    mnl_attr_parse(nh, sizeof(struct nfgenmsg), nflog_attr, &a) < 0 || !a)
+			continue;
+		out[n].buf = mnl_attr_get_payload(a);
+		out[n++].len = mnl_attr_get_payload_len(a);
 	}
 	return n;
 }

@@ -1,7 +1,7 @@
 /* An NFLOG group: copies of packets the rules log, read without holding
  * them (NFQUEUE holds a packet until its verdict, which would reorder a
- * burst; a copy does not). Raw netlink: the socket, the bind, and a pure
- * walk over what the kernel sends. */
+ * burst; a copy does not). The socket and the bind, then a pure walk over
+ * what the kernel sends, both on libmnl. */
 #ifndef MTUGATE_CLAMP_NFLOG_H
 #define MTUGATE_CLAMP_NFLOG_H
 
@@ -19,8 +19,10 @@ struct nflog_pkt {
 	size_t len;
 };
 
-/* The packets in one datagram read from the socket: up to max into out,
- * how many. Messages that are no packet, or malformed, are skipped. */
+/* The packets in one datagram read from the socket (buf aligned as a
+ * struct nlmsghdr): up to max into out, how many. Messages that are no
+ * packet, or malformed, are skipped; a message longer than what is left
+ * ends the walk. */
 size_t nflog_parse(const uint8_t *buf, size_t len, struct nflog_pkt *out, size_t max);
 
 #endif

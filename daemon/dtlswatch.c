@@ -105,7 +105,7 @@ static void dtlswatch_answer(struct dtlswatch *w, const struct policy *p, const 
 
 void dtlswatch_read(struct dtlswatch *w)
 {
-	uint8_t buf[65536];
+	_Alignas(uint32_t) uint8_t buf[65536];	/* netlink messages are 4-aligned */
 	struct nflog_pkt pk[64];
 	struct policy *p = policy_hold(w->box);
 	ssize_t n;

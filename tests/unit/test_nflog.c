@@ -31,7 +31,7 @@ static size_t put_msg(uint8_t *b, uint16_t type, size_t plen, uint8_t pbyte)
 
 int main(void)
 {
-	static uint8_t b[4096];
+	static _Alignas(uint32_t) uint8_t b[4096];	/* as a netlink datagram */
 	struct nflog_pkt pk[4];
 	size_t len = 0, n;
 
@@ -68,6 +68,10 @@ int main(void)
 
 		memcpy(&nh, b, sizeof(nh));
 		nh.nlmsg_len = 100000;
+		memcpy(b, &nh, sizeof(nh));
+		CHECK_INT(nflog_parse(b, len, pk, 4), 0);
+		/* 2^31 and more: negative as an int (libmnl compares it so). */
+		nh.nlmsg_len = 0xa7004000;
 		memcpy(b, &nh, sizeof(nh));
 		CHECK_INT(nflog_parse(b, len, pk, 4), 0);
 		nh.nlmsg_len = 3;
