@@ -123,7 +123,7 @@ void conf_defaults(struct conf *c)
 	snprintf(c->proxy.certificate, sizeof(c->proxy.certificate),
 		 SYSCONFDIR "/mtugate/headend.crt");
 	snprintf(c->proxy.private_key, sizeof(c->proxy.private_key),
-		 SYSCONFDIR "/mtugate/headend.key");
+		 SYSCONFDIR "/ssl/private/mtugate-headend.key");
 	snprintf(c->proxy.upstream_ca, sizeof(c->proxy.upstream_ca),
 		 "/etc/ssl/certs/ca-certificates.crt");
 	c->proxy.insecure_upstream = false;

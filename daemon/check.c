@@ -14,6 +14,7 @@
 #include "conf/conf.h"
 #include "conf/deploy.h"
 #include "daemon/nfqproc.h"
+#include "daemon/sandbox.h"
 #include "daemon/strbuf.h"
 #include "policy/policy.h"
 #include "proxy/tls.h"
@@ -39,6 +40,21 @@ static void check_ok(struct check *k, const char *fmt, ...)
 	vfprintf(k->e->out, fmt, ap);
 	va_end(ap);
 	fputc('\n', k->e->out);
+}
+
+/* Not a fault of the running deployment, but one an administrator will
+ * meet: a warning and its fix, not counted as a problem. */
+static void check_warn(struct check *k, const char *fix, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void check_warn(struct check *k, const char *fix, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("warning  ", k->e->out);
+	va_start(ap, fmt);
+	vfprintf(k->e->out, fmt, ap);
+	va_end(ap);
+	fprintf(k->e->out, "\n         fix: %s\n", fix);
 }
 
 /* A problem and, on the next line, its fix. */
@@ -632,6 +648,38 @@ static void check_certificate(struct check *k)
 	}
 }
 
+/* The packet process cannot read the key (Landlock, allow-list by
+ * hierarchy): each folder on the key's path is allowed entry by entry, so
+ * mtugate.conf or a group file replaced there by a rename is hidden from a
+ * reload too. */
+static void check_keyfolder(struct check *k)
+{
+	const struct conf *c = k->e->conf;
+	char key[PATH_MAX], file[PATH_MAX], groups[PATH_MAX], group_file[PATH_MAX + 8];
+	const char *hit = NULL;
+
+	if (!realpath(c->proxy.private_key, key))
+		return;	/* check_certificate() says why */
+	if (realpath(c->path, file) && sandbox_rename_hidden(key, file))
+		hit = file;
+	if (!hit && c->daemon.groups_dir[0] && realpath(c->daemon.groups_dir, groups)) {
+		snprintf(group_file, sizeof(group_file), "%s/x.conf", groups);
+		if (sandbox_rename_hidden(key, group_file))
+			hit = groups;
+	}
+	if (!hit) {
+		check_ok(k, "[proxy] private_key is off the configuration's folders: edits reload");
+		return;
+	}
+	check_warn(k, "move the key to a folder of its own, off the configuration's (for example"
+		   " /etc/ssl/private/mtugate-headend.key, group ssl-cert: mtugate.conf(5),"
+		   " private_key), set private_key, restart mtugate",
+		   "[proxy] private_key %s lies on the way to %s: the packet process may not read"
+		   " that folder's new files (Landlock), so after an edit that replaces a file"
+		   " there (sed -i, most editors) a reload fails and only a restart reads it",
+		   key, hit);
+}
+
 static void check_headend(struct check *k)
 {
 	const struct conf *c = k->e->conf;
@@ -737,6 +785,7 @@ unsigned check_run(const struct check_env *e)
 	check_headend(&k);
 	if (e->conf->proxy.enable) {
 		check_certificate(&k);
+		check_keyfolder(&k);
 		check_certreq(&k);
 	}
 	check_marks(&k);

@@ -112,8 +112,8 @@ static int daemon_reload(void *arg, struct diag *d)
 		if (dm->proxy && daemon_denied(dm->conf_path))
 			log_error("reload: %s is a new file (replaced by a rename, as sed -i and most"
 				  " editors do) in a folder of the private key's path, which this"
-				  " process may no longer read (Landlock): restart mtugated, or keep the"
-				  " key in a folder of its own", dm->conf_path);
+				  " process may no longer read (Landlock): restart mtugated, and move"
+				  " the key to a folder of its own (mtugatectl check)", dm->conf_path);
 		log_error("reload failed: %zu error(s), keeping the running policy", diag_count(d));
 		stats_config_loaded(&dm->stats, false);
 		return -1;
@@ -389,12 +389,23 @@ static int daemon_notify_setup(struct daemon *dm)
 	return 0;
 }
 
+/* Whether the configuration sits in a folder on the key's path, whose new
+ * files Landlock will hide from this process too. */
+static bool daemon_key_beside(const struct daemon *dm)
+{
+	char key[PATH_MAX], conf[PATH_MAX];
+
+	return realpath(dm->conf.proxy.private_key, key) && realpath(dm->conf_path, conf) &&
+	       sandbox_rename_hidden(key, conf);
+}
+
 /* The proxy's master holds the headend's key; this process, which the
  * packet paths run in, cannot open the file from here on (Landlock, before
  * any thread starts: threads inherit it). */
 static void daemon_hide_key(struct daemon *dm)
 {
 	char err[256];
+	bool beside = daemon_key_beside(dm);
 	int r = sandbox_hide_file(dm->conf.proxy.private_key, err, sizeof(err));
 
 	if (r > 0)
@@ -406,6 +417,10 @@ static void daemon_hide_key(struct daemon *dm)
 	else
 		log_info("proxy: the packet process cannot open %s (Landlock ABI %d)",
 			 dm->conf.proxy.private_key, sandbox_landlock_abi());
+	if (r == 0 && beside)
+		log_warnx("proxy: the private key %s lies on the way to %s: an edit of it by rename"
+			  " (sed -i, most editors) will need a restart, not a reload; move the key"
+			  " to a folder of its own", dm->conf.proxy.private_key, dm->conf_path);
 }
 
 static int daemon_run(struct daemon *dm)

@@ -339,3 +339,12 @@ int sandbox_hide_file(const char *path, char *err, size_t errlen)
 	}
 	return ll_enforce(rfd, err, errlen);
 }
+
+bool sandbox_rename_hidden(const char *key, const char *file)
+{
+	const char *slash = strrchr(file, '/');
+	size_t n = slash ? (size_t)(slash - file) : 0;
+
+	/* "/" is on every path; else the folder, then a slash, begins the key's. */
+	return slash && (n == 0 || (!strncmp(key, file, n) && key[n] == '/'));
+}

@@ -31,4 +31,11 @@ int sandbox_write_only_under(const char *dir, char *err, size_t errlen);
  * read either. 0, 1 without Landlock, or -errno. */
 int sandbox_hide_file(const char *path, char *err, size_t errlen);
 
+/* Whether, once sandbox_hide_file(key) is in force, a file at path file that
+ * is replaced by a rename (sed -i, most editors) or made anew cannot be read:
+ * file's folder is one of those on the key's path (Landlock allows by
+ * hierarchy only, so each of those folders is allowed entry by entry). Both
+ * absolute and canonical (realpath). Pure. */
+bool sandbox_rename_hidden(const char *key, const char *file);
+
 #endif

@@ -87,6 +87,7 @@ case ${args[0]}:${args[1]} in
 start:mtugate) daemon_up || daemon_start ;;
 restart:mtugate) daemon_stop; daemon_start ;;
 stop:mtugate) daemon_stop ;;
+reload:mtugate) daemon_up && kill -HUP "$(<$S/pid)" ;;	# the unit's ExecReload
 enable:mtugate-rules) touch $S/enabled; [[ $now == no ]] || { daemon_up || daemon_start; rules_start; } ;;
 start:mtugate-rules|restart:mtugate-rules) daemon_up || daemon_start; rules_start ;;
 stop:mtugate-rules) rules_stop ;;
@@ -202,6 +203,15 @@ without_input_line() {
 	in_fw iptables -I INPUT -m mark --mark 0x100/0x100 -j ACCEPT
 	grep -q 'INPUT drops by default and nothing accepts' "$LAB_DIR/check-no-input.log"
 }
+# The administrator's edit in place (sed -i writes a new file and renames it), then a reload.
+reloads() { in_fw grep -c 'reloaded: ' /run/shim/mtugated.log || true; }
+sed_i_reloads() {
+	local n
+	n=$(reloads)
+	in_fw sed -i '1i ; edited in place' /etc/mtugate/mtugate.conf
+	in_fw systemctl reload mtugate.service
+	wait_until 5 eval '[ "$(reloads)" -gt "$n" ]' && ! in_fw grep -q 'reload failed' /run/shim/mtugated.log
+}
 daemon_log() { in_fw cat /run/shim/mtugated.log 2>/dev/null | tail -20 | sed 's/^/     mtugated: /'; }
 
 for b in "udp-blocked copy" "udp-blocked start" "cscuh61321 copy" "cscuh61321 start" keep-rules; do
@@ -220,7 +230,11 @@ step "case 1: the start block runs (mtugatectl check: exit 0)" "udp-blocked star
 check "case 1: mtugatectl check said deployment OK" grep -q '^deployment OK' "$LAB_DIR/block-udp-blocked start.log"
 check "case 1: the daemon runs as user mtugate" daemon_user
 check "case 1: without the README's INPUT line, check names the default-drop INPUT" without_input_line
-check "case 1: the key is the daemon user's, 0600" in_fw sh -c '[ "$(stat -c %U:%a /etc/mtugate/headend.key)" = mtugate:600 ]'
+check "case 1: the key is root's, group ssl-cert, 0640, off /etc/mtugate" \
+	in_fw sh -c '[ "$(stat -c %U:%G:%a /etc/ssl/private/mtugate-headend.key)" = root:ssl-cert:640 ]'
+check "case 1: check finds the key off the configuration's folders" \
+	grep -q "^ok       \[proxy\] private_key is off the configuration's folders" "$LAB_DIR/block-udp-blocked start.log"
+check "case 1: an edit of mtugate.conf by rename (sed -i) reloads" sed_i_reloads
 lab_connect tlsonly
 lab_behaviour
 check "case 1: no DTLS offered to the client" [ "$AC_DTLS_OFFERED" = no ]

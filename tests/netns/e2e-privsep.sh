@@ -7,6 +7,10 @@
 # a proxied login, its DTLS and `sessions` work across the split; kill -9 of the worker: a new
 # one within 2 s, the listeners never close, the old session forgotten, one warning; kill -9 of
 # the master: mtugated stops non-zero (the service manager starts it again, key and all).
+# The key in a folder of its own (as shipped: /etc/ssl/private): mtugate.conf edited by rename
+# (sed -i) reloads; the key beside mtugate.conf (the old default): that reload fails, saying
+# why, and the daemon warns at start (Landlock allows by hierarchy only: the folders on the
+# key's path are allowed entry by entry, and a renamed file is a new entry).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 skip_unless_root
@@ -35,9 +39,21 @@ gdb_ret_neg() { local r; r=$(gdb_call "$@"); [[ -n $r && $r -lt 0 ]]; }
 tunnel_ping() { n_client ping -c1 -W3 "$LAB_LAN4"; }
 now() { date +%s.%N; }
 
+reloads() { grep -c "$1" "$LAB_DIR/mtugated.log" || true; }
+sed_i_reload() { # PATTERN: sed -i a comment into mtugate.conf, SIGHUP; waits for PATTERN's next line
+	local pat=$1 n
+	n=$(reloads "$pat")
+	sed -i "1i ; edited in place ($(date +%s.%N))" "$conf"
+	kill -HUP "$pid"
+	wait_until 5 eval '[ "$(reloads "$pat")" -gt "$n" ]'
+}
+
 lab_up
 conf=$(lab_mtugate_conf proxy=yes)
-key=$LAB_DIR/mtugate/headend.key
+key=$LAB_DIR/private/headend.key
+mkdir -p "$LAB_DIR/private"
+mv "$LAB_DIR/mtugate/headend.key" "$key"
+sed -i "s|^private_key = .*|private_key = $key|" "$conf"
 lab_mtugated_start "$conf" || die "mtugated did not start"
 pid=$(<"$LAB_DIR/pids/mtugated")
 wait_until 5 eval 'master=$(children "$pid" mtugated-proxy); [[ -n $master ]]' || die "no proxy master"
@@ -58,9 +74,14 @@ check "the proxy's listener is not the packet process's" \
 	sh -c "! ls -l /proc/$pid/fd | grep -q socket: || ! n_gw ss -ltnp | grep ':8443 ' | grep -q 'pid=$pid,'"
 
 progress "the key: the packet process cannot open it nor holds it"
-# The control first: the same call opens the configuration, next to the key.
-check "packet process: open(mtugate.conf) works (the control)" gdb_ret_ge0 "$pid" 'open($s, 0)' "$LAB_DIR/mtugate/mtugate.conf"
+# The control first: the same call opens the configuration.
+check "packet process: open(mtugate.conf) works (the control)" gdb_ret_ge0 "$pid" 'open($s, 0)' "$conf"
 check "packet process: open(the key) fails (Landlock)" gdb_ret_neg "$pid" 'open($s, 0)' "$key"
+check_not "no warning about the key's folder at start" mg_log_has "lies on the way to"
+check "mtugate.conf edited by rename (sed -i): the reload reads it" sed_i_reload "reloaded: "
+check_not "no reload failed" mg_log_has "reload failed"
+check "packet process: open(the new mtugate.conf) works" gdb_ret_ge0 "$pid" 'open($s, 0)' "$conf"
+check "packet process: open(the key) still fails" gdb_ret_neg "$pid" 'open($s, 0)' "$key"
 check "worker: open(the key) works (the control: it may read)" gdb_ret_ge0 "$worker" 'open($s, 0)' "$key"
 check "worker: creating a file outside its folder fails (Landlock)" \
 	gdb_ret_neg "$worker" 'open($s, 65, 384)' "$LAB_DIR/privsep-probe"
@@ -150,5 +171,18 @@ kill -KILL "$master"
 check "the packet process ends within 2 s" wait_until 2 lab_dead "$pid"
 check "it says why" mg_log_has "its processes are gone (its master ended): stopping, non-zero"
 check "no proxy process is left" sh -c "! pgrep -x mtugated-pwork -P $master"
+lab_mtugated_stop
+
+progress "the key beside mtugate.conf (the old default): an edit by rename needs a restart"
+beside=$LAB_DIR/mtugate/headend.key
+install -m 0600 "$key" "$beside"
+sed -i "s|^private_key = .*|private_key = $beside|" "$conf"
+lab_mtugated_start "$conf" || die "mtugated did not start (the key beside mtugate.conf)"
+pid=$(<"$LAB_DIR/pids/mtugated")
+check "it warns at start" mg_log_has "private key $beside lies on the way to $conf"
+check "mtugate.conf edited by rename (sed -i): the reload fails" sed_i_reload "reload failed"
+check "saying why, and what to do" mg_log_has "is a new file (replaced by a rename.*move the key to a folder of its own"
+check "the running policy stays (the daemon answers)" mtugatectl ping
+check "packet process: open(the key) fails (Landlock)" gdb_ret_neg "$pid" 'open($s, 0)' "$beside"
 lab_mtugated_stop
 finish

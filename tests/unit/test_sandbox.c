@@ -13,7 +13,7 @@
 #include "daemon/sandbox.h"
 #include "tests/unit/t.h"
 
-static char dir[64], key[128], conf[128], sub[128];
+static char dir[64], key[128], conf[128], sub[128], pdir[128], pkey[160];
 
 static void touch(const char *p)
 {
@@ -63,6 +63,27 @@ static int hide_child(void)
 	snprintf(later, sizeof(later), "%s/later", dir);
 	touch(later);
 	bad += can_open(later, O_RDONLY);
+	return bad;
+}
+
+/* The key in a folder of its own, beside the configuration's (groups.d
+ * here): a file there replaced by a rename stays readable, the key does not. */
+static int own_folder_child(void)
+{
+	char err[256], tmp[160], next[160];
+	int bad = 0;
+
+	if (sandbox_hide_file(pkey, err, sizeof(err)) != 0) {
+		fprintf(stderr, "sandbox_hide_file: %s\n", err);
+		return 50;
+	}
+	bad += can_open(pkey, O_RDONLY);
+	snprintf(tmp, sizeof(tmp), "%s/cookies", sub);
+	touch(tmp);
+	snprintf(next, sizeof(next), "%s/a.conf.new", sub);
+	touch(next);
+	bad += rename(next, tmp) != 0;		/* as sed -i does */
+	bad += !can_open(tmp, O_RDONLY);
 	return bad;
 }
 
@@ -119,27 +140,46 @@ int main(void)
 	snprintf(key, sizeof(key), "%s/headend.key", dir);
 	snprintf(conf, sizeof(conf), "%s/mtugate.conf", dir);
 	snprintf(sub, sizeof(sub), "%s/groups.d", dir);
+	snprintf(pdir, sizeof(pdir), "%s/private", dir);
+	snprintf(pkey, sizeof(pkey), "%s/headend.key", pdir);
 	touch(key);
 	touch(conf);
 	mkdir(sub, 0700);
+	mkdir(pdir, 0700);
+	touch(pkey);
 	if (sandbox_landlock_abi() < 1) {
 		printf("no Landlock in this kernel: its checks skipped\n");
 	} else {
 		CHECK_INT(in_child(hide_child), 0);
 		CHECK_INT(in_child(write_child), 0);
+		CHECK_INT(in_child(own_folder_child), 0);
 	}
+	/* Which files a rename hides once the key is: those of a folder on its path. */
+	CHECK(sandbox_rename_hidden("/etc/mtugate/headend.key", "/etc/mtugate/mtugate.conf"));
+	CHECK(sandbox_rename_hidden("/etc/mtugate/private/headend.key", "/etc/mtugate/mtugate.conf"));
+	CHECK(sandbox_rename_hidden("/etc/ssl/private/mtugate-headend.key", "/etc/hosts"));
+	CHECK(sandbox_rename_hidden("/k", "/mtugate.conf"));
+	CHECK(sandbox_rename_hidden("/etc/mtugate/groups.d/k.key", "/etc/mtugate/groups.d/a.conf"));
+	CHECK(!sandbox_rename_hidden("/etc/ssl/private/mtugate-headend.key",
+				     "/etc/mtugate/mtugate.conf"));
+	CHECK(!sandbox_rename_hidden("/etc/mtugate/headend.key", "/etc/mtugate/groups.d/a.conf"));
+	CHECK(!sandbox_rename_hidden("/etc/mtugate-key/headend.key", "/etc/mtugate/mtugate.conf"));
+	CHECK(!sandbox_rename_hidden("/etc/mtugatex/headend.key", "/etc/mtugate/mtugate.conf"));
+	CHECK(!sandbox_rename_hidden("/etc/mtugate", "/etc/mtugate/mtugate.conf"));
 	CHECK_INT(in_child(seccomp_child), 0);
 	CHECK_INT(in_child(seccomp_kill_child), 100 + SIGSYS);
 	{
 		char p[160];
 		const char *const left[] = { "headend.key", "mtugate.conf", "later",
-					     "groups.d/cookies" };
+					     "groups.d/cookies",
+					     "private/headend.key" };
 
 		for (size_t i = 0; i < sizeof(left) / sizeof(left[0]); i++) {
 			snprintf(p, sizeof(p), "%s/%s", dir, left[i]);
 			unlink(p);
 		}
 		rmdir(sub);
+		rmdir(pdir);
 		rmdir(dir);
 	}
 	return t_done("test_sandbox");
