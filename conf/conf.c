@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 #include <netinet/in.h>
 
 #include "conf/diag.h"
@@ -537,6 +538,15 @@ static size_t conf_check_schema(const struct ini *ini, struct diag *d)
 	return ini_check_schema(ini, schema, CONF_NSECTIONS, d);
 }
 
+bool conf_key_compat(struct conf *c, const char *old_default)
+{
+	if (access(c->proxy.private_key, F_OK) == 0 || errno != ENOENT ||
+	    access(old_default, F_OK) < 0)
+		return false;
+	snprintf(c->proxy.private_key, sizeof(c->proxy.private_key), "%s", old_default);
+	return true;
+}
+
 int conf_load(struct conf *c, const char *path, struct diag *d)
 {
 	struct diag local = { 0 };
@@ -569,6 +579,8 @@ int conf_load(struct conf *c, const char *path, struct diag *d)
 			conf_set(&x, &conf_keys[i], line, v);
 		x.bad[i] = diag_count(&local) != before;
 	}
+	if (!ini_get(ini, "proxy", "private_key", &line))
+		conf_key_compat(c, SYSCONFDIR "/mtugate/headend.key");
 	if (ini_get(ini, "daemon", "groups_dir", &line)) {
 		size_t before = diag_count(&local);
 

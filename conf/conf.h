@@ -93,6 +93,11 @@ void conf_defaults(struct conf *c);
  * folder the file names (so its group files can be checked too), or empty
  * when that is not known (the file unreadable, groups_dir refused, or absent
  * from a file with lines that could not be read). */
+/* Upgrades: a mtugate.conf that never named private_key relied on the old
+ * default beside it (OLD_DEFAULT). While the new default is missing and the
+ * old one exists, the old one stays in use (mtugated and check warn that
+ * edits by rename then need a restart). True if it switched. */
+bool conf_key_compat(struct conf *c, const char *old_default);
 int conf_load(struct conf *c, const char *path, struct diag *d);
 
 #endif

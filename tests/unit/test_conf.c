@@ -571,6 +571,28 @@ static void test_conf_errors(void)
 	diag_free(&d);
 }
 
+/* Upgrades: the old default key path is kept only while the new one is missing. */
+static void test_conf_key_compat(void)
+{
+	struct conf c;
+	char old[300], missing[300];
+
+	snprintf(old, sizeof(old), "%s", write_file("old.key", "k"));
+	snprintf(missing, sizeof(missing), "%s/nowhere/new.key", tmpdir);
+	conf_defaults(&c);
+	snprintf(c.proxy.private_key, sizeof(c.proxy.private_key), "%s", missing);
+	CHECK(conf_key_compat(&c, old));
+	CHECK_STR(c.proxy.private_key, old);
+	/* The new place exists: it wins. */
+	snprintf(c.proxy.private_key, sizeof(c.proxy.private_key), "%s", write_file("new.key", "k"));
+	CHECK(!conf_key_compat(&c, old));
+	CHECK(strstr(c.proxy.private_key, "new.key") != NULL);
+	/* Neither exists: the new default stays, so the error names it. */
+	snprintf(c.proxy.private_key, sizeof(c.proxy.private_key), "%s", missing);
+	CHECK(!conf_key_compat(&c, missing));
+	CHECK_STR(c.proxy.private_key, missing);
+}
+
 int main(void)
 {
 	CHECK(mkdtemp(tmpdir) != NULL);
@@ -587,6 +609,7 @@ int main(void)
 	test_conf_ticket_key();
 	test_conf_groups_dir_on_error();
 	test_conf_errors();
+	test_conf_key_compat();
 	{
 		char cmd[300];
 
