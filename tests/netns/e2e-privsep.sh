@@ -31,8 +31,15 @@ gdb_call() {
 		pre=(-ex 'set $s = (char *) malloc(4096)' -ex "set {char[$((${#3} + 1))]}\$s = \"$3\"")
 		post=(-ex 'call (void) free($s)')
 	fi
-	gdb -p "$1" -batch "${pre[@]}" -ex "call (int)$2" "${post[@]}" 2>/dev/null |
-		sed -n 's/^\$1 = //p' | tail -1
+	# An attach can come back empty on a loaded machine (the process mid-syscall,
+	# ptrace busy): that is no answer, so it is asked again, never read as one.
+	local r _
+	for _ in 1 2 3; do
+		r=$(gdb -p "$1" -batch "${pre[@]}" -ex "call (int)$2" "${post[@]}" 2>/dev/null |
+			sed -n 's/^\$1 = //p' | tail -1)
+		[[ -n $r ]] && break
+	done
+	printf '%s\n' "$r"
 }
 gdb_ret_ge0() { local r; r=$(gdb_call "$@"); [[ -n $r && $r -ge 0 ]] && gdb_call "$1" "close($r)" >/dev/null; [[ -n $r && $r -ge 0 ]]; }
 gdb_ret_neg() { local r; r=$(gdb_call "$@"); [[ -n $r && $r -lt 0 ]]; }
