@@ -280,11 +280,6 @@ static void rules_ipt_dtls(const struct rules_out *r)
 		      mk->tag | mk->blocked | mk->reject, marks_dtls_mask(mk));
 	strbuf_printf(r->out, "-A MTUGATE_DTLS_NEW -m mark --mark 0x0/0x%x", mk->tag_mask);
 	rules_ipt_queue(r->out, &c->queues.dtls);
-	/* Marks the DTLS path sets (clamp/dtls.h): the verdict's mark goes onto
-	 * the connection, so later datagrams stay in the kernel. */
-	strbuf_printf(r->out, "-A MTUGATE_FORWARD -m mark --mark 0x%x/0x%x -j CONNMARK --save-mark"
-		      " --nfmask 0x%x --ctmask 0x%x\n", mk->tag, mk->tag_mask,
-		      marks_dtls_mask(mk), marks_dtls_mask(mk));
 }
 
 /*
@@ -293,8 +288,9 @@ static void rules_ipt_dtls(const struct rules_out *r)
  * (ipset hash:ip,port, src,src) and drops it, or rejects it with ICMP port
  * unreachable so that the client gives up DTLS at once (lab-notes: 0.7 s
  * instead of a 12 s handshake timeout). REJECT exists in the filter table
- * only, hence this chain; it is inserted first in FORWARD so that a
- * stateful ruleset's accepts for the VPN ports come after it. Only the
+ * only, hence this chain, entered from MTUGATE_FORWARD (filter, inserted
+ * first in FORWARD) by packets with mtugate's tag only, so that a stateful
+ * ruleset's accepts for the VPN ports come after it. Only the
  * daemon's own decisions (DECIDED) renew an entry: a client is asked about
  * again RULES_DTLS_REMEMBER seconds after its last decision, which bounds
  * both the queue load (one datagram per flow per period) and the time a
@@ -302,7 +298,7 @@ static void rules_ipt_dtls(const struct rules_out *r)
  * nothing: a flow not remembered costs one more queued datagram, nothing
  * else.
  */
-static void rules_ipt_filter(const struct rules_out *r, int hooks)
+static void rules_ipt_filter(const struct rules_out *r)
 {
 	const struct marks *mk = &r->c->marks;
 	const char *rej = r->family == AF_INET6 ? "icmp6-port-unreachable" : "icmp-port-unreachable";
@@ -312,10 +308,6 @@ static void rules_ipt_filter(const struct rules_out *r, int hooks)
 
 	if (!rules_need_dtls(r->c, r->family))
 		return;
-	strbuf_printf(r->out, "*filter\n:MTUGATE_FILTER - [0:0]\n-F MTUGATE_FILTER\n");
-	/* Every forwarded packet passes here: those without our tag (all but a
-	 * flow's first datagram) leave at one native mark test. */
-	strbuf_printf(r->out, "-A MTUGATE_FILTER -m mark --mark 0x0/0x%x -j RETURN\n", mk->tag_mask);
 	strbuf_printf(r->out, "# dtls = block: remember the flow for %d s, then drop or reject"
 		      " (ICMP port unreachable)\n", RULES_DTLS_REMEMBER);
 	strbuf_printf(r->out, "-A MTUGATE_FILTER -m mark --mark 0x%x/0x%x -j SET --add-set %s%c src,src"
@@ -325,9 +317,6 @@ static void rules_ipt_filter(const struct rules_out *r, int hooks)
 	strbuf_printf(r->out, "-A MTUGATE_FILTER -m mark --mark 0x%x/0x%x -j DROP\n", m, mask);
 	strbuf_printf(r->out, "-A MTUGATE_FILTER -m mark --mark 0x%x/0x%x -j REJECT --reject-with %s\n",
 		      rm, mask, rej);
-	if (hooks)
-		strbuf_printf(r->out, "-I FORWARD -j MTUGATE_FILTER\n");
-	strbuf_printf(r->out, "COMMIT\n");
 }
 
 int rules_ipset(const struct conf *c, struct strbuf *out)
@@ -529,6 +518,7 @@ static void rules_ipt_settled(const struct rules_out *r, const char *chain)
 
 	if (!rules_need_dtls(r->c, r->family))
 		return;
+	strbuf_printf(r->out, "# A decided DTLS flow's later packets: nothing more to do here\n");
 	rules_settled(&r->c->marks, &m, &mask);
 	/* UDP first: other traffic (TCP, most of it) fails at that native test
 	 * and skips the connmark match, which iptables-nft runs through the
@@ -537,18 +527,77 @@ static void rules_ipt_settled(const struct rules_out *r, const char *chain)
 		      chain, r->c->marks.done, m, mask);
 }
 
-static const char *const rules_chains[] = {
-	"MTUGATE_PREROUTING", "MTUGATE_FORWARD", "MTUGATE_RESUME", "MTUGATE_PROXY", "MTUGATE_DTLS",
-	"MTUGATE_DTLS_NEW", "MTUGATE_MSS", "MTUGATE_PMTU",
+/* mangle, then filter. Both have a MTUGATE_RESUME: chains belong to a table. */
+static const char *const rules_chains_mangle[] = {
+	"MTUGATE_PREROUTING", "MTUGATE_RESUME", "MTUGATE_PROXY", "MTUGATE_DTLS", "MTUGATE_DTLS_NEW",
+	"MTUGATE_MSS", NULL,
 };
+static const char *const rules_chains_filter[] = {
+	"MTUGATE_FORWARD", "MTUGATE_RESUME", "MTUGATE_PMTU", NULL,
+};
+
+/* Declare and flush: declaring a chain flushes it under --noflush with
+ * legacy iptables only. */
+static void rules_ipt_chains(struct strbuf *out, const char *table, const char *const *chains)
+{
+	const char *const *ch;
+
+	strbuf_printf(out, "*%s\n", table);
+	for (ch = chains; *ch; ch++)
+		strbuf_printf(out, ":%s - [0:0]\n", *ch);
+	for (ch = chains; *ch; ch++)
+		strbuf_printf(out, "-F %s\n", *ch);
+}
+
+/* mtugated's accept re-runs the hook (NF_REPEAT) with the done mark: such a
+ * packet skips our chains, the bit is cleared, and the rules after our jump
+ * see it (a goto returns past the jump that led here). */
+static void rules_ipt_resume(struct strbuf *out, const struct marks *mk, const char *chain)
+{
+	strbuf_printf(out, "# Decided packets come back (NF_REPEAT, mark 0x%x): clear it, and on to the next rules\n"
+		      "-A MTUGATE_RESUME -j MARK --set-xmark 0x0/0x%x\n", mk->done, mk->done);
+	strbuf_printf(out, "-A %s -m mark --mark 0x%x/0x%x -g MTUGATE_RESUME\n", chain, mk->done, mk->done);
+}
+
+/*
+ * Everything mtugate does in FORWARD, in the filter table: one hook in all
+ * (mangle FORWARD would be a second, and each hook iptables-nft runs costs a
+ * jump and a counter per packet: bench dtls_bulk), and a firewall's own
+ * FORWARD chain, which is filter's, is one hook with ours. The PMTU queue and
+ * the DTLS block come first there, before the ruleset's accepts. MARK,
+ * CONNMARK and NFQUEUE work in any table; REJECT needs filter.
+ */
+static void rules_ipt_forward(const struct rules_out *r, int hooks)
+{
+	const struct marks *mk = &r->c->marks;
+
+	rules_ipt_chains(r->out, "filter", rules_chains_filter);
+	if (rules_need_dtls(r->c, r->family))
+		strbuf_printf(r->out, ":MTUGATE_FILTER - [0:0]\n-F MTUGATE_FILTER\n");
+	rules_ipt_settled(r, "MTUGATE_FORWARD");
+	rules_ipt_resume(r->out, mk, "MTUGATE_FORWARD");
+	if (rules_need_dtls(r->c, r->family)) {
+		/* Marks the DTLS path sets (clamp/dtls.h): the verdict's mark goes
+		 * onto the connection, so later datagrams stay in the kernel. */
+		strbuf_printf(r->out, "-A MTUGATE_FORWARD -m mark --mark 0x%x/0x%x -j CONNMARK --save-mark"
+			      " --nfmask 0x%x --ctmask 0x%x\n", mk->tag, mk->tag_mask,
+			      marks_dtls_mask(mk), marks_dtls_mask(mk));
+		strbuf_printf(r->out, "-A MTUGATE_FORWARD -m mark --mark 0x%x/0x%x -j MTUGATE_FILTER\n",
+			      mk->tag, mk->tag_mask);
+	}
+	strbuf_printf(r->out, "-A MTUGATE_FORWARD -j MTUGATE_PMTU\n");
+	rules_ipt_filter(r);
+	rules_ipt_pmtu(r);
+	if (hooks)
+		strbuf_printf(r->out, "-I FORWARD -j MTUGATE_FORWARD\n");
+	strbuf_printf(r->out, "COMMIT\n");
+}
 
 int rules_iptables(const struct conf *c, const struct policy *p, int family, int hooks,
 		   struct strbuf *out)
 {
-	const struct marks *mk = &c->marks;
 	struct rules_out r = { c, p, family, out };
 	const char *tool = family == AF_INET6 ? "ip6tables" : "iptables";
-	size_t i;
 
 	strbuf_printf(out, "# mtugate: %s-restore --noflush (mtugatectl rules --%s)\n", tool, tool);
 	strbuf_printf(out, "# The MTUGATE_* chains are flushed and refilled each time. The jumps from\n"
@@ -556,25 +605,10 @@ int rules_iptables(const struct conf *c, const struct policy *p, int family, int
 		      "# `mtugatectl rules --%s --no-hooks`, or add them by `mtugatectl rules --hooks`.\n",
 		      tool);
 	rules_marks_comment(c, out);
-	strbuf_printf(out, "*mangle\n");
-	for (i = 0; i < sizeof(rules_chains) / sizeof(rules_chains[0]); i++)
-		strbuf_printf(out, ":%s - [0:0]\n", rules_chains[i]);
-	/* Declaring a chain flushes it under --noflush with legacy iptables only. */
-	for (i = 0; i < sizeof(rules_chains) / sizeof(rules_chains[0]); i++)
-		strbuf_printf(out, "-F %s\n", rules_chains[i]);
+	rules_ipt_chains(out, "mangle", rules_chains_mangle);
 	rules_ipt_answer(&r);
-	if (rules_need_dtls(c, family))
-		strbuf_printf(out, "# A decided DTLS flow's later packets: nothing more to do here\n");
 	rules_ipt_settled(&r, "MTUGATE_PREROUTING");
-	rules_ipt_settled(&r, "MTUGATE_FORWARD");
-	/* mtugated's accept re-runs the hook (NF_REPEAT) with the done mark: such
-	 * a packet skips our chains, the bit is cleared, and the rules after our
-	 * jump see it (a goto returns past the jump that led here). */
-	strbuf_printf(out, "# Decided packets come back (NF_REPEAT, mark 0x%x): clear it, and on to the next rules\n"
-		      "-A MTUGATE_RESUME -j MARK --set-xmark 0x0/0x%x\n", mk->done, mk->done);
-	for (const char *const *ch = (const char *const[]){ "PREROUTING", "FORWARD", NULL }; *ch; ch++)
-		strbuf_printf(out, "-A MTUGATE_%s -m mark --mark 0x%x/0x%x -g MTUGATE_RESUME\n", *ch,
-			      mk->done, mk->done);
+	rules_ipt_resume(out, &c->marks, "MTUGATE_PREROUTING");
 	/* SYNs are queued before the routing decision: the kernel then routes a
 	 * queued SYN once, after the verdict, on the daemon's CPU, and the
 	 * enqueue holds no route (measured: bench-mss, README "Deployment"). */
@@ -585,13 +619,11 @@ int rules_iptables(const struct conf *c, const struct policy *p, int family, int
 		      "-A MTUGATE_PREROUTING -p tcp --tcp-flags SYN,RST SYN -j MTUGATE_MSS\n");
 	rules_ipt_proxy(&r);
 	rules_ipt_dtls(&r);
-	strbuf_printf(out, "-A MTUGATE_FORWARD -j MTUGATE_PMTU\n");
 	rules_ipt_mss(&r);
-	rules_ipt_pmtu(&r);
 	if (hooks)
-		strbuf_printf(out, "-I PREROUTING -j MTUGATE_PREROUTING\n-I FORWARD -j MTUGATE_FORWARD\n");
+		strbuf_printf(out, "-I PREROUTING -j MTUGATE_PREROUTING\n");
 	strbuf_printf(out, "COMMIT\n");
-	rules_ipt_filter(&r, hooks);
+	rules_ipt_forward(&r, hooks);
 	rules_ipt_nat(&r, hooks);
 	return out->oom ? -ENOMEM : 0;
 }
@@ -601,8 +633,7 @@ int rules_hooks(const struct conf *c, struct strbuf *out)
 	static const int fams[] = { AF_INET, AF_INET6 };
 	static const char *const hooks[][2] = {
 		{ "mangle -C PREROUTING -j MTUGATE_PREROUTING", "mangle -I PREROUTING -j MTUGATE_PREROUTING" },
-		{ "mangle -C FORWARD -j MTUGATE_FORWARD", "mangle -I FORWARD -j MTUGATE_FORWARD" },
-		{ "filter -C FORWARD -j MTUGATE_FILTER", "filter -I FORWARD -j MTUGATE_FILTER" },
+		{ "filter -C FORWARD -j MTUGATE_FORWARD", "filter -I FORWARD -j MTUGATE_FORWARD" },
 		{ "nat -C PREROUTING -j MTUGATE_DNAT", "nat -I PREROUTING -j MTUGATE_DNAT" },
 		{ "nat -C POSTROUTING -j MTUGATE_SNAT", "nat -I POSTROUTING -j MTUGATE_SNAT" },
 	};
@@ -612,8 +643,7 @@ int rules_hooks(const struct conf *c, struct strbuf *out)
 		const char *tool = fams[f] == AF_INET6 ? "ip6tables" : "iptables";
 
 		for (i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++) {
-			if ((i == 2 && !rules_need_dtls(c, fams[f])) ||
-			    (i >= 3 && !rules_need_natchains(c, fams[f])))
+			if (i >= 2 && !rules_need_natchains(c, fams[f]))
 				continue;
 			strbuf_printf(out, "%s -t %s 2>/dev/null || %s -t %s\n", tool, hooks[i][0], tool,
 				      hooks[i][1]);

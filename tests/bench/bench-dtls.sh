@@ -13,12 +13,15 @@
 # measures the relay path's rules without the one decision.
 # What bounds it: the generator's CPU, which runs the whole forward path
 # (veth, conntrack, DNAT, the receiver's wakeup) in its softirq; mtugate adds
-# its rule evaluation to that path. With iptables-nft that is a jump and a
-# counter per hook (nft_do_chain, nft_counter_eval) and the connmark match
-# through the xtables compatibility layer (nft_match_eval, connmark_mt):
-# 8 to 9 % of the sampled CPU where an nft table with the same hooks and no
-# rules costs nothing measurable (docs/performance.md). BENCH_DTLS_PERF says
-# it per mode.
+# its rule evaluation to that path, one rule per hook for a settled flow in
+# two hooks (mangle PREROUTING, filter FORWARD). With iptables-nft that is,
+# per hook, a jump with a counter (nft_do_chain, nft_counter_eval) and the
+# connmark match through the xtables compatibility layer (nft_match_eval,
+# connmark_mt): 6 to 8 % of the sampled CPU over the baseline's, the hooks'
+# jumps alone 3 to 4 %. The native nft table costs 4 to 5 %, where a table
+# with the same two hooks and no rules costs nothing measurable: what is
+# left is nft_do_chain running one rule per hook (docs/performance.md).
+# BENCH_DTLS_PERF says it per mode.
 #   client C 198.18.1.2 -- gateway G -- headend H 198.18.2.2
 # Environment: BENCH_DTLS_SECONDS (per run, default 3), BENCH_DTLS_ROUNDS (5),
 # BENCH_DTLS_SIZE (datagram payload, default 1200), BENCH_DTLS_PERF (a path:
@@ -26,7 +29,7 @@
 # "measure dtls_rule_engine_MODE" line: the rule evaluation's share of the
 # generator's, the receiver's and the softirq threads' samples),
 # BENCH_DTLS_HOOKS (set: one more mode, dtls_bulk_hooks_only: the baseline
-# plus the three iptables hooks mtugate's rules use, each jumping to an empty
+# plus the two iptables hooks mtugate's rules use, each jumping to an empty
 # chain), BENCH_DTLS_FIREWALL (set: every mode runs behind a stateful filter
 # FORWARD chain, policy drop, as a real firewall's: the hooks it registers
 # anyway are then no longer mtugate's to pay; the lines say firewall=yes).
@@ -113,15 +116,14 @@ mode_nft() {
 	fi
 }
 # The floor of any iptables rule set in mtugate's place: the baseline's DNAT,
-# and the three hooks mtugate uses each jumping to an empty chain.
+# and the two hooks mtugate uses (mangle PREROUTING, filter FORWARD) each
+# jumping to an empty chain.
 mode_hooks() {
 	mode_baseline
 	ip netns exec $G iptables-restore --noflush <<-RULES
 	*mangle
 	:H_PRE - [0:0]
-	:H_FWD - [0:0]
 	-I PREROUTING -j H_PRE
-	-I FORWARD -j H_FWD
 	COMMIT
 	*filter
 	:H_FLT - [0:0]

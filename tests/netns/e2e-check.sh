@@ -173,9 +173,9 @@ check "stats' table says NOT OK" sh -c "ip netns exec $gw $B/mtugatectl -c $tmp/
 rules_unit start
 check "re-applied: rules_ok true" wait_until 12 rules_is True
 check "and the log says so" grep -q 'rules: in place again' "$tmp/daemon.log"
-ip netns exec $gw ip6tables -t mangle -D FORWARD -j MTUGATE_FORWARD
+ip netns exec $gw ip6tables -t filter -D FORWARD -j MTUGATE_FORWARD
 check "an unhooked chain: rules_ok false" wait_until 12 rules_is False
-check "named" sh -c "ip netns exec $gw $B/mtugatectl -c $tmp/mtugate.conf stats --json | grep -q 'ip6 mangle FORWARD: no jump to MTUGATE_FORWARD'"
+check "named" sh -c "ip netns exec $gw $B/mtugatectl -c $tmp/mtugate.conf stats --json | grep -q 'ip6 filter FORWARD: no jump to MTUGATE_FORWARD'"
 rules_unit start
 check "re-applied: true again" wait_until 12 rules_is True
 sed -i 's/^mtu = 1380/mtu = 1300/' "$tmp/groups.d/relay.conf"

@@ -182,8 +182,8 @@ stateful_firewall
 # mtugate's bits moved out of the way of the firewall's marks (mwan3's 0x3f00):
 # decided 0x10000, normalize 0x20000, blocked 0x40000, reject 0x80000, tag 0x400000.
 start_mtugate tlsonly.dtls_block=reject queues.mark_mask=0x7f0000
-check "4: MTUGATE_FILTER comes before the ruleset's accepts" bash -c \
-	"ip netns exec $NS_GW iptables -S FORWARD | sed -n 2p | grep -q 'MTUGATE_FILTER'"
+check "4: MTUGATE_FORWARD (the DTLS block in it) comes before the ruleset's accepts" bash -c \
+	"ip netns exec $NS_GW iptables -S FORWARD | sed -n 2p | grep -q 'MTUGATE_FORWARD'"
 check "4: the printed rules use only mark_mask's bits" bash -c \
 	"'$B/mtugatectl' -c '$LAB_MG_CONF' rules --iptables | grep -q -- '--set-xmark 0x4c0000/0x4f0000' &&
 	 ! '$B/mtugatectl' -c '$LAB_MG_CONF' rules --iptables | grep -Eq '0x4d54|0xffff|0x200/'"

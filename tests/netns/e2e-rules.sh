@@ -48,8 +48,8 @@ group b.conf beta "192.0.2.192/26, 2001:db8:0:c0::/64" off no
 group c.conf gamma "192.0.2.0/26, 2001:db8:0:0::/64" 1200 yes
 
 ctl() { "$B/mtugatectl" -c "$tmp/mtugate.conf" "$@"; }
-dups() { # dups TOOL: rule lines that iptables-save shows more than once
-	ip netns exec $ns "$1-save" | grep '^-A' | sort | uniq -d
+dups() { # dups TOOL: rule lines that iptables-save shows more than once in a table
+	ip netns exec $ns "$1-save" | awk '/^\*/ { t = $0 } /^-A/ { print t, $0 }' | sort | uniq -d
 }
 count() { ip netns exec $ns "$1-save" | grep -c -- "$2"; }
 
@@ -66,7 +66,8 @@ for t in iptables ip6tables; do
 	check "$t: the rule count is unchanged ($n1)" test "$(ip netns exec $ns $t-save | grep -c '^-A')" = "$n1"
 	check "$t: every printed rule is in force" test "$n1" = "$(grep -c '^-[AI] ' "$tmp/$t.first")"
 	check "$t: one jump from mangle PREROUTING" test "$(count $t '^-A PREROUTING -j MTUGATE_PREROUTING')" = 1
-	check "$t: one jump from mangle FORWARD" test "$(count $t '^-A FORWARD -j MTUGATE_FORWARD')" = 1
+	check "$t: one jump from filter FORWARD" test "$(count $t '^-A FORWARD -j MTUGATE_FORWARD')" = 1
+	check "$t: and no other jump from FORWARD" test "$(count $t '^-A FORWARD ')" = 1
 	check "$t: one jump from nat PREROUTING" test "$(count $t '^-A PREROUTING -j MTUGATE_DNAT')" = 1
 	check "$t: the --hooks shell lines add nothing more" bash -c "ctl() { \"$B/mtugatectl\" -c '$tmp/mtugate.conf' \"\$@\"; }; ctl rules --hooks | grep \"^$t \" | ip netns exec $ns sh -e"
 	check "$t: still one jump each" test "$(count $t 'j MTUGATE_PREROUTING$')$(count $t 'j MTUGATE_FORWARD$')$(count $t 'j MTUGATE_DNAT$')" = 111

@@ -164,74 +164,96 @@ static const char want_v4[] =
 	"# The MTUGATE_* chains are flushed and refilled each time. The jumps from\n"
 	"# the built-in chains (-I lines) must be added once only: re-apply with\n"
 	"# `mtugatectl rules --iptables --no-hooks`, or add them by `mtugatectl rules --hooks`.\n"
-	"# Mark bits: NF_REPEAT 0x200, proxy 0x100, DTLS decisions 0xffff000f (the default;"
-	" [queues] mark_mask moves them)\n"
+	"# Mark bits: NF_REPEAT 0x200, proxy 0x100, DTLS decisions 0xffff000f (the default; [queues]"
+	" mark_mask moves them)\n"
 	"*mangle\n"
-	":MTUGATE_PREROUTING - [0:0]\n:MTUGATE_FORWARD - [0:0]\n:MTUGATE_RESUME - [0:0]\n"
+	":MTUGATE_PREROUTING - [0:0]\n"
+	":MTUGATE_RESUME - [0:0]\n"
 	":MTUGATE_PROXY - [0:0]\n"
-	":MTUGATE_DTLS - [0:0]\n:MTUGATE_DTLS_NEW - [0:0]\n:MTUGATE_MSS - [0:0]\n:MTUGATE_PMTU - [0:0]\n"
-	"-F MTUGATE_PREROUTING\n-F MTUGATE_FORWARD\n-F MTUGATE_RESUME\n-F MTUGATE_PROXY\n-F MTUGATE_DTLS\n"
-	"-F MTUGATE_DTLS_NEW\n-F MTUGATE_MSS\n-F MTUGATE_PMTU\n"
+	":MTUGATE_DTLS - [0:0]\n"
+	":MTUGATE_DTLS_NEW - [0:0]\n"
+	":MTUGATE_MSS - [0:0]\n"
+	"-F MTUGATE_PREROUTING\n"
+	"-F MTUGATE_RESUME\n"
+	"-F MTUGATE_PROXY\n"
+	"-F MTUGATE_DTLS\n"
+	"-F MTUGATE_DTLS_NEW\n"
+	"-F MTUGATE_MSS\n"
 	"# A decided DTLS flow's later packets: nothing more to do here\n"
-	"-A MTUGATE_PREROUTING -p udp -m mark --mark 0x0/0x200 -m connmark --mark 0x4d540001/0xffff0001 -j RETURN\n"
-	"-A MTUGATE_FORWARD -p udp -m mark --mark 0x0/0x200 -m connmark --mark 0x4d540001/0xffff0001 -j RETURN\n"
+	"-A MTUGATE_PREROUTING -p udp -m mark --mark 0x0/0x200 -m connmark --mark"
+	" 0x4d540001/0xffff0001 -j RETURN\n"
 	"# Decided packets come back (NF_REPEAT, mark 0x200): clear it, and on to the next rules\n"
 	"-A MTUGATE_RESUME -j MARK --set-xmark 0x0/0x200\n"
 	"-A MTUGATE_PREROUTING -m mark --mark 0x200/0x200 -g MTUGATE_RESUME\n"
-	"-A MTUGATE_FORWARD -m mark --mark 0x200/0x200 -g MTUGATE_RESUME\n"
-	"-A MTUGATE_PREROUTING -j MTUGATE_PROXY\n-A MTUGATE_PREROUTING -p udp -j MTUGATE_DTLS\n"
+	"-A MTUGATE_PREROUTING -j MTUGATE_PROXY\n"
+	"-A MTUGATE_PREROUTING -p udp -j MTUGATE_DTLS\n"
 	"-A MTUGATE_PREROUTING -p tcp --tcp-flags SYN,RST SYN -j MTUGATE_MSS\n"
 	"# DTLS: the first datagrams of a flow, until the daemon's mark is on the connection\n"
-	"-A MTUGATE_DTLS -d 198.18.2.2 -p udp --dport 443 -m conntrack --ctstate NEW"
-	" -m connmark --mark 0x0/0xffff000f -j MTUGATE_DTLS_NEW\n"
-	"-A MTUGATE_DTLS -s 198.18.2.2 -p udp --sport 443 -m conntrack --ctstate NEW"
-	" -m connmark --mark 0x0/0xffff000f -j NFQUEUE --queue-num 3 --queue-bypass\n"
+	"-A MTUGATE_DTLS -d 198.18.2.2 -p udp --dport 443 -m conntrack --ctstate NEW -m connmark"
+	" --mark 0x0/0xffff000f -j MTUGATE_DTLS_NEW\n"
+	"-A MTUGATE_DTLS -s 198.18.2.2 -p udp --sport 443 -m conntrack --ctstate NEW -m connmark"
+	" --mark 0x0/0xffff000f -j NFQUEUE --queue-num 3 --queue-bypass\n"
 	"# A flow (client address and port) blocked in the last 30 s (ipsets from rules --ipset,"
 	" filled by MTUGATE_FILTER) is blocked again in the kernel\n"
-	"-A MTUGATE_DTLS_NEW -m set --match-set mtugate_dtls_drop4 src,src"
-	" -j MARK --set-xmark 0x4d540004/0xffff000f\n"
+	"-A MTUGATE_DTLS_NEW -m set --match-set mtugate_dtls_drop4 src,src -j MARK --set-xmark"
+	" 0x4d540004/0xffff000f\n"
 	"-A MTUGATE_DTLS_NEW -m mark --mark 0x0/0xffff0000 -m set --match-set mtugate_dtls_reject4"
 	" src,src -j MARK --set-xmark 0x4d54000c/0xffff000f\n"
 	"-A MTUGATE_DTLS_NEW -m mark --mark 0x0/0xffff0000 -j NFQUEUE --queue-num 3 --queue-bypass\n"
-	"-A MTUGATE_FORWARD -m mark --mark 0x4d540000/0xffff0000 -j CONNMARK --save-mark"
-	" --nfmask 0xffff000f --ctmask 0xffff000f\n"
-	"-A MTUGATE_FORWARD -j MTUGATE_PMTU\n"
 	"# MSS clamp: SYN and SYN-ACK (never RST) to or from each pool\n"
-	"-A MTUGATE_MSS -s 192.0.2.128/26 -p tcp --tcp-flags SYN,RST SYN -m comment --comment \"full\""
-	" -j CONNMARK --set-xmark 0x4d540000/0xffff000f\n"
-	"-A MTUGATE_MSS -s 192.0.2.128/26 -p tcp --tcp-flags SYN,RST SYN -m comment --comment \"full\""
-	" -j NFQUEUE --queue-num 0 --queue-bypass\n"
-	"-A MTUGATE_MSS -d 192.0.2.128/26 -p tcp --tcp-flags SYN,RST SYN -m comment --comment \"full\""
-	" -j CONNMARK --set-xmark 0x4d540000/0xffff000f\n"
-	"-A MTUGATE_MSS -d 192.0.2.128/26 -p tcp --tcp-flags SYN,RST SYN -m comment --comment \"full\""
-	" -j NFQUEUE --queue-num 0 --queue-bypass\n"
-	"-A MTUGATE_MSS -s 192.0.2.0/26 -p tcp --tcp-flags SYN,RST SYN -m comment --comment \"small\""
-	" -j CONNMARK --set-xmark 0x4d540000/0xffff000f\n"
-	"-A MTUGATE_MSS -s 192.0.2.0/26 -p tcp --tcp-flags SYN,RST SYN -m comment --comment \"small\""
-	" -j NFQUEUE --queue-num 0 --queue-bypass\n"
-	"-A MTUGATE_MSS -d 192.0.2.0/26 -p tcp --tcp-flags SYN,RST SYN -m comment --comment \"small\""
-	" -j CONNMARK --set-xmark 0x4d540000/0xffff000f\n"
-	"-A MTUGATE_MSS -d 192.0.2.0/26 -p tcp --tcp-flags SYN,RST SYN -m comment --comment \"small\""
-	" -j NFQUEUE --queue-num 0 --queue-bypass\n"
+	"-A MTUGATE_MSS -s 192.0.2.128/26 -p tcp --tcp-flags SYN,RST SYN -m comment --comment"
+	" \"full\" -j CONNMARK --set-xmark 0x4d540000/0xffff000f\n"
+	"-A MTUGATE_MSS -s 192.0.2.128/26 -p tcp --tcp-flags SYN,RST SYN -m comment --comment"
+	" \"full\" -j NFQUEUE --queue-num 0 --queue-bypass\n"
+	"-A MTUGATE_MSS -d 192.0.2.128/26 -p tcp --tcp-flags SYN,RST SYN -m comment --comment"
+	" \"full\" -j CONNMARK --set-xmark 0x4d540000/0xffff000f\n"
+	"-A MTUGATE_MSS -d 192.0.2.128/26 -p tcp --tcp-flags SYN,RST SYN -m comment --comment"
+	" \"full\" -j NFQUEUE --queue-num 0 --queue-bypass\n"
+	"-A MTUGATE_MSS -s 192.0.2.0/26 -p tcp --tcp-flags SYN,RST SYN -m comment --comment"
+	" \"small\" -j CONNMARK --set-xmark 0x4d540000/0xffff000f\n"
+	"-A MTUGATE_MSS -s 192.0.2.0/26 -p tcp --tcp-flags SYN,RST SYN -m comment --comment"
+	" \"small\" -j NFQUEUE --queue-num 0 --queue-bypass\n"
+	"-A MTUGATE_MSS -d 192.0.2.0/26 -p tcp --tcp-flags SYN,RST SYN -m comment --comment"
+	" \"small\" -j CONNMARK --set-xmark 0x4d540000/0xffff000f\n"
+	"-A MTUGATE_MSS -d 192.0.2.0/26 -p tcp --tcp-flags SYN,RST SYN -m comment --comment"
+	" \"small\" -j NFQUEUE --queue-num 0 --queue-bypass\n"
+	"-I PREROUTING -j MTUGATE_PREROUTING\n"
+	"COMMIT\n"
+	"*filter\n"
+	":MTUGATE_FORWARD - [0:0]\n"
+	":MTUGATE_RESUME - [0:0]\n"
+	":MTUGATE_PMTU - [0:0]\n"
+	"-F MTUGATE_FORWARD\n"
+	"-F MTUGATE_RESUME\n"
+	"-F MTUGATE_PMTU\n"
+	":MTUGATE_FILTER - [0:0]\n"
+	"-F MTUGATE_FILTER\n"
+	"# A decided DTLS flow's later packets: nothing more to do here\n"
+	"-A MTUGATE_FORWARD -p udp -m mark --mark 0x0/0x200 -m connmark --mark 0x4d540001/0xffff0001"
+	" -j RETURN\n"
+	"# Decided packets come back (NF_REPEAT, mark 0x200): clear it, and on to the next rules\n"
+	"-A MTUGATE_RESUME -j MARK --set-xmark 0x0/0x200\n"
+	"-A MTUGATE_FORWARD -m mark --mark 0x200/0x200 -g MTUGATE_RESUME\n"
+	"-A MTUGATE_FORWARD -m mark --mark 0x4d540000/0xffff0000 -j CONNMARK --save-mark --nfmask"
+	" 0xffff000f --ctmask 0xffff000f\n"
+	"-A MTUGATE_FORWARD -m mark --mark 0x4d540000/0xffff0000 -j MTUGATE_FILTER\n"
+	"-A MTUGATE_FORWARD -j MTUGATE_PMTU\n"
+	"# dtls = block: remember the flow for 30 s, then drop or reject (ICMP port unreachable)\n"
+	"-A MTUGATE_FILTER -m mark --mark 0x4d540005/0xffff000d -j SET --add-set mtugate_dtls_drop4"
+	" src,src --exist\n"
+	"-A MTUGATE_FILTER -m mark --mark 0x4d54000d/0xffff000d -j SET --add-set"
+	" mtugate_dtls_reject4 src,src --exist\n"
+	"-A MTUGATE_FILTER -m mark --mark 0x4d540004/0xffff000c -j DROP\n"
+	"-A MTUGATE_FILTER -m mark --mark 0x4d54000c/0xffff000c -j REJECT --reject-with"
+	" icmp-port-unreachable\n"
 	"# Path MTU: packets toward a pool larger than the group's mtu (DF set)\n"
 	"-A MTUGATE_PMTU -p tcp -m connmark --mark 0x4d540000/0xffff000f -j RETURN\n"
 	"-A MTUGATE_PMTU -d 192.0.2.128/26 -m length --length 1381:65535 -m u32 --u32"
 	" \"4&0x4000=0x4000\" -m comment --comment \"full\" -j NFQUEUE --queue-num 2 --queue-bypass\n"
 	"-A MTUGATE_PMTU -d 192.0.2.0/26 -m length --length 1001:65535 -m u32 --u32"
-	" \"4&0x4000=0x4000\" -m comment --comment \"small\" -j NFQUEUE --queue-num 2 --queue-bypass\n"
-	"-I PREROUTING -j MTUGATE_PREROUTING\n-I FORWARD -j MTUGATE_FORWARD\n"
-	"COMMIT\n"
-	"*filter\n:MTUGATE_FILTER - [0:0]\n-F MTUGATE_FILTER\n"
-	"-A MTUGATE_FILTER -m mark --mark 0x0/0xffff0000 -j RETURN\n"
-	"# dtls = block: remember the flow for 30 s, then drop or reject (ICMP port unreachable)\n"
-	"-A MTUGATE_FILTER -m mark --mark 0x4d540005/0xffff000d -j SET --add-set mtugate_dtls_drop4"
-	" src,src --exist\n"
-	"-A MTUGATE_FILTER -m mark --mark 0x4d54000d/0xffff000d -j SET --add-set mtugate_dtls_reject4"
-	" src,src --exist\n"
-	"-A MTUGATE_FILTER -m mark --mark 0x4d540004/0xffff000c -j DROP\n"
-	"-A MTUGATE_FILTER -m mark --mark 0x4d54000c/0xffff000c -j REJECT --reject-with"
-	" icmp-port-unreachable\n"
-	"-I FORWARD -j MTUGATE_FILTER\n"
+	" \"4&0x4000=0x4000\" -m comment --comment \"small\" -j NFQUEUE --queue-num 2"
+	" --queue-bypass\n"
+	"-I FORWARD -j MTUGATE_FORWARD\n"
 	"COMMIT\n";
 
 static void test_variants(void)
@@ -269,8 +291,7 @@ static void test_variants(void)
 	rules_iptables(&c, p, AF_INET, 0, &o);
 	CHECK_INT(count(o.buf, "\n-I "), 0);
 	CHECK_INT((long long)o.len, (long long)strlen(want_v4) -
-		  (long long)strlen("-I PREROUTING -j MTUGATE_PREROUTING\n-I FORWARD -j MTUGATE_FORWARD\n"
-				    "-I FORWARD -j MTUGATE_FILTER\n"));
+		  (long long)strlen("-I PREROUTING -j MTUGATE_PREROUTING\n-I FORWARD -j MTUGATE_FORWARD\n"));
 
 	/* A queue range, the proxy, and CSCuh61321's split ports. */
 	sample_conf(&c, 1, 1, 1);
@@ -329,11 +350,12 @@ static void test_variants(void)
 		  "ip -6 route add local ::/0 dev lo table 100\n");
 	strbuf_reset(&o);
 	CHECK_INT(rules_hooks(&c, &o), 0);
-	CHECK_INT(count(o.buf, "\n"), 10);
+	CHECK_INT(count(o.buf, "\n"), 8);
 	CHECK_INT(count(o.buf, "ip6tables -t nat -C POSTROUTING -j MTUGATE_SNAT 2>/dev/null ||"
 			" ip6tables -t nat -I POSTROUTING -j MTUGATE_SNAT\n"), 1);
-	CHECK_INT(count(o.buf, "ip6tables -t filter -C FORWARD -j MTUGATE_FILTER 2>/dev/null ||"
-			" ip6tables -t filter -I FORWARD -j MTUGATE_FILTER\n"), 1);
+	CHECK_INT(count(o.buf, "ip6tables -t filter -C FORWARD -j MTUGATE_FORWARD 2>/dev/null ||"
+			" ip6tables -t filter -I FORWARD -j MTUGATE_FORWARD\n"), 1);
+	CHECK_INT(count(o.buf, "MTUGATE_FILTER") + count(o.buf, "mangle -C FORWARD"), 0);
 	CHECK_INT(count(o.buf, "iptables -t nat -C PREROUTING -j MTUGATE_DNAT 2>/dev/null ||"
 			" iptables -t nat -I PREROUTING -j MTUGATE_DNAT\n"), 1);
 	/* The sets the iptables files match and fill: per flow, both families. */
@@ -445,13 +467,14 @@ static void test_variants(void)
 	CHECK_INT(count(o.buf, "tproxy") + count(o.buf, "socket") + count(o.buf, "meta length") +
 		  count(o.buf, "chain nat_prerouting") + count(o.buf, "snat"), 0);
 
-	/* DTLS queue off: no DTLS rule, no filter chain, no sets. */
+	/* DTLS queue off: no DTLS rule, no block chain, no sets. */
 	c.queues.dtls.first = c.queues.dtls.last = -1;
 	strbuf_reset(&o);
 	rules_iptables(&c, p, AF_INET, 1, &o);
-	CHECK_INT(count(o.buf, "-A MTUGATE_DTLS") + count(o.buf, "*filter") + count(o.buf, "-m set") +
+	CHECK_INT(count(o.buf, "-A MTUGATE_DTLS") + count(o.buf, "MTUGATE_FILTER") + count(o.buf, "-m set") +
 		  count(o.buf, "CONNMARK"), 0);
-	CHECK_INT(count(o.buf, "-I FORWARD -j MTUGATE_FILTER"), 0);
+	CHECK_INT(count(o.buf, "*filter\n"), 1);
+	CHECK_INT(count(o.buf, "-I FORWARD -j MTUGATE_FORWARD\nCOMMIT\n"), 1);
 	strbuf_reset(&o);
 	CHECK_INT(rules_ipset(&c, &o), 0);
 	CHECK_INT(o.len, 0);
@@ -461,7 +484,7 @@ static void test_variants(void)
 	strbuf_reset(&o);
 	rules_nft(&c, p, &o);
 	CHECK_INT(count(o.buf, "dtls_") + count(o.buf, "udp"), 0);
-	/* No IPv6 headend: no IPv6 DTLS rules, and no filter section for it. */
+	/* No IPv6 headend: no IPv6 DTLS rules, and no block chain for it. */
 	sample_conf(&c, 0, 0, 0);
 	c.headend.naddr = 1;
 	strbuf_reset(&o);
@@ -469,8 +492,9 @@ static void test_variants(void)
 	CHECK_INT(count(o.buf, "MTUGATE_FILTER") + count(o.buf, "-A MTUGATE_DTLS"), 0);
 	strbuf_reset(&o);
 	rules_hooks(&c, &o);
-	CHECK_INT(count(o.buf, "iptables -t filter -C FORWARD -j MTUGATE_FILTER"), 1);
-	CHECK_INT(count(o.buf, "ip6tables -t filter"), 0);
+	CHECK_INT(count(o.buf, "MTUGATE_FILTER"), 0);
+	CHECK_INT(count(o.buf, "iptables -t filter -C FORWARD -j MTUGATE_FORWARD"), 1);
+	CHECK_INT(count(o.buf, "ip6tables -t filter -C FORWARD -j MTUGATE_FORWARD"), 1);
 
 	strbuf_free(&o);
 	policy_free(p);
@@ -618,7 +642,8 @@ static void test_mark_mask(void)
 	CHECK_INT(count(o.buf, "# Mark bits: NF_REPEAT 0x200000, proxy 0x100000, DTLS decisions 0x4f0000"
 			" ([queues] mark_mask)\n"), 1);
 	CHECK_INT(count(o.buf, "-A MTUGATE_RESUME -j MARK --set-xmark 0x0/0x200000\n"
-			"-A MTUGATE_PREROUTING -m mark --mark 0x200000/0x200000 -g MTUGATE_RESUME\n"
+			"-A MTUGATE_PREROUTING -m mark --mark 0x200000/0x200000 -g MTUGATE_RESUME\n"), 1);
+	CHECK_INT(count(o.buf, "-A MTUGATE_RESUME -j MARK --set-xmark 0x0/0x200000\n"
 			"-A MTUGATE_FORWARD -m mark --mark 0x200000/0x200000 -g MTUGATE_RESUME\n"), 1);
 	CHECK_INT(count(o.buf, "-A MTUGATE_PROXY -p tcp -m socket --transparent -j MARK --set-xmark"
 			" 0x100000/0x100000\n"), 1);
