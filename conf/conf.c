@@ -83,6 +83,7 @@ static const struct conf_key conf_keys[] = {
 	CONF_KEY(proxy, source_prefix4, CK_UINT, 8, 32),
 	CONF_KEY(proxy, source_prefix6, CK_UINT, 16, 128),
 	CONF_KEY(proxy, login_timeout, CK_UINT, 5, 86400),
+	CONF_KEY(proxy, workers, CK_UINT, 0, CONF_MAX_PROXY_WORKERS),
 };
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -613,5 +614,5 @@ bool conf_proxy_same(const struct conf *a, const struct conf *b)
 	       x->idle_timeout == y->idle_timeout && x->route_table == y->route_table &&
 	       x->login_max == y->login_max && x->login_per_source == y->login_per_source &&
 	       x->source_prefix4 == y->source_prefix4 && x->source_prefix6 == y->source_prefix6 &&
-	       x->login_timeout == y->login_timeout;
+	       x->login_timeout == y->login_timeout && x->workers == y->workers;
 }

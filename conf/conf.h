@@ -71,8 +71,14 @@ struct conf {
 		unsigned login_per_source;	/* per source prefix */
 		unsigned source_prefix4, source_prefix6;
 		unsigned login_timeout;		/* seconds from accept to the CONNECT's answer */
+		/* Worker processes, each with its own listener and loop; 0:
+		 * one per online CPU (daemon/privsep.h). */
+		unsigned workers;
 	} proxy;
 };
+
+/* [proxy] workers at most: one per CPU of a large firewall. */
+#define CONF_MAX_PROXY_WORKERS 64
 
 /* Whether two configurations' [proxy] sections are alike, key by key (the
  * proxy keeps the one it started with: a reload says when they differ). */

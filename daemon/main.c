@@ -57,7 +57,8 @@ struct daemon {
 	struct notify *notify;	/* systemd's $NOTIFY_SOCKET, or NULL */
 	bool watchdog;		/* $WATCHDOG_USEC: WATCHDOG=1 while every thread turns */
 	int nfqproc;		/* the kernel's queue table (root's only: opened at start), or -errno */
-	struct watch watch[MAX_WORKERS + 1];	/* the packet threads, then the proxy's */
+	/* the packet threads, then the proxy's workers */
+	struct watch watch[MAX_WORKERS + CONF_MAX_PROXY_WORKERS];
 	struct rulewatch *rules;	/* are our rules still loaded? NULL: not watched */
 	unsigned rules_bad;		/* consecutive looks that found them wanting */
 	struct dtlswatch *dtlswatch;	/* the tunnels' DTLS: proxy and DTLS queue on */
@@ -178,8 +179,8 @@ static uint64_t daemon_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Every thread that must turn: the packet threads, and the proxy's if any.
- * Returns the progress of thread i, false past the last one. */
+/* Every thread that must turn: the packet threads, and each of the proxy's
+ * workers if any. Returns the progress of thread i, false past the last one. */
 static bool daemon_thread(struct daemon *dm, size_t i, uint64_t *progress, char *name, size_t len)
 {
 	if (i < dm->nworkers) {
@@ -187,9 +188,9 @@ static bool daemon_thread(struct daemon *dm, size_t i, uint64_t *progress, char 
 		snprintf(name, len, "queue %u: packet thread", worker_queue(dm->workers[i]));
 		return true;
 	}
-	if (i == dm->nworkers && dm->proxy) {
-		*progress = privsep_progress(dm->proxy);
-		snprintf(name, len, "proxy: worker process");
+	if (i - dm->nworkers < privsep_workers(dm->proxy)) {
+		*progress = privsep_progress(dm->proxy, (unsigned)(i - dm->nworkers));
+		snprintf(name, len, "proxy: worker %zu", i - dm->nworkers);
 		return true;
 	}
 	return false;

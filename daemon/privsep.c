@@ -32,16 +32,26 @@
 #define PRIVSEP_RESPAWN_MS 1000	/* a worker that died younger is restarted this much later */
 #define PRIVSEP_EXIT_FATAL 78	/* the worker cannot sandbox itself: no point restarting it */
 #define PRIVSEP_FD_WAIT_S 2	/* the worker's wait for an upstream socket */
-#define PRIVSEP_STOP_MS 5000
-#define PRIVSEP_COUNTERS_MS 100	/* the worker sends its counters this often */	/* the master's time to close every tunnel at a stop */
+#define PRIVSEP_STOP_MS 5000	/* the master's time to close every tunnel at a stop */
+#define PRIVSEP_COUNTERS_MS 100	/* the worker sends its counters this often */
+#define PRIVSEP_MAX CONF_MAX_PROXY_WORKERS
 
 /* ---- the packet process's side ---- */
 
+/* One worker's channels, as the packet process's loop sees them: the
+ * channel a message came on names the worker (never the message). */
+struct ps_chan {
+	struct privsep *ps;
+	unsigned w;
+};
+
 struct privsep {
 	pid_t master;
-	int ann;		/* announcements in, RELOAD out */
-	int fdq;		/* upstream socket requests in, sockets out */
-	size_t max;		/* the proxy's session handles are below this */
+	unsigned n;		/* workers */
+	int ann[PRIVSEP_MAX];	/* announcements in, RELOAD out; one per worker */
+	int fdq[PRIVSEP_MAX];	/* upstream socket requests in, sockets out */
+	struct ps_chan chan[PRIVSEP_MAX];
+	size_t max;		/* each worker's session handles are below this */
 	struct session_table *sessions;
 	struct sepstate *st;
 	struct policy_box *box;
@@ -57,13 +67,19 @@ struct child {
 	struct policy_box *box;
 	uid_t uid;
 	gid_t gid;
-	int lfd[2];
-	int ann, fdq;		/* the proxy's ends */
+	unsigned n;		/* workers */
+	int lfds[PRIVSEP_MAX][2];	/* each worker's listeners (SO_REUSEPORT) */
+	int anns[PRIVSEP_MAX], fdqs[PRIVSEP_MAX];	/* the proxy's ends */
 	struct tls_ctx *tls;
+	/* master */
+	pid_t pid[PRIVSEP_MAX];		/* 0: none running */
+	uint64_t started[PRIVSEP_MAX], due[PRIVSEP_MAX];	/* ms: its start, its next */
+	bool respawned[PRIVSEP_MAX];	/* not the first: the policy may have been reloaded */
 	/* worker */
+	unsigned idx;		/* which worker this process is */
+	int ann, fdq;		/* its channels */
 	struct proxy *proxy;
 	struct counters *ctr;
-	bool respawned;		/* not the first worker: the policy may have been reloaded */
 	uint32_t seq;
 	uint64_t ticks;
 	uint8_t buf[SEPMSG_MAX];
@@ -185,6 +201,17 @@ static void worker_tick(struct loop *l, int fd, uint32_t events, void *arg)
 	worker_send(c, &m);
 }
 
+/* A change of its session cookies: the packet process tells the other workers. */
+static void worker_cookie(void *arg, const struct cookie_event *ev)
+{
+	static struct sepmsg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = SEPMSG_COOKIE;
+	m.cookie = *ev;
+	worker_send(arg, &m);
+}
+
 static unsigned worker_slot_of(void *arg, const char *name)
 {
 	return stats_slot(arg, name);
@@ -232,6 +259,8 @@ static void worker_input(struct loop *l, int fd, uint32_t events, void *arg)
 			worker_reload(c);
 		else if (m.type == SEPMSG_DTLS)
 			session_set_dtls(proxy_session_table(c->proxy), (int)m.handle, m.info.dtls);
+		else if (m.type == SEPMSG_COOKIE)
+			proxy_cookie_apply(c->proxy, &m.cookie);
 	}
 	loop_stop(l);	/* the packet process is gone */
 }
@@ -308,6 +337,19 @@ static void worker_main(struct child *c)
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	if (getppid() != master)
 		_exit(0);
+	/* Nothing of the other workers': a worker taken over cannot speak as
+	 * another one, nor accept on its listeners. */
+	for (unsigned i = 0; i < c->n; i++) {
+		if (i == c->idx)
+			continue;
+		close(c->anns[i]);
+		close(c->fdqs[i]);
+		for (int f = 0; f < 2; f++)
+			if (c->lfds[i][f] >= 0)
+				close(c->lfds[i][f]);
+	}
+	c->ann = c->anns[c->idx];
+	c->fdq = c->fdqs[c->idx];
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -338,11 +380,14 @@ static void worker_main(struct child *c)
 	if (!(c->ctr = stats_new_set(c->stats)))
 		_exit(1);
 	memset(&child_last, 0, sizeof(child_last));
-	if (!(c->proxy = proxy_new(&c->conf, c->box, c->ctr, c->tls, c->lfd, &supply)))
+	if (!(c->proxy = proxy_new(&c->conf, c->box, c->ctr, c->tls, c->lfds[c->idx], &supply)))
 		_exit(PRIVSEP_EXIT_FATAL);
 	session_table_hooks(proxy_session_table(c->proxy), &hooks);
+	/* Worker 0 writes the cookies' file; the others' tables are alike. */
+	if (c->n > 1)
+		proxy_share_cookies(c->proxy, worker_cookie, c, c->idx == 0);
 	/* The master's copy of the policy is the one of the start. */
-	if (c->respawned)
+	if (c->respawned[c->idx])
 		worker_reload(c);
 	if (loop_add(proxy_loop(c->proxy), c->ann, EPOLLIN, worker_input, c) < 0 ||
 	    loop_add(proxy_loop(c->proxy), sigfd, EPOLLIN, worker_signal, c) < 0 ||
@@ -356,21 +401,28 @@ static void worker_main(struct child *c)
 
 /* ---- the master ---- */
 
-static void master_gone(struct child *c, pid_t pid, int status)
+/* Worker i's death, told on its own channel (after anything it sent). */
+static void master_gone(struct child *c, unsigned i, pid_t pid, int status)
 {
 	struct sepmsg m = { .type = SEPMSG_GONE, .pid = pid, .status = status };
 
+	c->ann = c->anns[i];
 	worker_send(c, &m);
 }
 
-static pid_t master_spawn(struct child *c)
+static pid_t master_spawn(struct child *c, unsigned i)
 {
-	pid_t pid = fork();
+	pid_t pid;
 
-	if (pid == 0)
+	c->idx = i;
+	if ((pid = fork()) == 0)
 		worker_main(c);
 	if (pid < 0)
-		log_warn("proxy: fork of its worker");
+		log_warn("proxy: fork of its worker %u", i);
+	c->pid[i] = pid > 0 ? pid : 0;
+	c->started[i] = now_ms();
+	/* A failed fork is tried again a second later. */
+	c->due[i] = pid > 0 ? 0 : c->started[i] + PRIVSEP_RESPAWN_MS;
 	return pid;
 }
 
@@ -386,20 +438,33 @@ static int master_wait(const sigset_t *mask, long ms)
 	return s;
 }
 
-/* Stop: the worker closes its tunnels; it is killed if it takes too long. */
-static void master_stop(pid_t worker, const sigset_t *mask)
+/* Stop: the workers close their tunnels; those that take too long are killed. */
+static void master_stop(struct child *c, const sigset_t *mask)
 {
 	uint64_t until = now_ms() + PRIVSEP_STOP_MS;
+	unsigned live = 0;
 
-	if (worker <= 0)
-		_exit(0);
-	kill(worker, SIGTERM);
-	while (waitpid(worker, NULL, WNOHANG) == 0) {
+	for (unsigned i = 0; i < c->n; i++)
+		if (c->pid[i] > 0 && kill(c->pid[i], SIGTERM) == 0)
+			live++;
+	while (live) {
 		uint64_t now = now_ms();
+		pid_t pid;
 
+		while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
+			for (unsigned i = 0; i < c->n; i++)
+				if (c->pid[i] == pid) {
+					c->pid[i] = 0;
+					live--;
+				}
+		if (!live)
+			break;
 		if (now >= until) {
-			kill(worker, SIGKILL);
-			waitpid(worker, NULL, 0);
+			for (unsigned i = 0; i < c->n; i++)
+				if (c->pid[i] > 0) {
+					kill(c->pid[i], SIGKILL);
+					waitpid(c->pid[i], NULL, 0);
+				}
 			break;
 		}
 		master_wait(mask, (long)(until - now));
@@ -407,12 +472,33 @@ static void master_stop(pid_t worker, const sigset_t *mask)
 	_exit(0);
 }
 
+/* Reap the workers that ended: each is told to the packet process and
+ * restarted at once, or a second after its last start when it died
+ * younger (a crash at every login is not restarted in a tight loop). */
+static void master_reap(struct child *c)
+{
+	pid_t pid;
+	int status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (unsigned i = 0; i < c->n; i++) {
+			if (c->pid[i] != pid)
+				continue;
+			c->pid[i] = 0;
+			master_gone(c, i, pid, status);
+			c->respawned[i] = true;
+			if (WIFEXITED(status) && WEXITSTATUS(status) == PRIVSEP_EXIT_FATAL)
+				_exit(1);
+			c->due[i] = c->started[i] + PRIVSEP_RESPAWN_MS;
+		}
+	}
+}
+
 static void master_main(struct child *c)
 {
-	pid_t parent = getppid(), worker;
+	pid_t parent = getppid();
 	char err[512];
 	sigset_t mask;
-	uint64_t started;
 	int r;
 
 	prctl(PR_SET_NAME, "mtugated-proxy", 0, 0, 0);
@@ -422,7 +508,9 @@ static void master_main(struct child *c)
 	sigaddset(&mask, SIGINT);
 	sigprocmask(SIG_SETMASK, &mask, NULL);
 	signal(SIGHUP, SIG_IGN);
-	/* The key is read here, once: the packet process never has it. */
+	/* The key is read here, once: the packet process never has it. The
+	 * ticket key too (the file's, or a random one made here): every worker
+	 * inherits this context, so a client resumes on any of them. */
 	if (!(c->tls = tls_ctx_new(&c->conf, err, sizeof(err)))) {
 		log_error("proxy: %s", err);
 		_exit(1);
@@ -445,30 +533,26 @@ static void master_main(struct child *c)
 		log_error("proxy: seccomp: %s", err);
 		_exit(1);
 	}
+	for (unsigned i = 0; i < c->n; i++)
+		if (master_spawn(c, i) < 0)
+			_exit(1);
 	for (;;) {
-		int status = 0, s;
+		uint64_t now = now_ms(), next = UINT64_MAX;
+		int s;
 
-		started = now_ms();
-		if ((worker = master_spawn(c)) < 0)
-			_exit(1);
-		for (;;) {
-			s = master_wait(&mask, -1);
-			if (s == SIGTERM || s == SIGINT)
-				master_stop(worker, &mask);
-			if (s == SIGCHLD && waitpid(worker, &status, WNOHANG) == worker)
-				break;
+		for (unsigned i = 0; i < c->n; i++) {
+			if (c->pid[i] > 0)
+				continue;
+			if (c->due[i] <= now)
+				master_spawn(c, i);
+			if (c->pid[i] == 0 && c->due[i] < next)
+				next = c->due[i];
 		}
-		master_gone(c, worker, status);
-		c->respawned = true;
-		if (WIFEXITED(status) && WEXITSTATUS(status) == PRIVSEP_EXIT_FATAL)
-			_exit(1);
-		/* A worker that dies at once (a crash at every login?) is not
-		 * restarted in a tight loop: at most once a second. */
-		for (uint64_t now = now_ms(); now - started < PRIVSEP_RESPAWN_MS; now = now_ms()) {
-			s = master_wait(&mask, (long)(PRIVSEP_RESPAWN_MS - (now - started)));
-			if (s == SIGTERM || s == SIGINT)
-				master_stop(0, &mask);
-		}
+		s = master_wait(&mask, next == UINT64_MAX ? -1 : (long)(next > now ? next - now : 0));
+		if (s == SIGTERM || s == SIGINT)
+			master_stop(c, &mask);
+		if (s == SIGCHLD)
+			master_reap(c);
 	}
 }
 
@@ -485,9 +569,24 @@ static void ps_describe(int status, char *buf, size_t len)
 		snprintf(buf, len, "ended");
 }
 
+/* A worker's session cookie change, to every other worker (validated and
+ * encoded again: one worker never writes to another's bytes). Not waited
+ * for: a worker too busy to read loses it, and its CONNECTs of that session
+ * get the group by address instead. */
+static void ps_relay(struct privsep *ps, unsigned from, const struct sepmsg *m)
+{
+	uint8_t buf[SEPMSG_MAX];
+	size_t n = sepmsg_encode(m, buf, sizeof(buf));
+
+	for (unsigned i = 0; n && i < ps->n; i++)
+		if (i != from && send(ps->ann[i], buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+			log_limited(log_warn, "proxy: passing a session cookie on to worker %u", i);
+}
+
 static void ps_announce(struct loop *l, int fd, uint32_t events, void *arg)
 {
-	struct privsep *ps = arg;
+	struct ps_chan *ch = arg;
+	struct privsep *ps = ch->ps;
 	static struct sepmsg m;
 	uint8_t buf[SEPMSG_MAX + 1];
 	char how[96];
@@ -504,14 +603,18 @@ static void ps_announce(struct loop *l, int fd, uint32_t events, void *arg)
 			return;
 		}
 		if (n == 0) {
-			log_error("proxy: its processes are gone (its master ended): stopping, non-zero,"
-				  " so that the service manager starts mtugated again with its key");
+			/* The master holds every worker's channel: one closes when it is gone. */
+			if (!ps->failed)
+				log_error("proxy: its processes are gone (its master ended): stopping,"
+					  " non-zero, so that the service manager starts mtugated again"
+					  " with its key");
 			ps->failed = true;
 			loop_del(l, fd);
 			loop_stop(l);
 			return;
 		}
-		if (sepmsg_decode(buf, (size_t)n, &m) < 0 || (r = sepstate_apply(ps->st, &m)) < 0) {
+		if (sepmsg_decode(buf, (size_t)n, &m) < 0 ||
+		    (r = sepstate_apply(ps->st, ch->w, &m)) < 0) {
 			log_limited(log_warnx, "proxy: a malformed message (%zd bytes) refused", n);
 			continue;
 		}
@@ -522,13 +625,16 @@ static void ps_announce(struct loop *l, int fd, uint32_t events, void *arg)
 				 session_addr_str(&m.info.client, cl, sizeof(cl)),
 				 m.info.user[0] ? m.info.user : "-", m.info.group);
 		}
+		if (m.type == SEPMSG_COOKIE)
+			ps_relay(ps, ch->w, &m);
 		if (m.type == SEPMSG_HELLO)
-			log_info("proxy: worker process %d started", (int)m.pid);
+			log_info("proxy: worker process %d (worker %u of %u) started", (int)m.pid,
+				 ch->w, ps->n);
 		if (m.type == SEPMSG_GONE) {
 			ps_describe(m.status, how, sizeof(how));
-			log_warnx("proxy: worker process %d %s: its %d tunnel(s) are gone (their"
-				  " clients reconnect); a new worker takes over the listeners",
-				  (int)m.pid, how, r);
+			log_warnx("proxy: worker process %d (worker %u) %s: its %d tunnel(s) are gone"
+				  " (their clients reconnect; the other workers' stay); a new worker"
+				  " takes over its listeners", (int)m.pid, ch->w, how, r);
 		}
 	}
 }
@@ -579,67 +685,97 @@ static void ps_socket(struct loop *l, int fd, uint32_t events, void *arg)
 	}
 }
 
+/* [proxy] workers, 0: one per online CPU. */
+static unsigned ps_nworkers(const struct conf *c)
+{
+	long n = c->proxy.workers ? (long)c->proxy.workers : sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > PRIVSEP_MAX ? PRIVSEP_MAX : (unsigned)n;
+}
+
+static void ps_close_child(struct child *c)
+{
+	for (unsigned i = 0; i < PRIVSEP_MAX; i++) {
+		for (int f = 0; f < 2; f++)
+			if (c->lfds[i][f] >= 0)
+				close(c->lfds[i][f]);
+		if (c->anns[i] >= 0)
+			close(c->anns[i]);
+		if (c->fdqs[i] >= 0)
+			close(c->fdqs[i]);
+	}
+}
+
 struct privsep *privsep_start(const struct privsep_args *a)
 {
 	struct privsep *ps = calloc(1, sizeof(*ps));
 	static struct child c;
-	int ann[2] = { -1, -1 }, fdq[2] = { -1, -1 };
 
 	if (!ps) {
 		log_error("proxy: out of memory");
 		return NULL;
 	}
-	ps->ann = ps->fdq = -1;
-	ps->box = a->box;
-	/* Logins in flight when the last tunnel slot goes may still become
-	 * tunnels: room for their sessions too (the worker's table is as big). */
-	ps->max = (size_t)a->conf->proxy.max_sessions + a->conf->proxy.login_max;
 	c = (struct child){ .conf = *a->conf, .conf_path = a->conf_path, .stats = a->stats,
 			    .box = a->box, .uid = a->uid, .gid = a->gid };
-	if (!(ps->sessions = session_table_new(ps->max))) {
+	for (unsigned i = 0; i < PRIVSEP_MAX; i++) {
+		ps->ann[i] = ps->fdq[i] = c.anns[i] = c.fdqs[i] = -1;
+		c.lfds[i][0] = c.lfds[i][1] = -1;
+	}
+	ps->box = a->box;
+	ps->n = c.n = ps_nworkers(a->conf);
+	/* Logins in flight when the last tunnel slot goes may still become
+	 * tunnels: room for their sessions too (each worker's table is as big).
+	 * The limits hold per worker, as nginx's worker_connections. */
+	ps->max = (size_t)a->conf->proxy.max_sessions + a->conf->proxy.login_max;
+	if (!(ps->sessions = session_table_new(ps->max * ps->n))) {
 		log_error("proxy: out of memory");
 		goto err;
 	}
-	if (proxy_listen_open(a->conf, c.lfd) < 0)
-		goto err;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ann) < 0 ||
-	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fdq) < 0) {
-		log_warn("proxy: socketpair");
-		goto err;
+	for (unsigned i = 0; i < ps->n; i++) {
+		int ann[2], fdq[2];
+
+		if (proxy_listen_open(a->conf, c.lfds[i]) < 0)
+			goto err;
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ann) < 0) {
+			log_warn("proxy: socketpair");
+			goto err;
+		}
+		ps->ann[i] = ann[0];
+		c.anns[i] = ann[1];
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fdq) < 0) {
+			log_warn("proxy: socketpair");
+			goto err;
+		}
+		ps->fdq[i] = fdq[0];
+		c.fdqs[i] = fdq[1];
+		ps->chan[i] = (struct ps_chan){ .ps = ps, .w = i };
 	}
-	c.ann = ann[1];
-	c.fdq = fdq[1];
 	fflush(NULL);
 	if ((ps->master = fork()) < 0) {
 		log_warn("proxy: fork");
 		goto err;
 	}
 	if (ps->master == 0) {
-		close(ann[0]);
-		close(fdq[0]);
+		for (unsigned i = 0; i < ps->n; i++) {
+			close(ps->ann[i]);
+			close(ps->fdq[i]);
+		}
 		master_main(&c);
 		_exit(1);
 	}
-	ps->ann = ann[0];
-	ps->fdq = fdq[0];
-	close(ann[1]);
-	close(fdq[1]);
-	for (int i = 0; i < 2; i++)
-		if (c.lfd[i] >= 0)
-			close(c.lfd[i]);
-	log_info("proxy: listening on port %u in process %d, headend verified %s",
-		 a->conf->proxy.listen_port, (int)ps->master,
+	ps_close_child(&c);
+	log_info("proxy: listening on port %u in process %d, %u worker%s, headend verified %s",
+		 a->conf->proxy.listen_port, (int)ps->master, ps->n, ps->n == 1 ? "" : "s",
 		 a->conf->proxy.insecure_upstream ? "NOT AT ALL" :
 		 a->conf->proxy.upstream_name[0] ? "by name" : "by address");
 	return ps;
 err:
-	for (int i = 0; i < 2; i++) {
-		if (c.lfd[i] >= 0)
-			close(c.lfd[i]);
-		if (ann[i] >= 0)
-			close(ann[i]);
-		if (fdq[i] >= 0)
-			close(fdq[i]);
+	ps_close_child(&c);
+	for (unsigned i = 0; i < PRIVSEP_MAX; i++) {
+		if (ps->ann[i] >= 0)
+			close(ps->ann[i]);
+		if (ps->fdq[i] >= 0)
+			close(ps->fdq[i]);
 	}
 	session_table_free(ps->sessions);
 	free(ps);
@@ -654,14 +790,15 @@ static void ps_dtls(void *arg, int h, enum session_dtls d)
 	struct sepmsg m = { .type = SEPMSG_DTLS };
 	uint8_t buf[16];
 	size_t n;
-	int ph = sepstate_proxy_handle(ps->st, h);
+	unsigned w = 0;
+	int ph = sepstate_proxy_handle(ps->st, h, &w);
 
 	if (ph < 0 || ps->failed)
 		return;
 	m.handle = (uint32_t)ph;
 	m.info.dtls = d;
 	if ((n = sepmsg_encode(&m, buf, sizeof(buf))) &&
-	    send(ps->ann, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+	    send(ps->ann[w], buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 		log_limited(log_warn, "proxy: telling it a tunnel's DTLS state");
 }
 
@@ -669,13 +806,14 @@ int privsep_attach(struct privsep *ps, struct loop *l, struct counters *ctr)
 {
 	const struct session_hooks hooks = { .dtls = ps_dtls, .arg = ps };
 
-	if (!(ps->st = sepstate_new(ps->sessions, ps->max, ctr, ps->box)))
+	if (!(ps->st = sepstate_new(ps->sessions, ps->max, ps->n, ctr, ps->box)))
 		return -1;
 	session_table_hooks(ps->sessions, &hooks);
 	ps->loop = l;
-	if (loop_add(l, ps->ann, EPOLLIN, ps_announce, ps) < 0 ||
-	    loop_add(l, ps->fdq, EPOLLIN, ps_socket, ps) < 0)
-		return -1;
+	for (unsigned i = 0; i < ps->n; i++)
+		if (loop_add(l, ps->ann[i], EPOLLIN, ps_announce, &ps->chan[i]) < 0 ||
+		    loop_add(l, ps->fdq[i], EPOLLIN, ps_socket, &ps->chan[i]) < 0)
+			return -1;
 	return 0;
 }
 
@@ -684,9 +822,14 @@ struct session_table *privsep_sessions(struct privsep *ps)
 	return ps ? ps->sessions : NULL;
 }
 
-uint64_t privsep_progress(const struct privsep *ps)
+unsigned privsep_workers(const struct privsep *ps)
 {
-	return ps && ps->st ? sepstate_progress(ps->st) : 0;
+	return ps ? ps->n : 0;
+}
+
+uint64_t privsep_progress(const struct privsep *ps, unsigned w)
+{
+	return ps && ps->st ? sepstate_progress(ps->st, w) : 0;
 }
 
 void privsep_reload(struct privsep *ps)
@@ -697,8 +840,9 @@ void privsep_reload(struct privsep *ps)
 
 	if (!ps || ps->failed || !(n = sepmsg_encode(&m, buf, sizeof(buf))))
 		return;
-	if (send(ps->ann, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-		log_warn("proxy: telling it to reload");
+	for (unsigned i = 0; i < ps->n; i++)
+		if (send(ps->ann[i], buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+			log_warn("proxy: telling worker %u to reload", i);
 }
 
 bool privsep_failed(const struct privsep *ps)
@@ -715,14 +859,16 @@ void privsep_free(struct privsep *ps)
 		return;
 	/* Closed first: the worker's last announcements (every tunnel closing)
 	 * fail at once rather than wait for a reader. */
-	if (ps->loop && !ps->failed)
-		loop_del(ps->loop, ps->ann);
-	if (ps->loop)
-		loop_del(ps->loop, ps->fdq);
-	if (ps->ann >= 0)
-		close(ps->ann);
-	if (ps->fdq >= 0)
-		close(ps->fdq);
+	for (unsigned i = 0; i < ps->n; i++) {
+		if (ps->loop && !ps->failed)
+			loop_del(ps->loop, ps->ann[i]);
+		if (ps->loop)
+			loop_del(ps->loop, ps->fdq[i]);
+		if (ps->ann[i] >= 0)
+			close(ps->ann[i]);
+		if (ps->fdq[i] >= 0)
+			close(ps->fdq[i]);
+	}
 	if (ps->master > 0) {
 		kill(ps->master, SIGTERM);
 		while (!(reaped = waitpid(ps->master, NULL, WNOHANG) != 0) && now_ms() < until)

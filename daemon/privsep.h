@@ -1,11 +1,14 @@
 /* The TLS proxy in processes of its own (relayd's and OpenSSH's privilege
  * separation). The packet process opens the listeners and forks the proxy's
  * master before loading anything; the master loads the headend's certificate
- * and key, drops every capability, and forks the worker that runs the proxy
- * (seccomp, Landlock), again within a second whenever it dies. The worker
- * announces its tunnels and counters over a socketpair (proxy/sepmsg.h); the
- * packet process keeps the session table its packet threads read, and hands
- * the worker its upstream sockets (IP_TRANSPARENT needs a capability). */
+ * and key, drops every capability, and forks the workers that run the proxy
+ * ([proxy] workers, one per online CPU by default; seccomp, Landlock), each
+ * again within a second whenever it dies. Each worker has listeners of its
+ * own (SO_REUSEPORT: the kernel spreads connections over them) and its own
+ * two socketpairs: it announces its tunnels and counters over one
+ * (proxy/sepmsg.h), and the packet process, which keeps the one session
+ * table its packet threads read, hands it upstream sockets over the other
+ * (IP_TRANSPARENT needs a capability). Workers share nothing else. */
 #ifndef MTUGATE_DAEMON_PRIVSEP_H
 #define MTUGATE_DAEMON_PRIVSEP_H
 
@@ -37,16 +40,18 @@ struct privsep *privsep_start(const struct privsep_args *a);
 /* Serve the proxy's messages on l, its counters into ctr (a set the
  * calling thread owns): 0 or -1. */
 int privsep_attach(struct privsep *ps, struct loop *l, struct counters *ctr);
-/* The tunnels the worker announced, for the packet threads and `sessions`. */
+/* The tunnels the workers announced, for the packet threads and `sessions`. */
 struct session_table *privsep_sessions(struct privsep *ps);
-/* Grows once a second while the worker's loop turns: for the watchdog. */
-uint64_t privsep_progress(const struct privsep *ps);
-/* The configuration was reloaded: the worker re-reads it. */
+/* How many workers the proxy runs. */
+unsigned privsep_workers(const struct privsep *ps);
+/* Grows once a second while worker w's loop turns: for the watchdog. */
+uint64_t privsep_progress(const struct privsep *ps, unsigned w);
+/* The configuration was reloaded: every worker re-reads it. */
 void privsep_reload(struct privsep *ps);
 /* The proxy's processes are gone (its master died): the daemon stops,
  * non-zero, and the service manager starts it again. */
 bool privsep_failed(const struct privsep *ps);
-/* Stop the proxy (its worker closes every tunnel) and wait for it. */
+/* Stop the proxy (its workers close every tunnel) and wait for it. */
 void privsep_free(struct privsep *ps);
 
 #endif

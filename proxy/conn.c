@@ -300,6 +300,25 @@ static time_t conn_wall(void)
 	return time(NULL);
 }
 
+/* The other workers learn what changed in the session table (op, and
+ * for BIND and TUNNEL the entry e as it now is). */
+static void conn_cookie_share(struct conn *c, enum cookie_op op, const uint8_t *hash,
+			      const struct cookie_entry *e)
+{
+	struct cookie_event ev = { .op = op };
+
+	if (!c->env->cookie_share)
+		return;
+	memcpy(ev.hash, hash, COOKIE_HASH_LEN);
+	if (e) {
+		snprintf(ev.group, sizeof(ev.group), "%s", e->group);
+		snprintf(ev.user, sizeof(ev.user), "%s", e->user);
+		ev.mtu = e->mtu;
+		ev.dtls_mtu = e->dtls_mtu;
+	}
+	c->env->cookie_share(c->env->share_arg, &ev);
+}
+
 /* The session cookie in a request head: hashed into c->cookie. */
 static bool conn_cookie_of(struct conn *c, const uint8_t *head, size_t len)
 {
@@ -338,8 +357,10 @@ static void conn_response_done(struct conn *c)
 		struct cookie_entry *e;
 
 		cookie_bind(c->env->cookies, h, c->group, conn_wall());
-		if ((e = cookie_find(c->env->cookies, h, conn_wall())))
+		if ((e = cookie_find(c->env->cookies, h, conn_wall()))) {
 			snprintf(e->user, sizeof(e->user), "%s", c->user);
+			conn_cookie_share(c, COOKIE_OP_BIND, h, e);
+		}
 		c->env->cookies_changed = true;
 	}
 	free(c->rcap.buf);
@@ -414,9 +435,10 @@ static void conn_cookie_closed(struct conn *c)
 	if (!c->cookie_held || !c->env->cookies)
 		return;
 	c->cookie_held = false;
-	if (c->up.st.records[CSTP_DISCONNECT] || c->down.st.records[CSTP_TERMINATE])
+	if (c->up.st.records[CSTP_DISCONNECT] || c->down.st.records[CSTP_TERMINATE]) {
 		cookie_end(c->env->cookies, c->cookie);
-	else
+		conn_cookie_share(c, COOKIE_OP_END, c->cookie, NULL);
+	} else
 		cookie_release(c->env->cookies, c->cookie, conn_wall());
 	c->env->cookies_changed = true;
 }
@@ -456,8 +478,11 @@ static void conn_request_done(struct conn *c)
 	if (!c->cap.buf || c->cap.len < c->cap.head_len)
 		return;
 	if (c->env->cookies && cookie_is_logout(c->cap.buf, c->cap.head_len) &&
-	    conn_cookie_of(c, c->cap.buf, c->cap.head_len) && cookie_end(c->env->cookies, c->cookie))
-		c->env->cookies_changed = true;
+	    conn_cookie_of(c, c->cap.buf, c->cap.head_len)) {
+		if (cookie_end(c->env->cookies, c->cookie))
+			c->env->cookies_changed = true;
+		conn_cookie_share(c, COOKIE_OP_END, c->cookie, NULL);
+	}
 	http_extract_groups(c->cap.buf, c->cap.head_len, c->cap.buf + c->cap.head_len,
 			    c->cap.len - c->cap.head_len, &g);
 	if (g.user[0])
@@ -937,6 +962,7 @@ static unsigned conn_cookie_tunnel(struct conn *c, const struct group *g)
 	cookie_hold(e);
 	c->cookie_held = true;
 	c->env->cookies_changed = true;
+	conn_cookie_share(c, COOKIE_OP_TUNNEL, c->cookie, e);
 	return e->reconnects;
 }
 

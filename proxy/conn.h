@@ -24,6 +24,7 @@ struct session_table;
 struct tls_ctx;
 struct conn;
 
+struct cookie_event;
 struct cookie_table;
 
 /* What every connection of the proxy shares; owned by proxy.c. */
@@ -46,6 +47,10 @@ struct conn_env {
 	 * CONNECT of a session, from any address (proxy/cookie.h). */
 	struct cookie_table *cookies;
 	bool cookies_changed;		/* the state file is to be written */
+	/* With several workers, each change above is told to the others
+	 * (NULL: one worker). */
+	void (*cookie_share)(void *arg, const struct cookie_event *ev);
+	void *share_arg;
 	/* Compare the headend's leaf certificate with ours at the next upstream
 	 * handshake: set when the proxy could not fetch it (another thread). */
 	atomic_bool leaf_check;

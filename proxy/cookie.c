@@ -299,6 +299,37 @@ bool cookie_end(struct cookie_table *t, const uint8_t hash[COOKIE_HASH_LEN])
 	return e != NULL;
 }
 
+void cookie_apply(struct cookie_table *t, const struct cookie_event *ev, time_t now)
+{
+	struct cookie_entry *e = NULL;
+
+	switch (ev->op) {
+	case COOKIE_OP_BIND:
+	case COOKIE_OP_TUNNEL:
+		if (ev->op == COOKIE_OP_BIND || !(e = cookie_find(t, ev->hash, now)) ||
+		    strcmp(e->group, ev->group)) {
+			cookie_bind(t, ev->hash, ev->group, now);
+			if (!(e = cookie_find(t, ev->hash, now)))
+				return;
+			snprintf(e->user, sizeof(e->user), "%s", ev->user);
+		}
+		if (ev->op == COOKIE_OP_BIND)
+			return;
+		if (!e->mtu) {
+			e->mtu = ev->mtu;
+			e->dtls_mtu = ev->dtls_mtu;
+		} else {
+			e->reconnects++;
+		}
+		/* Live elsewhere: the TTL runs from its start here. */
+		e->expires = now + COOKIE_TTL;
+		return;
+	case COOKIE_OP_END:
+		cookie_end(t, ev->hash);
+		return;
+	}
+}
+
 size_t cookie_expire(struct cookie_table *t, time_t now)
 {
 	size_t gone = 0;

@@ -78,6 +78,24 @@ void cookie_hold(struct cookie_entry *e);
 void cookie_release(struct cookie_table *t, const uint8_t hash[COOKIE_HASH_LEN], time_t now);
 /* BYE or logout: the session is over. true if it was known. */
 bool cookie_end(struct cookie_table *t, const uint8_t hash[COOKIE_HASH_LEN]);
+/* What one proxy worker tells the others (over the packet process), so that
+ * a CONNECT finds its session on whichever worker the kernel gives it: a
+ * login bound a cookie, a tunnel of a session started (its group, the MTUs
+ * it was sent), a session ended. Live tunnel counts stay each worker's. */
+enum cookie_op { COOKIE_OP_BIND = 1, COOKIE_OP_TUNNEL, COOKIE_OP_END, COOKIE_OP_LAST = COOKIE_OP_END };
+struct cookie_event {
+	enum cookie_op op;
+	uint8_t hash[COOKIE_HASH_LEN];
+	char group[COOKIE_GROUP_MAX];	/* BIND, TUNNEL */
+	char user[COOKIE_USER_MAX];	/* BIND, TUNNEL */
+	unsigned mtu, dtls_mtu;		/* TUNNEL: as sent to its client */
+};
+/* Apply another worker's event as its own calls changed its table: BIND as
+ * cookie_bind() with the user; TUNNEL binds the group when the entry has
+ * another or none, then keeps the first MTUs or counts a reconnect (no
+ * hold: the tunnel is not this worker's); END as cookie_end(). */
+void cookie_apply(struct cookie_table *t, const struct cookie_event *ev, time_t now);
+
 /* Drop expired entries without tunnels: how many went. */
 size_t cookie_expire(struct cookie_table *t, time_t now);
 

@@ -30,7 +30,11 @@ int listen_open(int family, uint16_t port)
 
 	if ((fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
 		return -errno;
+	/* SO_REUSEPORT: each proxy worker has a listener of its own on the
+	 * port, and the kernel spreads connections over them (TPROXY's
+	 * listener lookup picks within the group as a local connect does). */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
 	    listen_transparent(fd, family) < 0)
 		goto err;
 	if (family == AF_INET6) {

@@ -8,7 +8,7 @@
 #include <sys/socket.h>
 
 /* A non-blocking IP_TRANSPARENT listener on port for AF_INET or AF_INET6
- * (v6 only): the fd, or -errno. */
+ * (v6 only), with SO_REUSEPORT (one per proxy worker): the fd, or -errno. */
 int listen_open(int family, uint16_t port);
 
 /* Accept one connection (non-blocking, close-on-exec). Under TPROXY the

@@ -38,6 +38,7 @@ struct proxy {
 	struct budget *budget;	/* logins: connections not tunnels yet */
 	struct cookie_table *cookies;
 	char cookie_path[256];	/* the state file, next to the control socket */
+	bool cookie_saver;	/* this worker writes it (all read it) */
 	/* The headend's certificate, fetched at start and reload (main thread). */
 	pthread_t probe_th;
 	bool probe_started;
@@ -170,7 +171,7 @@ static void proxy_cookies_save(struct proxy *p)
 {
 	int r;
 
-	if (!p->env.cookies_changed)
+	if (!p->env.cookies_changed || !p->cookie_saver)
 		return;
 	p->env.cookies_changed = false;
 	cookie_expire(p->cookies, time(NULL));
@@ -308,6 +309,7 @@ struct proxy *proxy_new(const struct conf *c, struct policy_box *box, struct cou
 	p->conf = *c;
 	cookiefile_path(p->conf.daemon.control_socket, p->cookie_path, sizeof(p->cookie_path));
 	p->kickfd = p->pausefd = -1;
+	p->cookie_saver = true;
 	p->lfd[0] = lfd[0];
 	p->lfd[1] = lfd[1];
 	p->tls = tls;
@@ -452,6 +454,20 @@ void proxy_free(struct proxy *p)
 	cookie_table_free(p->cookies);
 	tls_ctx_free(p->tls);
 	free(p);
+}
+
+void proxy_share_cookies(struct proxy *p, void (*fn)(void *arg, const struct cookie_event *ev),
+			 void *arg, bool save)
+{
+	p->env.cookie_share = fn;
+	p->env.share_arg = arg;
+	p->cookie_saver = save;
+}
+
+void proxy_cookie_apply(struct proxy *p, const struct cookie_event *ev)
+{
+	cookie_apply(p->cookies, ev, time(NULL));
+	p->env.cookies_changed = true;
 }
 
 struct session_table *proxy_session_table(struct proxy *p)

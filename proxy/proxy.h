@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 struct conf;
+struct cookie_event;
 struct counters;
 struct listen_supply;
 struct loop;
@@ -40,6 +41,15 @@ void proxy_free(struct proxy *p);
  * headend is not verified when insecure_upstream = yes, and compares the
  * headend's certificate with [proxy] certificate again. NULL: nothing. */
 void proxy_reloaded(struct proxy *p, const struct conf *nc);
+
+/* One of several workers: every change to its session cookies goes to fn
+ * (the packet process passes it on to the others), and only the worker
+ * with save writes the cookies' state file; every worker reads it at start.
+ * Before proxy_run(). */
+void proxy_share_cookies(struct proxy *p, void (*fn)(void *arg, const struct cookie_event *ev),
+			 void *arg, bool save);
+/* Another worker's change, into this one's table. */
+void proxy_cookie_apply(struct proxy *p, const struct cookie_event *ev);
 
 /* Its table of tunnels (the worker announces its changes). */
 struct session_table *proxy_session_table(struct proxy *p);

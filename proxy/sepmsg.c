@@ -17,6 +17,7 @@
  *   GONE        i32 pid, i32 status
  *   RELOAD      nothing
  *   DTLS        u32 handle, u8 state
+ *   COOKIE      u8 op, 32 bytes hash, u8 glen, group, u8 ulen, user, u16 mtu, u16 dtls_mtu
  * Every message ends exactly where its content does. */
 
 /* How a session field travels and what it may hold. */
@@ -216,6 +217,24 @@ size_t sepmsg_encode(const struct sepmsg *m, uint8_t *buf, size_t cap)
 		put_uint(&w, m->handle, 4);
 		put_uint(&w, m->info.dtls, 1);
 		break;
+	case SEPMSG_COOKIE: {
+		const struct cookie_event *c = &m->cookie;
+
+		if (c->op < COOKIE_OP_BIND || c->op > COOKIE_OP_LAST || c->mtu > 65535 ||
+		    c->dtls_mtu > 65535)
+			return 0;
+		put_uint(&w, c->op, 1);
+		put(&w, c->hash, COOKIE_HASH_LEN);
+		glen = strnlen(c->group, sizeof(c->group) - 1);
+		put_uint(&w, glen, 1);
+		put(&w, c->group, glen);
+		glen = strnlen(c->user, sizeof(c->user) - 1);
+		put_uint(&w, glen, 1);
+		put(&w, c->user, glen);
+		put_uint(&w, c->mtu, 2);
+		put_uint(&w, c->dtls_mtu, 2);
+		break;
+	}
 	case SEPMSG_RELOAD:
 	case SEPMSG_TYPE_END:
 		break;
@@ -431,6 +450,27 @@ int sepmsg_decode(const uint8_t *buf, size_t len, struct sepmsg *m)
 		m->info.dtls = (enum session_dtls)d;
 		break;
 	}
+	case SEPMSG_COOKIE: {
+		struct cookie_event *c = &m->cookie;
+		uint64_t op = get_uint(&r, 1);
+		const uint8_t *h = take(&r, COOKIE_HASH_LEN), *g;
+
+		if (r.bad || op < COOKIE_OP_BIND || op > COOKIE_OP_LAST)
+			return -EINVAL;
+		c->op = (enum cookie_op)op;
+		memcpy(c->hash, h, COOKIE_HASH_LEN);
+		glen = (size_t)get_uint(&r, 1);
+		g = take(&r, glen);
+		if (r.bad || !get_str(g, glen, c->group, sizeof(c->group)))
+			return -EINVAL;
+		glen = (size_t)get_uint(&r, 1);
+		g = take(&r, glen);
+		if (r.bad || !get_str(g, glen, c->user, sizeof(c->user)))
+			return -EINVAL;
+		c->mtu = (unsigned)get_uint(&r, 2);
+		c->dtls_mtu = (unsigned)get_uint(&r, 2);
+		break;
+	}
 	case SEPMSG_RELOAD:
 	case SEPMSG_TYPE_END:
 		break;
@@ -446,7 +486,7 @@ const char *sepmsg_type_str(enum sepmsg_type t)
 		[SEPMSG_HELLO] = "hello", [SEPMSG_TICK] = "tick",
 		[SEPMSG_SESSION_ADD] = "session-add", [SEPMSG_SESSION_DEL] = "session-del",
 		[SEPMSG_BYTES] = "bytes", [SEPMSG_COUNTERS] = "counters", [SEPMSG_GONE] = "gone",
-		[SEPMSG_RELOAD] = "reload", [SEPMSG_DTLS] = "dtls",
+		[SEPMSG_RELOAD] = "reload", [SEPMSG_DTLS] = "dtls", [SEPMSG_COOKIE] = "cookie",
 	};
 
 	return t >= SEPMSG_HELLO && t < SEPMSG_TYPE_END ? names[t] : "?";

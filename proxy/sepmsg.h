@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "proxy/cookie.h"
 #include "proxy/session.h"
 
 #define SEPMSG_MAX 4096		/* the largest datagram either side sends */
@@ -26,6 +27,7 @@ enum sepmsg_type {
 	SEPMSG_GONE,		/* master: the worker pid ended (wait status): forget its sessions */
 	SEPMSG_RELOAD,		/* packet process -> proxy: re-read the configuration */
 	SEPMSG_DTLS,		/* packet process -> worker: a tunnel's DTLS state (handle, info.dtls) */
+	SEPMSG_COOKIE,		/* worker -> packet process -> the other workers: a session cookie's change */
 	SEPMSG_TYPE_END
 };
 
@@ -46,6 +48,7 @@ struct sepmsg {
 	int32_t pid, status;		/* HELLO (pid), GONE (pid, status) */
 	uint64_t tick;			/* TICK */
 	char group[SESSION_GROUP_MAX];	/* COUNTERS: "" for the proxy-wide counters */
+	struct cookie_event cookie;	/* COOKIE */
 	size_t n;			/* entries in bytes[] or ctr[] */
 	struct sepmsg_bytes bytes[SEPMSG_BATCH];
 	struct sepmsg_ctr ctr[SEPMSG_BATCH];

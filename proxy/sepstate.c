@@ -10,25 +10,34 @@
 
 struct sepstate {
 	struct session_table *t;
-	int *map;		/* the proxy's handle -> ours, -1: none */
-	size_t max, live;
+	int *map;		/* worker w's handle h -> ours at w * max + h, -1: none */
+	size_t max;
+	unsigned nworkers;
+	size_t *live;		/* per worker */
+	uint64_t *ticks;	/* per worker */
 	struct counters *ctr;
 	struct policy_box *box;
-	uint64_t ticks;
 };
 
-struct sepstate *sepstate_new(struct session_table *t, size_t max, struct counters *ctr,
-			      struct policy_box *box)
+struct sepstate *sepstate_new(struct session_table *t, size_t max, unsigned nworkers,
+			      struct counters *ctr, struct policy_box *box)
 {
 	struct sepstate *st = calloc(1, sizeof(*st));
+	size_t n = (max ? max : 1) * (nworkers ? nworkers : 1);
 
-	if (!st || !(st->map = malloc((max ? max : 1) * sizeof(*st->map)))) {
-		free(st);
+	if (!st || !(st->map = malloc(n * sizeof(*st->map))) ||
+	    !(st->live = calloc(nworkers ? nworkers : 1, sizeof(*st->live))) ||
+	    !(st->ticks = calloc(nworkers ? nworkers : 1, sizeof(*st->ticks)))) {
+		sepstate_free(st);
 		return NULL;
 	}
-	for (size_t i = 0; i < max; i++)
+	for (size_t i = 0; i < n; i++)
 		st->map[i] = -1;
-	*st = (struct sepstate){ .t = t, .map = st->map, .max = max, .ctr = ctr, .box = box };
+	st->t = t;
+	st->max = max;
+	st->nworkers = nworkers ? nworkers : 1;
+	st->ctr = ctr;
+	st->box = box;
 	return st;
 }
 
@@ -37,16 +46,25 @@ void sepstate_free(struct sepstate *st)
 	if (!st)
 		return;
 	free(st->map);
+	free(st->live);
+	free(st->ticks);
 	free(st);
 }
 
-static void sepstate_del(struct sepstate *st, uint32_t h)
+static int *sepstate_slot(struct sepstate *st, unsigned w, uint32_t h)
 {
-	if (h >= st->max || st->map[h] < 0)
+	return w < st->nworkers && h < st->max ? &st->map[(size_t)w * st->max + h] : NULL;
+}
+
+static void sepstate_del(struct sepstate *st, unsigned w, uint32_t h)
+{
+	int *m = sepstate_slot(st, w, h);
+
+	if (!m || *m < 0)
 		return;
-	session_remove(st->t, st->map[h]);
-	st->map[h] = -1;
-	st->live--;
+	session_remove(st->t, *m);
+	*m = -1;
+	st->live[w]--;
 }
 
 /* Counters of the proxy's own part, or of a group the policy has: the
@@ -91,23 +109,26 @@ static bool sepstate_prediction(struct sepstate *st, const struct session_info *
 	return kept;
 }
 
-int sepstate_apply(struct sepstate *st, const struct sepmsg *m)
+int sepstate_apply(struct sepstate *st, unsigned w, const struct sepmsg *m)
 {
+	int *slot;
 	size_t n;
 
+	if (w >= st->nworkers)
+		return -EINVAL;
 	switch (m->type) {
 	case SEPMSG_SESSION_ADD:
-		if (m->handle >= st->max)
+		if (!(slot = sepstate_slot(st, w, m->handle)))
 			return -EINVAL;
-		sepstate_del(st, m->handle);
-		if ((st->map[m->handle] = session_add(st->t, &m->info)) < 0)
+		sepstate_del(st, w, m->handle);
+		if ((*slot = session_add(st->t, &m->info)) < 0)
 			return -EINVAL;
-		st->live++;
+		st->live[w]++;
 		return sepstate_prediction(st, &m->info) ? 1 : 0;
 	case SEPMSG_SESSION_DEL:
-		if (m->handle >= st->max)
+		if (!sepstate_slot(st, w, m->handle))
 			return -EINVAL;
-		sepstate_del(st, m->handle);
+		sepstate_del(st, w, m->handle);
 		return 0;
 	case SEPMSG_BYTES: {
 		struct session_bytes v[SEPMSG_BATCH];
@@ -116,8 +137,8 @@ int sepstate_apply(struct sepstate *st, const struct sepmsg *m)
 		for (size_t i = 0; i < m->n && i < SEPMSG_BATCH; i++) {
 			const struct sepmsg_bytes *b = &m->bytes[i];
 
-			if (b->handle < st->max && st->map[b->handle] >= 0)
-				v[n++] = (struct session_bytes){ .handle = st->map[b->handle],
+			if ((slot = sepstate_slot(st, w, b->handle)) && *slot >= 0)
+				v[n++] = (struct session_bytes){ .handle = *slot,
 								 .up = b->up, .down = b->down };
 		}
 		session_set_bytes_many(st->t, v, n);
@@ -127,36 +148,46 @@ int sepstate_apply(struct sepstate *st, const struct sepmsg *m)
 		sepstate_counters(st, m);
 		return 0;
 	case SEPMSG_TICK:
-		st->ticks++;
+		st->ticks[w]++;
 		return 0;
 	case SEPMSG_GONE:
-		/* The worker that announced them is dead: none of its tunnels lives. */
-		n = st->live;
+		/* The worker that announced them is dead: none of its tunnels
+		 * lives; the other workers' do. */
+		n = st->live[w];
 		for (uint32_t h = 0; h < st->max; h++)
-			sepstate_del(st, h);
+			sepstate_del(st, w, h);
 		return (int)n;
 	case SEPMSG_HELLO:
+	case SEPMSG_COOKIE:	/* passed on to the other workers; nothing kept here */
 		return 0;
 	default:
 		return -EINVAL;
 	}
 }
 
-int sepstate_proxy_handle(const struct sepstate *st, int h)
+int sepstate_proxy_handle(const struct sepstate *st, int h, unsigned *w)
 {
 	/* Rare (a DTLS state change): a scan rather than a second map. */
-	for (size_t i = 0; h >= 0 && i < st->max; i++)
-		if (st->map[i] == h)
-			return (int)i;
+	for (size_t i = 0; h >= 0 && i < st->max * st->nworkers; i++)
+		if (st->map[i] == h) {
+			*w = (unsigned)(i / st->max);
+			return (int)(i % st->max);
+		}
 	return -1;
 }
 
-size_t sepstate_sessions(const struct sepstate *st)
+size_t sepstate_sessions(const struct sepstate *st, unsigned w)
 {
-	return st->live;
+	size_t n = 0;
+
+	if (w != SEPSTATE_ALL)
+		return w < st->nworkers ? st->live[w] : 0;
+	for (unsigned i = 0; i < st->nworkers; i++)
+		n += st->live[i];
+	return n;
 }
 
-uint64_t sepstate_progress(const struct sepstate *st)
+uint64_t sepstate_progress(const struct sepstate *st, unsigned w)
 {
-	return st->ticks;
+	return w < st->nworkers ? st->ticks[w] : 0;
 }

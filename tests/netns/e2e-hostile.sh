@@ -53,8 +53,9 @@ done
 sed -i 's/^max-clients = .*/max-clients = 512/' "$LAB_DIR/ocserv/ocserv.conf"
 kill -HUP "$(cat "$LAB_DIR/ocserv/ocserv.pid")"
 conf=$(lab_mtugate_conf proxy=yes)
-# max_sessions (tunnels) below the flood: today's code counted logins against it.
-sed -i "/^\[proxy\]/a max_sessions = 2000\nlogin_max = $LOGIN_MAX\nlogin_per_source = $PER_SOURCE\nlogin_timeout = $LOGIN_TIMEOUT" "$conf"
+# max_sessions (tunnels) below the flood: today's code counted logins against it. One worker:
+# the budgets hold per worker, and the counts below are one budget's.
+sed -i "/^\[proxy\]/a max_sessions = 2000\nlogin_max = $LOGIN_MAX\nlogin_per_source = $PER_SOURCE\nlogin_timeout = $LOGIN_TIMEOUT\nworkers = 1" "$conf"
 lab_mtugated_start "$conf" || die "mtugated did not start"
 
 progress "a first login and logout: TLS contexts and caches are made once"

@@ -20,6 +20,12 @@ mg_log_has() { grep -q -- "$1" "$LAB_DIR/mtugated.log"; }
 sessions_has() { sessions_kv mtugatectl | grep -q -- "$1"; }
 sessions_ctl() { sessions_kv ip netns exec "$NS_GW" "$B/mtugatectl" -s "$LAB_MG_SOCK"; }
 children() { pgrep -P "$1" -x "$2" | head -1; }	# PARENT COMM
+# The worker that holds the proxied tunnel (with [proxy] workers above 1, one of them): the
+# owner of the accepted connection, whose local address under TPROXY is the headend's.
+tunnel_worker() {
+	n_gw ss -Htnp state established '( sport = :443 )' |
+		sed -n 's/.*"mtugated-pwork",pid=\([0-9]*\),.*/\1/p' | head -1
+}
 status_is() { grep -Eq "^$2:[[:space:]]+$3\$" "/proc/$1/status"; }	# PID FIELD VALUE
 cap_net_admin() { (( (16#$(awk '/^CapEff:/{ print $2 }' "/proc/$1/status") >> 12) & 1 )); }
 # gdb has the process call a function: its return value. gdb_call PID EXPR [STRING]: $s in
@@ -152,12 +158,15 @@ check "relay: counters reach the packet process" wait_until 3 sh -c \
 old_client=$(sessions_kv mtugatectl | sed -n 's/^session client=\([^ ]*\) group=relay .*/\1/p' | head -1)
 
 progress "kill -9 of the worker"
+worker=$(tunnel_worker)
+before=$(pgrep -P "$master" -x mtugated-pwork | sort)
+echo "the tunnel's worker: ${worker:-none} (of $(echo $before))"
+[[ -n $worker ]] || die "no worker holds the tunnel"
 kill -KILL "$worker"
 t0=$(now)
 check "the listener stays open while no worker runs (logins wait in its backlog)" lab_listening "$NS_GW" tcp 8443
-new_worker() { local w; w=$(children "$master" mtugated-pwork); [[ -n $w && $w != "$worker" ]]; }
+new_worker() { w2=$(pgrep -P "$master" -x mtugated-pwork | sort | comm -13 <(echo "$before") - | head -1); [[ -n $w2 ]]; }
 check "a new worker within 2 s" wait_until 2 new_worker
-w2=$(children "$master" mtugated-pwork)
 echo "worker $worker replaced by ${w2:-none} after $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }') s"
 old_gone() { [[ -n $old_client ]] && ! sessions_ctl | grep -qF "client=$old_client "; }
 check "the old session is gone from sessions" wait_until 2 old_gone

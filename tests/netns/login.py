@@ -2,7 +2,7 @@
 """An AnyConnect login as a SAML client makes it, for e2e-logins.sh (run in the client namespace):
 
   login.py HOST PORT USER PASS GROUP [--alpn P1,P2] [--saml BYTES] [--push-wait SECS]
-                                     [--think SECS]
+                                     [--think SECS] [--hold] [--connects N]
 
 On one TLS connection (offering ALPN protocols when asked, as AnyConnect does): the aggregate-auth
 init POST, then the group and username, then the password in an auth-reply whose form body also
@@ -10,7 +10,10 @@ carries a SAMLResponse-like base64 field of BYTES bytes (what a SAML login POSTs
 browser); with --push-wait, that POST asks the lab's ASA shim (X-Lab-Push-Wait) to hold its answer
 SECS seconds, as a headend waiting on an MFA push approval does; with --think, the client waits
 SECS seconds before it (a user in the browser or typing: the connection is in the client's hands). Then, on a new connection as openconnect does, CONNECT with the session cookie. Exits 0
-and prints one line when the headend answered the CONNECT with 200 CONNECTED.
+and prints one line when the headend answered the CONNECT with 200 CONNECTED; with --hold, prints it
+and keeps the tunnel open (answering the headend's DPD) until the connection ends or a signal. With
+--connects N, N tunnels one after the other with that cookie (each closed without a BYE before the
+next, as a client that lost its connection reconnects), held: the last.
 """
 import argparse
 import base64
@@ -93,6 +96,8 @@ def main():
     ap.add_argument('--saml', type=int, default=0, metavar='BYTES')
     ap.add_argument('--push-wait', type=int, default=0, metavar='SECS')
     ap.add_argument('--think', type=float, default=0, metavar='SECS')
+    ap.add_argument('--hold', action='store_true')
+    ap.add_argument('--connects', type=int, default=1)
     a = ap.parse_args()
     port, group = int(a.port), a.group.encode()
     alpn = [p for p in a.alpn.split(',') if p]
@@ -130,26 +135,54 @@ def main():
         return 1
     negotiated = s.selected_alpn_protocol()
     s.close()
-    c = tls(a.host, port, alpn)
-    c.sendall(b'CONNECT /CSCOSSLC/tunnel HTTP/1.1\r\nHost: ' + a.host.encode() + b'\r\n'
-              b'User-Agent: Open AnyConnect VPN Agent v9.01\r\nCookie: webvpn=' + cookies[b'webvpn'] +
-              b'\r\nX-CSTP-Version: 1\r\nX-CSTP-Hostname: saml-client\r\nX-CSTP-MTU: 1400\r\n'
-              b'X-CSTP-Address-Type: IPv6,IPv4\r\nX-CSTP-Base-MTU: 1500\r\n\r\n')
-    cr = Reader(c)
-    while b'\r\n\r\n' not in cr.buf:
-        cr.more()
-    status = cr.buf.split(b'\r\n', 1)[0]
+    for i in range(a.connects):
+        if i:
+            c.close()
+        c = tls(a.host, port, alpn)
+        c.sendall(b'CONNECT /CSCOSSLC/tunnel HTTP/1.1\r\nHost: ' + a.host.encode() + b'\r\n'
+                  b'User-Agent: Open AnyConnect VPN Agent v9.01\r\nCookie: webvpn=' +
+                  cookies[b'webvpn'] + b'\r\nX-CSTP-Version: 1\r\nX-CSTP-Hostname: saml-client\r\n'
+                  b'X-CSTP-MTU: 1400\r\nX-CSTP-Address-Type: IPv6,IPv4\r\nX-CSTP-Base-MTU: 1500\r\n\r\n')
+        cr = Reader(c)
+        while b'\r\n\r\n' not in cr.buf:
+            cr.more()
+        status = cr.buf.split(b'\r\n', 1)[0]
+        if not status.startswith(b'HTTP/1.1 200'):
+            break
     addr = re.search(rb'(?im)^x-cstp-address:\s*(\S+)', cr.buf)
     took = time.monotonic() - t0
-    c.close()
     if not status.startswith(b'HTTP/1.1 200'):
+        c.close()
         print('login: CONNECT answered %s' % status.decode())
         return 1
     print('login ok: largest POST %d bytes, ALPN offered %s, selected %s, longest answer wait '
-          '%.1f s, CONNECT %s, address %s, %.1f s' %
+          '%.1f s, CONNECT %s, address %s, %.1f s, local port %d' %
           (sent, ','.join(alpn) or 'none', negotiated, max(waits), status.decode(),
-           addr.group(1).decode() if addr else '?', took))
+           addr.group(1).decode() if addr else '?', took, c.getsockname()[1]), flush=True)
+    if a.hold:
+        hold(c, cr.buf.split(b'\r\n\r\n', 1)[1])
+    c.close()
     return 0
+
+
+def hold(c, buf):
+    """CSTP records until the tunnel ends: a DPD request (type 3) gets its response (type 4)."""
+    c.settimeout(None)
+    while True:
+        while len(buf) >= 8:
+            n = 8 + (buf[4] << 8 | buf[5])
+            if len(buf) < n:
+                break
+            if buf[6] == 3:
+                c.sendall(b'STF\x01\x00\x00\x04\x00')
+            buf = buf[n:]
+        try:
+            data = c.recv(65536)
+        except OSError:
+            return
+        if not data:
+            return
+        buf += data
 
 
 if __name__ == '__main__':

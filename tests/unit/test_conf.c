@@ -311,6 +311,7 @@ static void test_conf_defaults(void)
 	CHECK_INT(c.proxy.handshake_timeout, 30);
 	CHECK_INT(c.proxy.idle_timeout, 300);
 	CHECK_INT(c.proxy.route_table, 100);
+	CHECK_INT(c.proxy.workers, 0);
 	CHECK(!c.proxy.insecure_upstream);
 	CHECK_STR(c.proxy.upstream_name, "");
 
@@ -364,6 +365,7 @@ static void test_conf_full(void)
 	CHECK_INT(c.proxy.handshake_timeout, 3600);
 	CHECK_INT(c.proxy.idle_timeout, 86400);
 	CHECK_INT(c.proxy.route_table, 4242);
+	CHECK_INT(c.proxy.workers, 64);
 
 	CHECK_INT(conf_load(&c, "tests/conf/daemon/good-quirks.conf", &d), 0);
 	CHECK_STR(c.daemon.user, "");

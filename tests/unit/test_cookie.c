@@ -157,6 +157,53 @@ static void test_table(void)
 	cookie_table_free(t);
 }
 
+/* Another worker's changes, applied: the same group, user and first MTUs
+ * as where they happened; a tunnel elsewhere counts a reconnect here and
+ * holds nothing; an end drops it. */
+static void test_apply(void)
+{
+	struct cookie_table *t = cookie_table_new(4);
+	struct cookie_event ev = { .op = COOKIE_OP_BIND };
+	struct cookie_entry *e;
+	time_t now = 2000000;
+
+	CHECK(t != NULL);
+	if (!t)
+		return;
+	hash_of(ev.hash, 9);
+	strcpy(ev.group, "relay");
+	strcpy(ev.user, "alice");
+	cookie_apply(t, &ev, now);
+	CHECK((e = cookie_find(t, ev.hash, now)) && !strcmp(e->group, "relay") &&
+	      !strcmp(e->user, "alice") && !e->mtu && !e->tunnels);
+	ev.op = COOKIE_OP_TUNNEL;
+	ev.mtu = 1380;
+	ev.dtls_mtu = 1418;
+	cookie_apply(t, &ev, now + 10);
+	CHECK((e = cookie_find(t, ev.hash, now)) && e->mtu == 1380 && e->dtls_mtu == 1418 &&
+	      !e->reconnects && !e->tunnels && e->expires == now + 10 + COOKIE_TTL);
+	/* A second tunnel of the session: a reconnect; its MTUs stay the first's. */
+	ev.mtu = 1300;
+	cookie_apply(t, &ev, now + 20);
+	CHECK((e = cookie_find(t, ev.hash, now)) && e->mtu == 1380 && e->reconnects == 1);
+	/* A tunnel in another group (its login went by another way): bound anew. */
+	strcpy(ev.group, "tlsonly");
+	cookie_apply(t, &ev, now + 30);
+	CHECK((e = cookie_find(t, ev.hash, now)) && !strcmp(e->group, "tlsonly") &&
+	      e->mtu == 1300 && !e->reconnects);
+	/* A tunnel of a session this worker never heard of: known from here. */
+	hash_of(ev.hash, 10);
+	cookie_apply(t, &ev, now);
+	CHECK((e = cookie_find(t, ev.hash, now)) && e->mtu == 1300 && !strcmp(e->user, "alice"));
+	ev.op = COOKIE_OP_END;
+	cookie_apply(t, &ev, now);
+	CHECK(cookie_find(t, ev.hash, now) == NULL);
+	CHECK_INT(cookie_count(t), 1);
+	cookie_apply(t, &ev, now);	/* unknown: nothing */
+	CHECK_INT(cookie_count(t), 1);
+	cookie_table_free(t);
+}
+
 static void test_file(void)
 {
 	struct cookie_table *t = cookie_table_new(8), *u = cookie_table_new(8), *v = cookie_table_new(1);
@@ -289,6 +336,7 @@ int main(void)
 	test_values();
 	test_heads();
 	test_table();
+	test_apply();
 	test_file();
 	test_statefile();
 	return t_done("test_cookie");

@@ -104,6 +104,46 @@ static void test_session_roundtrip(void)
 	CHECK_STR(out.info.group, "");
 }
 
+/* A session cookie's change travels whole; anything out of bounds is refused. */
+static void test_cookie_msg(void)
+{
+	static struct sepmsg m, out;
+	size_t n;
+
+	memset(&m, 0, sizeof(m));
+	m.type = SEPMSG_COOKIE;
+	m.cookie.op = COOKIE_OP_TUNNEL;
+	memset(m.cookie.hash, 0xa5, sizeof(m.cookie.hash));
+	strcpy(m.cookie.group, "relay");
+	strcpy(m.cookie.user, "h:0123abcd");
+	m.cookie.mtu = 1380;
+	m.cookie.dtls_mtu = 1418;
+	CHECK((n = sepmsg_encode(&m, buf, sizeof(buf))) > 0);
+	CHECK_INT(sepmsg_decode(buf, n, &out), 0);
+	CHECK_INT(out.type, SEPMSG_COOKIE);
+	CHECK_INT(out.cookie.op, COOKIE_OP_TUNNEL);
+	CHECK_MEM(out.cookie.hash, m.cookie.hash, sizeof(m.cookie.hash));
+	CHECK_STR(out.cookie.group, "relay");
+	CHECK_STR(out.cookie.user, "h:0123abcd");
+	CHECK_INT(out.cookie.mtu, 1380);
+	CHECK_INT(out.cookie.dtls_mtu, 1418);
+	for (size_t cut = 0; cut < n; cut++)
+		CHECK_INT(sepmsg_decode(buf, cut, &out), -EINVAL);
+	/* An unknown op, a control character in the group: refused. */
+	buf[4] = 9;
+	CHECK_INT(sepmsg_decode(buf, n, &out), -EINVAL);
+	buf[4] = COOKIE_OP_END;
+	CHECK_INT(sepmsg_decode(buf, n, &out), 0);
+	buf[4 + 1 + 32 + 1] = '\n';
+	CHECK_INT(sepmsg_decode(buf, n, &out), -EINVAL);
+	m.cookie.op = 0;
+	CHECK_INT(sepmsg_encode(&m, buf, sizeof(buf)), 0);
+	m.cookie.op = COOKIE_OP_BIND;
+	m.cookie.mtu = 70000;
+	CHECK_INT(sepmsg_encode(&m, buf, sizeof(buf)), 0);
+	CHECK_STR(sepmsg_type_str(SEPMSG_COOKIE), "cookie");
+}
+
 static void test_other_types(void)
 {
 	static struct sepmsg m, out;
@@ -325,26 +365,28 @@ static void test_state(void)
 	static struct counters c;
 	struct session_table *t = session_table_new(4);
 	struct policy_box *box = one_group_box("relay", 5);
-	struct sepstate *st = sepstate_new(t, 4, &c, box);
+	struct sepstate *st = sepstate_new(t, 4, 1, &c, box);
 	struct strbuf out = { 0 };
 	char name[64] = "";
+	unsigned w = 9;
 
 	CHECK(st != NULL);
 	memset(&m, 0, sizeof(m));
 	m.type = SEPMSG_SESSION_ADD;
 	m.info = full_info(AF_INET);
 	m.handle = 3;
-	CHECK_INT(sepstate_apply(st, &m), 0);
+	CHECK_INT(sepstate_apply(st, 0, &m), 0);
 	CHECK(session_group_by_id(t, m.info.id, 32, name, sizeof(name)));
-	CHECK_INT(sepstate_proxy_handle(st, 0), 3);	/* our first slot is the proxy's 3 */
-	CHECK_INT(sepstate_proxy_handle(st, 1), -1);
+	CHECK_INT(sepstate_proxy_handle(st, 0, &w), 3);	/* our first slot is the proxy's 3 */
+	CHECK_INT(w, 0);
+	CHECK_INT(sepstate_proxy_handle(st, 1, &w), -1);
 	CHECK_STR(name, "relay");
 	/* The same handle again: the older entry goes, one session stays. */
-	CHECK_INT(sepstate_apply(st, &m), 0);
+	CHECK_INT(sepstate_apply(st, 0, &m), 0);
 	CHECK_INT(session_count(t), 1);
-	CHECK_INT(sepstate_sessions(st), 1);
+	CHECK_INT(sepstate_sessions(st, SEPSTATE_ALL), 1);
 	m.handle = 4;	/* past the proxy's table */
-	CHECK_INT(sepstate_apply(st, &m), -EINVAL);
+	CHECK_INT(sepstate_apply(st, 0, &m), -EINVAL);
 	CHECK_INT(session_count(t), 1);
 
 	memset(&m, 0, sizeof(m));
@@ -353,7 +395,7 @@ static void test_state(void)
 	m.bytes[0] = (struct sepmsg_bytes){ .handle = 3, .up = 111, .down = 222 };
 	m.bytes[1] = (struct sepmsg_bytes){ .handle = 2, .up = 1, .down = 1 };	/* none */
 	m.bytes[2] = (struct sepmsg_bytes){ .handle = 99999, .up = 1, .down = 1 };
-	CHECK_INT(sepstate_apply(st, &m), 0);
+	CHECK_INT(sepstate_apply(st, 0, &m), 0);
 	session_format(t, &out);
 	CHECK(out.buf && strstr(out.buf, "bytes_in=111 bytes_out=222"));
 	strbuf_free(&out);
@@ -363,31 +405,31 @@ static void test_state(void)
 	m.n = 1;
 	m.ctr[0] = (struct sepmsg_ctr){ .field = 0, .delta = 7 };
 	strcpy(m.group, "relay");
-	CHECK_INT(sepstate_apply(st, &m), 0);
+	CHECK_INT(sepstate_apply(st, 0, &m), 0);
 	CHECK_INT(ctr_get(&c.g[5].packets), 7);
 	strcpy(m.group, "nosuch");	/* no slot taken, nothing counted */
-	CHECK_INT(sepstate_apply(st, &m), 0);
+	CHECK_INT(sepstate_apply(st, 0, &m), 0);
 	m.group[0] = '\0';
 	m.ctr[0].field = (uint16_t)(offsetof(struct counters, not_diverted) / sizeof(ctr));
-	CHECK_INT(sepstate_apply(st, &m), 0);
-	CHECK_INT(sepstate_apply(st, &m), 0);
+	CHECK_INT(sepstate_apply(st, 0, &m), 0);
+	CHECK_INT(sepstate_apply(st, 0, &m), 0);
 	CHECK_INT(ctr_get(&c.not_diverted), 14);
 	CHECK_INT(ctr_get(&c.g[5].packets), 7);
 
 	memset(&m, 0, sizeof(m));
 	m.type = SEPMSG_TICK;
-	CHECK_INT(sepstate_apply(st, &m), 0);
-	CHECK_INT(sepstate_progress(st), 1);
+	CHECK_INT(sepstate_apply(st, 0, &m), 0);
+	CHECK_INT(sepstate_progress(st, 0), 1);
 	m.type = SEPMSG_GONE;
 	m.pid = 77;
-	CHECK_INT(sepstate_apply(st, &m), 1);
+	CHECK_INT(sepstate_apply(st, 0, &m), 1);
 	CHECK_INT(session_count(t), 0);
 	CHECK(!session_group_by_id(t, full_info(AF_INET).id, 32, name, sizeof(name)));
 	m.type = SEPMSG_SESSION_DEL;
 	m.handle = 3;	/* already gone: nothing */
-	CHECK_INT(sepstate_apply(st, &m), 0);
+	CHECK_INT(sepstate_apply(st, 0, &m), 0);
 	m.type = SEPMSG_RELOAD;	/* never from the proxy */
-	CHECK_INT(sepstate_apply(st, &m), -EINVAL);
+	CHECK_INT(sepstate_apply(st, 0, &m), -EINVAL);
 
 	/* A reconnect predicted here (DTLS failed, adapter MTU over the TLS MTU):
 	 * the session's next tunnel confirms it, in its group's counter. */
@@ -403,18 +445,92 @@ static void test_state(void)
 		m.info.since = 1000;
 		m.info.reconnects = 0;
 		m.handle = 1;
-		CHECK_INT(sepstate_apply(st, &m), 0);
+		CHECK_INT(sepstate_apply(st, 0, &m), 0);
 		CHECK_INT(session_sweep(t, 1030, ev, 2), 1);
 		CHECK(ev[0].predicted);
 		m.handle = 2;
 		m.info.reconnects = 1;
 		m.info.since = 1060;
-		CHECK_INT(sepstate_apply(st, &m), 1);	/* 1: as predicted (logged) */
+		CHECK_INT(sepstate_apply(st, 0, &m), 1);	/* 1: as predicted (logged) */
 		CHECK_INT(ctr_get(&c.g[5].reconnects_as_predicted), 1);
 		m.handle = 0;	/* once per prediction */
-		CHECK_INT(sepstate_apply(st, &m), 0);
+		CHECK_INT(sepstate_apply(st, 0, &m), 0);
 		CHECK_INT(ctr_get(&c.g[5].reconnects_as_predicted), 1);
 	}
+	sepstate_free(st);
+	session_table_free(t);
+	policy_box_free(box);
+}
+
+/* Two workers: the same handle from each is two sessions; a worker's death
+ * forgets its own only; ticks are counted per worker (the watchdog wants
+ * every one to turn); both workers' counters add up in one set. */
+static void test_state_workers(void)
+{
+	static struct sepmsg m;
+	static struct counters c;
+	struct session_table *t = session_table_new(8);
+	struct policy_box *box = one_group_box("relay", 2);
+	struct sepstate *st = sepstate_new(t, 4, 2, &c, box);
+	struct session_info a = full_info(AF_INET), b = full_info(AF_INET6);
+	char name[64];
+	unsigned w = 9;
+
+	CHECK(st != NULL);
+	b.id[0] ^= 0xff;	/* another tunnel */
+	memset(&m, 0, sizeof(m));
+	m.type = SEPMSG_SESSION_ADD;
+	m.handle = 1;
+	m.info = a;
+	CHECK_INT(sepstate_apply(st, 0, &m), 0);
+	m.info = b;
+	CHECK_INT(sepstate_apply(st, 1, &m), 0);
+	CHECK_INT(session_count(t), 2);
+	CHECK_INT(sepstate_sessions(st, 0), 1);
+	CHECK_INT(sepstate_sessions(st, 1), 1);
+	CHECK_INT(sepstate_sessions(st, SEPSTATE_ALL), 2);
+	CHECK_INT(sepstate_apply(st, 2, &m), -EINVAL);	/* no third worker */
+	CHECK_INT(sepstate_sessions(st, 2), 0);
+	/* Our handles lead back to the worker and its handle. */
+	CHECK_INT(sepstate_proxy_handle(st, 1, &w), 1);
+	CHECK_INT(w, 1);
+	CHECK_INT(sepstate_proxy_handle(st, 0, &w), 1);
+	CHECK_INT(w, 0);
+	/* Worker 1 ends handle 1: worker 0's handle 1 stays. */
+	m.type = SEPMSG_SESSION_DEL;
+	CHECK_INT(sepstate_apply(st, 1, &m), 0);
+	CHECK_INT(session_count(t), 1);
+	CHECK(session_group_by_id(t, a.id, 32, name, sizeof(name)));
+	m.type = SEPMSG_SESSION_ADD;
+	CHECK_INT(sepstate_apply(st, 1, &m), 0);
+	/* Counters: increments from both add up. */
+	memset(&m, 0, sizeof(m));
+	m.type = SEPMSG_COUNTERS;
+	m.n = 1;
+	m.ctr[0] = (struct sepmsg_ctr){ .field = 0, .delta = 3 };
+	strcpy(m.group, "relay");
+	CHECK_INT(sepstate_apply(st, 0, &m), 0);
+	m.ctr[0].delta = 4;
+	CHECK_INT(sepstate_apply(st, 1, &m), 0);
+	CHECK_INT(ctr_get(&c.g[2].packets), 7);
+	/* Ticks per worker. */
+	memset(&m, 0, sizeof(m));
+	m.type = SEPMSG_TICK;
+	CHECK_INT(sepstate_apply(st, 1, &m), 0);
+	CHECK_INT(sepstate_apply(st, 1, &m), 0);
+	CHECK_INT(sepstate_progress(st, 0), 0);
+	CHECK_INT(sepstate_progress(st, 1), 2);
+	CHECK_INT(sepstate_progress(st, 7), 0);
+	/* Worker 0 dies: its one session goes, worker 1's stays. */
+	m.type = SEPMSG_GONE;
+	m.pid = 42;
+	CHECK_INT(sepstate_apply(st, 0, &m), 1);
+	CHECK_INT(session_count(t), 1);
+	CHECK(!session_group_by_id(t, a.id, 32, name, sizeof(name)));
+	CHECK(session_group_by_id(t, b.id, 32, name, sizeof(name)));
+	CHECK_INT(sepstate_sessions(st, SEPSTATE_ALL), 1);
+	CHECK_INT(sepstate_apply(st, 1, &m), 1);
+	CHECK_INT(session_count(t), 0);
 	sepstate_free(st);
 	session_table_free(t);
 	policy_box_free(box);
@@ -474,7 +590,9 @@ static void test_hooks(void)
 int main(void)
 {
 	test_hooks();
+	test_cookie_msg();
 	test_state();
+	test_state_workers();
 	test_session_roundtrip();
 	test_other_types();
 	test_hostile();
