@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -71,6 +72,7 @@ struct child {
 	int lfds[PRIVSEP_MAX][2];	/* each worker's listeners (SO_REUSEPORT) */
 	int anns[PRIVSEP_MAX], fdqs[PRIVSEP_MAX];	/* the proxy's ends */
 	struct tls_ctx *tls;
+	uint8_t user_key[16];	/* the usernames' hashes: one key, drawn by the master */
 	/* master */
 	pid_t pid[PRIVSEP_MAX];		/* 0: none running */
 	uint64_t started[PRIVSEP_MAX], due[PRIVSEP_MAX];	/* ms: its start, its next */
@@ -386,6 +388,7 @@ static void worker_main(struct child *c)
 	/* Worker 0 writes the cookies' file; the others' tables are alike. */
 	if (c->n > 1)
 		proxy_share_cookies(c->proxy, worker_cookie, c, c->idx == 0);
+	proxy_user_key(c->proxy, c->user_key, sizeof(c->user_key));
 	/* The master's copy of the policy is the one of the start. */
 	if (c->respawned[c->idx])
 		worker_reload(c);
@@ -513,6 +516,10 @@ static void master_main(struct child *c)
 	 * inherits this context, so a client resumes on any of them. */
 	if (!(c->tls = tls_ctx_new(&c->conf, err, sizeof(err)))) {
 		log_error("proxy: %s", err);
+		_exit(1);
+	}
+	if (getrandom(c->user_key, sizeof(c->user_key), 0) != (ssize_t)sizeof(c->user_key)) {
+		log_warn("proxy: getrandom: no key for the usernames' hashes");
 		_exit(1);
 	}
 	if (c->conf.proxy.insecure_upstream)

@@ -464,6 +464,12 @@ void proxy_share_cookies(struct proxy *p, void (*fn)(void *arg, const struct coo
 	p->cookie_saver = save;
 }
 
+void proxy_user_key(struct proxy *p, const uint8_t *key, size_t len)
+{
+	if (len == sizeof(p->env.user_key))
+		memcpy(p->env.user_key, key, len);
+}
+
 void proxy_cookie_apply(struct proxy *p, const struct cookie_event *ev)
 {
 	cookie_apply(p->cookies, ev, time(NULL));

@@ -48,6 +48,10 @@ void proxy_reloaded(struct proxy *p, const struct conf *nc);
  * Before proxy_run(). */
 void proxy_share_cookies(struct proxy *p, void (*fn)(void *arg, const struct cookie_event *ev),
 			 void *arg, bool save);
+/* The key of the usernames' hashes ([daemon] log_users = hash; 16 bytes),
+ * one for every worker so that a name hashes alike on each; by default a
+ * random key of this process's own. */
+void proxy_user_key(struct proxy *p, const uint8_t *key, size_t len);
 /* Another worker's change, into this one's table. */
 void proxy_cookie_apply(struct proxy *p, const struct cookie_event *ev);
 

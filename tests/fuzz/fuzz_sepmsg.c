@@ -42,6 +42,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 	if (m.info.client.ss_family != 0 && m.info.client.ss_family != AF_INET &&
 	    m.info.client.ss_family != AF_INET6)
 		abort();
+	check_str(m.cookie.group, sizeof(m.cookie.group));
+	check_str(m.cookie.user, sizeof(m.cookie.user));
+	if (m.type == SEPMSG_COOKIE && (m.cookie.op < COOKIE_OP_BIND || m.cookie.op > COOKIE_OP_LAST ||
+					m.cookie.mtu > 65535 || m.cookie.dtls_mtu > 65535))
+		abort();
 	if (m.type == SEPMSG_COUNTERS)
 		for (size_t i = 0; i < m.n; i++)
 			if (m.ctr[i].field >= sepmsg_ctr_fields(m.group))
@@ -52,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 	    again.handle != m.handle || strcmp(again.group, m.group) ||
 	    strcmp(again.info.group, m.info.group) || again.info.id_len != m.info.id_len ||
 	    memcmp(again.info.id, m.info.id, m.info.id_len) || again.pid != m.pid ||
-	    again.tick != m.tick)
+	    again.tick != m.tick || memcmp(&again.cookie, &m.cookie, sizeof(m.cookie)))
 		abort();
 	return 0;
 }
