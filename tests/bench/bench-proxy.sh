@@ -41,7 +41,8 @@
 # Environment: BENCH_PROXY_SECONDS (bulk run, 3), BENCH_PROXY_ROUNDS (3),
 # BENCH_PROXY_BULK_SIZE (inner packet size of the bulk runs, 1400),
 # BENCH_PROXY_HS_SECONDS (3), BENCH_PROXY_HS_CONC (16), BENCH_PROXY_IDLE (1000),
-# BENCH_PROXY_CONCURRENT (5000), BENCH_PROXY_PARTS (the parts to run, all by default:
+# BENCH_PROXY_CONCURRENT (5000), BENCH_PROXY_WORKERS ([proxy] workers, 0: one per online CPU,
+# the default), BENCH_PROXY_PARTS (the parts to run, all by default:
 # "memory concurrent bulk handshake resume").
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -102,6 +103,7 @@ certificate = $tmp/headend.crt
 private_key = $tmp/headend.key
 upstream_ca = $tmp/ca.crt
 idle_timeout = 3600
+workers = ${BENCH_PROXY_WORKERS:-0}
 CONF
 # relay: the proxy rewrites every CONNECT answer (X-DTLS-MTU 1418 -> 1380).
 cat >"$tmp/groups.d/bench.conf" <<GRP

@@ -39,7 +39,9 @@ tunnel_works() { # GROUP
 
 lab_up asa_mtus dtls_block=tlsonly:drop
 group_mtu=$(lab_tls_mtu)
-conf=$(lab_mtugate_conf proxy=yes)
+# One worker where a tunnel resumes the headend session an earlier one left: each worker keeps
+# its own cache (docs/proxy.md); e2e-pworkers runs several.
+conf=$(lab_mtugate_conf proxy=yes proxy.workers=1)
 
 progress "a world-readable private key is refused with a clear error"
 install -m 0644 "$LAB_KEY" "$LAB_DIR/mtugate/open.key"
@@ -146,7 +148,7 @@ lab_down
 lab_up dtls-psk
 # With mtugate's marks moved (mark_mask 0x7f0000): TPROXY's mark is 0x100000,
 # its local routes in table 4242 (route_table).
-conf=$(lab_mtugate_conf proxy=yes queues.mark_mask=0x7f0000 proxy.route_table=4242)
+conf=$(lab_mtugate_conf proxy=yes queues.mark_mask=0x7f0000 proxy.route_table=4242 proxy.workers=1)
 lab_mtugated_start "$conf" || die "mtugated did not start (PSK lab)"
 check "psk: the TPROXY routing rule uses mark_mask's bit (0x100000) and table 4242" bash -c \
 	"ip netns exec $NS_GW ip rule | grep -q 'fwmark 0x100000/0x100000 lookup 4242' &&
