@@ -1,5 +1,6 @@
 #include "conf/deploy.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <linux/netfilter.h>
@@ -610,6 +611,55 @@ int deploy_listener_dropped(const char *listing, unsigned port, int nft)
 							       NULL }) &&
 	       deploy_line_has(listing, (const char *const[]){ "-A MTUGATE_PROXY ", dport,
 							       "--dst-type LOCAL", "-j DROP", NULL });
+}
+
+/* A /proc/net/tcp address ("0100007F" on x86 for 127.0.0.1; IPv6 four such
+ * words) into bytes: each word is the kernel's memory read as a u32. */
+static int deploy_proc_addr(const char *hex, uint8_t *out)
+{
+	size_t n = strlen(hex), w;
+
+	if (n != 8 && n != 32)
+		return -1;
+	for (w = 0; w < n / 8; w++) {
+		char word[9];
+		uint32_t v;
+
+		memcpy(word, hex + 8 * w, 8);
+		word[8] = '\0';
+		v = (uint32_t)strtoul(word, NULL, 16);
+		memcpy(out + 4 * w, &v, 4);
+	}
+	return n == 8 ? AF_INET : AF_INET6;
+}
+
+int deploy_listener_open(const char *proc, unsigned port, char *addr, size_t cap)
+{
+	static const uint8_t lo6[16] = { [15] = 1 };
+	const char *s;
+	size_t n;
+
+	while (deploy_next_line(&proc, &s, &n)) {
+		char line[256], hex[40];
+		unsigned lport, state;
+		uint8_t a[16];
+		int fam;
+
+		if (n >= sizeof(line))
+			continue;
+		memcpy(line, s, n);
+		line[n] = '\0';
+		/* "  sl  local_address rem_address   st ...": 0A is TCP_LISTEN. */
+		if (sscanf(line, " %*u: %39[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x", hex, &lport, &state) != 3 ||
+		    state != 0x0a || lport != port || (fam = deploy_proc_addr(hex, a)) < 0)
+			continue;
+		if ((fam == AF_INET && a[0] == 127) || (fam == AF_INET6 && !memcmp(a, lo6, 16)))
+			continue;
+		if (!inet_ntop(fam, a, addr, (socklen_t)cap) && cap)
+			addr[0] = '\0';
+		return 1;
+	}
+	return 0;
 }
 
 uint64_t deploy_queue_packets(const char *save, int first, int last)

@@ -59,6 +59,13 @@ unsigned deploy_dtls_mtu_fit(unsigned mtu, unsigned egress, int ipv6);
  * PREROUTING; nft: `nft list table inet mtugate`'s fib rule. */
 int deploy_listener_dropped(const char *listing, unsigned port, int nft);
 
+/* A listening TCP socket on port bound to anything but loopback (the
+ * wildcard included), in /proc/net/tcp and /proc/net/tcp6 text (addresses
+ * as the kernel prints them: 32-bit words in this host's byte order): 1
+ * with its address's text form in addr, else 0. The proxy's listeners are
+ * on 127.0.0.1 and ::1 (proxy/listen.c); any other reaches it from outside. */
+int deploy_listener_open(const char *proc, unsigned port, char *addr, size_t cap);
+
 /* The packets the NFQUEUE rules of an `iptables-save -c` listing sent to the
  * queues first..last (a --queue-num inside the range, or a --queue-balance
  * of exactly that range): what the kernel queued or, fail-open, let by. */

@@ -344,15 +344,19 @@ static void rules_ipt_proxy(const struct rules_out *r)
 
 	if (!rules_need_proxy(c, r->family))
 		return;
-	strbuf_printf(r->out, "# TLS proxy intake: the proxy's own sockets first, then TPROXY\n");
+	strbuf_printf(r->out, "# TLS proxy intake: direct connections to the listener dropped, the proxy's"
+		      " own sockets, then TPROXY\n");
+	/* What TPROXY diverts keeps the headend's address: a packet to the listener's
+	 * port on a local address came directly, and would have the proxy connect
+	 * to itself. The loopback listener already keeps other hosts out: this
+	 * drop stays, in depth (an old wildcard listener, a DNAT to loopback).
+	 * Before the socket match, which takes the loopback listener (it skips
+	 * only wildcard ones) for a packet to 127.0.0.1:listen_port. */
+	strbuf_printf(r->out, "-A MTUGATE_PROXY -p tcp --dport %u -m addrtype --dst-type LOCAL -j DROP\n",
+		      c->proxy.listen_port);
 	strbuf_printf(r->out, "-A MTUGATE_PROXY -p tcp -m socket --transparent -j MARK --set-xmark 0x%x/0x%x\n",
 		      mk->proxy, mk->proxy);
 	strbuf_printf(r->out, "-A MTUGATE_PROXY -p tcp -m socket --transparent -j RETURN\n");
-	/* What TPROXY diverts keeps the headend's address: a packet to the listener's
-	 * port on a local address reached it directly, and would have the proxy
-	 * connect to itself. */
-	strbuf_printf(r->out, "-A MTUGATE_PROXY -p tcp --dport %u -m addrtype --dst-type LOCAL -j DROP\n",
-		      c->proxy.listen_port);
 	for (i = 0; i < policy_count(r->p); i++) {
 		const struct group *g = policy_group(r->p, i);
 		size_t k;
@@ -368,9 +372,10 @@ static void rules_ipt_proxy(const struct rules_out *r)
 	for (i = 0; i < c->headend.naddr; i++) {
 		if (c->headend.addr[i].family != r->family)
 			continue;
-		strbuf_printf(r->out, "-A MTUGATE_PROXY -d %s -p tcp --dport %u -j TPROXY --on-port %u"
-			      " --tproxy-mark 0x%x/0x%x\n",
+		strbuf_printf(r->out, "-A MTUGATE_PROXY -d %s -p tcp --dport %u -j TPROXY --on-ip %s"
+			      " --on-port %u --tproxy-mark 0x%x/0x%x\n",
 			      rules_addr(conf_headend_public(c, i), buf, sizeof(buf)), c->headend.tls_port,
+			      r->family == AF_INET6 ? RULES_PROXY_ON6 : RULES_PROXY_ON4,
 			      c->proxy.listen_port, mk->proxy, mk->proxy);
 	}
 }
@@ -760,12 +765,13 @@ static void rules_nft_proxy(const struct conf *c, const struct policy *p, struct
 	if (!c->proxy.enable || !c->headend.naddr)
 		return;
 	strbuf_printf(out, "\tchain proxy {\n");
-	/* The proxy's own connections, as iptables' socket match does: not its
+	/* The listener's port on a local address: reached directly, not diverted.
+	 * First: the socket rule below takes the loopback listener. */
+	strbuf_printf(out, "\t\tfib daddr type local tcp dport %u drop\n", c->proxy.listen_port);
+	/* The proxy's own connections, as iptables' socket match does: not a
 	 * wildcard listener, which would take any forwarded TCP to its port. */
 	strbuf_printf(out, "\t\tmeta l4proto tcp socket transparent 1 socket wildcard 0"
 		      " meta mark set meta mark | 0x%x return\n", mk->proxy);
-	/* The listener's port on a local address: reached directly, not diverted. */
-	strbuf_printf(out, "\t\tfib daddr type local tcp dport %u drop\n", c->proxy.listen_port);
 	/* Only what TPROXY would take: prerouting's other rules see every client. */
 	for (i = 0; i < policy_count(p); i++) {
 		const struct group *g = policy_group(p, i);
@@ -781,9 +787,11 @@ static void rules_nft_proxy(const struct conf *c, const struct policy *p, struct
 		const char *ip = rules_nft_ip(c->headend.addr[i].family);
 
 		strbuf_printf(out, "\t\t%s daddr %s tcp dport %u meta mark set meta mark | 0x%x"
-			      " tproxy %s to :%u accept\n", ip,
+			      " tproxy %s to %s:%u accept\n", ip,
 			      rules_addr(conf_headend_public(c, i), buf, sizeof(buf)),
-			      c->headend.tls_port, mk->proxy, ip, c->proxy.listen_port);
+			      c->headend.tls_port, mk->proxy, ip,
+			      c->headend.addr[i].family == AF_INET6 ? "[" RULES_PROXY_ON6 "]" :
+			      RULES_PROXY_ON4, c->proxy.listen_port);
 	}
 	strbuf_printf(out, "\t}\n");
 }

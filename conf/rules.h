@@ -15,6 +15,11 @@ struct strbuf;
  * it). Kept clear of clamp/dtls.h's DTLS_MARK_MASK. */
 #define RULES_PROXY_MARK 0x100u
 
+/* Where TPROXY sends a diverted login (--on-ip): the proxy's listeners are
+ * bound to loopback (proxy/listen.c), which nothing outside can reach. */
+#define RULES_PROXY_ON4 "127.0.0.1"
+#define RULES_PROXY_ON6 "::1"
+
 /* One restore file for family (AF_INET: iptables, AF_INET6: ip6tables):
  * MTUGATE_* chains in the mangle (and, for DTLS port normalization, nat)
  * table, flushed before they are filled, so re-applying replaces them; the

@@ -486,6 +486,42 @@ static void check_listener(struct check *k)
 	strbuf_free(&input);
 }
 
+/* The proxy listens on loopback (proxy/listen.c): only TPROXY's --on-ip
+ * reaches it. A listener on its port bound elsewhere (a daemon from before,
+ * another program) takes connections from anyone who routes to this host;
+ * route_localnet lets 127/8 in from other devices, where a DNAT to
+ * loopback could then reach it. */
+static void check_bound(struct check *k)
+{
+	const unsigned port = k->e->conf->proxy.listen_port;
+	struct strbuf proc = { 0 }, lnet = { 0 };
+	char addr[64] = "";
+
+	if (check_sh("cat /proc/net/tcp /proc/net/tcp6", &proc) < 0 || !proc.buf) {
+		strbuf_free(&proc);
+		return;
+	}
+	if (deploy_listener_open(proc.buf, port, addr, sizeof(addr)))
+		check_bad(k, "restart mtugated (its listeners are on 127.0.0.1 and ::1) and its rules"
+			     " (TPROXY --on-ip); or stop the program that listens there",
+			  "a listener on %s%s%s port %u is reachable from outside, not only through TPROXY",
+			  strchr(addr, ':') ? "[" : "", addr, strchr(addr, ':') ? "]" : "", port);
+	else
+		check_ok(k, "the proxy's port %u listens on loopback only", port);
+	if (check_sh("grep -l '^1' /proc/sys/net/ipv4/conf/*/route_localnet", &lnet) == 0 &&
+	    lnet.buf && lnet.buf[0]) {
+		char *nl = strchr(lnet.buf, '\n');
+
+		if (nl)
+			*nl = '\0';
+		fprintf(k->e->out, "note     route_localnet is on (%s): packets to 127/8 are taken from"
+			" other devices; a DNAT to 127.0.0.1:%u would reach the proxy (which closes it)\n",
+			lnet.buf, port);
+	}
+	strbuf_free(&proc);
+	strbuf_free(&lnet);
+}
+
 /* A group with tunnels whose pool never sent a SYN through the mss queue:
  * its inner traffic does not cross this firewall with the pool's addresses
  * (the headend's inside leg elsewhere, or a u-turn NAT behind it). */
@@ -778,8 +814,10 @@ unsigned check_run(const struct check_env *e)
 		if (check_uses_v6(e))
 			check_input(&k, "ip6tables");
 	}
-	if (e->conf->proxy.enable)
+	if (e->conf->proxy.enable) {
 		check_listener(&k);
+		check_bound(&k);
+	}
 	check_flow(&k);
 	check_uplink(&k);
 	check_headend(&k);

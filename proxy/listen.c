@@ -37,6 +37,10 @@ int listen_open(int family, uint16_t port)
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
 	    listen_transparent(fd, family) < 0)
 		goto err;
+	/* Loopback, not the wildcard: TPROXY --on-ip hands it what it diverts
+	 * (the accepted socket still has the headend's address), and nothing
+	 * from outside can connect to it (tests/netns/e2e-tproxy.sh): 127/8 is
+	 * martian on other devices, ::1 is never accepted there. */
 	if (family == AF_INET6) {
 		struct sockaddr_in6 *s6 = (void *)&ss;
 
@@ -44,11 +48,13 @@ int listen_open(int family, uint16_t port)
 			goto err;
 		s6->sin6_family = AF_INET6;
 		s6->sin6_port = htons(port);
+		s6->sin6_addr = in6addr_loopback;
 	} else {
 		struct sockaddr_in *s4 = (void *)&ss;
 
 		s4->sin_family = AF_INET;
 		s4->sin_port = htons(port);
+		s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	}
 	if (bind(fd, (struct sockaddr *)&ss, listen_salen(family)) < 0 || listen(fd, 1024) < 0)
 		goto err;

@@ -7,8 +7,10 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-/* A non-blocking IP_TRANSPARENT listener on port for AF_INET or AF_INET6
- * (v6 only), with SO_REUSEPORT (one per proxy worker): the fd, or -errno. */
+/* A non-blocking IP_TRANSPARENT listener on 127.0.0.1:port or [::1]:port
+ * (v6 only), where the printed TPROXY rules send (--on-ip, conf/rules.h
+ * RULES_PROXY_ON4/6), with SO_REUSEPORT (one per proxy worker): the fd, or
+ * -errno. */
 int listen_open(int family, uint16_t port);
 
 /* Accept one connection (non-blocking, close-on-exec). Under TPROXY the

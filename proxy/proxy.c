@@ -99,8 +99,9 @@ static bool proxy_out_of_fds(int err)
 /* Only what TPROXY diverted is proxied: the original destination is where
  * clients reach a headend (its address, or its public_address behind a port
  * forward) on tls_port. Anything else reached the listener directly
- * (`nc 127.0.0.1 8443` on the firewall, or its own address from outside)
- * and would make the proxy connect to itself, link after link. NULL when
+ * (`nc 127.0.0.1 8443` on the firewall; from outside only through someone's
+ * DNAT to loopback, the listener being on 127.0.0.1 and ::1) and would make
+ * the proxy connect to itself, link after link. NULL when
  * the connection may stay, else why not; dst becomes the address to dial. */
 static const char *proxy_refuse(struct proxy *p, const struct sockaddr_storage *client,
 				struct sockaddr_storage *dst)

@@ -10,7 +10,8 @@
 # (DS-Lite 1460), packets the mss queue let by while nothing was bound, and
 # with the proxy: TPROXY's ip rule gone, a route of
 # another tool in its table, a default-drop INPUT, nothing dropping direct
-# connections to the listener; then the nft backend.
+# connections to the listener, a listener on its port reachable from outside; then the nft
+# backend.
 # conntrack unloaded is shown as check sees it: /proc/sys/net/netfilter hidden in a mount
 # namespace (a network namespace cannot unload a module).
 set -u
@@ -322,6 +323,16 @@ names "nothing dropping direct connections to the listener is named" \
 ip netns exec $gw iptables -P INPUT DROP
 rules_unit start
 check "re-applied: healthy" healthy
+check "the proxy's loopback listeners: ok" \
+	grep -q "^ok       the proxy's port 8443 listens on loopback only" "$tmp/check.out"
+# Another program (or an older daemon) listening on the port on a public address.
+ip netns exec $gw socat TCP6-LISTEN:8443,bind=[2001:db8:1::1],ipv6only=1,reuseaddr OPEN:/dev/null &
+lpid=$!
+wait_until 5 sh -c "ip netns exec $gw ss -Hltn | grep -q '2001:db8:1::1\]:8443 '"
+names "a listener on the port reachable from outside is named" \
+	"a listener on \[2001:db8:1::1\] port 8443 is reachable from outside"
+kill $lpid; wait $lpid 2>/dev/null
+check "gone again: healthy" healthy
 
 ## The nft backend. This kernel may lack nft's queue statement (the xtables
 ## NFQUEUE target is what the other tests use): then the table without queues.

@@ -6,10 +6,12 @@
 # second into its logins, and 128 logins holding 8 KB of an unfinished request head do not stop
 # a real openconnect login from a third address (within 5 s), and mtugated's RSS stays within
 # the login budget times what one login measurably costs. Only diverted traffic is proxied:
-# the printed rules drop the listener's port on local addresses, and without that rule
-# `socat - TCP:127.0.0.1:8443` on the gateway and a connection to the gateway's own address on
-# 8443 are closed at accept, counted and logged once, with no upstream connection (before, the
-# proxy connected to itself, link after link).
+# the listeners are bound to 127.0.0.1 and ::1 (TPROXY --on-ip sends the logins there, and
+# real openconnect logins from IPv4 and IPv6 clients work), the printed rules drop the
+# listener's port on local addresses, and without that rule a connection to the gateway's own
+# addresses on 8443 from another namespace is refused and never reaches the proxy, while
+# `socat - TCP:127.0.0.1:8443` on the gateway itself is closed at accept, counted and logged
+# once, with no upstream connection (before, the proxy connected to itself, link after link).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 skip_unless_root
@@ -145,32 +147,62 @@ check "the tunnel outlived the attack" n_client ping -c1 -W3 "$LAB_LAN4"
 lab_disconnect
 check "every connection on port 8443 gone afterwards" wait_until 20 port_socks_le 0
 
-progress "only diverted traffic is proxied: the printed rules drop the listener's port on local addresses"
-nd0=$(stat_of not_diverted)
-check_not "127.0.0.1:8443 from the gateway: no connection" \
+progress "only diverted traffic is proxied: the listeners are on loopback, TPROXY --on-ip sends there"
+listeners() { n_gw ss -Hltn '( sport = :8443 )' | awk '{ print $4 }' | sort -u | tr '\n' ' '; }
+check "the gateway listens on 8443 on loopback only ($(listeners))" \
+	test "$(listeners)" = "127.0.0.1:8443 [::1]:8443 "
+check "the printed rules name it (--on-ip 127.0.0.1, ::1)" bash -c \
+	"ip netns exec $NS_GW iptables -t mangle -S MTUGATE_PROXY | grep -q -- '--on-port 8443 --on-ip 127.0.0.1 ' &&
+	 ip netns exec $NS_GW ip6tables -t mangle -S MTUGATE_PROXY | grep -q -- '--on-port 8443 --on-ip ::1 '"
+nd0=$(stat_of not_diverted) acc0=$(mg_log_count "closed at accept")
+check_not "127.0.0.1:8443 from the gateway: no connection (the drop rule)" \
 	n_gw timeout 5 socat -u OPEN:/dev/null TCP:127.0.0.1:8443,connect-timeout=2
 check_not "the gateway's own address on 8443 from the client: no connection" \
 	n_client timeout 5 socat -u OPEN:/dev/null TCP:198.18.1.1:8443,connect-timeout=2
 check "neither reached the proxy" [ "$(stat_of not_diverted)" = "$nd0" ]
-progress "and without that rule, the proxy closes them at accept"
+progress "and without that rule (defence in depth): nothing from outside reaches the listener"
 n_gw iptables -t mangle -D MTUGATE_PROXY -p tcp --dport 8443 -m addrtype --dst-type LOCAL -j DROP
-acc0=$(mg_log_count "closed at accept")
+n_gw ip6tables -t mangle -D MTUGATE_PROXY -p tcp --dport 8443 -m addrtype --dst-type LOCAL -j DROP
+refused() { # NS ADDR: the connection is refused (a reset: no listener there)
+	local out
+	out=$(ip netns exec "$1" timeout 5 socat -u OPEN:/dev/null "TCP:$2:8443,connect-timeout=2" 2>&1) && return 1
+	grep -qi refused <<<"$out"
+}
+check "198.18.1.1:8443 from the client: refused" refused "$NS_CLIENT" 198.18.1.1
+check "[2001:db8:1::1]:8443 from the client: refused" refused "$NS_CLIENT" "[2001:db8:1::1]"
+check "the headend's DMZ leg 198.18.2.1:8443 from the headend: refused" refused "$NS_HEADEND" 198.18.2.1
+check "the proxy counted none of them" [ "$(stat_of not_diverted)" = "$nd0" ]
+check "and logged none" [ "$(mg_log_count "closed at accept")" = "$acc0" ]
+progress "what comes from this host itself reaches the listener, and the proxy closes it at accept"
 n_gw timeout 5 socat -u OPEN:/dev/null TCP:127.0.0.1:8443,connect-timeout=2 || true
 check "127.0.0.1:8443 from the gateway: counted as not diverted" wait_until 5 stat_ge not_diverted $((nd0 + 1))
 check "logged once, with the reason" \
 	wait_until 5 log_count_is "-> 127.0.0.1:8443: closed at accept: not diverted" 1
 check "no connection left on port 8443 (no loop through the proxy)" wait_until 3 port_socks_le 0
 check_not "the proxy connected nowhere for it" mg_log_has "-> 127.0.0.1:8443: closed: "
+n_gw timeout 5 socat -u OPEN:/dev/null TCP:[::1]:8443,connect-timeout=2 || true
+check "[::1]:8443 from the gateway: counted as not diverted" wait_until 5 stat_ge not_diverted $((nd0 + 2))
 # The next lines fall into a fresh one-second window of the rate limit.
 sleep 1.1
+acc0=$(mg_log_count "closed at accept")
 for _ in $(seq 20); do
-	n_client timeout 5 socat -u OPEN:/dev/null TCP:198.18.1.1:8443,connect-timeout=2 2>/dev/null || true
+	n_gw timeout 5 socat -u OPEN:/dev/null TCP:127.0.0.1:8443,connect-timeout=2 2>/dev/null || true
 done
-check "20 connections to the gateway's own address on 8443: counted" \
-	wait_until 5 stat_ge not_diverted $((nd0 + 21))
+check "20 more connections to 127.0.0.1:8443: counted" \
+	wait_until 5 stat_ge not_diverted $((nd0 + 22))
 acc=$(($(mg_log_count "closed at accept") - acc0))
-check "logged at most once a second ($acc lines for 21 connections)" [ "$acc" -ge 2 -a "$acc" -le 6 ]
+check "logged at most once a second ($acc lines for 20 connections)" [ "$acc" -ge 1 -a "$acc" -le 6 ]
 check "no connection left on port 8443" wait_until 3 port_socks_le 0
 check "the headend saw none of them" headend_idle
+progress "real logins through TPROXY to the loopback listeners, IPv4 and IPv6 clients"
+LAB_CONNECT_TIMEOUT=15 lab_connect relay && ok4=1 || ok4=0
+check "an IPv4 client's openconnect login through the proxy" [ "$ok4" = 1 ]
+check "its tunnel works" n_client ping -c1 -W3 "$LAB_LAN4"
+lab_disconnect
+LAB_CONNECT_TO=$LAB_HEADEND6 LAB_CONNECT_TIMEOUT=15 lab_connect relay && ok6=1 || ok6=0
+check "an IPv6 client's openconnect login through the proxy" [ "$ok6" = 1 ]
+check "the proxy carried it" mg_log_has "proxy \[$LAB_SRC6_relay\]:[0-9]*: tunnel up, group relay"
+check "its tunnel works" n_client ping -c1 -W3 "$LAB_LAN4"
+lab_disconnect
 
 finish

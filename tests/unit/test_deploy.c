@@ -1,6 +1,8 @@
 /* conf/deploy: what `mtugatectl check` reads out of iptables-save, nft list,
  * ip route listings. */
 #include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "conf/deploy.h"
@@ -297,6 +299,57 @@ static void test_listener(void)
 	CHECK(!deploy_listener_dropped("", 8443, 1));
 }
 
+/* An address as /proc/net/tcp prints it: each 32-bit word as this host reads it. */
+static void proc_addr(const uint8_t *a, size_t len, char *out)
+{
+	for (size_t w = 0; w < len / 4; w++) {
+		uint32_t v;
+
+		memcpy(&v, a + 4 * w, 4);
+		sprintf(out + 8 * w, "%08X", v);
+	}
+}
+
+/* Which proxy listeners someone outside could reach (/proc/net/tcp, tcp6). */
+static void test_listener_open(void)
+{
+	static const uint8_t lo4[4] = { 127, 0, 0, 1 }, any4[4] = { 0 }, pub4[4] = { 198, 18, 1, 1 };
+	static const uint8_t lo6[16] = { [15] = 1 }, any6[16] = { 0 };
+	char h_lo4[9], h_any4[9], h_pub4[9], h_lo6[33], h_any6[33], proc[1024], addr[64];
+
+	proc_addr(lo4, 4, h_lo4);
+	proc_addr(any4, 4, h_any4);
+	proc_addr(pub4, 4, h_pub4);
+	proc_addr(lo6, 16, h_lo6);
+	proc_addr(any6, 16, h_any6);
+	/* 0x20FB is 8443; 0A listen, 01 established. */
+	snprintf(proc, sizeof(proc),
+		 "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid\n"
+		 "   0: %s:20FB 00000000:0000 0A 00000000:00000000 00:00000000 00000000   999\n"
+		 "   1: %s:01BB %s:D431 01 00000000:00000000 00:00000000 00000000   999\n"
+		 "   2: %s:20FB 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000\n",
+		 h_lo4, h_pub4, h_lo4, h_lo6);
+	CHECK_INT(deploy_listener_open(proc, 8443, addr, sizeof(addr)), 0);
+	/* A wildcard listener on another port is someone else's. */
+	snprintf(proc + strlen(proc), sizeof(proc) - strlen(proc),
+		 "   3: %s:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0\n", h_any4);
+	CHECK_INT(deploy_listener_open(proc, 8443, addr, sizeof(addr)), 0);
+	/* The wildcard (an older daemon's listener) or a public address on the port. */
+	snprintf(proc + strlen(proc), sizeof(proc) - strlen(proc),
+		 "   4: %s:20FB 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000\n",
+		 h_any6);
+	CHECK_INT(deploy_listener_open(proc, 8443, addr, sizeof(addr)), 1);
+	CHECK_STR(addr, "::");
+	snprintf(proc, sizeof(proc), "   0: %s:20FB 00000000:0000 0A 00000000:00000000\n", h_pub4);
+	CHECK_INT(deploy_listener_open(proc, 8443, addr, sizeof(addr)), 1);
+	CHECK_STR(addr, "198.18.1.1");
+	/* Not listening: an established connection from that address. */
+	snprintf(proc, sizeof(proc), "   0: %s:20FB %s:D431 01 00000000:00000000\n", h_pub4, h_lo4);
+	CHECK_INT(deploy_listener_open(proc, 8443, addr, sizeof(addr)), 0);
+	CHECK_INT(deploy_listener_open("", 8443, addr, sizeof(addr)), 0);
+	CHECK_INT(deploy_listener_open("   0: 0100:20FB 00000000:0000 0A\n", 8443, addr, sizeof(addr)), 0);
+}
+
 /* What the NFQUEUE rules sent to a queue (iptables-save -c). */
 static void test_queue_packets(void)
 {
@@ -328,6 +381,7 @@ int main(void)
 	test_routes_policy();
 	test_uplink();
 	test_listener();
+	test_listener_open();
 	test_queue_packets();
 	return t_done("test_deploy");
 }

@@ -299,11 +299,14 @@ static void test_variants(void)
 	rules_iptables(&c, p, AF_INET, 1, &o);
 	CHECK_INT(count(o.buf, "-j NFQUEUE --queue-balance 0:1 --queue-bypass\n"), 4);
 	CHECK_INT(count(o.buf, "--queue-num 0 "), 0);
-	CHECK_INT(count(o.buf, "-A MTUGATE_PROXY -p tcp -m socket --transparent -j MARK --set-xmark"
+	/* The drop before the socket match, which takes the loopback listener. */
+	CHECK_INT(count(o.buf, "-A MTUGATE_PROXY -p tcp --dport 8443 -m addrtype --dst-type LOCAL -j DROP\n"
+			"-A MTUGATE_PROXY -p tcp -m socket --transparent -j MARK --set-xmark"
 			" 0x100/0x100\n-A MTUGATE_PROXY -p tcp -m socket --transparent -j RETURN\n"
-			"-A MTUGATE_PROXY -p tcp --dport 8443 -m addrtype --dst-type LOCAL -j DROP\n"
-			"-A MTUGATE_PROXY -d 198.18.2.2 -p tcp --dport 443 -j TPROXY --on-port 8443"
-			" --tproxy-mark 0x100/0x100\n"), 1);
+			"-A MTUGATE_PROXY -d 198.18.2.2 -p tcp --dport 443 -j TPROXY --on-ip 127.0.0.1"
+			" --on-port 8443 --tproxy-mark 0x100/0x100\n"), 1);
+	/* The listener is bound to loopback (issue 17): TPROXY names it. */
+	CHECK_INT(count(o.buf, "--on-port 8443 "), count(o.buf, "--on-ip 127.0.0.1 --on-port 8443 "));
 	CHECK_INT(count(o.buf, "-A MTUGATE_DTLS -d 198.18.2.2 -p udp -m multiport --dports 443,444"), 1);
 	CHECK_INT(count(o.buf, "-A MTUGATE_DTLS -s 198.18.2.2 -p udp -m multiport --sports 443,444"), 1);
 	/* With the proxy, the headend's first answer in a flow is copied (issue 18), before the
@@ -340,7 +343,9 @@ static void test_variants(void)
 	CHECK_INT(count(o.buf, "-j REJECT --reject-with icmp6-port-unreachable\n"), 1);
 	CHECK_INT(count(o.buf, "icmp-port-unreachable"), 0);
 	CHECK_INT(count(o.buf, "*filter\n"), 1);
-	CHECK_INT(count(o.buf, "-A MTUGATE_PROXY -d 2001:db8:2::2 -p tcp --dport 443 -j TPROXY"), 1);
+	CHECK_INT(count(o.buf, "-A MTUGATE_PROXY -d 2001:db8:2::2 -p tcp --dport 443 -j TPROXY"
+			" --on-ip ::1 --on-port 8443 "), 1);
+	CHECK_INT(count(o.buf, "127.0.0.1"), 0);
 
 	strbuf_reset(&o);
 	CHECK_INT(rules_routes(&c, &o), 0);
@@ -438,8 +443,9 @@ static void test_variants(void)
 	CHECK(strstr(o.buf, "queue num 3 bypass\n\t\tip saddr 192.0.2.128/26 tcp flags") != NULL);
 	CHECK(strstr(o.buf, "tcp flags") < strstr(o.buf, "chain forward"));
 	CHECK(strstr(strstr(o.buf, "chain forward"), "tcp flags") == NULL);
-	CHECK_INT(count(o.buf, "tproxy ip to :8443 accept\n"), 1);
-	CHECK_INT(count(o.buf, "tproxy ip6 to :8443 accept\n"), 1);
+	CHECK_INT(count(o.buf, "tproxy ip to 127.0.0.1:8443 accept\n"), 1);
+	CHECK_INT(count(o.buf, "tproxy ip6 to [::1]:8443 accept\n"), 1);
+	CHECK_INT(count(o.buf, " to :8443"), 0);
 	CHECK_INT(count(o.buf, "dnat ip6 to [2001:db8:2::2]:444\n"), 1);
 	/* The SNAT of a flow the headend restarts, at srcnat, both families. */
 	CHECK_INT(count(o.buf, "\tchain nat_postrouting {\n\t\ttype nat hook postrouting priority"
@@ -529,8 +535,9 @@ static void test_proxy_bypass(void)
 	rules_iptables(&c, p, AF_INET, 1, &o);
 	/* The listener's port on a local address is dropped before anything returns:
 	 * only what TPROXY diverts (the headend's address) reaches the proxy. */
-	CHECK_INT(count(o.buf, "-A MTUGATE_PROXY -p tcp -m socket --transparent -j RETURN\n"
-			"-A MTUGATE_PROXY -p tcp --dport 8443 -m addrtype --dst-type LOCAL -j DROP\n"
+	CHECK_INT(count(o.buf, "-A MTUGATE_PROXY -p tcp --dport 8443 -m addrtype --dst-type LOCAL -j DROP\n"
+			"-A MTUGATE_PROXY -p tcp -m socket --transparent -j MARK --set-xmark 0x100/0x100\n"
+			"-A MTUGATE_PROXY -p tcp -m socket --transparent -j RETURN\n"
 			"-A MTUGATE_PROXY -s 198.18.5.0/24 -m comment --comment \"certs: proxy = no\" -j RETURN\n"
 			"-A MTUGATE_PROXY -d 198.18.2.2 -p tcp --dport 443 -j TPROXY"), 1);
 	/* Two in the intake; the others are the settled DTLS flows' exits. */
@@ -545,12 +552,13 @@ static void test_proxy_bypass(void)
 	CHECK_INT(count(o.buf, "198.18.5.0/24"), 0);
 	/* nft: the intake is a chain of its own, as MTUGATE_PROXY: its returns go
 	 * back to prerouting, whose DTLS and MSS rules follow the jump. The socket
-	 * match skips the proxy's wildcard listener, as iptables' does. */
+	 * match skips a wildcard listener, as iptables' does; the local port's
+	 * drop comes first, as the socket match takes the loopback listener. */
 	strbuf_reset(&o);
 	rules_nft(&c, p, &o);
-	CHECK_INT(count(o.buf, "\tchain proxy {\n\t\tmeta l4proto tcp socket transparent 1 socket wildcard 0"
+	CHECK_INT(count(o.buf, "\tchain proxy {\n\t\tfib daddr type local tcp dport 8443 drop\n"
+			"\t\tmeta l4proto tcp socket transparent 1 socket wildcard 0"
 			" meta mark set meta mark | 0x100 return\n"
-			"\t\tfib daddr type local tcp dport 8443 drop\n"
 			"\t\tip saddr 198.18.5.0/24 tcp dport 443 return comment \"certs: proxy = no\"\n"
 			"\t\tip6 saddr 2001:db8:5::/64 tcp dport 443 return comment \"certs: proxy = no\"\n"
 			"\t\tip daddr 198.18.2.2 tcp dport 443 meta mark set"), 1);
