@@ -617,11 +617,16 @@ int rules_iptables(const struct conf *c, const struct policy *p, int family, int
 	/* SYNs are queued before the routing decision: the kernel then routes a
 	 * queued SYN once, after the verdict, on the daemon's CPU, and the
 	 * enqueue holds no route (measured: bench-mss, README "Deployment"). */
-	/* Each chain is entered by what its rules can match only: all other
-	 * forwarded traffic (TCP data, most of it) passes at one test. */
-	strbuf_printf(out, "-A MTUGATE_PREROUTING -j MTUGATE_PROXY\n"
-		      "-A MTUGATE_PREROUTING -p udp -j MTUGATE_DTLS\n"
-		      "-A MTUGATE_PREROUTING -p tcp --tcp-flags SYN,RST SYN -j MTUGATE_MSS\n");
+	/* Each chain is entered by what its rules can match only, and only
+	 * when it has rules: all other forwarded traffic (TCP data, most of it)
+	 * passes each at one native test, with no jump (a jump and a counter
+	 * per packet in iptables-nft). */
+	if (rules_need_proxy(c, family))
+		strbuf_printf(out, "-A MTUGATE_PREROUTING -p tcp -j MTUGATE_PROXY\n");
+	if (rules_need_dtls(c, family))
+		strbuf_printf(out, "-A MTUGATE_PREROUTING -p udp -j MTUGATE_DTLS\n");
+	if (rules_qon(&c->queues.mss))
+		strbuf_printf(out, "-A MTUGATE_PREROUTING -p tcp --tcp-flags SYN,RST SYN -j MTUGATE_MSS\n");
 	rules_ipt_proxy(&r);
 	rules_ipt_dtls(&r);
 	rules_ipt_mss(&r);
