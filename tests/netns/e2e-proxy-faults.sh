@@ -158,7 +158,7 @@ progress "clients that close at every byte offset of their first flight"
 check "firstflight: every offset of the ClientHello" faults firstflight
 progress "clients that close at every byte offset of the HTTP exchange"
 check "http: every offset of the first POST, and of the answer" faults http
-progress "clients that send a megabyte of headers"
+progress "clients that send megabytes of headers"
 # The proxy streams a request head (no header count; lines to 256 KiB, a head to
 # 2 MiB: real clients send long cookies), so ocserv's own limits, far lower,
 # end these: the proxy closes the client's side when the headend resets its
