@@ -123,6 +123,8 @@ static int sessview_field(struct sessview *v, const char *k, size_t kl, const ch
 		return sessview_u64(s, n, &v->bytes_in);
 	if (SV_IS("bytes_out"))
 		return sessview_u64(s, n, &v->bytes_out);
+	if (SV_IS("worker"))
+		return sessview_uint(s, n, &v->worker);
 	return 0;
 #undef SV_IS
 }
@@ -304,7 +306,7 @@ void sessview_json(const struct sessview *v, struct strbuf *out)
 	sessview_json_mtu("mtu_sent", v->sent_cstp, v->sent_dtls, out);
 	strbuf_printf(out, ", \"dtls\": ");
 	sessview_json_str(v->dtls, out);
-	strbuf_printf(out, ", \"reconnects\": %u, \"bytes_in\": %llu, \"bytes_out\": %llu}",
-		      v->reconnects, (unsigned long long)v->bytes_in,
-		      (unsigned long long)v->bytes_out);
+	strbuf_printf(out, ", \"reconnects\": %u, \"bytes_in\": %llu, \"bytes_out\": %llu,"
+		      " \"worker\": %u}", v->reconnects, (unsigned long long)v->bytes_in,
+		      (unsigned long long)v->bytes_out, v->worker);
 }

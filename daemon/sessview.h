@@ -19,6 +19,7 @@ struct sessview {
 	unsigned offered_cstp, offered_dtls, sent_cstp, sent_dtls;	/* 0: none */
 	unsigned reconnects;
 	uint64_t bytes_in, bytes_out;
+	unsigned worker;		/* the proxy worker that holds it */
 };
 
 /* The value of a "session" line (what follows the tab): 0, or -1 when a

@@ -111,6 +111,7 @@ static bool sepstate_prediction(struct sepstate *st, const struct session_info *
 
 int sepstate_apply(struct sepstate *st, unsigned w, const struct sepmsg *m)
 {
+	struct session_info info;
 	int *slot;
 	size_t n;
 
@@ -121,7 +122,9 @@ int sepstate_apply(struct sepstate *st, unsigned w, const struct sepmsg *m)
 		if (!(slot = sepstate_slot(st, w, m->handle)))
 			return -EINVAL;
 		sepstate_del(st, w, m->handle);
-		if ((*slot = session_add(st->t, &m->info)) < 0)
+		info = m->info;
+		info.worker = w;
+		if ((*slot = session_add(st->t, &info)) < 0)
 			return -EINVAL;
 		st->live[w]++;
 		return sepstate_prediction(st, &m->info) ? 1 : 0;

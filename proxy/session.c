@@ -598,12 +598,13 @@ void session_format_one(const struct session_info *s, struct strbuf *out)
 	strbuf_printf(out, "session\tuser=");
 	session_put_user(s->user, out);
 	strbuf_printf(out, " group=%s client=%s addresses=%s%s%s since=%lld mtu_offered=%u/%u"
-		      " mtu_sent=%u/%u dtls=%s reconnects=%u bytes_in=%llu bytes_out=%llu %s=%s\n",
+		      " mtu_sent=%u/%u dtls=%s reconnects=%u bytes_in=%llu bytes_out=%llu %s=%s"
+		      " worker=%u\n",
 		      s->group[0] ? s->group : "-", client, a4, a4[0] && a6[0] ? "," : "",
 		      a4[0] || a6[0] ? a6 : "-", (long long)s->since, s->cstp_mtu, s->dtls_mtu,
 		      s->sent_mtu, s->sent_dtls_mtu, session_dtls_str(s->dtls), s->reconnects,
 		      (unsigned long long)s->bytes_up, (unsigned long long)s->bytes_down,
-		      s->id_is_app ? "app_id" : "session_id", id);
+		      s->id_is_app ? "app_id" : "session_id", id, s->worker);
 }
 
 void session_format(struct session_table *t, struct strbuf *out)

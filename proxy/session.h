@@ -54,6 +54,9 @@ struct session_info {
 	int64_t since;			/* the tunnel's start, Unix seconds */
 	unsigned reconnects;		/* earlier tunnels of this session (its cookie) */
 	uint8_t key[SESSION_KEY_LEN];	/* the session: all zero when no cookie was seen */
+	/* The proxy worker that holds it: set by the packet process from the
+	 * channel the announcement came on, never carried in it. */
+	unsigned worker;
 };
 
 struct session_table;

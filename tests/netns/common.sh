@@ -78,7 +78,7 @@ def flat(v):
     if isinstance(v, dict): return "%s/%s" % (flat(v["cstp"]), flat(v["dtls"]))
     return str(v)
 keys = ("client", "group", "user", "addresses", "since", "mtu_offered", "mtu_sent", "dtls",
-        "reconnects", "bytes_in", "bytes_out")
+        "reconnects", "bytes_in", "bytes_out", "worker")
 for s in json.load(sys.stdin):
     print("session " + " ".join("%s=%s" % (k, flat(s[k])) for k in keys))'
 }

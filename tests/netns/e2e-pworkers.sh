@@ -123,6 +123,8 @@ done
 per_worker=$(printf '%s\n' "${port_worker[@]}" | sort | uniq -c | awk '{ printf "%s%s:%s", s, $2, $1; s = " " }')
 echo "tunnels per worker (pid:count): $per_worker"
 check "the tunnels are on both workers" test "$(printf '%s\n' "${port_worker[@]}" | sort -u | grep -c .)" = 2
+check "sessions names both workers (worker=0 and worker=1)" sh -c \
+	"ip netns exec $NS_GW $B/mtugatectl -s $LAB_MG_SOCK sessions --json | python3 -c 'import json,sys; sys.exit(sorted({s[\"worker\"] for s in json.load(sys.stdin)}) != [0, 1])'"
 check "stats: sessions_active adds both workers' up ($HELD)" \
 	wait_until 3 eval '[[ $(stat_json "d[\"groups\"][\"relay\"][\"sessions_active\"]") == "$HELD" ]]'
 check "stats: the tunnels counted by both workers add up (>= $HELD)" \
@@ -146,6 +148,8 @@ check "its listeners are back (two per worker)" \
 	wait_until 2 eval '[[ $(n_gw ss -Hltn "( sport = :8443 )" | wc -l) == 4 ]]'
 check "sessions: the dead worker's ${#lost[@]} gone, the other's ${#keep[@]} stay" \
 	wait_until 3 sessions_are "${#keep[@]}"
+check "sessions: only the other worker's are left" sh -c "! ip netns exec $NS_GW $B/mtugatectl -s $LAB_MG_SOCK sessions --json |
+	python3 -c 'import json,sys; sys.exit(len({s[\"worker\"] for s in json.load(sys.stdin)}) == 1)'"
 check "logged once, naming it" test "$(grep -c "worker process $victim (worker [01]) was killed by signal 9" "$LAB_DIR/mtugated.log")" = 1
 alive=1
 for i in "${keep[@]}"; do lab_dead "${held_pids[$((i - 1))]}" && alive=0; done

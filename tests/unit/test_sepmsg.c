@@ -478,6 +478,7 @@ static void test_state_workers(void)
 
 	CHECK(st != NULL);
 	b.id[0] ^= 0xff;	/* another tunnel */
+	b.worker = 7;		/* never trusted: the channel says */
 	memset(&m, 0, sizeof(m));
 	m.type = SEPMSG_SESSION_ADD;
 	m.handle = 1;
@@ -490,6 +491,14 @@ static void test_state_workers(void)
 	CHECK_INT(sepstate_sessions(st, 1), 1);
 	CHECK_INT(sepstate_sessions(st, SEPSTATE_ALL), 2);
 	CHECK_INT(sepstate_apply(st, 2, &m), -EINVAL);	/* no third worker */
+	{
+		/* The worker in sessions is the channel's, whatever the message says. */
+		struct strbuf out = { 0 };
+
+		session_format(t, &out);
+		CHECK(out.buf && strstr(out.buf, " worker=0\n") && strstr(out.buf, " worker=1\n"));
+		strbuf_free(&out);
+	}
 	CHECK_INT(sepstate_sessions(st, 2), 0);
 	/* Our handles lead back to the worker and its handle. */
 	CHECK_INT(sepstate_proxy_handle(st, 1, &w), 1);

@@ -232,12 +232,12 @@ static void test_format(void)
 		  "session\tuser=alice group=relay client=198.18.1.2:40000"
 		  " addresses=192.0.2.5,2001:db8:0:40::5 since=1700000000 mtu_offered=1434/1418"
 		  " mtu_sent=1380/1380 dtls=offered reconnects=2 bytes_in=123 bytes_out=4567"
-		  " session_id=01fe\n"
+		  " session_id=01fe worker=0\n"
 		  "session\tuser=b%20ob%3D%25%C3%A9 group=tlsonly client=[2001:db8:1::102]:50000"
 		  " addresses=2001:db8:0:80::9 since=0 mtu_offered=1472/0 mtu_sent=1380/0"
-		  " dtls=blocked reconnects=0 bytes_in=0 bytes_out=0 app_id=a5a5a5a5\n"
+		  " dtls=blocked reconnects=0 bytes_in=0 bytes_out=0 app_id=a5a5a5a5 worker=0\n"
 		  "session\tuser= group=- client=198.18.1.9:7 addresses=- since=0 mtu_offered=0/0"
-		  " mtu_sent=0/0 dtls=none reconnects=0 bytes_in=0 bytes_out=0 session_id=-\n");
+		  " mtu_sent=0/0 dtls=none reconnects=0 bytes_in=0 bytes_out=0 session_id=- worker=0\n");
 	strbuf_free(&out);
 	session_table_free(t);
 }
@@ -467,6 +467,7 @@ static void test_view(void)
 	a.reconnects = 1;
 	a.bytes_up = 10;
 	a.bytes_down = 20;
+	a.worker = 3;
 	session_format_one(&a, &line);
 	CHECK(line.buf && !strncmp(line.buf, "session\t", 8));
 	line.buf[line.len - 1] = 0;	/* the newline */
@@ -476,7 +477,7 @@ static void test_view(void)
 		  " \"client\": \"198.18.1.2:40000\", \"addresses\": [\"192.0.2.5\", \"2001:db8:0:40::5\"],"
 		  " \"since\": 1700000000, \"mtu_offered\": {\"cstp\": 1367, \"dtls\": 1418},"
 		  " \"mtu_sent\": {\"cstp\": 1367, \"dtls\": 1418}, \"dtls\": \"established\","
-		  " \"reconnects\": 1, \"bytes_in\": 10, \"bytes_out\": 20}");
+		  " \"reconnects\": 1, \"bytes_in\": 10, \"bytes_out\": 20, \"worker\": 3}");
 	strbuf_reset(&out);
 	{
 		struct sessview two[2];
@@ -511,7 +512,7 @@ static void test_view(void)
 	CHECK_STR(out.buf, "{\"user\": null, \"group\": null, \"client\": \"[2001:db8:1::2]:443\","
 		  " \"addresses\": [], \"since\": 0, \"mtu_offered\": {\"cstp\": null, \"dtls\": null},"
 		  " \"mtu_sent\": {\"cstp\": null, \"dtls\": null}, \"dtls\": \"none\","
-		  " \"reconnects\": 0, \"bytes_in\": 0, \"bytes_out\": 0}");
+		  " \"reconnects\": 0, \"bytes_in\": 0, \"bytes_out\": 0, \"worker\": 0}");
 	CHECK_INT(sessview_parse("user=%e9 group=g client=c dtls=none", &v), 0);
 	strbuf_reset(&out);
 	sessview_json(&v, &out);
