@@ -13,15 +13,15 @@
 # measures the relay path's rules without the one decision.
 # What bounds it: the generator's CPU, which runs the whole forward path
 # (veth, conntrack, DNAT, the receiver's wakeup) in its softirq; mtugate adds
-# its rule evaluation to that path, one rule per hook for a settled flow in
-# two hooks (mangle PREROUTING, filter FORWARD). With iptables-nft that is,
-# per hook, a jump with a counter (nft_do_chain, nft_counter_eval) and the
-# connmark match through the xtables compatibility layer (nft_match_eval,
-# connmark_mt): 6 to 8 % of the sampled CPU over the baseline's, the hooks'
-# jumps alone 3 to 4 %. The native nft table costs 4 to 5 %, where a table
-# with the same two hooks and no rules costs nothing measurable: what is
-# left is nft_do_chain running one rule per hook (docs/performance.md).
-# BENCH_DTLS_PERF says it per mode.
+# its rule evaluation to that path: a settled flow passes two hooks (mangle
+# PREROUTING, filter FORWARD) at one to three rules each. With iptables-nft
+# that is, per hook, a jump with a counter (nft_do_chain, nft_counter_eval),
+# and the connmark match through the xtables compatibility layer
+# (nft_match_eval, connmark_mt): 5 to 6.5 % of the sampled CPU over the
+# baseline's, the hooks' jumps alone 2 to 2.5. The native nft table adds 4
+# to 5 %, where a table with the same two hooks and no rules adds nothing
+# measurable: what is left is nft_do_chain running a rule in each hook
+# (docs/performance.md). BENCH_DTLS_PERF says it per mode.
 #   client C 198.18.1.2 -- gateway G -- headend H 198.18.2.2
 # Environment: BENCH_DTLS_SECONDS (per run, default 3), BENCH_DTLS_ROUNDS (5),
 # BENCH_DTLS_SIZE (datagram payload, default 1200), BENCH_DTLS_PERF (a path:

@@ -475,6 +475,19 @@ static void test_variants(void)
 	CHECK_INT(count(o.buf, "tproxy") + count(o.buf, "socket") + count(o.buf, "meta length") +
 		  count(o.buf, "chain nat_prerouting") + count(o.buf, "snat"), 0);
 
+	/* PMTU queue off: FORWARD has no settled-flow exit (nothing after it to
+	 * skip but native mark tests) and no jump to the empty MTUGATE_PMTU. */
+	{
+		struct conf np;
+
+		sample_conf(&np, 0, 0, 0);
+		np.queues.pmtu.first = np.queues.pmtu.last = -1;
+		strbuf_reset(&o);
+		rules_iptables(&np, p, AF_INET, 1, &o);
+		CHECK_INT(count(o.buf, "-j MTUGATE_PMTU") + count(o.buf, "-A MTUGATE_FORWARD -p udp"), 0);
+		CHECK_INT(count(o.buf, "-A MTUGATE_PREROUTING -p udp -m mark --mark 0x0/0x200 -m connmark"), 1);
+		CHECK_INT(count(o.buf, "-A MTUGATE_FORWARD -m mark --mark 0x4d540000/0xffff0000 -j MTUGATE_FILTER\n"), 1);
+	}
 	/* DTLS queue off: no DTLS rule, no block chain, no sets. */
 	c.queues.dtls.first = c.queues.dtls.last = -1;
 	strbuf_reset(&o);
