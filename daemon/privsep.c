@@ -385,9 +385,11 @@ static void worker_main(struct child *c)
 	if (!(c->proxy = proxy_new(&c->conf, c->box, c->ctr, c->tls, c->lfds[c->idx], &supply)))
 		_exit(PRIVSEP_EXIT_FATAL);
 	session_table_hooks(proxy_session_table(c->proxy), &hooks);
-	/* Worker 0 writes the cookies' file; the others' tables are alike. */
+	/* Worker 0 writes the cookies' file (the others' tables are alike) and
+	 * compares the headend's certificate: once, not once per worker. */
 	if (c->n > 1)
-		proxy_share_cookies(c->proxy, worker_cookie, c, c->idx == 0);
+		proxy_share_cookies(c->proxy, worker_cookie, c);
+	proxy_set_primary(c->proxy, c->idx == 0);
 	proxy_user_key(c->proxy, c->user_key, sizeof(c->user_key));
 	/* The master's copy of the policy is the one of the start. */
 	if (c->respawned[c->idx])

@@ -38,7 +38,9 @@ struct proxy {
 	struct budget *budget;	/* logins: connections not tunnels yet */
 	struct cookie_table *cookies;
 	char cookie_path[256];	/* the state file, next to the control socket */
-	bool cookie_saver;	/* this worker writes it (all read it) */
+	/* Worker 0, or the only one: writes the cookies' state file, fetches
+	 * the headend's certificate, says what it read; the others only serve. */
+	bool primary;
 	/* The headend's certificate, fetched at start and reload (main thread). */
 	pthread_t probe_th;
 	bool probe_started;
@@ -172,7 +174,7 @@ static void proxy_cookies_save(struct proxy *p)
 {
 	int r;
 
-	if (!p->env.cookies_changed || !p->cookie_saver)
+	if (!p->env.cookies_changed || !p->primary)
 		return;
 	p->env.cookies_changed = false;
 	cookie_expire(p->cookies, time(NULL));
@@ -279,6 +281,8 @@ static void proxy_ticket_keys(struct proxy *p, const char *path, bool start)
 	if (!path[0])
 		return;
 	if (tls_ctx_ticket_keys(p->tls, path, &n, &exposed, err, sizeof(err)) < 0) {
+		if (!p->primary)
+			return;
 		if (start)
 			log_warnx("proxy: %s: serving the keys read at start; a reload, run as the"
 				  " daemon's user, fails on this file until it is that user's (chown,"
@@ -287,6 +291,8 @@ static void proxy_ticket_keys(struct proxy *p, const char *path, bool start)
 			log_error("proxy: %s: the keys in force stay", err);
 		return;
 	}
+	if (!p->primary)
+		return;
 	log_info("proxy: session tickets: %zu key%s from %s (the first encrypts)", n,
 		 n == 1 ? "" : "s", path);
 	if (exposed)
@@ -310,11 +316,10 @@ struct proxy *proxy_new(const struct conf *c, struct policy_box *box, struct cou
 	p->conf = *c;
 	cookiefile_path(p->conf.daemon.control_socket, p->cookie_path, sizeof(p->cookie_path));
 	p->kickfd = p->pausefd = -1;
-	p->cookie_saver = true;
+	p->primary = true;
 	p->lfd[0] = lfd[0];
 	p->lfd[1] = lfd[1];
 	p->tls = tls;
-	proxy_ticket_keys(p, p->conf.proxy.ticket_key_file, true);
 	if (p->conf.proxy.insecure_upstream)
 		log_warnx("proxy: insecure_upstream = yes: the headend's certificate is NOT verified;"
 			  " anyone on the path to it can read every tunnel");
@@ -341,9 +346,6 @@ struct proxy *proxy_new(const struct conf *c, struct policy_box *box, struct cou
 		log_warn("proxy: getrandom: no key for the usernames' hashes");
 		goto err;
 	}
-	log_info("proxy: listening on port %u, headend verified %s", p->conf.proxy.listen_port,
-		 p->conf.proxy.insecure_upstream ? "NOT AT ALL" : p->conf.proxy.upstream_name[0] ?
-		 "by name" : "by address");
 	return p;
 err:
 	proxy_free(p);
@@ -392,7 +394,7 @@ static void *proxy_probe_main(void *arg)
 /* One fetch at a time; the previous thread has ended when probing is off. */
 static void proxy_probe(struct proxy *p, const char *when)
 {
-	if (!p->conf.headend.naddr || atomic_exchange(&p->probing, true))
+	if (!p->primary || !p->conf.headend.naddr || atomic_exchange(&p->probing, true))
 		return;
 	if (p->probe_started)
 		pthread_join(p->probe_th, NULL);
@@ -420,9 +422,14 @@ void proxy_reloaded(struct proxy *p, const struct conf *nc)
 
 int proxy_run(struct proxy *p)
 {
-	/* Read here, as the daemon's user: the file is its own. */
+	/* Read here, as the daemon's user: the files are its own. */
+	proxy_ticket_keys(p, p->conf.proxy.ticket_key_file, true);
 	proxy_cookies_load(p);
 	p->ran = true;
+	if (p->primary)
+		log_info("proxy: listening on port %u, headend verified %s",
+			 p->conf.proxy.listen_port, p->conf.proxy.insecure_upstream ? "NOT AT ALL" :
+			 p->conf.proxy.upstream_name[0] ? "by name" : "by address");
 	proxy_probe(p, "start");
 	return loop_run(p->loop);
 }
@@ -458,11 +465,15 @@ void proxy_free(struct proxy *p)
 }
 
 void proxy_share_cookies(struct proxy *p, void (*fn)(void *arg, const struct cookie_event *ev),
-			 void *arg, bool save)
+			 void *arg)
 {
 	p->env.cookie_share = fn;
 	p->env.share_arg = arg;
-	p->cookie_saver = save;
+}
+
+void proxy_set_primary(struct proxy *p, bool primary)
+{
+	p->primary = primary;
 }
 
 void proxy_user_key(struct proxy *p, const uint8_t *key, size_t len)

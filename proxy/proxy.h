@@ -43,11 +43,14 @@ void proxy_free(struct proxy *p);
 void proxy_reloaded(struct proxy *p, const struct conf *nc);
 
 /* One of several workers: every change to its session cookies goes to fn
- * (the packet process passes it on to the others), and only the worker
- * with save writes the cookies' state file; every worker reads it at start.
- * Before proxy_run(). */
+ * (the packet process passes it on to the others). Before proxy_run(). */
 void proxy_share_cookies(struct proxy *p, void (*fn)(void *arg, const struct cookie_event *ev),
-			 void *arg, bool save);
+			 void *arg);
+/* Whether this is the primary worker (the default; with several, worker
+ * 0): the one that writes the cookies' state file (every worker reads it at
+ * start), fetches the headend's certificate to compare at start and reload,
+ * and logs what it read; the others only serve. Before proxy_run(). */
+void proxy_set_primary(struct proxy *p, bool primary);
 /* The key of the usernames' hashes ([daemon] log_users = hash; 16 bytes),
  * one for every worker so that a name hashes alike on each; by default a
  * random key of this process's own. */
