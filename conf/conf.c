@@ -84,6 +84,7 @@ static const struct conf_key conf_keys[] = {
 	CONF_KEY(proxy, source_prefix6, CK_UINT, 16, 128),
 	CONF_KEY(proxy, login_timeout, CK_UINT, 5, 86400),
 	CONF_KEY(proxy, workers, CK_UINT, 0, CONF_MAX_PROXY_WORKERS),
+	CONF_KEY(proxy, drain_timeout, CK_UINT, 0, 604800),
 };
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
@@ -140,6 +141,8 @@ void conf_defaults(struct conf *c)
 	c->proxy.source_prefix4 = 32;
 	c->proxy.source_prefix6 = 64;
 	c->proxy.login_timeout = 300;
+	/* A working day: the tunnels of a restart end as their users log off. */
+	c->proxy.drain_timeout = 43200;
 }
 
 /* What a load needs besides the struct: where errors go. */

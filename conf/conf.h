@@ -74,6 +74,9 @@ struct conf {
 		/* Worker processes, each with its own listener and loop; 0:
 		 * one per online CPU (daemon/privsep.h). */
 		unsigned workers;
+		/* Seconds a stopping daemon's proxy keeps its tunnels (0: closes
+		 * them at once): a restart drops none (daemon/privsep.h). */
+		unsigned drain_timeout;
 	} proxy;
 };
 

@@ -144,6 +144,8 @@ static int daemon_reload(void *arg, struct diag *d)
 		log_warnx("reload: [queues], [headend], control_socket and user take effect only at"
 			  " restart");
 	dm->conf.daemon.log_level = nc.daemon.log_level;
+	dm->conf.proxy.drain_timeout = nc.proxy.drain_timeout;
+	privsep_set_drain(dm->proxy, nc.proxy.drain_timeout > 0);
 	log_info("reloaded: %zu group(s) in force", policy_count(np));
 	if (changed)
 		log_warnx("reload: the firewall rules this configuration needs have changed:"
@@ -585,7 +587,10 @@ out:
 	for (size_t i = 0; i < dm->nworkers; i++)
 		worker_free(dm->workers[i]);	/* stops the thread, unbinds the queue */
 	dm->nworkers = 0;
-	privsep_free(dm->proxy);	/* its worker closes the tunnels with a reason */
+	/* Only a stop by signal drains; an error stops the proxy with the rest. */
+	if (ret != 0)
+		privsep_set_drain(dm->proxy, false);
+	privsep_free(dm->proxy);	/* closes the tunnels with a reason, or drains */
 	if (dm->dtlswatch)
 		loop_del(dm->loop, dtlswatch_fd(dm->dtlswatch));
 	dtlswatch_free(dm->dtlswatch);

@@ -18,6 +18,7 @@
 #include "conf/conf.h"
 #include "conf/diag.h"
 #include "conf/deploy.h"
+#include "conf/rulehold.h"
 #include "conf/rules.h"
 #include "daemon/check.h"
 #include "daemon/sessview.h"
@@ -896,6 +897,7 @@ static int ctlc_rules(struct ctlc *x, int argc, char **argv)
 	struct policy *p = NULL;
 	struct conf c;
 	int hooks = 1, rc = 1, i;
+	bool hold = false;
 
 	struct ipaddr ign[CTLC_IGNORE_MAX];
 	size_t nign = 0;
@@ -903,6 +905,8 @@ static int ctlc_rules(struct ctlc *x, int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--no-hooks") == 0)
 			hooks = 0;
+		else if (strcmp(argv[i], "--hold") == 0)
+			hold = true;
 		else if (!strcmp(argv[i], "--ignore") && i + 1 < argc && nign < CTLC_IGNORE_MAX &&
 			 addr_parse(&ign[nign], argv[i + 1]) == 0)
 			i++, nign++;
@@ -914,19 +918,33 @@ static int ctlc_rules(struct ctlc *x, int argc, char **argv)
 		else
 			what = "";
 	}
-	if (!what || !*what || (nign && strcmp(what, "--conntrackd"))) {
+	if (!what || !*what || (nign && strcmp(what, "--conntrackd")) ||
+	    (hold && strcmp(what, "--iptables") && strcmp(what, "--ip6tables") &&
+	     strcmp(what, "--nft") && strcmp(what, "--hooks"))) {
 		fprintf(stderr, "usage: mtugatectl rules --iptables | --ip6tables [--no-hooks]"
 			" | --ipset | --nft | --routes | --hooks | --digest"
-			" | --conntrackd [--ignore ADDRESS]...\n");
+			" | --conntrackd [--ignore ADDRESS]...\n"
+			"       mtugatectl rules --hold --iptables | --ip6tables [--no-hooks]"
+			" | --nft | --hooks\n");
 		return 2;
 	}
 	conf_defaults(&c);
 	if (conf_load(&c, x->conf, &d) < 0)
 		goto out;
-	if (strcmp(what, "--routes") && strcmp(what, "--hooks") && strcmp(what, "--ipset") &&
+	if (!hold && strcmp(what, "--routes") && strcmp(what, "--hooks") && strcmp(what, "--ipset") &&
 	    strcmp(what, "--conntrackd") && !(p = policy_load_dir(c.daemon.groups_dir, &d)))
 		goto out;
-	if (!strcmp(what, "--digest")) {
+	if (hold) {
+		/* What a draining proxy needs once the rules above are unhooked. */
+		if (!strcmp(what, "--iptables"))
+			rulehold_iptables(&c, AF_INET, hooks, &out);
+		else if (!strcmp(what, "--ip6tables"))
+			rulehold_iptables(&c, AF_INET6, hooks, &out);
+		else if (!strcmp(what, "--nft"))
+			rulehold_nft(&c, &out);
+		else
+			rulehold_hooks(&c, &out);
+	} else if (!strcmp(what, "--digest")) {
 		/* What the rules unit records, for the daemon to tell stale rules. */
 		struct deploy_expect *ipt = calloc(2, sizeof(*ipt));
 		uint64_t h = 0;
@@ -1087,7 +1105,7 @@ static const struct ctlc_cmd ctlc_cmds[] = {
 	{ "stats", ctlc_stats, "stats [--json | --prometheus | --textfile FILE]   counters, per group, per queue and in total" },
 	{ "groups", ctlc_groups, "groups                          the policy in force, as the daemon compiled it" },
 	{ "sessions", ctlc_sessions, "sessions [--json]               proxied tunnels: user, group, client, MTUs, DTLS state, reconnects, bytes" },
-	{ "rules", ctlc_rules, "rules --iptables | --ip6tables [--no-hooks] | --ipset | --nft | --routes | --hooks | --digest\n"
+	{ "rules", ctlc_rules, "rules [--hold] --iptables | --ip6tables [--no-hooks] | --ipset | --nft | --routes | --hooks | --digest\n"
 	  "      | --conntrackd [--ignore ADDRESS]...\n"
 	  "                                  what this configuration needs, read from the config\n"
 	  "                                  file (no daemon needed)" },

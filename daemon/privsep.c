@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@
 #define PRIVSEP_STOP_MS 5000	/* the master's time to close every tunnel at a stop */
 #define PRIVSEP_COUNTERS_MS 100	/* the worker sends its counters this often */
 #define PRIVSEP_MAX CONF_MAX_PROXY_WORKERS
+#define PRIVSEP_DRAIN_MS 3000	/* the packet process's wait for the workers to drain */
 
 /* ---- the packet process's side ---- */
 
@@ -58,6 +60,7 @@ struct privsep {
 	struct policy_box *box;
 	struct loop *loop;
 	bool failed;
+	bool drain;		/* at stop, the proxy keeps its tunnels ([proxy] drain_timeout) */
 };
 
 /* What both proxy processes need, copied at the fork. */
@@ -77,6 +80,7 @@ struct child {
 	pid_t pid[PRIVSEP_MAX];		/* 0: none running */
 	uint64_t started[PRIVSEP_MAX], due[PRIVSEP_MAX];	/* ms: its start, its next */
 	bool respawned[PRIVSEP_MAX];	/* not the first: the policy may have been reloaded */
+	bool draining;		/* a restart: tunnels kept, no listener, no new worker */
 	/* worker */
 	unsigned idx;		/* which worker this process is */
 	int ann, fdq;		/* its channels */
@@ -84,6 +88,7 @@ struct child {
 	struct counters *ctr;
 	uint32_t seq;
 	uint64_t ticks;
+	bool peer_gone;		/* draining, and the packet process has gone */
 	uint8_t buf[SEPMSG_MAX];
 };
 
@@ -105,7 +110,7 @@ static void worker_send(struct child *c, const struct sepmsg *m)
 {
 	size_t n = sepmsg_encode(m, c->buf, sizeof(c->buf));
 
-	if (!n)
+	if (!n || c->peer_gone)
 		return;
 	while (send(c->ann, c->buf, n, MSG_NOSIGNAL) < 0 && errno == EINTR)
 		;
@@ -264,7 +269,26 @@ static void worker_input(struct loop *l, int fd, uint32_t events, void *arg)
 		else if (m.type == SEPMSG_COOKIE)
 			proxy_cookie_apply(c->proxy, &m.cookie);
 	}
-	loop_stop(l);	/* the packet process is gone */
+	/* The packet process is gone: a drain goes on without it (its
+	 * announcements and counters have no reader), else the proxy stops. */
+	if (c->draining) {
+		c->peer_gone = true;
+		loop_del(l, fd);
+		return;
+	}
+	loop_stop(l);
+}
+
+/* SIGUSR1 from the master: the packet process is stopping for a restart. */
+static void worker_drain(struct child *c)
+{
+	struct sepmsg m = { .type = SEPMSG_DRAIN, .pid = getpid() };
+
+	if (c->draining)
+		return;
+	c->draining = true;
+	m.status = (int32_t)proxy_drain(c->proxy);
+	worker_send(c, &m);
 }
 
 static void worker_signal(struct loop *l, int fd, uint32_t events, void *arg)
@@ -272,9 +296,12 @@ static void worker_signal(struct loop *l, int fd, uint32_t events, void *arg)
 	struct signalfd_siginfo si;
 
 	(void)events;
-	(void)arg;
-	while (read(fd, &si, sizeof(si)) == sizeof(si))
-		loop_stop(l);
+	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGUSR1)
+			worker_drain(arg);
+		else
+			loop_stop(l);
+	}
 }
 
 /* An upstream socket from the packet process: a request, and an answer
@@ -355,6 +382,7 @@ static void worker_main(struct child *c)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGUSR1);
 	sigprocmask(SIG_SETMASK, &mask, NULL);
 	signal(SIGHUP, SIG_IGN);
 	if ((sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
@@ -499,6 +527,39 @@ static void master_reap(struct child *c)
 	}
 }
 
+/* SIGUSR1 from the packet process (a restart): outlive it, leave the
+ * listeners to the next daemon, and have the workers drain. A worker
+ * between two lives is not started again; with none, nothing to keep. */
+static void master_drain(struct child *c)
+{
+	unsigned live = 0;
+
+	c->draining = true;
+	for (unsigned i = 0; i < c->n; i++) {
+		for (int f = 0; f < 2; f++) {
+			if (c->lfds[i][f] >= 0)
+				close(c->lfds[i][f]);
+			c->lfds[i][f] = -1;
+		}
+		if (c->pid[i] > 0)
+			live++;
+	}
+	if (!live)
+		_exit(0);
+	prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+	for (unsigned i = 0; i < c->n; i++)
+		if (c->pid[i] > 0)
+			kill(c->pid[i], SIGUSR1);
+}
+
+static bool master_any_live(const struct child *c)
+{
+	for (unsigned i = 0; i < c->n; i++)
+		if (c->pid[i] > 0)
+			return true;
+	return false;
+}
+
 static void master_main(struct child *c)
 {
 	pid_t parent = getppid();
@@ -511,6 +572,7 @@ static void master_main(struct child *c)
 	sigaddset(&mask, SIGCHLD);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGUSR1);
 	sigprocmask(SIG_SETMASK, &mask, NULL);
 	signal(SIGHUP, SIG_IGN);
 	/* The key is read here, once: the packet process never has it. The
@@ -549,7 +611,10 @@ static void master_main(struct child *c)
 		uint64_t now = now_ms(), next = UINT64_MAX;
 		int s;
 
-		for (unsigned i = 0; i < c->n; i++) {
+		/* Drained workers are not replaced: the new daemon has its own. */
+		if (c->draining && !master_any_live(c))
+			_exit(0);
+		for (unsigned i = 0; i < c->n && !c->draining; i++) {
 			if (c->pid[i] > 0)
 				continue;
 			if (c->due[i] <= now)
@@ -560,6 +625,8 @@ static void master_main(struct child *c)
 		s = master_wait(&mask, next == UINT64_MAX ? -1 : (long)(next > now ? next - now : 0));
 		if (s == SIGTERM || s == SIGINT)
 			master_stop(c, &mask);
+		if (s == SIGUSR1 && !c->draining)
+			master_drain(c);
 		if (s == SIGCHLD)
 			master_reap(c);
 	}
@@ -731,6 +798,7 @@ struct privsep *privsep_start(const struct privsep_args *a)
 		c.lfds[i][0] = c.lfds[i][1] = -1;
 	}
 	ps->box = a->box;
+	ps->drain = a->conf->proxy.drain_timeout > 0;
 	ps->n = c.n = ps_nworkers(a->conf);
 	/* Logins in flight when the last tunnel slot goes may still become
 	 * tunnels: room for their sessions too (each worker's table is as big).
@@ -859,6 +927,64 @@ bool privsep_failed(const struct privsep *ps)
 	return ps && ps->failed;
 }
 
+void privsep_set_drain(struct privsep *ps, bool drain)
+{
+	if (ps)
+		ps->drain = drain;
+}
+
+/* Asks the proxy to drain and waits for each worker to say so (its
+ * listeners are closed then, so that the next daemon can bind the port):
+ * true when they drain or the proxy has ended, false when none answered
+ * (then it is stopped). A worker between two lives never answers: the
+ * others' answers do after PRIVSEP_DRAIN_MS. */
+static bool ps_drain(struct privsep *ps)
+{
+	uint64_t until = now_ms() + PRIVSEP_DRAIN_MS;
+	static struct sepmsg m;
+	uint8_t buf[SEPMSG_MAX + 1];
+	bool done[PRIVSEP_MAX] = { false };
+	unsigned ndone = 0, held = 0;
+
+	if (kill(ps->master, SIGUSR1) < 0)
+		return false;
+	for (uint64_t now = now_ms(); now < until && ndone < ps->n; now = now_ms()) {
+		struct pollfd pfd[PRIVSEP_MAX];
+
+		for (unsigned i = 0; i < ps->n; i++)
+			pfd[i] = (struct pollfd){ .fd = done[i] ? -1 : ps->ann[i], .events = POLLIN };
+		if (poll(pfd, ps->n, (int)(until - now)) <= 0)
+			continue;
+		for (unsigned i = 0; i < ps->n; i++) {
+			ssize_t n;
+
+			if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			if ((n = recv(ps->ann[i], buf, sizeof(buf), MSG_DONTWAIT)) < 0)
+				continue;
+			if (n == 0) {
+				/* The master has ended: no worker to drain. */
+				waitpid(ps->master, NULL, 0);
+				return true;
+			}
+			/* The rest of what it says is of no use: this process is leaving. */
+			if (sepmsg_decode(buf, (size_t)n, &m) == 0 && m.type == SEPMSG_DRAIN) {
+				done[i] = true;
+				ndone++;
+				held += (unsigned)m.status;
+			}
+		}
+	}
+	if (!ndone) {
+		log_warnx("proxy: no worker answered the drain within %d ms: stopping it",
+			  PRIVSEP_DRAIN_MS);
+		return false;
+	}
+	log_debug("stopping: proxy process %d drains %u tunnel(s) in %u worker(s)",
+		  (int)ps->master, held, ndone);
+	return true;
+}
+
 void privsep_free(struct privsep *ps)
 {
 	uint64_t until = now_ms() + PRIVSEP_STOP_MS + 1000;
@@ -866,6 +992,9 @@ void privsep_free(struct privsep *ps)
 
 	if (!ps)
 		return;
+	/* Draining: the master outlives this process and reaps its workers. */
+	if (ps->drain && !ps->failed && ps->master > 0 && ps_drain(ps))
+		ps->master = 0;
 	/* Closed first: the worker's last announcements (every tunnel closing)
 	 * fail at once rather than wait for a reader. */
 	for (unsigned i = 0; i < ps->n; i++) {

@@ -8,7 +8,9 @@
  * two socketpairs: it announces its tunnels and counters over one
  * (proxy/sepmsg.h), and the packet process, which keeps the one session
  * table its packet threads read, hands it upstream sockets over the other
- * (IP_TRANSPARENT needs a capability). Workers share nothing else. */
+ * (IP_TRANSPARENT needs a capability). Workers share nothing else.
+ * At a restart (SIGTERM) the proxy drains rather than stops: the master
+ * outlives the packet process, its workers keep the tunnels they have. */
 #ifndef MTUGATE_DAEMON_PRIVSEP_H
 #define MTUGATE_DAEMON_PRIVSEP_H
 
@@ -51,7 +53,13 @@ void privsep_reload(struct privsep *ps);
 /* The proxy's processes are gone (its master died): the daemon stops,
  * non-zero, and the service manager starts it again. */
 bool privsep_failed(const struct privsep *ps);
-/* Stop the proxy (its workers close every tunnel) and wait for it. */
+/* Whether privsep_free() drains (from [proxy] drain_timeout > 0 at start):
+ * a failing daemon (its proxy gone, an error) stops the proxy instead. */
+void privsep_set_drain(struct privsep *ps, bool drain);
+/* Stop the proxy (its workers close every tunnel) and wait for it. Or, for
+ * a restart (drain set), leave it running without this process: its workers
+ * close their listeners, which the next daemon binds, keep their tunnels
+ * until they end or [proxy] drain_timeout, and the master exits with them. */
 void privsep_free(struct privsep *ps);
 
 #endif

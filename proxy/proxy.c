@@ -51,6 +51,10 @@ struct proxy {
 	int pausefd;		/* one-shot timerfd: listeners back after EMFILE */
 	bool paused;
 	bool ran;
+	/* A restart (daemon/privsep.h): no listener, the tunnels run out. */
+	bool draining;
+	bool drain_cut;		/* drain_timeout ended it, tunnels still up */
+	time_t drain_start, drain_until;	/* CLOCK_MONOTONIC seconds */
 };
 
 static void proxy_listeners(struct proxy *p, uint32_t events)
@@ -199,6 +203,33 @@ static void proxy_cookies_load(struct proxy *p)
 		log_info("proxy: %ld sessions known from %s", r, p->cookie_path);
 }
 
+static time_t proxy_mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* Draining: the loop ends with the last connection (a login in flight
+ * counts until it ends too), or at the deadline. */
+static void proxy_drain_tick(struct proxy *p)
+{
+	time_t now = proxy_mono_s();
+
+	if (!p->env.nconns) {
+		log_info("proxy: drained: its last tunnel ended after %lld s; the old proxy exits",
+			 (long long)(now - p->drain_start));
+		loop_stop(p->loop);
+	} else if (now >= p->drain_until) {
+		p->drain_cut = true;
+		log_warnx("proxy: drain_timeout (%u s) reached: closing the %zu tunnel(s) still up"
+			  " (their clients reconnect to the new proxy)", p->conf.proxy.drain_timeout,
+			  p->env.ntunnels);
+		loop_stop(p->loop);
+	}
+}
+
 static void proxy_tick(struct loop *l, int fd, uint32_t events, void *arg)
 {
 	struct proxy *p = arg;
@@ -207,7 +238,39 @@ static void proxy_tick(struct loop *l, int fd, uint32_t events, void *arg)
 	(void)fd;
 	(void)events;
 	conn_tick(&p->env);
+	/* The new proxy owns the cookie file from the drain on. */
+	if (p->draining)
+		proxy_drain_tick(p);
+	else
+		proxy_cookies_save(p);
+}
+
+size_t proxy_drain(struct proxy *p)
+{
+	time_t now = proxy_mono_s(), wall = time(NULL) + (time_t)p->conf.proxy.drain_timeout;
+	struct tm tm;
+	char until[32] = "?";
+
+	if (p->draining)
+		return p->env.ntunnels;
+	/* Written now, before the new proxy reads it. */
 	proxy_cookies_save(p);
+	for (int i = 0; i < 2; i++) {
+		if (p->lfd[i] < 0)
+			continue;
+		loop_del(p->loop, p->lfd[i]);
+		close(p->lfd[i]);
+		p->lfd[i] = -1;
+	}
+	p->draining = true;
+	p->drain_start = now;
+	p->drain_until = now + (time_t)p->conf.proxy.drain_timeout;
+	if (gmtime_r(&wall, &tm))
+		strftime(until, sizeof(until), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	log_info("proxy: draining: listeners closed, %zu tunnel(s) and %zu login(s) kept until they"
+		 " end, at most %u s (until %s)", p->env.ntunnels, p->env.nconns - p->env.ntunnels,
+		 p->conf.proxy.drain_timeout, until);
+	return p->env.ntunnels;
 }
 
 static void proxy_kick(struct loop *l, int fd, uint32_t events, void *arg)
@@ -418,6 +481,9 @@ void proxy_reloaded(struct proxy *p, const struct conf *nc)
 	if (p && p->conf.proxy.insecure_upstream)
 		log_warnx("proxy: insecure_upstream = yes: the headend's certificate is still NOT"
 			  " verified; anyone on the path to it can read every tunnel");
+	/* The one [proxy] key a reload changes: the next restart's drain. */
+	if (p && !p->draining)
+		p->conf.proxy.drain_timeout = nc->proxy.drain_timeout;
 }
 
 int proxy_run(struct proxy *p)
@@ -446,8 +512,8 @@ void proxy_free(struct proxy *p)
 	if (p->probe_started)
 		pthread_join(p->probe_th, NULL);
 	if (p->env.loop)
-		conn_close_all(&p->env, "mtugated stopping");
-	if (p->cookies && p->ran)
+		conn_close_all(&p->env, p->drain_cut ? "drain_timeout reached" : "mtugated stopping");
+	if (p->cookies && p->ran && !p->draining)
 		proxy_cookies_save(p);
 	for (int i = 0; i < 2; i++)
 		if (p->lfd[i] >= 0)

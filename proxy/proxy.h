@@ -57,6 +57,11 @@ void proxy_set_primary(struct proxy *p, bool primary);
 void proxy_user_key(struct proxy *p, const uint8_t *key, size_t len);
 /* Another worker's change, into this one's table. */
 void proxy_cookie_apply(struct proxy *p, const struct cookie_event *ev);
+/* A restart: close the listeners (the new daemon's proxy takes them) and
+ * keep every connection; the loop ends when the last one does, or after
+ * [proxy] drain_timeout, closing those left. Logs a line at the start and
+ * one at the end. The tunnels held. */
+size_t proxy_drain(struct proxy *p);
 
 /* Its table of tunnels (the worker announces its changes). */
 struct session_table *proxy_session_table(struct proxy *p);

@@ -18,6 +18,7 @@
  *   RELOAD      nothing
  *   DTLS        u32 handle, u8 state
  *   COOKIE      u8 op, 32 bytes hash, u8 glen, group, u8 ulen, user, u16 mtu, u16 dtls_mtu
+ *   DRAIN       i32 pid, i32 tunnels held (not negative)
  * Every message ends exactly where its content does. */
 
 /* How a session field travels and what it may hold. */
@@ -210,6 +211,7 @@ size_t sepmsg_encode(const struct sepmsg *m, uint8_t *buf, size_t cap)
 		}
 		break;
 	case SEPMSG_GONE:
+	case SEPMSG_DRAIN:
 		put_uint(&w, (uint32_t)m->pid, 4);
 		put_uint(&w, (uint32_t)m->status, 4);
 		break;
@@ -441,6 +443,12 @@ int sepmsg_decode(const uint8_t *buf, size_t len, struct sepmsg *m)
 		if (m->pid <= 0)
 			return -EINVAL;
 		break;
+	case SEPMSG_DRAIN:
+		m->pid = (int32_t)(uint32_t)get_uint(&r, 4);
+		m->status = (int32_t)(uint32_t)get_uint(&r, 4);
+		if (m->pid <= 0 || m->status < 0)
+			return -EINVAL;
+		break;
 	case SEPMSG_DTLS: {
 		uint64_t d;
 
@@ -487,6 +495,7 @@ const char *sepmsg_type_str(enum sepmsg_type t)
 		[SEPMSG_SESSION_ADD] = "session-add", [SEPMSG_SESSION_DEL] = "session-del",
 		[SEPMSG_BYTES] = "bytes", [SEPMSG_COUNTERS] = "counters", [SEPMSG_GONE] = "gone",
 		[SEPMSG_RELOAD] = "reload", [SEPMSG_DTLS] = "dtls", [SEPMSG_COOKIE] = "cookie",
+		[SEPMSG_DRAIN] = "drain",
 	};
 
 	return t >= SEPMSG_HELLO && t < SEPMSG_TYPE_END ? names[t] : "?";

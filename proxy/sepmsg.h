@@ -28,6 +28,7 @@ enum sepmsg_type {
 	SEPMSG_RELOAD,		/* packet process -> proxy: re-read the configuration */
 	SEPMSG_DTLS,		/* packet process -> worker: a tunnel's DTLS state (handle, info.dtls) */
 	SEPMSG_COOKIE,		/* worker -> packet process -> the other workers: a session cookie's change */
+	SEPMSG_DRAIN,		/* worker: listeners closed, draining (pid, status: tunnels held) */
 	SEPMSG_TYPE_END
 };
 
@@ -45,7 +46,7 @@ struct sepmsg {
 	enum sepmsg_type type;
 	uint32_t handle;		/* SESSION_ADD, SESSION_DEL, DTLS */
 	struct session_info info;	/* SESSION_ADD; DTLS: its dtls only */
-	int32_t pid, status;		/* HELLO (pid), GONE (pid, status) */
+	int32_t pid, status;		/* HELLO (pid), GONE (pid, status), DRAIN (pid, tunnels) */
 	uint64_t tick;			/* TICK */
 	char group[SESSION_GROUP_MAX];	/* COUNTERS: "" for the proxy-wide counters */
 	struct cookie_event cookie;	/* COOKIE */

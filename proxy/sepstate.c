@@ -162,6 +162,7 @@ int sepstate_apply(struct sepstate *st, unsigned w, const struct sepmsg *m)
 		return (int)n;
 	case SEPMSG_HELLO:
 	case SEPMSG_COOKIE:	/* passed on to the other workers; nothing kept here */
+	case SEPMSG_DRAIN:
 		return 0;
 	default:
 		return -EINVAL;

@@ -212,6 +212,16 @@ static void test_other_types(void)
 	CHECK(out.handle == 9 && out.info.dtls == SESSION_DTLS_ESTABLISHED);
 	buf[8] = SESSION_DTLS_LAST + 1;	/* a state past the enum */
 	CHECK_INT(sepmsg_decode(buf, n, &out), -EINVAL);
+	m.type = SEPMSG_DRAIN;
+	m.pid = 4243;
+	m.status = 100;
+	CHECK((n = sepmsg_encode(&m, buf, sizeof(buf))) == 12);
+	CHECK_INT(sepmsg_decode(buf, n, &out), 0);
+	CHECK(out.type == SEPMSG_DRAIN && out.pid == 4243 && out.status == 100);
+	CHECK_STR(sepmsg_type_str(SEPMSG_DRAIN), "drain");
+	buf[11] = 0x80;	/* a negative count of tunnels */
+	CHECK_INT(sepmsg_decode(buf, n, &out), -EINVAL);
+	CHECK_INT(sepmsg_decode(buf, n - 1, &out), -EINVAL);
 	m.type = SEPMSG_TYPE_END;
 	CHECK_INT(sepmsg_encode(&m, buf, sizeof(buf)), 0);
 	/* Too small a buffer: 0, never a partial message. */
