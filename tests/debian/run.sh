@@ -319,8 +319,9 @@ example_conf() {
 }
 
 jumps() {	# jumps NS: how many jumps from built-in chains into MTUGATE_* chains
+	# (but MTUGATE_HOLD, which a stop leaves for a draining proxy: e2e-upgrade.sh)
 	{ ip netns exec "$1" iptables-save; ip netns exec "$1" ip6tables-save; } |
-		grep -cE '^-A (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) .*-j MTUGATE_'
+		grep -E '^-A (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) .*-j MTUGATE_' | grep -cv MTUGATE_HOLD
 }
 
 mss_rewritten() {	# mss_rewritten SOCK GROUP: that group's counter, from stats --json
@@ -370,7 +371,7 @@ except OSError: pass' 2>/dev/null
 rules_follow_changes() {
 	local rules=/usr/libexec/mtugate/mtugate-rules n=$ns-r d=$tmp/rules-state
 	mkdir -p "$d/groups.d"
-	printf '[daemon]\nuser =\ngroups_dir = groups.d\n[headend]\naddress = 198.18.2.2, 2001:db8:2::2\n[proxy]\nenable = yes\n' \
+	printf '[daemon]\nuser =\ngroups_dir = groups.d\n[headend]\naddress = 198.18.2.2, 2001:db8:2::2\n[proxy]\nenable = yes\ndrain_timeout = 0\n' \
 		>"$d/mtugate.conf"
 	printf '[group]\nname = a\npool = 192.0.2.128/26, 2001:db8:0:80::/64\nmtu = 1380\n' >"$d/groups.d/a.conf"
 	ip netns add "$n" && ip -n "$n" link set lo up
