@@ -231,7 +231,8 @@ static bool deploy_nft_skipped(const char *s, size_t n)
 					  "table ip6 mangle", "table ip6 nat", "table ip6 raw",
 					  "table ip6 security" };
 
-	if (deploy_has(s, n, "table inet mtugate "))
+	/* mtugate_hold: what a draining proxy keeps (conf/rulehold.h). */
+	if (deploy_has(s, n, "table inet mtugate ") || deploy_has(s, n, "table inet mtugate_hold "))
 		return true;
 	for (size_t i = 0; i < sizeof(xt) / sizeof(xt[0]); i++) {
 		size_t l = strlen(xt[i]);

@@ -290,8 +290,11 @@ static bool check_scratch(struct check *k)
 			      " (\"%s\" -c \"%s\" rules --ipset | ipset restore -exist) || true;"
 			      " \"%s\" -c \"%s\" rules --iptables | iptables-restore --noflush;"
 			      " \"%s\" -c \"%s\" rules --ip6tables | ip6tables-restore --noflush;"
+			      " \"%s\" -c \"%s\" rules --hold --iptables | iptables-restore --noflush;"
+			      " \"%s\" -c \"%s\" rules --hold --ip6tables | ip6tables-restore --noflush;"
 			      " \"%s\" -c \"%s\" rules --routes | sh'",
-			      k->ns, k->ns, self, conf, self, conf, self, conf, self, conf);
+			      k->ns, k->ns, self, conf, self, conf, self, conf, self, conf, self, conf, self,
+			      conf);
 	rc = cmd.buf ? check_sh(cmd.buf, NULL) : -1;
 	strbuf_free(&cmd);
 	if (rc != 0)

@@ -14,6 +14,10 @@
 #     (the package's plugin); `systemctl restart netfilter-persistent`: back;
 #     the CLI `netfilter-persistent reload`: reported;
 #   - `systemctl reload mtugate` reloads the rules unit;
+#   - `systemctl restart mtugate` with the proxy: the old mtugated-proxy
+#     keeps a connection it holds (KillMode=process, [proxy] drain_timeout),
+#     systemd notes it as left over; a stop drains too; `systemctl kill
+#     mtugate` ends it;
 #   - mtugate-metrics.service writes node_exporter's textfile, and removes
 #     it once the daemon stopped.
 # Skips (77) without debootstrap, systemd-nspawn or a reachable Debian mirror.
@@ -145,6 +149,58 @@ wait_until 10 rules_is True
 n0=$(ct journalctl -u mtugate-rules -o cat --no-pager | grep -c '^Reloaded ')
 ct systemctl reload mtugate
 check "systemctl reload mtugate reloads the rules unit" wait_until 10 reloaded
+
+# Issue 22: a restart drains the proxy. A client namespace on the host, its veth's other end in
+# the container; a TCP connection to the headend's address, diverted to the proxy and held in
+# its TLS handshake (handshake_timeout 600): the connection the old proxy keeps.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+	-subj /CN=headend.lab.test -keyout "$tmp/headend.key" -out "$tmp/headend.crt" 2>/dev/null
+ct sh -c 'cat >/etc/mtugate/headend.crt' <"$tmp/headend.crt"
+ct sh -c 'umask 077; cat >/etc/mtugate/headend.key && chown mtugate: /etc/mtugate/headend.key' \
+	<"$tmp/headend.key"
+ct cp /etc/mtugate/mtugate.conf /etc/mtugate/mtugate.conf.orig
+ct sed -i -e 's/^address = .*/address = 198.18.2.2/' -e 's/^enable = no/enable = yes/' \
+	-e 's/^handshake_timeout = .*/handshake_timeout = 600/' \
+	-e 's|^upstream_ca = .*|upstream_ca = /etc/mtugate/headend.crt|' /etc/mtugate/mtugate.conf
+ct systemctl restart mtugate mtugate-rules
+check "the proxy runs (mtugated-proxy)" wait_until 10 ct pgrep -x mtugated-proxy
+cl=mgsd$$
+ip netns add $cl && ip link add mgv$$ type veth peer name mgw$$ && ip link set mgv$$ netns $cl &&
+	ip link set mgw$$ netns "$L"
+ct ip addr add 198.18.1.1/24 dev mgw$$ && ct ip link set mgw$$ up
+ip -n $cl addr add 198.18.1.2/24 dev mgv$$ && ip -n $cl link set mgv$$ up && ip -n $cl link set lo up
+ip -n $cl route add default via 198.18.1.1
+ip netns exec $cl python3 -c 'import socket, sys, time
+s = socket.create_connection(("198.18.2.2", 443), timeout=5)
+print("connected", flush=True)
+s.settimeout(None)
+print("closed" if s.recv(1) == b"" else "data", flush=True)
+time.sleep(5)' >"$tmp/held.out" 2>&1 &
+held=$!
+proxied() { ct ss -Htn state established '( sport = :443 )' | grep -q 198.18.1.2; }
+check "a connection to the headend's address is held by the proxy" wait_until 10 proxied
+old=$(ct pgrep -x mtugated-proxy | head -1) oldmain=$(ct systemctl show -p MainPID --value mtugate)
+ct systemctl restart mtugate
+check "systemctl restart mtugate: active again" ct systemctl is-active -q mtugate
+check "the old mtugated-proxy ($old) still runs" ct kill -0 "$old"
+check "beside a new one" sh -c "[ \$(nsenter -t $L -a pgrep -cx mtugated-proxy) = 2 ]"
+check "its connection is still up" proxied
+check_not "and the client saw no close" grep -q closed "$tmp/held.out"
+check "systemd noted the left-over process at the start" sh -c \
+	"nsenter -t $L -a journalctl -u mtugate -o cat --no-pager | grep -q 'left-over process $old (mtugated-proxy)'"
+check "the new main process is another" test "$(ct systemctl show -p MainPID --value mtugate)" != "$oldmain"
+ct systemctl stop mtugate
+check_not "systemctl stop mtugate: inactive" ct systemctl is-active -q mtugate
+check "the draining proxy keeps its connection after the stop too" proxied
+ct systemctl kill mtugate
+check "systemctl kill mtugate (stopped): the draining proxy ends" wait_until 10 sh -c "! nsenter -t $L -a kill -0 $old"
+check "its connection is closed" wait_until 10 grep -q closed "$tmp/held.out"
+check_not "no mtugated-proxy is left" ct pgrep -x mtugated-proxy
+wait "$held" 2>/dev/null
+ip netns del $cl
+ct cp /etc/mtugate/mtugate.conf.orig /etc/mtugate/mtugate.conf
+ct systemctl restart mtugate mtugate-rules
+check "mtugate runs again on the first configuration" wait_until 10 rules_is True
 
 ct mkdir -p /var/lib/prometheus/node-exporter
 ct systemctl start mtugate-metrics.service

@@ -126,6 +126,12 @@ static void test_marks(void)
 		"\t\tmeta mark & 0x00000200 == 0x00000200 meta mark set meta mark & 0xfffffdff return\n"
 		"\t}\n"
 		"}\n"
+		/* What a draining proxy keeps (conf/rulehold.h) is mtugate's too. */
+		"table inet mtugate_hold {\n"
+		"\tchain prerouting {\n"
+		"\t\tmeta l4proto tcp socket transparent 1 socket wildcard 0 meta mark set meta mark | 0x00000100\n"
+		"\t}\n"
+		"}\n"
 		"table ip mangle {\n"
 		"\tchain MTUGATE_RESUME {\n"
 		"\t\tcounter packets 0 bytes 0 meta mark set mark and 0xfffffdff\n"
