@@ -161,9 +161,12 @@ ct sh -c 'umask 077; cat >/etc/mtugate/headend.key && chown mtugate: /etc/mtugat
 ct cp /etc/mtugate/mtugate.conf /etc/mtugate/mtugate.conf.orig
 ct sed -i -e 's/^address = .*/address = 198.18.2.2/' -e 's/^enable = no/enable = yes/' \
 	-e 's/^handshake_timeout = .*/handshake_timeout = 600/' \
-	-e 's|^upstream_ca = .*|upstream_ca = /etc/mtugate/headend.crt|' /etc/mtugate/mtugate.conf
+	-e 's|^upstream_ca = .*|upstream_ca = /etc/mtugate/headend.crt|' \
+	-e 's|^private_key = .*|private_key = /etc/mtugate/headend.key|' /etc/mtugate/mtugate.conf
 ct systemctl restart mtugate mtugate-rules
 check "the proxy runs (mtugated-proxy)" wait_until 10 ct pgrep -x mtugated-proxy
+ct pgrep -x mtugated-proxy >/dev/null ||
+	ct journalctl -u mtugate -o cat --no-pager -n 15 | sed 's/^/info   /'
 cl=mgsd$$
 ip netns add $cl && ip link add mgv$$ type veth peer name mgw$$ && ip link set mgv$$ netns $cl &&
 	ip link set mgw$$ netns "$L"
