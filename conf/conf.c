@@ -137,7 +137,7 @@ void conf_defaults(struct conf *c)
 	c->proxy.route_table = 100;
 	/* A SAML or MFA login may wait minutes on a push approval. */
 	c->proxy.login_max = 1024;
-	c->proxy.login_per_source = 16;
+	c->proxy.login_per_source = 64;
 	c->proxy.source_prefix4 = 32;
 	c->proxy.source_prefix6 = 64;
 	c->proxy.login_timeout = 300;

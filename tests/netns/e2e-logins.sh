@@ -1,7 +1,7 @@
 #!/bin/bash
 # shellcheck disable=SC2317 # helpers run through check
 # Real logins through the proxy's budgets and deadlines (issue 22, Logins). With the defaults
-# (login_max 1024, login_per_source 16, login_timeout 300, handshake_timeout 30, idle_timeout 300),
+# (login_max 1024, login_per_source 64, login_timeout 300, handshake_timeout 30, idle_timeout 300),
 # all from the client's one address, as behind a carrier NAT:
 #   - a login whose password POST the headend holds 3 minutes (an MFA push approval; the lab's
 #     ASA shim holds its answer), offering ALPN: it completes and its CONNECT is answered;
