@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@ struct tls_peer {
 #define TLS_RESUME_SLOTS 8
 struct tls_resume {
 	bool used;		/* peer is set */
+	unsigned gen;		/* bumped when the slot takes another peer */
 	struct tls_peer peer;
 	SSL_SESSION *sess;	/* the newest session, or NULL */
 	time_t hold_until;	/* no offers before: this peer failed one */
@@ -51,7 +53,7 @@ struct tls_resume {
 struct tls_ctx {
 	SSL_CTX *server;	/* toward clients: the headend's certificate */
 	SSL_CTX *client;	/* toward the headend */
-	BIO_METHOD *out_meth;	/* the write side: tls_out_*() */
+	BIO_METHOD *out_meth;	/* the socket, both ways: tls_out_*(), tls_in_read() */
 	bool verify;
 	char upstream_name[256];
 	struct tls_resume slots[TLS_RESUME_SLOTS];
@@ -65,13 +67,19 @@ struct tls_ctx {
 
 /* What OpenSSL writes waits in out[off, len) until tls_flush() or until
  * TLS_OUT_FLUSH bytes are there: one send() then carries many records (one
- * per CSTP packet), not one system call and one trip through TCP each. */
+ * per CSTP packet), not one system call and one trip through TCP each.
+ * Every idle tunnel holds two of these: what is seldom needed is an index
+ * (the headend's resumption slot, not a 275-byte copy of its key) or made on
+ * first use (the error text), 264 bytes each and the key down to 112 (0.7
+ * KiB of bench-proxy's proxy_rss_per_idle_tunnel, which was 34.2 KiB). */
 struct tls {
 	SSL *ssl;
 	struct tls_ctx *x;
 	int fd;
 	bool closed;
-	struct tls_peer *peer;	/* toward the headend: where its sessions belong */
+	bool in_eof;		/* the socket read 0: the peer closed */
+	bool has_slot;		/* toward the headend: slots[slot] holds its sessions */
+	unsigned slot, slot_gen;	/* ... while slots[slot].gen is slot_gen */
 	unsigned handshakes;	/* completed, the first included */
 	unsigned renegs;	/* renegotiations the client started, allowed */
 	time_t last_reneg;	/* monotonic seconds of the last renegotiation; 0: none */
@@ -80,8 +88,10 @@ struct tls {
 	bool cert_requested;	/* toward the headend: it asked for our certificate */
 	uint8_t *out;
 	size_t off, len, cap;
-	char err[160];
+	char *err;		/* the last failure's text, made on the first (tls_set_err()) */
 };
+
+#define TLS_ERR_LEN 160
 
 #define TLS_OUT_FLUSH (64 * 1024)
 /* The most that can wait: the bound, plus one full record and its overhead. */
@@ -89,7 +99,9 @@ struct tls {
 
 /* Partial writes and moving buffers let the relay write from a buffer it
  * compacts. No SSL_MODE_RELEASE_BUFFERS: it frees and allocates the record
- * buffers around every record; tls_idle() frees them once per batch. */
+ * buffers around every record; tls_idle() frees them once per batch, so an
+ * idle tunnel holds none either way (about 17 KiB a connection with read
+ * ahead; test_tls checks they go). */
 #define TLS_MODES (SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER)
 
 /* Send what waits: 0 (all of it, or the socket is full), -1 with errno. An
@@ -160,6 +172,27 @@ static int tls_out_write(BIO *b, const char *data, int n)
 	return n;
 }
 
+/* Reads go straight to the socket, as OpenSSL's socket BIO does them: one
+ * BIO for both ways, not a socket BIO beside the write one, saves a BIO and
+ * its lock per connection (0.4 KiB a tunnel, two connections). */
+static int tls_in_read(BIO *b, char *buf, int n)
+{
+	struct tls *t = BIO_get_data(b);
+	ssize_t r;
+
+	BIO_clear_retry_flags(b);
+	if (n <= 0)
+		return 0;
+	do
+		r = recv(t->fd, buf, (size_t)n, 0);
+	while (r < 0 && errno == EINTR);
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		BIO_set_retry_read(b);
+	else if (r == 0)
+		t->in_eof = true;	/* BIO_CTRL_EOF: SSL_OP_IGNORE_UNEXPECTED_EOF looks */
+	return (int)r;
+}
+
 /* OpenSSL flushes at the end of each handshake flight: send it at once.
  * A full socket is no failure: the bytes wait for tls_flush(). */
 static long tls_out_ctrl(BIO *b, int cmd, long num, void *ptr)
@@ -173,6 +206,8 @@ static long tls_out_ctrl(BIO *b, int cmd, long num, void *ptr)
 		return tls_out_send(t) < 0 ? 0 : 1;
 	case BIO_CTRL_WPENDING:
 		return (long)(t->len - t->off);
+	case BIO_CTRL_EOF:
+		return t->in_eof;
 	default:
 		return 0;
 	}
@@ -186,9 +221,10 @@ static int tls_out_create(BIO *b)
 
 static BIO_METHOD *tls_out_method(void)
 {
-	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "mtugate out");
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "mtugate socket");
 
-	if (m && (BIO_meth_set_write(m, tls_out_write) != 1 || BIO_meth_set_ctrl(m, tls_out_ctrl) != 1 ||
+	if (m && (BIO_meth_set_write(m, tls_out_write) != 1 || BIO_meth_set_read(m, tls_in_read) != 1 ||
+		  BIO_meth_set_ctrl(m, tls_out_ctrl) != 1 ||
 		  BIO_meth_set_create(m, tls_out_create) != 1)) {
 		BIO_meth_free(m);
 		m = NULL;
@@ -206,6 +242,21 @@ static const char *tls_queue_str(char *buf, size_t len)
 		snprintf(buf, len, "unknown OpenSSL error");
 	ERR_clear_error();
 	return buf;
+}
+
+/* The failure's text, kept for tls_error(): allocated on the first failure
+ * only (most connections never fail before they close). Out of memory, the
+ * text is lost and tls_error() says "TLS error". */
+static void tls_set_err(struct tls *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tls_set_err(struct tls *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!t->err && !(t->err = malloc(TLS_ERR_LEN)))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(t->err, TLS_ERR_LEN, fmt, ap);
+	va_end(ap);
 }
 
 static SSL_CTX *tls_ctx_base(const SSL_METHOD *m)
@@ -431,14 +482,32 @@ static void tls_peer_key(struct tls_peer *k, const struct sockaddr_storage *dst,
 	snprintf(k->sni, sizeof(k->sni), "%s", sni ? sni : "");
 }
 
-static struct tls_resume *tls_resume_find(struct tls_ctx *x, const struct tls_peer *k)
+/* The peer's slot, taken (the oldest peer's given up) if it has none. */
+static unsigned tls_resume_slot(struct tls_ctx *x, const struct tls_peer *k)
 {
-	size_t i;
+	struct tls_resume *r;
+	unsigned i;
 
 	for (i = 0; i < TLS_RESUME_SLOTS; i++)
 		if (x->slots[i].used && memcmp(&x->slots[i].peer, k, sizeof(*k)) == 0)
-			return &x->slots[i];
-	return NULL;
+			return i;
+	i = x->next;
+	x->next = (x->next + 1) % TLS_RESUME_SLOTS;
+	r = &x->slots[i];
+	SSL_SESSION_free(r->sess);
+	*r = (struct tls_resume){ .used = true, .gen = r->gen + 1, .peer = *k };
+	return i;
+}
+
+/* The slot of t's headend, or NULL: none, or given to another peer since. */
+static struct tls_resume *tls_resume_of(const struct tls *t)
+{
+	struct tls_resume *r;
+
+	if (!t->has_slot)
+		return NULL;
+	r = &t->x->slots[t->slot];
+	return r->gen == t->slot_gen ? r : NULL;
 }
 
 /* The headend sent a session (a TLS 1.3 ticket after the handshake, or a
@@ -448,25 +517,17 @@ static int tls_new_session(SSL *ssl, SSL_SESSION *sess)
 	struct tls *t = SSL_get_app_data(ssl);
 	struct tls_resume *r;
 
-	if (!t || !t->peer || !SSL_SESSION_is_resumable(sess))
+	if (!t || !(r = tls_resume_of(t)) || !SSL_SESSION_is_resumable(sess))
 		return 0;
-	if (!(r = tls_resume_find(t->x, t->peer))) {
-		r = &t->x->slots[t->x->next];
-		t->x->next = (t->x->next + 1) % TLS_RESUME_SLOTS;
-		SSL_SESSION_free(r->sess);
-		*r = (struct tls_resume){ .used = true, .peer = *t->peer };
-	}
 	SSL_SESSION_free(r->sess);
 	r->sess = sess;
 	return 1;	/* the reference is ours */
 }
 
 /* A session still worth offering, or NULL (an expired one is dropped). */
-static SSL_SESSION *tls_resume_get(struct tls_ctx *x, const struct tls_peer *k)
+static SSL_SESSION *tls_resume_get(struct tls_resume *r)
 {
-	struct tls_resume *r = tls_resume_find(x, k);
-
-	if (!r || !r->sess || time(NULL) < r->hold_until)
+	if (!r->sess || time(NULL) < r->hold_until)
 		return NULL;
 	if ((uint64_t)SSL_SESSION_get_time(r->sess) + (uint64_t)SSL_SESSION_get_timeout(r->sess) <=
 	    (uint64_t)time(NULL)) {
@@ -561,24 +622,23 @@ void tls_ctx_free(struct tls_ctx *x)
 	free(x);
 }
 
-/* Reads go straight to the socket; writes through tls_out_write(). */
+/* One BIO both ways: reads from the socket (tls_in_read()), writes
+ * through tls_out_write(). */
 static struct tls *tls_wrap(struct tls_ctx *x, SSL_CTX *ctx, int fd)
 {
 	struct tls *t = calloc(1, sizeof(*t));
-	BIO *r = NULL, *w = NULL;
+	BIO *b = NULL;
 
 	if (!t)
 		return NULL;
 	t->fd = fd;
 	t->x = x;
-	if (!(t->ssl = SSL_new(ctx)) || !(r = BIO_new_socket(fd, BIO_NOCLOSE)) ||
-	    !(w = BIO_new(x->out_meth))) {
-		BIO_free(r);
+	if (!(t->ssl = SSL_new(ctx)) || !(b = BIO_new(x->out_meth))) {
 		tls_free(t);
 		return NULL;
 	}
-	BIO_set_data(w, t);
-	SSL_set_bio(t->ssl, r, w);
+	BIO_set_data(b, t);
+	SSL_set_bio(t->ssl, b, b);	/* one reference, for both */
 	SSL_set_app_data(t->ssl, t);
 	return t;
 }
@@ -613,23 +673,27 @@ struct tls *tls_connect_new(struct tls_ctx *x, int fd, const char *sni,
 			    const struct sockaddr_storage *dst)
 {
 	struct tls *t = tls_wrap(x, x->client, fd);
+	struct tls_peer k;
 	SSL_SESSION *sess;
 
 	if (!t)
 		return NULL;
 	SSL_set_connect_state(t->ssl);
-	if (!(t->peer = malloc(sizeof(*t->peer)))) {
-		tls_free(t);
-		return NULL;
-	}
-	tls_peer_key(t->peer, dst, sni);
 	if ((sni && SSL_set_tlsext_host_name(t->ssl, sni) != 1) || tls_set_peer(x, t->ssl, dst) < 0) {
 		tls_free(t);
 		return NULL;
 	}
+	/* Without upstream_resume no session is stored (tls_load_client()). */
+	if (SSL_CTX_sess_get_new_cb(x->client)) {
+		tls_peer_key(&k, dst, sni);
+		t->slot = tls_resume_slot(x, &k);
+		t->slot_gen = x->slots[t->slot].gen;
+		t->has_slot = true;
+	}
 	/* A session the headend no longer takes costs nothing: it answers with a
 	 * full handshake, verified as any other. */
-	if ((sess = tls_resume_get(x, t->peer)) && SSL_set_session(t->ssl, sess) == 1)
+	if (t->has_slot && (sess = tls_resume_get(&x->slots[t->slot])) &&
+	    SSL_set_session(t->ssl, sess) == 1)
 		t->offered = sess;
 	return t;
 }
@@ -639,7 +703,7 @@ void tls_free(struct tls *t)
 	if (!t)
 		return;
 	SSL_free(t->ssl);
-	free(t->peer);
+	free(t->err);
 	free(t->out);
 	free(t);
 }
@@ -658,19 +722,20 @@ static bool tls_version_refused(unsigned long e)
 /* Map an OpenSSL result to ours, keeping the reason of a failure. */
 static enum tls_res tls_result(struct tls *t, int ret)
 {
-	int e = SSL_get_error(t->ssl, ret);
+	int se = SSL_get_error(t->ssl, ret);
+	char e[TLS_ERR_LEN];
 	long v;
 
-	switch (e) {
+	switch (se) {
 	case SSL_ERROR_NONE: return TLS_OK;
 	case SSL_ERROR_WANT_READ: return TLS_WANT_READ;
 	case SSL_ERROR_WANT_WRITE: return TLS_WANT_WRITE;
 	case SSL_ERROR_ZERO_RETURN: return TLS_EOF;
 	case SSL_ERROR_SYSCALL:
 		if (ERR_peek_last_error()) {
-			tls_queue_str(t->err, sizeof(t->err));
+			tls_set_err(t, "%s", tls_queue_str(e, sizeof(e)));
 		} else if (errno) {
-			snprintf(t->err, sizeof(t->err), "%s", strerror(errno));
+			tls_set_err(t, "%s", strerror(errno));
 		} else {
 			ERR_clear_error();
 			return TLS_EOF;
@@ -678,20 +743,18 @@ static enum tls_res tls_result(struct tls *t, int ret)
 		return TLS_ERROR;
 	default:
 		if ((v = SSL_get_verify_result(t->ssl)) != X509_V_OK) {
-			snprintf(t->err, sizeof(t->err), "certificate verification failed: %s",
-				 X509_verify_cert_error_string(v));
+			tls_set_err(t, "certificate verification failed: %s",
+				    X509_verify_cert_error_string(v));
 			ERR_clear_error();
 		} else if (t->reneg_refused) {
-			snprintf(t->err, sizeof(t->err), "renegotiation refused: the last was less than"
-				 " %d s ago", TLS_RENEG_INTERVAL);
+			tls_set_err(t, "renegotiation refused: the last was less than %d s ago",
+				    TLS_RENEG_INTERVAL);
 			ERR_clear_error();
 		} else if (tls_version_refused(ERR_peek_last_error())) {
-			char e[120];
-
-			snprintf(t->err, sizeof(t->err), "TLS version below 1.2 refused (%s)",
-				 tls_queue_str(e, sizeof(e)));
+			tls_set_err(t, "TLS version below 1.2 refused (%.120s)",
+				    tls_queue_str(e, sizeof(e)));
 		} else {
-			tls_queue_str(t->err, sizeof(t->err));
+			tls_set_err(t, "%s", tls_queue_str(e, sizeof(e)));
 		}
 		return TLS_ERROR;
 	}
@@ -703,7 +766,7 @@ static void tls_resume_forget(struct tls *t)
 {
 	struct tls_resume *r;
 
-	if (!t->offered || !(r = tls_resume_find(t->x, t->peer)))
+	if (!t->offered || !(r = tls_resume_of(t)))
 		return;
 	if (r->sess == t->offered) {
 		SSL_SESSION_free(r->sess);
@@ -783,7 +846,7 @@ size_t tls_pending(const struct tls *t)
 enum tls_res tls_flush(struct tls *t)
 {
 	if (tls_out_send(t) < 0) {
-		snprintf(t->err, sizeof(t->err), "%s", strerror(errno));
+		tls_set_err(t, "%s", strerror(errno));
 		return TLS_ERROR;
 	}
 	return t->off < t->len ? TLS_WANT_WRITE : TLS_OK;
@@ -828,7 +891,7 @@ const char *tls_describe(const struct tls *t, char *buf, size_t len)
 
 const char *tls_error(struct tls *t, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s", t->err[0] ? t->err : "TLS error");
+	snprintf(buf, len, "%s", t->err && t->err[0] ? t->err : "TLS error");
 	return buf;
 }
 

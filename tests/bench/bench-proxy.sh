@@ -46,10 +46,18 @@
 #                          growth per idle TLS connection (a server SSL, as the proxy's
 #                          client side) plus cstpload's (a client SSL, as its headend side)
 #   measure proxy_concurrent_tunnels      tunnels held at once that all answer a DPD
+#   measure proxy_setup_10k_s             seconds to set up those 10,000 tunnels (200 at a
+#                          time, each a full TLS handshake, the login POST and CONNECT).
+#                          What 10,000 need beyond the defaults: max_sessions (10000, the
+#                          default, is exactly enough: set here to 10100), login_per_source
+#                          (16: one cstpload address opening 200 at a time would evict its
+#                          own logins; 256 here) and the file descriptors (two a tunnel in
+#                          the proxy worker: the bench raises RLIMIT_NOFILE, mtugate.service
+#                          has LimitNOFILE)
 # Environment: BENCH_PROXY_SECONDS (bulk run, 3), BENCH_PROXY_ROUNDS (3),
 # BENCH_PROXY_BULK_SIZE (inner packet size of the bulk runs, 1400),
 # BENCH_PROXY_HS_SECONDS (3), BENCH_PROXY_HS_CONC (16), BENCH_PROXY_IDLE (1000),
-# BENCH_PROXY_CONCURRENT (5000), BENCH_PROXY_WORKERS ([proxy] workers, 0: one per online CPU,
+# BENCH_PROXY_CONCURRENT (10000), BENCH_PROXY_WORKERS ([proxy] workers, 0: one per online CPU,
 # the default), BENCH_PROXY_PARTS (the parts to run, all by default:
 # "memory concurrent bulk handshake resume").
 set -u
@@ -64,7 +72,7 @@ ROUNDS=${BENCH_PROXY_ROUNDS:-3}
 HS_SECS=${BENCH_PROXY_HS_SECONDS:-3}
 HS_CONC=${BENCH_PROXY_HS_CONC:-16}
 IDLE=${BENCH_PROXY_IDLE:-1000}
-CONC=${BENCH_PROXY_CONCURRENT:-5000}
+CONC=${BENCH_PROXY_CONCURRENT:-10000}
 PARTS=" ${BENCH_PROXY_PARTS:-memory concurrent bulk handshake resume} "
 part() { [[ $PARTS == *" $1 "* ]]; }
 HE=198.18.2.2
@@ -112,6 +120,8 @@ private_key = $tmp/headend.key
 upstream_ca = $tmp/ca.crt
 idle_timeout = 3600
 workers = ${BENCH_PROXY_WORKERS:-0}
+max_sessions = $((CONC + 100))
+login_per_source = 256
 CONF
 # relay: the proxy rewrites every CONNECT answer (X-DTLS-MTU 1418 -> 1380).
 cat >"$tmp/groups.d/bench.conf" <<GRP
@@ -136,6 +146,10 @@ echo "mtugated open files limit: $(awk '/Max open files/ { print $4 }' /proc/$mg
 	"(inherited: mtugated does not raise RLIMIT_NOFILE; mtugate.service sets LimitNOFILE)"
 
 rss() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+# mtugated's RSS with its proxy processes' (the master and its workers, forked:
+# what they allocate after the fork is theirs alone, so growth adds up).
+tree_pids() { local p; echo "$1"; for p in $(pgrep -P "$1"); do tree_pids "$p"; done; }
+tree_rss() { local p s=0; for p in $(tree_pids "$1"); do s=$((s + $(rss "$p" || echo 0))); done; echo $s; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 # The user and system time of this shell's waited-for children (times, run in this very shell:
@@ -186,9 +200,9 @@ if part memory; then
 	idle_stop
 	wait_until 60 stub_conns_are 0 || die "direct tunnels did not close"
 	idle_start proxied 443 $((IDLE + 10)) 10
-	m0=$(rss $mg)
+	m0=$(tree_rss $mg)
 	idle_all_up proxied 180
-	m1=$(rss $mg)
+	m1=$(tree_rss $mg)
 	n=$(sessions)
 	ok=$(idle_dpd proxied)
 	grep -q ' dtls_mtu=1380' "$tmp/proxied.out" || die "the proxied tunnels were not rewritten: $(cat "$tmp/proxied.out")"
@@ -208,10 +222,15 @@ if part concurrent; then
 	idle_all_up many 300
 	n=$(sessions)
 	ok=$(idle_dpd many)
-	echo "cstpload: $(grep '^up ' "$tmp/many.out"); mtugated sessions $n, RSS $(rss $mg) KiB, open fds $(ls /proc/$mg/fd | wc -l); DPD answered by $ok"
+	secs=$(field seconds <"$tmp/many.out")
+	echo "cstpload: $(grep '^up ' "$tmp/many.out"); mtugated sessions $n, RSS $(tree_rss $mg) KiB" \
+		"(with its proxy processes); DPD answered by $ok"
 	idle_stop
-	[ "$n" = "$CONC" ] || ok=0
+	# Held by the proxy and answering: fewer than asked is what the line says.
+	[ "$n" -ge "$ok" ] || ok=$n
 	echo "measure proxy_concurrent_tunnels: value=$ok unit=tunnels"
+	name=proxy_setup_${CONC}_s; [ "$CONC" = 10000 ] && name=proxy_setup_10k_s
+	echo "measure $name: value=$secs unit=s"
 	grep -E 'max_sessions|accept|Too many' "$tmp/mtugated.log" | head -3
 	wait_until 120 sessions_are 0 || die "$CONC tunnels did not close"
 

@@ -14,8 +14,8 @@
  *       client reconnecting does; the line adds "resumed=N".
  *   ... idle N [CONCURRENCY]   open N tunnels and hold them; after the
  *       first min(10, N) and again after all, print a line and wait for
- *       SIGUSR1 ("warm ...", "up ... rss_per_conn_kib=X"); then each SIGUSR1
- *       sends a DPD-REQ on every tunnel and prints "dpd ok=N failed=F". SIGTERM ends it.
+ *       SIGUSR1 ("warm ...", "up ... rss_per_conn_kib=X seconds=S", S the
+ *       time to open all N); then each SIGUSR1 sends a DPD-REQ on every tunnel and prints "dpd ok=N failed=F". SIGTERM ends it.
  * -s binds the tunnels' source addresses in turn; -g names the group. */
 #include <errno.h>
 #include <netinet/tcp.h>
@@ -505,17 +505,23 @@ static int mode_idle(struct load *l, size_t n, size_t conc)
 {
 	size_t warm = n < WARM ? n : WARM;
 	long rss0, rss1;
+	double t0 = tlsbench_now(), secs;
 
 	load_open(l, warm, conc);
+	secs = tlsbench_now() - t0;
 	rss0 = tlsbench_rss_kib();
 	printf("warm up=%zu failed=%zu rss_kib=%ld\n", l->up, l->failed, rss0);
 	fflush(stdout);
 	load_pause();
+	t0 = tlsbench_now();
 	load_open(l, n, conc);
+	secs += tlsbench_now() - t0;
 	rss1 = tlsbench_rss_kib();
-	printf("up up=%zu failed=%zu rss_kib=%ld rss_per_conn_kib=%.2f cstp_mtu=%u dtls_mtu=%u\n",
-	       l->up, l->failed, rss1, n > warm ? (double)(rss1 - rss0) / (double)(n - warm) : 0.0,
-	       l->mtu_cstp, l->mtu_dtls);
+	/* seconds: opening all N, the pause after the warm-up left out */
+	printf("up up=%zu failed=%zu rss_kib=%ld rss_per_conn_kib=%.2f cstp_mtu=%u dtls_mtu=%u"
+	       " seconds=%.2f\n", l->up, l->failed, rss1,
+	       n > warm ? (double)(rss1 - rss0) / (double)(n - warm) : 0.0, l->mtu_cstp, l->mtu_dtls,
+	       secs);
 	fflush(stdout);
 	for (;;) {
 		load_pause();

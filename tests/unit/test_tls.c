@@ -4,6 +4,7 @@
  * certificates are made here, in a temporary folder. */
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -553,6 +554,20 @@ out:
 	tls_ctx_free(x);
 }
 
+/* The proxy's side t, an OpenSSL client cl of cc, on the socketpair fd:
+ * all of it goes. */
+static void pair_free(struct tls *t, SSL *cl, SSL_CTX *cc, int fd[2])
+{
+	ERR_clear_error();
+	tls_free(t);
+	SSL_free(cl);
+	SSL_CTX_free(cc);
+	if (fd[0] >= 0)
+		close(fd[0]);
+	if (fd[1] >= 0)
+		close(fd[1]);
+}
+
 /* Pump the proxy's client side (reading) and an OpenSSL client through a
  * handshake: 1 done, 0 not yet, -1 failed (the proxy's reason in err). */
 static int reneg_pump(struct tls *t, SSL *cl, char *err, size_t errlen)
@@ -626,15 +641,33 @@ static void test_renegotiate(void)
 	CHECK_INT(done, 1);
 	CHECK_INT(refused, 1);
 out:
-	ERR_clear_error();
-	tls_free(t);
-	SSL_free(cl);
-	SSL_CTX_free(cc);
+	pair_free(t, cl, cc, fd);
 	tls_ctx_free(x);
-	if (fd[0] >= 0)
-		close(fd[0]);
-	if (fd[1] >= 0)
-		close(fd[1]);
+}
+
+/* Pump the proxy's client side through its handshake with an OpenSSL
+ * client: true when both are done. */
+static bool accept_pump(struct tls *t, SSL *cl)
+{
+	bool pdone = false, cdone = false;
+	int i, r;
+
+	for (i = 0; i < 50 && !(pdone && cdone); i++) {
+		if (!pdone) {
+			enum tls_res pr = tls_handshake(t);
+
+			if (pr == TLS_ERROR || pr == TLS_EOF || tls_flush(t) == TLS_ERROR)
+				return false;
+			pdone = pr == TLS_OK;
+		}
+		if (!cdone) {
+			if ((r = SSL_do_handshake(cl)) == 1)
+				cdone = true;
+			else if ((r = SSL_get_error(cl, r)) != SSL_ERROR_WANT_READ && r != SSL_ERROR_WANT_WRITE)
+				return false;
+		}
+	}
+	return pdone && cdone;
 }
 
 /* One client connection to the proxy's server side (x) from an OpenSSL
@@ -647,7 +680,6 @@ static int client_conn(struct tls_ctx *x, int ver, SSL_SESSION **sess)
 	struct tls *t = NULL;
 	SSL *cl = NULL;
 	int fd[2] = { -1, -1 }, i, r, res = -1;
-	bool pdone = false, cdone = false;
 	char buf[8];
 	size_t n;
 
@@ -660,23 +692,8 @@ static int client_conn(struct tls_ctx *x, int ver, SSL_SESSION **sess)
 	    (*sess && SSL_set_session(cl, *sess) != 1))
 		goto out;
 	SSL_set_connect_state(cl);
-	for (i = 0; i < 50 && !(pdone && cdone); i++) {
-		if (!pdone) {
-			enum tls_res pr = tls_handshake(t);
-
-			if (pr == TLS_ERROR || pr == TLS_EOF || tls_flush(t) == TLS_ERROR)
-				goto out;
-			pdone = pr == TLS_OK;
-		}
-		if (!cdone) {
-			if ((r = SSL_do_handshake(cl)) == 1)
-				cdone = true;
-			else if ((r = SSL_get_error(cl, r)) != SSL_ERROR_WANT_READ && r != SSL_ERROR_WANT_WRITE)
-				goto out;
-		}
-	}
 	/* Data after the handshake carries the TLS 1.3 ticket to the client. */
-	if (!pdone || !cdone || tls_write(t, "hi", 2, &n) != TLS_OK || tls_flush(t) != TLS_OK)
+	if (!accept_pump(t, cl) || tls_write(t, "hi", 2, &n) != TLS_OK || tls_flush(t) != TLS_OK)
 		goto out;
 	for (i = 0, n = 0; i < 50 && n < 2; i++)
 		if ((r = SSL_read(cl, buf + n, (int)(sizeof(buf) - n))) > 0)
@@ -689,14 +706,7 @@ static int client_conn(struct tls_ctx *x, int ver, SSL_SESSION **sess)
 	/* Freed without a close_notify, OpenSSL would mark it not resumable. */
 	SSL_set_shutdown(cl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
 out:
-	ERR_clear_error();
-	tls_free(t);
-	SSL_free(cl);
-	SSL_CTX_free(cc);
-	if (fd[0] >= 0)
-		close(fd[0]);
-	if (fd[1] >= 0)
-		close(fd[1]);
+	pair_free(t, cl, cc, fd);
 	return res;
 }
 
@@ -930,6 +940,102 @@ out:
 	tls_ctx_free(x);
 }
 
+/* The heap in use, or 0 where mallinfo2() does not tell (sanitizers). */
+static size_t heap_used(void)
+{
+	return mallinfo2().uordblks;
+}
+
+#define BIG (200 * 1024)
+
+/* 14: what idle tunnels give back does not cost a byte. Between every read
+ * and write tls_idle() frees the record buffers (they come back for the
+ * next record); one BIO reads and writes the socket. Full 16 KiB records
+ * and writes far past TLS_OUT_FLUSH (backpressure: TLS_WANT_WRITE) come
+ * through whole both ways, TLS 1.2 and 1.3; idle, the proxy's side holds
+ * at least a record buffer less; the peer's close, with close_notify or
+ * without (SSL_OP_IGNORE_UNEXPECTED_EOF), is TLS_EOF. */
+static void test_idle_records(int ver, bool notify)
+{
+	struct tls_ctx *x = ctx_new(false);
+	SSL_CTX *cc = SSL_CTX_new(TLS_client_method());
+	struct tls *t = NULL;
+	SSL *cl = NULL;
+	int fd[2] = { -1, -1 }, i, r;
+	uint8_t *src = malloc(BIG), *dst = malloc(BIG);
+	size_t in = 0, out = 0, n, busy, idle;
+	enum tls_res res = TLS_OK;
+
+	CHECK(x && cc && src && dst);
+	if (!x || !cc || !src || !dst || socketpair(AF_UNIX, SOCK_STREAM, 0, fd) < 0 ||
+	    fcntl(fd[0], F_SETFL, O_NONBLOCK) < 0 || fcntl(fd[1], F_SETFL, O_NONBLOCK) < 0)
+		goto out;
+	for (i = 0; i < BIG; i++)
+		src[i] = (uint8_t)(i * 7 + i / 251);
+	SSL_CTX_set_min_proto_version(cc, ver);
+	SSL_CTX_set_max_proto_version(cc, ver);
+	SSL_CTX_set_mode(cc, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	if (!(t = tls_accept_new(x, fd[0])) || !(cl = SSL_new(cc)) || SSL_set_fd(cl, fd[1]) != 1)
+		goto out;
+	SSL_set_connect_state(cl);
+	CHECK(accept_pump(t, cl));
+	/* Client -> proxy: whole 16 KiB records. */
+	for (i = 0; i < 2000 && out < BIG; i++) {
+		if (in < BIG && (r = SSL_write(cl, src + in, BIG - in > 16384 ? 16384 : (int)(BIG - in))) > 0)
+			in += (size_t)r;
+		while ((res = tls_read(t, dst + out, BIG - out, &n)) == TLS_OK)
+			out += n;
+		tls_idle(t);
+		if (res != TLS_WANT_READ)
+			break;
+	}
+	CHECK_INT(out, BIG);
+	CHECK(memcmp(src, dst, BIG) == 0);
+	/* Proxy -> client: one write of it all, taken as the socket drains. */
+	memset(dst, 0, BIG);
+	for (i = 0, in = out = 0; i < 5000 && out < BIG; i++) {
+		if (in < BIG) {
+			res = tls_write(t, src + in, BIG - in, &n);
+			CHECK(res == TLS_OK || res == TLS_WANT_WRITE);
+			in += n;
+		}
+		if (tls_flush(t) == TLS_ERROR)
+			break;
+		tls_idle(t);
+		while ((r = SSL_read(cl, dst + out, (int)(BIG - out))) > 0)
+			out += (size_t)r;
+	}
+	CHECK_INT(out, BIG);
+	CHECK(memcmp(src, dst, BIG) == 0);
+	CHECK_INT(tls_pending(t), 0);
+	/* A record half read keeps its buffer; whole ones read, it goes. */
+	CHECK(SSL_write(cl, src, 16384) == 16384);
+	CHECK(tls_read(t, dst, 100, &n) == TLS_OK && n == 100);
+	busy = heap_used();
+	tls_idle(t);
+	CHECK(heap_used() == busy || !busy);
+	CHECK(tls_read(t, dst + 100, BIG, &n) == TLS_OK && n == 16284);
+	CHECK(memcmp(src, dst, 16384) == 0);
+	CHECK(tls_read(t, dst, BIG, &n) == TLS_WANT_READ);
+	busy = heap_used();
+	tls_idle(t);
+	idle = heap_used();
+	CHECK(!busy || busy >= idle + 16384);
+	/* The peer goes. */
+	if (notify)
+		SSL_shutdown(cl);
+	close(fd[1]);
+	fd[1] = -1;
+	for (i = 0; i < 10 && (res = tls_read(t, dst, BIG, &n)) == TLS_WANT_READ; i++)
+		;
+	CHECK_INT(res, TLS_EOF);
+out:
+	pair_free(t, cl, cc, fd);
+	tls_ctx_free(x);
+	free(src);
+	free(dst);
+}
+
 int main(void)
 {
 	/* As the daemon: a peer gone mid-write is an error, not a signal. */
@@ -962,6 +1068,9 @@ int main(void)
 	test_leaf();
 	test_fetch_leaf();
 	test_client_tickets();
+	test_idle_records(TLS1_3_VERSION, true);
+	test_idle_records(TLS1_3_VERSION, false);
+	test_idle_records(TLS1_2_VERSION, false);
 
 	unlink(crt_path);
 	unlink(key_path);
