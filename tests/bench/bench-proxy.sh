@@ -41,11 +41,17 @@
 #                          tunnel's TLS session (cstpload resume): through the proxy
 #                          its ticket (proxy_tls.resumed), against the stub's directly
 #   measure proxy_upstream_resumed        the share of proxied tunnels that resumed
-#   measure proxy_rss_per_idle_tunnel     mtugated's RSS growth per idle tunnel over N
-#   measure proxy_rss_beyond_openssl      the same less OpenSSL's own cost: the stub's
-#                          growth per idle TLS connection (a server SSL, as the proxy's
-#                          client side) plus cstpload's (a client SSL, as its headend side)
+#   measure proxy_rss_per_idle_tunnel     the RSS growth of mtugated and its proxy processes
+#                          per idle tunnel over N (docs/performance.md says where it goes)
+#   measure proxy_rss_beyond_openssl      the same less an estimate of OpenSSL's own cost: the
+#                          stub's growth per idle TLS connection (a server SSL, as the proxy's
+#                          client side) plus cstpload's (a client SSL, as its headend side).
+#                          Their SSLs are not the proxy's (two BIOs each, no resumption
+#                          toward the stub): since the proxy's cuts it reads below 0
 #   measure proxy_concurrent_tunnels      tunnels held at once that all answer a DPD
+#   measure proxy_rss_per_tunnel_10k      mtugated's RSS growth (with its proxy processes) per
+#                          tunnel over those 10,000, their logins' peak included as far as
+#                          the heap keeps it
 #   measure proxy_setup_10k_s             seconds to set up those 10,000 tunnels (200 at a
 #                          time, each a full TLS handshake, the login POST and CONNECT).
 #                          What 10,000 need beyond the defaults: max_sessions (10000, the
@@ -143,7 +149,7 @@ wait_until 10 grep -q listening "$tmp/stub.log" || die "stub headend did not sta
 "$B/mtugatectl" -c "$tmp/mtugate.conf" rules --iptables | ip netns exec $G iptables-restore --noflush || die "rules"
 "$B/mtugatectl" -c "$tmp/mtugate.conf" rules --routes | ip netns exec $G sh -e || die "routes"
 echo "mtugated open files limit: $(awk '/Max open files/ { print $4 }' /proc/$mg/limits)" \
-	"(inherited: mtugated does not raise RLIMIT_NOFILE; mtugate.service sets LimitNOFILE)"
+	"(the hard limit it inherits: mtugated raises its soft limit to it; mtugate.service sets LimitNOFILE)"
 
 rss() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 # mtugated's RSS with its proxy processes' (the master and its workers, forked:
@@ -218,10 +224,13 @@ if part memory; then
 fi
 if part concurrent; then
 	echo "-- $CONC concurrent tunnels through the proxy"
+	r0=$(tree_rss $mg)
 	idle_start many 443 "$CONC" 200
 	idle_all_up many 300
 	n=$(sessions)
 	ok=$(idle_dpd many)
+	# After the DPD round: the proxy's tick has seen the logins end (conn_trim()).
+	r1=$(tree_rss $mg)
 	secs=$(field seconds <"$tmp/many.out")
 	echo "cstpload: $(grep '^up ' "$tmp/many.out"); mtugated sessions $n, RSS $(tree_rss $mg) KiB" \
 		"(with its proxy processes); DPD answered by $ok"
@@ -231,6 +240,7 @@ if part concurrent; then
 	echo "measure proxy_concurrent_tunnels: value=$ok unit=tunnels"
 	name=proxy_setup_${CONC}_s; [ "$CONC" = 10000 ] && name=proxy_setup_10k_s
 	echo "measure $name: value=$secs unit=s"
+	awk -v a="$r0" -v b="$r1" -v n="$n" 'BEGIN { if (n) printf "measure proxy_rss_per_tunnel_%s: value=%.1f unit=KiB\n", n == 10000 ? "10k" : n, (b - a) / n }' 
 	grep -E 'max_sessions|accept|Too many' "$tmp/mtugated.log" | head -3
 	wait_until 120 sessions_are 0 || die "$CONC tunnels did not close"
 
