@@ -35,13 +35,22 @@ struct tls_peer {
 };
 
 /* The proxy talks to one headend, or a few: a handful of slots, the
- * newest session each, is the whole cache. */
+ * newest sessions each, is the whole cache. A TLS 1.3 session resumes once:
+ * OpenSSL's client marks it not resumable after (RFC 8446 4.6.1: tickets
+ * are for one use), and the ticket that replaces it comes only after that
+ * handshake. With one session per peer, tunnels set up at once all but the
+ * first fell back to full handshakes (a quarter of 10,000 tunnels opened
+ * 200 at a time, each parsing the headend's certificate chain again:
+ * about 5 KiB a tunnel while it lasts). So each peer keeps up to
+ * TLS_RESUME_PER_PEER, and an offered TLS 1.3 session leaves the pool. */
 #define TLS_RESUME_SLOTS 8
+#define TLS_RESUME_PER_PEER 16
 struct tls_resume {
 	bool used;		/* peer is set */
 	unsigned gen;		/* bumped when the slot takes another peer */
 	struct tls_peer peer;
-	SSL_SESSION *sess;	/* the newest session, or NULL */
+	SSL_SESSION *sess[TLS_RESUME_PER_PEER];	/* oldest first */
+	unsigned nsess;
 	time_t hold_until;	/* no offers before: this peer failed one */
 };
 
@@ -482,6 +491,17 @@ static void tls_peer_key(struct tls_peer *k, const struct sockaddr_storage *dst,
 	snprintf(k->sni, sizeof(k->sni), "%s", sni ? sni : "");
 }
 
+/* Sessions [from, from + n) of r leave it, freed. */
+static void tls_resume_drop(struct tls_resume *r, unsigned from, unsigned n)
+{
+	unsigned i;
+
+	for (i = from; i < from + n; i++)
+		SSL_SESSION_free(r->sess[i]);
+	memmove(r->sess + from, r->sess + from + n, (r->nsess - from - n) * sizeof(r->sess[0]));
+	r->nsess -= n;
+}
+
 /* The peer's slot, taken (the oldest peer's given up) if it has none. */
 static unsigned tls_resume_slot(struct tls_ctx *x, const struct tls_peer *k)
 {
@@ -494,7 +514,7 @@ static unsigned tls_resume_slot(struct tls_ctx *x, const struct tls_peer *k)
 	i = x->next;
 	x->next = (x->next + 1) % TLS_RESUME_SLOTS;
 	r = &x->slots[i];
-	SSL_SESSION_free(r->sess);
+	tls_resume_drop(r, 0, r->nsess);
 	*r = (struct tls_resume){ .used = true, .gen = r->gen + 1, .peer = *k };
 	return i;
 }
@@ -511,7 +531,8 @@ static struct tls_resume *tls_resume_of(const struct tls *t)
 }
 
 /* The headend sent a session (a TLS 1.3 ticket after the handshake, or a
- * TLS 1.2 session at its end): keep the newest per peer. */
+ * TLS 1.2 session at its end): kept, the oldest giving way. A TLS 1.2
+ * session resumes any number of times: it replaces the peer's others. */
 static int tls_new_session(SSL *ssl, SSL_SESSION *sess)
 {
 	struct tls *t = SSL_get_app_data(ssl);
@@ -519,23 +540,38 @@ static int tls_new_session(SSL *ssl, SSL_SESSION *sess)
 
 	if (!t || !(r = tls_resume_of(t)) || !SSL_SESSION_is_resumable(sess))
 		return 0;
-	SSL_SESSION_free(r->sess);
-	r->sess = sess;
+	if (SSL_SESSION_get_protocol_version(sess) != TLS1_3_VERSION)
+		tls_resume_drop(r, 0, r->nsess);
+	else if (r->nsess == TLS_RESUME_PER_PEER)
+		tls_resume_drop(r, 0, 1);
+	r->sess[r->nsess++] = sess;
 	return 1;	/* the reference is ours */
 }
 
-/* A session still worth offering, or NULL (an expired one is dropped). */
-static SSL_SESSION *tls_resume_get(struct tls_resume *r)
+/* The newest session still worth offering, with a reference for the
+ * caller, or NULL. Expired ones are dropped; a TLS 1.3 one leaves (it
+ * resumes once). */
+static SSL_SESSION *tls_resume_take(struct tls_resume *r)
 {
-	if (!r->sess || time(NULL) < r->hold_until)
+	time_t now = time(NULL);
+	SSL_SESSION *s;
+
+	if (now < r->hold_until)
 		return NULL;
-	if ((uint64_t)SSL_SESSION_get_time(r->sess) + (uint64_t)SSL_SESSION_get_timeout(r->sess) <=
-	    (uint64_t)time(NULL)) {
-		SSL_SESSION_free(r->sess);
-		r->sess = NULL;
-		return NULL;
+	while (r->nsess) {
+		s = r->sess[r->nsess - 1];
+		if ((uint64_t)SSL_SESSION_get_time(s) + (uint64_t)SSL_SESSION_get_timeout(s) <=
+		    (uint64_t)now || !SSL_SESSION_is_resumable(s)) {
+			tls_resume_drop(r, r->nsess - 1, 1);
+			continue;
+		}
+		if (SSL_SESSION_get_protocol_version(s) == TLS1_3_VERSION)
+			r->nsess--;	/* its reference goes to the caller */
+		else
+			SSL_SESSION_up_ref(s);
+		return s;
 	}
-	return r->sess;
+	return NULL;
 }
 
 static int tls_load_client(struct tls_ctx *x, const struct conf *c, char *err, size_t errlen)
@@ -613,7 +649,7 @@ void tls_ctx_free(struct tls_ctx *x)
 	if (!x)
 		return;
 	for (i = 0; i < TLS_RESUME_SLOTS; i++)
-		SSL_SESSION_free(x->slots[i].sess);
+		tls_resume_drop(&x->slots[i], 0, x->slots[i].nsess);
 	SSL_CTX_free(x->server);
 	SSL_CTX_free(x->client);
 	BIO_meth_free(x->out_meth);
@@ -692,9 +728,11 @@ struct tls *tls_connect_new(struct tls_ctx *x, int fd, const char *sni,
 	}
 	/* A session the headend no longer takes costs nothing: it answers with a
 	 * full handshake, verified as any other. */
-	if (t->has_slot && (sess = tls_resume_get(&x->slots[t->slot])) &&
-	    SSL_set_session(t->ssl, sess) == 1)
-		t->offered = sess;
+	if (t->has_slot && (sess = tls_resume_take(&x->slots[t->slot]))) {
+		if (SSL_set_session(t->ssl, sess) == 1)
+			t->offered = sess;	/* the SSL's reference keeps it */
+		SSL_SESSION_free(sess);
+	}
 	return t;
 }
 
@@ -766,12 +804,13 @@ static void tls_resume_forget(struct tls *t)
 {
 	struct tls_resume *r;
 
+	unsigned i;
+
 	if (!t->offered || !(r = tls_resume_of(t)))
 		return;
-	if (r->sess == t->offered) {
-		SSL_SESSION_free(r->sess);
-		r->sess = NULL;
-	}
+	for (i = 0; i < r->nsess; i++)
+		if (r->sess[i] == t->offered)
+			tls_resume_drop(r, i, 1);
 	r->hold_until = time(NULL) + TLS_RESUME_HOLD;
 }
 

@@ -128,61 +128,91 @@ struct result {
 	char err[160];		/* tls_error() when the handshake failed */
 };
 
+/* The proxy's side t toward a headend's SSL s, on the socketpair fd. */
+struct up {
+	struct tls *t;
+	SSL *s;
+	int fd[2];
+};
+
+static void up_free(struct up *u)
+{
+	ERR_clear_error();
+	tls_close(u->t);
+	tls_free(u->t);
+	SSL_free(u->s);
+	if (u->fd[0] >= 0)
+		close(u->fd[0]);
+	if (u->fd[1] >= 0)
+		close(u->fd[1]);
+	*u = (struct up){ .fd = { -1, -1 } };
+}
+
+/* A connection from the proxy to headend srv, as dst with sni, through its
+ * handshake: true when both sides are done, else the reason in err. */
+static bool up_open(struct up *u, struct tls_ctx *x, SSL_CTX *srv, const char *sni,
+		    const struct sockaddr_storage *dst, char *err, size_t errlen)
+{
+	bool pdone = false, sdone = false;
+	int i, r;
+
+	*u = (struct up){ .fd = { -1, -1 } };
+	snprintf(err, errlen, "setup failed");
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, u->fd) < 0 || fcntl(u->fd[0], F_SETFL, O_NONBLOCK) < 0 ||
+	    fcntl(u->fd[1], F_SETFL, O_NONBLOCK) < 0)
+		return false;
+	if (!(u->t = tls_connect_new(x, u->fd[0], sni, dst)) || !(u->s = SSL_new(srv)) ||
+	    SSL_set_fd(u->s, u->fd[1]) != 1)
+		return false;
+	SSL_set_accept_state(u->s);
+	err[0] = '\0';
+	for (i = 0; i < 50 && !(pdone && sdone); i++) {
+		if (!pdone) {
+			enum tls_res pr = tls_handshake(u->t);
+
+			if (pr == TLS_ERROR || pr == TLS_EOF || tls_flush(u->t) == TLS_ERROR) {
+				tls_error(u->t, err, errlen);
+				return false;
+			}
+			pdone = pr == TLS_OK;
+		}
+		if (!sdone) {
+			if ((r = SSL_do_handshake(u->s)) == 1)
+				sdone = true;
+			else if ((r = SSL_get_error(u->s, r)) != SSL_ERROR_WANT_READ && r != SSL_ERROR_WANT_WRITE) {
+				snprintf(err, errlen, "headend handshake failed");
+				/* The proxy reads the headend's alert, as it would. */
+				if (!pdone)
+					tls_handshake(u->t);
+				return false;
+			}
+		}
+	}
+	if (!(pdone && sdone))
+		snprintf(err, errlen, "handshake did not finish");
+	return pdone && sdone;
+}
+
 /* One connection from the proxy to headend srv, as dst with sni: handshake,
  * then a few bytes each way (reading them takes in the TLS 1.3 ticket). */
 static struct result conn(struct tls_ctx *x, SSL_CTX *srv, const char *sni,
 			  const struct sockaddr_storage *dst)
 {
 	struct result res = { 0 };
-	struct tls *t = NULL;
-	SSL *s = NULL;
-	int fd[2] = { -1, -1 };
-	bool pdone = false, sdone = false;
+	struct up u;
 	char buf[16];
 	size_t got = 0, n;
 	int i, r;
 
-	snprintf(res.err, sizeof(res.err), "setup failed");
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, fd) < 0 || fcntl(fd[0], F_SETFL, O_NONBLOCK) < 0 ||
-	    fcntl(fd[1], F_SETFL, O_NONBLOCK) < 0)
+	if (!up_open(&u, x, srv, sni, dst, res.err, sizeof(res.err)))
 		goto out;
-	if (!(t = tls_connect_new(x, fd[0], sni, dst)) || !(s = SSL_new(srv)) || SSL_set_fd(s, fd[1]) != 1)
-		goto out;
-	SSL_set_accept_state(s);
-	res.err[0] = '\0';
-	for (i = 0; i < 50 && !(pdone && sdone); i++) {
-		if (!pdone) {
-			enum tls_res pr = tls_handshake(t);
-
-			if (pr == TLS_ERROR || pr == TLS_EOF || tls_flush(t) == TLS_ERROR) {
-				tls_error(t, res.err, sizeof(res.err));
-				goto out;
-			}
-			pdone = pr == TLS_OK;
-		}
-		if (!sdone) {
-			if ((r = SSL_do_handshake(s)) == 1)
-				sdone = true;
-			else if ((r = SSL_get_error(s, r)) != SSL_ERROR_WANT_READ && r != SSL_ERROR_WANT_WRITE) {
-				snprintf(res.err, sizeof(res.err), "headend handshake failed");
-				/* The proxy reads the headend's alert, as it would. */
-				if (!pdone)
-					tls_handshake(t);
-				goto out;
-			}
-		}
-	}
-	if (!(pdone && sdone)) {
-		snprintf(res.err, sizeof(res.err), "handshake did not finish");
-		goto out;
-	}
-	res.resumed = tls_resumed(t);
-	res.srv_resumed = SSL_session_reused(s) == 1;
-	tls_describe(t, res.version, sizeof(res.version));
-	if (SSL_write(s, "hello", 5) != 5)
+	res.resumed = tls_resumed(u.t);
+	res.srv_resumed = SSL_session_reused(u.s) == 1;
+	tls_describe(u.t, res.version, sizeof(res.version));
+	if (SSL_write(u.s, "hello", 5) != 5)
 		goto out;
 	for (i = 0; i < 50 && got < 5; i++) {
-		enum tls_res rr = tls_read(t, buf + got, sizeof(buf) - got, &n);
+		enum tls_res rr = tls_read(u.t, buf + got, sizeof(buf) - got, &n);
 
 		if (rr == TLS_OK)
 			got += n;
@@ -191,24 +221,17 @@ static struct result conn(struct tls_ctx *x, SSL_CTX *srv, const char *sni,
 	}
 	if (got != 5 || memcmp(buf, "hello", 5) != 0)
 		goto out;
-	if (tls_write(t, "back", 4, &n) != TLS_OK || n != 4 || tls_flush(t) != TLS_OK)
+	if (tls_write(u.t, "back", 4, &n) != TLS_OK || n != 4 || tls_flush(u.t) != TLS_OK)
 		goto out;
 	for (i = 0, got = 0; i < 50 && got < 4; i++) {
-		if ((r = SSL_read(s, buf + got, (int)(sizeof(buf) - got))) > 0)
+		if ((r = SSL_read(u.s, buf + got, (int)(sizeof(buf) - got))) > 0)
 			got += (size_t)r;
-		else if (SSL_get_error(s, r) != SSL_ERROR_WANT_READ)
+		else if (SSL_get_error(u.s, r) != SSL_ERROR_WANT_READ)
 			goto out;
 	}
 	res.ok = got == 4 && memcmp(buf, "back", 4) == 0;
 out:
-	ERR_clear_error();
-	tls_close(t);
-	tls_free(t);
-	SSL_free(s);
-	if (fd[0] >= 0)
-		close(fd[0]);
-	if (fd[1] >= 0)
-		close(fd[1]);
+	up_free(&u);
 	return res;
 }
 
@@ -329,6 +352,41 @@ static void test_slots(void)
 	CHECK(conn(x, srv, SNI, &d[8]).resumed);
 	CHECK(conn(x, srv, SNI, &d[7]).resumed);
 	CHECK(!conn(x, srv, SNI, &d[0]).resumed);
+out:
+	SSL_CTX_free(srv);
+	tls_ctx_free(x);
+}
+
+/* Tunnels set up at once: a TLS 1.3 session resumes once (OpenSSL's
+ * client marks it used), so each takes a session of its own from the
+ * peer's pool. OpenSSL's server sends two tickets a handshake: after one
+ * full handshake two connections at once both resume, a third finds the
+ * pool empty (a full handshake), and the tickets of those connections fill
+ * it again. */
+static void test_at_once(void)
+{
+	struct tls_ctx *x = ctx_new(true);
+	SSL_CTX *srv = headend_new(&head);
+	struct sockaddr_storage a = v4("198.18.2.2", 443);
+	struct up u[3];
+	char err[160];
+	int i;
+
+	CHECK(x && srv);
+	if (!x || !srv)
+		goto out;
+	CHECK(conn(x, srv, SNI, &a).ok);
+	for (i = 0; i < 3; i++)
+		CHECK(up_open(&u[i], x, srv, SNI, &a, err, sizeof(err)));
+	CHECK(u[0].t && tls_resumed(u[0].t) && SSL_session_reused(u[0].s) == 1);
+	CHECK(u[1].t && tls_resumed(u[1].t) && SSL_session_reused(u[1].s) == 1);
+	CHECK(u[2].t && !tls_resumed(u[2].t));
+	for (i = 0; i < 3; i++)
+		up_free(&u[i]);
+	/* None of their tickets was read: the pool is empty. */
+	CHECK(!conn(x, srv, SNI, &a).resumed);
+	CHECK(conn(x, srv, SNI, &a).resumed);
+	CHECK(conn(x, srv, SNI, &a).resumed);
 out:
 	SSL_CTX_free(srv);
 	tls_ctx_free(x);
@@ -1058,6 +1116,7 @@ int main(void)
 	test_same_peer();
 	test_other_peers();
 	test_slots();
+	test_at_once();
 	test_refused();
 	test_choke();
 	test_resume_off();
