@@ -79,8 +79,8 @@ struct tls_ctx {
  * per CSTP packet), not one system call and one trip through TCP each.
  * Every idle tunnel holds two of these: what is seldom needed is an index
  * (the headend's resumption slot, not a 275-byte copy of its key) or made on
- * first use (the error text), 264 bytes each and the key down to 112 (0.7
- * KiB of bench-proxy's proxy_rss_per_idle_tunnel, which was 34.2 KiB). */
+ * first use (the error text). 264 bytes down to 112, and no key: 0.7 KiB of
+ * bench-proxy's proxy_rss_per_idle_tunnel, which was 34.2 KiB. */
 struct tls {
 	SSL *ssl;
 	struct tls_ctx *x;
