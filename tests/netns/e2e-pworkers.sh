@@ -1,5 +1,5 @@
 #!/bin/bash
-# shellcheck disable=SC2317 # helpers run through check
+# shellcheck disable=SC2317,SC2016 # helpers run through check; eval expands its string later
 # Proxy workers (issue 21), with the real headend (ocserv): with [proxy] workers = 2 the master
 # runs two worker processes, each sandboxed and with a listener of its own (SO_REUSEPORT);
 # logins over IPv4 and IPv6 land on both, and every worker knows every session cookie, whichever
@@ -33,7 +33,7 @@ sessions_are() { [[ $(sessions_n) == "$1" ]]; }
 lab_up groups=relay
 conf=$(lab_mtugate_conf proxy=yes proxy.workers=2)
 lab_mtugated_start "$conf" || die "mtugated did not start"
-pid=$(<"$LAB_DIR/pids/mtugated")
+pid=$(<"$LAB_DIR/pids/mtugated") master=''
 wait_until 5 eval 'master=$(pgrep -P "$pid" -x mtugated-proxy | head -1); [[ -n $master ]]' ||
 	die "no proxy master"
 
@@ -80,7 +80,7 @@ for fam in 4 6; do
 	check "IPv$fam: the first connection had a worker ($first)" test -n "$first"
 	other='' reused_all=1
 	for i in $(seq 16); do
-		sc_open again$fam-$i "$to" -sess_in "$sess" || break
+		sc_open "again$fam-$i" "$to" -sess_in "$sess" || break
 		w=$(sc_worker)
 		grep -q '^Reused, ' "$LAB_DIR/again$fam-$i.out" || reused_all=0
 		sc_close
