@@ -1,7 +1,6 @@
 #include "proxy/conn.h"
 
 #include <errno.h>
-#include <malloc.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -301,7 +300,6 @@ static void conn_close(struct conn *c, const char *fmt, ...)
 	side_release(c, &c->s);
 	conn_unlink(c);
 	c->env->nconns--;
-	c->env->churn++;
 	free(c->up.buf);
 	free(c->down.buf);
 	c->up.buf = c->down.buf = NULL;
@@ -1007,7 +1005,6 @@ static void conn_start_tunnel(struct conn *c, const struct group *g)
 
 	c->state = CONN_TUNNEL;
 	c->env->ntunnels++;
-	c->env->churn++;
 	/* The heads not yet written are HTTP, not records. */
 	c->up.raw = c->up.ready - c->up.off;
 	c->down.raw = c->down.ready - c->down.off;
@@ -1574,22 +1571,6 @@ struct conn *conn_new(struct conn_env *env, int cfd, const struct sockaddr_stora
 	return c;
 }
 
-/* A burst of logins (each handshake's buffers, 20 KiB and more, freed
- * between the tunnels' own memory) leaves the heap at its peak; the freed
- * pages would be reused by the next burst but count as RSS until then. Once
- * enough tunnels came or went and few logins are left, give them back:
- * malloc_trim() releases whole free pages anywhere in the heap, not only at
- * its top. Measured by bench-proxy's 10,000 tunnels set up 200 at a time:
- * see proxy_rss_per_tunnel_10k there. */
-#define TRIM_CHURN 256
-static void conn_trim(struct conn_env *env)
-{
-	if (env->churn < TRIM_CHURN || env->nconns - env->ntunnels > env->churn / 32)
-		return;
-	malloc_trim(0);
-	env->churn = 0;
-}
-
 void conn_tick(struct conn_env *env)
 {
 	const struct conf *cf = env->conf;
@@ -1638,7 +1619,6 @@ void conn_tick(struct conn_env *env)
 			nb = 0;
 		}
 	}
-	conn_trim(env);
 }
 
 void conn_close_all(struct conn_env *env, const char *reason)

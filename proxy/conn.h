@@ -40,7 +40,6 @@ struct conn_env {
 	int kickfd;			/* eventfd: wakes the loop for `again` */
 	uint8_t *scratch;		/* rewrite output, HTTP_MAX_HEAD and some */
 	size_t nconns, ntunnels;
-	size_t churn;			/* tunnels started, connections closed: since the last trim */
 	struct budget *budget;		/* connections not tunnels yet */
 	const struct listen_supply *supply;	/* upstream sockets (NULL: made here) */
 	struct budget_lograte closelog;	/* their close lines, summarised */

@@ -42,9 +42,12 @@ struct tls_peer {
  * first fell back to full handshakes (a quarter of 10,000 tunnels opened
  * 200 at a time, each parsing the headend's certificate chain again:
  * about 5 KiB a tunnel while it lasts). So each peer keeps up to
- * TLS_RESUME_PER_PEER, and an offered TLS 1.3 session leaves the pool. */
+ * TLS_RESUME_PER_PEER, and an offered TLS 1.3 session leaves the pool:
+ * 16 resumed 99 % of 1,000 tunnels opened 10 at a time but 78 % of 10,000
+ * opened 200 at a time (100 handshakes at once per worker); a session is
+ * about 1.5 KiB, so 64 cost at most 0.8 MiB per worker (8 peers). */
 #define TLS_RESUME_SLOTS 8
-#define TLS_RESUME_PER_PEER 16
+#define TLS_RESUME_PER_PEER 64
 struct tls_resume {
 	bool used;		/* peer is set */
 	unsigned gen;		/* bumped when the slot takes another peer */

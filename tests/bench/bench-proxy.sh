@@ -51,15 +51,17 @@
 #   measure proxy_concurrent_tunnels      tunnels held at once that all answer a DPD
 #   measure proxy_rss_per_tunnel_10k      mtugated's RSS growth (with its proxy processes) per
 #                          tunnel over those 10,000, their logins' peak included as far as
-#                          the heap keeps it
+#                          the heap keeps it (run alone: after the memory part it reuses the
+#                          heap that part freed, and reads lower)
 #   measure proxy_setup_10k_s             seconds to set up those 10,000 tunnels (200 at a
 #                          time, each a full TLS handshake, the login POST and CONNECT).
-#                          What 10,000 need beyond the defaults: max_sessions (10000, the
-#                          default, is exactly enough: set here to 10100), login_per_source
-#                          (16: one cstpload address opening 200 at a time would evict its
-#                          own logins; 256 here) and the file descriptors (two a tunnel in
-#                          the proxy worker: the bench raises RLIMIT_NOFILE, mtugate.service
-#                          has LimitNOFILE)
+#                          What 10,000 need beyond the defaults: max_sessions (10000 per
+#                          worker, enough; set here to 10100), login_per_source (64: one
+#                          cstpload address opening 200 at a time would evict its own
+#                          logins; 256 here) and the file descriptors (two a tunnel in the
+#                          worker that holds it: the bench raises RLIMIT_NOFILE as far as
+#                          it may, mtugate.service has LimitNOFILE). With one worker and a
+#                          hard limit of 20,000 it tops out just below 10,000
 # Environment: BENCH_PROXY_SECONDS (bulk run, 3), BENCH_PROXY_ROUNDS (3),
 # BENCH_PROXY_BULK_SIZE (inner packet size of the bulk runs, 1400),
 # BENCH_PROXY_HS_SECONDS (3), BENCH_PROXY_HS_CONC (16), BENCH_PROXY_IDLE (1000),
@@ -229,7 +231,6 @@ if part concurrent; then
 	idle_all_up many 300
 	n=$(sessions)
 	ok=$(idle_dpd many)
-	# After the DPD round: the proxy's tick has seen the logins end (conn_trim()).
 	r1=$(tree_rss $mg)
 	secs=$(field seconds <"$tmp/many.out")
 	echo "cstpload: $(grep '^up ' "$tmp/many.out"); mtugated sessions $n, RSS $(tree_rss $mg) KiB" \
