@@ -429,6 +429,28 @@ bool session_dtls_hello(struct session_table *t, const uint8_t *id, size_t len, 
 	return h >= 0;
 }
 
+/* The one session of this client address that was offered DTLS and has no
+ * flow yet, or -1 (none, or several: a NAT address). Its hello reached the
+ * DTLS queue before the proxy's announcement of the tunnel (a busy gateway),
+ * so no flow was bound; the headend's answer binds it. Lock held. */
+static int session_unbound_offer(struct session_table *t, int family, const uint8_t *addr)
+{
+	size_t len = family == AF_INET6 ? 16 : 4;
+	int found = -1;
+
+	for (int i = *session_bucket(t, SK_CLIENT, addr, len); i >= 0; i = t->e[i].chain[SK_CLIENT]) {
+		const struct session_entry *e = &t->e[i];
+
+		if (!session_has_key(e, SK_CLIENT, family, addr, len) || e->flow_len ||
+		    (e->s.dtls != SESSION_DTLS_OFFERED && e->s.dtls != SESSION_DTLS_FAILED))
+			continue;
+		if (found >= 0)
+			return -1;
+		found = i;
+	}
+	return found;
+}
+
 int session_dtls_answer(struct session_table *t, int family, const uint8_t *addr, uint16_t port,
 			char *name, size_t cap)
 {
@@ -440,7 +462,12 @@ int session_dtls_answer(struct session_table *t, int family, const uint8_t *addr
 		return -1;
 	klen = session_flow_key(k, family, addr, port);
 	pthread_mutex_lock(&t->lock);
-	if ((h = session_find_key(t, SK_FLOW, 0, k, klen)) >= 0) {
+	if ((h = session_find_key(t, SK_FLOW, 0, k, klen)) < 0 &&
+	    (h = session_unbound_offer(t, family, addr)) >= 0) {
+		t->e[h].flow_len = session_flow_key(t->e[h].flow, family, addr, port);
+		session_link(t, h, SK_FLOW);
+	}
+	if (h >= 0) {
 		struct session_info *s = &t->e[h].s;
 
 		/* Late is still established: the client may yet use it. */

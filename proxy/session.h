@@ -135,7 +135,9 @@ bool session_dtls_hello(struct session_table *t, const uint8_t *id, size_t len, 
 
 /* The headend answered the DTLS flow to (family, addr, port): 1 when this
  * made its session established (name: its group), 0 when the session was
- * so already, -1 when no session has this flow. */
+ * so already, -1 when no session has this flow. A flow no hello bound (the
+ * hello came before the proxy's announcement) goes to the client address's
+ * one session offered DTLS without a flow, if there is exactly one. */
 int session_dtls_answer(struct session_table *t, int family, const uint8_t *addr, uint16_t port,
 			char *name, size_t cap);
 

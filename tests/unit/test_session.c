@@ -343,6 +343,50 @@ static void test_indexed(void)
 	session_table_free(t);
 }
 
+/* The hello reached the DTLS queue before the proxy announced the tunnel
+ * (a busy gateway): the headend's answer binds the flow to the client's one
+ * session offered DTLS, never to one of several behind a NAT address. */
+static void test_dtls_unbound(void)
+{
+	struct session_table *t = session_table_new(8);
+	struct session_info a = mk("relay", 0x51, 32, "198.18.1.2", 40000);
+	struct session_info n1 = mk("relay", 0x52, 32, "198.18.1.5", 40001);
+	struct session_info n2 = mk("pass", 0x53, 32, "198.18.1.5", 40002);
+	struct session_info off = mk("relay", 0x54, 32, "2001:db8:1::6", 40003);
+	uint8_t cl4[4] = { 198, 18, 1, 2 }, nat[4] = { 198, 18, 1, 5 }, id[32];
+	uint8_t cl6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 1, [15] = 6 };
+	char name[64] = "";
+	struct session_info got;
+	int ha;
+
+	a.dtls = n1.dtls = n2.dtls = SESSION_DTLS_OFFERED;
+	off.dtls = SESSION_DTLS_NONE;
+	CHECK((ha = session_add(t, &a)) >= 0);
+	CHECK(session_add(t, &n1) >= 0);
+	CHECK(session_add(t, &n2) >= 0);
+	CHECK(session_add(t, &off) >= 0);
+	CHECK_INT(session_dtls_answer(t, AF_INET, cl4, 50000, name, sizeof(name)), 1);
+	CHECK_STR(name, "relay");
+	CHECK(session_get(t, ha, &got));
+	CHECK_INT(got.dtls, SESSION_DTLS_ESTABLISHED);
+	/* Bound now: the same flow again is no news, another port not this session. */
+	CHECK_INT(session_dtls_answer(t, AF_INET, cl4, 50000, name, sizeof(name)), 0);
+	CHECK_INT(session_dtls_answer(t, AF_INET, cl4, 50001, name, sizeof(name)), -1);
+	/* Two sessions offered behind one address: neither is guessed. */
+	CHECK_INT(session_dtls_answer(t, AF_INET, nat, 50000, name, sizeof(name)), -1);
+	memset(id, 0x53, sizeof(id));
+	CHECK(session_dtls_hello(t, id, 32, AF_INET, nat, 50003, name, sizeof(name)));
+	name[0] = 0;
+	CHECK_INT(session_dtls_answer(t, AF_INET, nat, 50003, name, sizeof(name)), 1);
+	CHECK_STR(name, "pass");
+	/* ... and now the other one is the address's only unbound offer. */
+	CHECK_INT(session_dtls_answer(t, AF_INET, nat, 50004, name, sizeof(name)), 1);
+	CHECK_STR(name, "relay");
+	/* Not offered DTLS: nothing to establish. */
+	CHECK_INT(session_dtls_answer(t, AF_INET6, cl6, 443, name, sizeof(name)), -1);
+	session_table_free(t);
+}
+
 /* DTLS: the hello names the flow, the headend's answer in that flow makes
  * the session established; one never answered fails after 30 s, once, and
  * an observed one with a larger adapter MTU is predicted to reconnect. */
@@ -372,15 +416,23 @@ static void test_dtls_state(void)
 	CHECK_INT(session_adapter_mtu(&b), 1418);
 	CHECK(session_will_reconnect(&b));
 	CHECK(!session_will_reconnect(&c));
-	/* No flow known yet: no session answers. */
-	CHECK_INT(session_dtls_answer(t, AF_INET, cl4, 50000, name, sizeof(name)), -1);
+	/* An address with no session: nothing answers (test_dtls_unbound: one with). */
+	{
+		uint8_t other4[4] = { 198, 18, 1, 9 };
+
+		CHECK_INT(session_dtls_answer(t, AF_INET, other4, 50000, name, sizeof(name)), -1);
+	}
 	memset(id, 0x31, 32);
 	CHECK(session_dtls_hello(t, id, 32, AF_INET, cl4, 50000, name, sizeof(name)));
 	CHECK_STR(name, "relay");
 	CHECK(!session_dtls_hello(t, id, 31, AF_INET, cl4, 50000, name, sizeof(name)));
 	/* Another port (the flow is the address and the port), another family. */
 	CHECK_INT(session_dtls_answer(t, AF_INET, cl4, 50001, name, sizeof(name)), -1);
-	CHECK_INT(session_dtls_answer(t, AF_INET6, cl6, 50000, name, sizeof(name)), -1);
+	{
+		uint8_t other6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 1, [15] = 9 };
+
+		CHECK_INT(session_dtls_answer(t, AF_INET6, other6, 50000, name, sizeof(name)), -1);
+	}
 	name[0] = 0;
 	CHECK_INT(session_dtls_answer(t, AF_INET, cl4, 50000, name, sizeof(name)), 1);
 	CHECK_STR(name, "relay");
@@ -428,9 +480,11 @@ static void test_dtls_state(void)
 	CHECK_INT(session_sweep(t, 2030, ev, 4), 1);
 	CHECK(ev[0].predicted);
 	CHECK(!session_prediction_kept(t, b.key, 2151));
-	/* Removing a session takes its flow with it. */
+	/* Removing a session takes its flow with it: the flow's answer now finds
+	 * the address's other session (b again, failed and bound to no flow). */
 	session_remove(t, hb);
-	CHECK_INT(session_dtls_answer(t, AF_INET6, cl6, 443, name, sizeof(name)), -1);
+	CHECK_INT(session_dtls_answer(t, AF_INET6, cl6, 443, name, sizeof(name)), 1);
+	CHECK_INT(session_dtls_answer(t, AF_INET6, cl6, 443, name, sizeof(name)), 0);
 	{
 		const char *names[3] = { "pass", "relay", "none" };
 		uint64_t n[3];
@@ -533,6 +587,7 @@ int main(void)
 {
 	test_view();
 	test_dtls_state();
+	test_dtls_unbound();
 	test_lookup();
 	test_by_addr();
 	test_indexed();
