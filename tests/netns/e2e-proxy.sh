@@ -96,8 +96,9 @@ LAB_DIR=$LAB_DIR ip netns exec "$NS_CLIENT" openconnect --passwd-on-stdin --non-
 echo $! >"$LAB_DIR/pids/oc1"
 disown $!
 check "sessions lists both tunnels" wait_until 30 sessions_count 2
-check "sessions: the TLS-only tunnel, DTLS blocked" sessions_has "client=$LAB_SRC4_tlsonly:[0-9]* group=tlsonly .*dtls=blocked"
-check "sessions: the relay tunnel still there" sessions_has "client=$LAB_SRC4_relay:[0-9]* group=relay"
+# Each worker announces its own tunnels: the table may take a moment to settle.
+check "sessions: the TLS-only tunnel, DTLS blocked" wait_until 5 sessions_has "client=$LAB_SRC4_tlsonly:[0-9]* group=tlsonly .*dtls=blocked"
+check "sessions: the relay tunnel still there" wait_until 5 sessions_has "client=$LAB_SRC4_relay:[0-9]* group=relay"
 lab_kill oc1
 check "relay tunnel unaffected by the other" n_client ping -c1 -W3 "$LAB_LAN4"
 check "relay openconnect still running" kill -0 "$relay_pid"
