@@ -187,6 +187,9 @@ ct systemctl restart mtugate
 check "systemctl restart mtugate: active again" ct systemctl is-active -q mtugate
 check "the old mtugated-proxy ($old) still runs" ct kill -0 "$old"
 check "beside a new one" sh -c "[ \$(nsenter -t $L -a pgrep -cx mtugated-proxy) = 2 ]"
+# mtugated(8): `pkill -P 1 -x mtugated-proxy` ends the draining one alone.
+check "the old one's parent is PID 1, the new one's is not" \
+	test "$(ct pgrep -P 1 -x mtugated-proxy)" = "$old"
 check "its connection is still up" proxied
 check_not "and the client saw no close" grep -q closed "$tmp/held.out"
 check "systemd noted the left-over process at the start" sh -c \
