@@ -527,37 +527,32 @@ static void master_reap(struct child *c)
 	}
 }
 
-/* SIGUSR1 from the packet process (a restart): outlive it, leave the
- * listeners to the next daemon, and have the workers drain. A worker
- * between two lives is not started again; with none, nothing to keep. */
-static void master_drain(struct child *c)
-{
-	unsigned live = 0;
-
-	c->draining = true;
-	for (unsigned i = 0; i < c->n; i++) {
-		for (int f = 0; f < 2; f++) {
-			if (c->lfds[i][f] >= 0)
-				close(c->lfds[i][f]);
-			c->lfds[i][f] = -1;
-		}
-		if (c->pid[i] > 0)
-			live++;
-	}
-	if (!live)
-		_exit(0);
-	prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
-	for (unsigned i = 0; i < c->n; i++)
-		if (c->pid[i] > 0)
-			kill(c->pid[i], SIGUSR1);
-}
-
 static bool master_any_live(const struct child *c)
 {
 	for (unsigned i = 0; i < c->n; i++)
 		if (c->pid[i] > 0)
 			return true;
 	return false;
+}
+
+/* SIGUSR1 from the packet process (a restart): outlive it, leave the
+ * listeners to the next daemon, and have the workers drain. A worker
+ * between two lives is not started again; with none, nothing to keep. */
+static void master_drain(struct child *c)
+{
+	c->draining = true;
+	for (unsigned i = 0; i < c->n; i++)
+		for (int f = 0; f < 2; f++) {
+			if (c->lfds[i][f] >= 0)
+				close(c->lfds[i][f]);
+			c->lfds[i][f] = -1;
+		}
+	if (!master_any_live(c))
+		_exit(0);
+	prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+	for (unsigned i = 0; i < c->n; i++)
+		if (c->pid[i] > 0)
+			kill(c->pid[i], SIGUSR1);
 }
 
 static void master_main(struct child *c)
