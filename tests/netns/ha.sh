@@ -18,6 +18,7 @@ ADVERT=0.3	# VRRP advert_int (<= 0.5 s): a dead master is seen in 3 adverts and 
 
 ha_ns() { if [[ $1 == a ]]; then echo "$NS_GW"; else echo "$NS_B"; fi; }
 ha_kill_ns() { local pid; for pid in $(ip netns pids "$1" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done; }
+ns_empty() { [ -z "$(ip netns pids "$1" 2>/dev/null)" ]; }
 lab_cleanup_hook() {
 	local ns
 	for ns in "$NS_B" "$NS_SW"; do ha_kill_ns "$ns"; ip netns del "$ns" 2>/dev/null; done
@@ -274,6 +275,10 @@ kill_a() {
 	kill -STOP "$ka" 2>/dev/null || true
 	ha_kill_ns "$NS_GW"
 	kill -KILL "$ka" 2>/dev/null || true
+	# A killed process closes its sockets (the proxy's FIN to the client) only after its
+	# memory is torn down, long under ASan or load: the links go down once the processes
+	# are gone, so the dying kernel's FIN goes out every time, not by a race (docs/ha.md).
+	wait_until 10 ns_empty "$NS_GW" || progress "processes in $NS_GW outlived SIGKILL by 10 s"
 	for l in a-out a-dmz a-in a-sync; do ip -n "$NS_GW" link set "$l" down; done
 	wait_until 10 has_vips b || true
 	TAKEOVER_MS=$((($(date +%s%N) - t0) / 1000000))
