@@ -186,7 +186,8 @@ old=$(ct pgrep -x mtugated-proxy | head -1) oldmain=$(ct systemctl show -p MainP
 ct systemctl restart mtugate
 check "systemctl restart mtugate: active again" ct systemctl is-active -q mtugate
 check "the old mtugated-proxy ($old) still runs" ct kill -0 "$old"
-check "beside a new one" sh -c "[ \$(nsenter -t $L -a pgrep -cx mtugated-proxy) = 2 ]"
+# The new master names itself once forked, which may come after READY=1: polled.
+check "beside a new one" wait_until 10 sh -c "[ \$(nsenter -t $L -a pgrep -cx mtugated-proxy) = 2 ]"
 # mtugated(8): `pkill -P 1 -x mtugated-proxy` ends the draining one alone.
 check "the old one's parent is PID 1, the new one's is not" \
 	test "$(ct pgrep -P 1 -x mtugated-proxy)" = "$old"

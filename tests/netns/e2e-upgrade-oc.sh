@@ -18,6 +18,8 @@ connects() { grep -c 'Got CONNECT response' "$LAB_OC_LOG"; }
 peers() { n_headend ss -Htn state established '( sport = :443 )' | awk '{ print $4 }' | sort; }
 tunnel_ping() { n_client ping -c1 -W3 "$LAB_LAN4"; }
 child() { pgrep -P "$1" -x "$2" | head -1; }
+# A forked process names itself (PR_SET_NAME) a moment after it starts: polled where it is new.
+has_child() { [ -n "$(child "$1" "$2")" ]; }
 rules_unit() { # start|stop: the rules unit's script, in the gateway
 	n_gw env PATH="$B:$PATH" MTUGATE_CONF="$conf" MTUGATE_RULES_STATE="$LAB_DIR/rules-state" \
 		sh "$LAB_ROOT/debian/mtugate-rules" "$1"
@@ -55,7 +57,7 @@ round() {
 	check "IPv$v: openconnect made no new CONNECT ($(connects) CONNECT answer)" test "$(connects)" = "$n0"
 	check_not "IPv$v: and logged no reconnect" grep -Eqi 'reconnect|Server closed connection' "$LAB_OC_LOG"
 	check "IPv$v: ocserv keeps the same TCP connection" test "$(peers)" = "$before"
-	check "IPv$v: the new mtugated's proxy runs beside it" test -n "$(child "$new" mtugated-proxy)"
+	check "IPv$v: the new mtugated's proxy runs beside it" wait_until 5 has_child "$new" mtugated-proxy
 	lab_disconnect
 	check "IPv$v: the old proxy exits once the client has left" wait_until 10 lab_dead "${master:-0}"
 	check "IPv$v: at info" mg_log_has "$log" "drained: its last tunnel ended after"
