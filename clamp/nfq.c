@@ -7,6 +7,7 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_queue.h>
 #include <libnetfilter_queue/libnetfilter_queue.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -114,7 +115,11 @@ struct nfq_queue *nfq_queue_open(uint16_t num, unsigned max_len, bool fail_open,
 	int fd = mnl_socket_get_fd(q->nl);
 	/* Overflow is the kernel's to handle (fail-open); ENOBUFS would only stall us. */
 	setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one, sizeof(one));
-	int rcvbuf = (int)(max_len > 65536 ? 65536 : max_len) * 2048;
+	/* Room for max_len queued packets (2 KiB each: a SYN's message and its skb), as
+	 * mtugate.conf(5) promises: a full buffer fails open like a full queue. The kernel
+	 * doubles the value and takes at most INT_MAX / 2. */
+	uint64_t want = (uint64_t)max_len * 2048;
+	int rcvbuf = want > INT_MAX / 2 ? INT_MAX / 2 : (int)want;
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	int fl = 1;
