@@ -3,7 +3,7 @@
 # Real logins through the proxy's budgets and deadlines (issue 22, Logins). With the defaults
 # (login_max 1024, login_per_source 64, login_timeout 300, handshake_timeout 30, idle_timeout 300),
 # all from the client's one address, as behind a carrier NAT:
-#   - a login whose password POST the headend holds a minute (an MFA push approval; the lab's
+#   - a login whose password POST the headend holds 3 minutes (an MFA push approval; the lab's
 #     ASA shim holds its answer), offering ALPN: it completes and its CONNECT is answered;
 #   - a login whose last POST carries a 300 KB SAMLResponse-like base64 form field, offering
 #     ALPN h2 and http/1.1: the same;
@@ -13,9 +13,9 @@
 # Then the same rule at a scale of about 1/30 (login_timeout 10, idle_timeout 7), where the code
 # before it cut the login: 5 s in the client's hands plus an 8 s wait on the headend pass; a
 # 14 s wait on the headend is cut at login_timeout, and so is a client trickling bytes.
-# E2E_LOGINS_PUSH_WAIT (default 60) and E2E_LOGINS_STORM (default 500) scale the first part.
-# The hold runs beside the storm's minute: twice handshake_timeout, the one default deadline
-# under login_timeout; a 3-minute hold crossed no other (idle_timeout is 300 s too), and the
+# E2E_LOGINS_PUSH_WAIT (default 180, as issue 22 asks; 60 under the sanitizers) and
+# E2E_LOGINS_STORM (default 500) scale the first part. The hold runs beside the storm's minute;
+# 60 s already crosses handshake_timeout, the one default deadline under login_timeout, and the
 # scaled part shows a wait on the headend outlasting idle_timeout.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -23,7 +23,7 @@ skip_unless_root
 
 LOGIN=$LAB_ROOT/tests/netns/login.py
 FAULTS=$LAB_ROOT/tests/netns/proxy-faults.py
-PUSH_WAIT=${E2E_LOGINS_PUSH_WAIT:-60}
+PUSH_WAIT=${E2E_LOGINS_PUSH_WAIT:-$([ -n "${MTUGATE_SANITIZED:-}" ] && echo 60 || echo 180)}
 STORM=${E2E_LOGINS_STORM:-500}
 STORM_SECS=60
 
