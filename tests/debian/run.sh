@@ -411,7 +411,7 @@ maintainer_scripts() {
 	check "preinst does not stop it on upgrade" sh -c "! grep -q 'stop.*mtugate-rules' '$d/preinst' 2>/dev/null"
 	check "prerm stops it on remove" sh -c "grep -q 'deb-systemd-invoke stop mtugate-rules.service' '$d/prerm'"
 	check "prerm ends a draining proxy on remove, after the service's stop" sh -c \
-		"sed -n '/deb-systemd-invoke stop .*mtugate.service/,\$p' '$d/prerm' | grep -q 'pkill -x mtugated-proxy'"
+		"sed -n '/deb-systemd-invoke stop .*mtugate.service/,\$p' '$d/prerm' | grep -q 'pkill -P 1 --ns 1 --nslist net -x mtugated-proxy'"
 	check "and deletes the chains" sh -c "grep -q 'mtugate-rules clean' '$d/prerm'"
 }
 

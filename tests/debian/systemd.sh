@@ -19,7 +19,9 @@
 #     systemd notes it as left over; a stop drains too; `systemctl kill
 #     mtugate` ends it;
 #   - mtugate-metrics.service writes node_exporter's textfile, and removes
-#     it once the daemon stopped.
+#     it once the daemon stopped;
+#   - `dpkg -r mtugate` ends the service's draining proxy and closes its
+#     connection, and no process of that name in another network namespace.
 # Skips (77) without debootstrap, systemd-nspawn or a reachable Debian mirror.
 set -u
 cd "$(dirname "$0")/../.."
@@ -168,18 +170,24 @@ check "the proxy runs (mtugated-proxy)" wait_until 10 ct pgrep -x mtugated-proxy
 ct pgrep -x mtugated-proxy >/dev/null ||
 	ct journalctl -u mtugate -o cat --no-pager -n 15 | sed 's/^/info   /'
 cl=mgsd$$
-ip netns add $cl && ip link add mgv$$ type veth peer name mgw$$ && ip link set mgv$$ netns $cl &&
-	ip link set mgw$$ netns "$L"
-ct ip addr add 198.18.1.1/24 dev mgw$$ && ct ip link set mgw$$ up
-ip -n $cl addr add 198.18.1.2/24 dev mgv$$ && ip -n $cl link set mgv$$ up && ip -n $cl link set lo up
-ip -n $cl route add default via 198.18.1.1
-ip netns exec $cl python3 -c 'import socket, sys, time
+client_ns() { # the client namespace and its link into the container
+	ip netns add $cl && ip link add mgv$$ type veth peer name mgw$$ && ip link set mgv$$ netns $cl &&
+		ip link set mgw$$ netns "$L"
+	ct ip addr add 198.18.1.1/24 dev mgw$$ && ct ip link set mgw$$ up
+	ip -n $cl addr add 198.18.1.2/24 dev mgv$$ && ip -n $cl link set mgv$$ up && ip -n $cl link set lo up
+	ip -n $cl route add default via 198.18.1.1
+}
+hold_conn() { # a connection to the headend's address, its pid in $held; "closed" in held.out when it ends
+	ip netns exec $cl python3 -c 'import socket, sys, time
 s = socket.create_connection(("198.18.2.2", 443), timeout=5)
 print("connected", flush=True)
 s.settimeout(None)
 print("closed" if s.recv(1) == b"" else "data", flush=True)
 time.sleep(5)' >"$tmp/held.out" 2>&1 &
-held=$!
+	held=$!
+}
+client_ns
+hold_conn
 proxied() { ct ss -Htn state established '( sport = :443 )' | grep -q 198.18.1.2; }
 check "a connection to the headend's address is held by the proxy" wait_until 10 proxied
 old=$(ct pgrep -x mtugated-proxy | head -1) oldmain=$(ct systemctl show -p MainPID --value mtugate)
@@ -204,7 +212,7 @@ check "systemctl kill mtugate (stopped): the draining proxy ends" wait_until 10 
 check "its connection is closed" wait_until 10 grep -q closed "$tmp/held.out"
 check_not "no mtugated-proxy is left" ct pgrep -x mtugated-proxy
 wait "$held" 2>/dev/null
-ip netns del $cl
+ct cp /etc/mtugate/mtugate.conf /etc/mtugate/mtugate.conf.proxy
 ct cp /etc/mtugate/mtugate.conf.orig /etc/mtugate/mtugate.conf
 ct systemctl restart mtugate mtugate-rules
 check "mtugate runs again on the first configuration" wait_until 10 rules_is True
@@ -219,4 +227,30 @@ ct systemctl start mtugate-metrics.service
 check_not "the daemon stopped: the textfile is gone" ct test -e /var/lib/prometheus/node-exporter/mtugate.prom
 check_not "and the rules unit stopped with it (BindsTo)" ct systemctl is-active -q mtugate-rules
 check_not "its rules unhooked" ct sh -c 'iptables-save | grep -q -- "-j MTUGATE_PREROUTING"'
+
+# Removal ends the service's draining proxy (prerm), and only that one: a process of the same
+# name in another network namespace (another instance's, a container's), whose parent is PID 1
+# too, lives on.
+ct cp /etc/mtugate/mtugate.conf.proxy /etc/mtugate/mtugate.conf
+ct systemctl start mtugate mtugate-rules
+wait_until 10 ct pgrep -x mtugated-proxy
+hold_conn
+check "removal: a connection held by the proxy" wait_until 10 proxied
+old=$(ct pgrep -x mtugated-proxy | head -1)
+ct systemctl restart mtugate
+check "removal: after a restart the old proxy ($old) drains" ct kill -0 "$old"
+ct cp /usr/bin/sleep /tmp/mtugated-proxy
+ct systemd-run -q --unit mg-decoy -p PrivateNetwork=yes /tmp/mtugated-proxy 600
+decoy() { ct systemctl show -p MainPID --value mg-decoy; }
+decoy_named() { [ "$(ct ps -o comm= -p "$(decoy)")" = mtugated-proxy ]; }
+check "a process named mtugated-proxy in its own network namespace (the decoy)" wait_until 10 decoy_named
+dec=$(decoy)
+ct sh -c 'DEBIAN_FRONTEND=noninteractive dpkg -r mtugate >/tmp/remove.log 2>&1'
+check "dpkg -r mtugate: removed" sh -c "! nsenter -t $L -a dpkg -s mtugate 2>/dev/null | grep -q '^Status: install ok installed'"
+check "the draining proxy ended with the package" wait_until 10 sh -c "! nsenter -t $L -a kill -0 $old"
+check "its connection is closed" wait_until 10 grep -q closed "$tmp/held.out"
+check "the decoy ($dec) lives on" ct kill -0 "$dec"
+wait "$held" 2>/dev/null
+ct systemctl stop mg-decoy
+ip netns del $cl
 finish debian-systemd
