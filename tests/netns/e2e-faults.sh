@@ -251,6 +251,14 @@ ip netns exec $s socat TCP4-LISTEN:9000,reuseaddr,fork EXEC:"cat $tmp/blob" 2>/d
 ip netns exec $s socat -u TCP4-LISTEN:8080,reuseaddr,fork OPEN:/dev/null 2>/dev/null & bg+=($!)
 ip netns exec $s socat -u TCP4-LISTEN:8081,reuseaddr,fork OPEN:/dev/null 2>/dev/null & bg+=($!)
 ip netns exec $s python3 "$tmp/faults.py" udprecv 4443 "$tmp/udp.got" & bg+=($!)
+# Started in the background: the first transfer waits until each listens (on a busy machine the
+# client came first, was refused, and no byte ever moved).
+servers_up() {
+	local p
+	for p in 9000 8080 8081; do ip netns exec $s ss -Hltn "sport = :$p" | grep -q . || return 1; done
+	ip netns exec $s ss -Hlun 'sport = :4443' | grep -q .
+}
+check "the servers listen (TCP 9000, 8080, 8081, UDP 4443)" wait_until 10 servers_up
 bulk() {	# bulk NAME: fetch the blob from 192.0.2.2 into $tmp/NAME, in the background
 	rm -f "$tmp/$1"
 	ip netns exec $c timeout 120 socat -u TCP4:198.18.3.2:9000,bind=192.0.2.2,connect-timeout=5 \
