@@ -30,6 +30,13 @@ wait_until() {
 	done
 }
 
+# lab_listening NS tcp|udp PORT: a socket listens (TCP) or is bound (UDP) on PORT in NS.
+lab_listening() { # NS tcp|udp PORT
+	local flag=-Htln
+	[[ $2 == udp ]] && flag=-Huln
+	[[ -n $(ip netns exec "$1" ss "$flag" "sport = :$3") ]]
+}
+
 ns_create() {
 	local n
 	for n in "$@"; do

@@ -255,8 +255,8 @@ ip netns exec $s python3 "$tmp/faults.py" udprecv 4443 "$tmp/udp.got" & bg+=($!)
 # client came first, was refused, and no byte ever moved).
 servers_up() {
 	local p
-	for p in 9000 8080 8081; do ip netns exec $s ss -Hltn "sport = :$p" | grep -q . || return 1; done
-	ip netns exec $s ss -Hlun 'sport = :4443' | grep -q .
+	for p in 9000 8080 8081; do lab_listening $s tcp $p || return 1; done
+	lab_listening $s udp 4443
 }
 check "the servers listen (TCP 9000, 8080, 8081, UDP 4443)" wait_until 10 servers_up
 bulk() {	# bulk NAME: fetch the blob from 192.0.2.2 into $tmp/NAME, in the background

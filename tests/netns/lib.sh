@@ -78,7 +78,7 @@
 #   lab_label GROUP            the --authgroup label; lab_client_route GROUP: outer source
 #   lab_dtls_settled           true once the first DTLS attempt has an outcome (wait_until 20 …)
 #   lab_http_get [4|6] [MAX_S] download the LAN file through the tunnel, true if sha256 matches
-#   lab_listening NS tcp|udp PORT; lab_tun_gone; lab_tls_mtu (the TLS MTU clients really get)
+#   lab_listening NS tcp (common.sh)|udp PORT; lab_tun_gone; lab_tls_mtu (the TLS MTU clients really get)
 #   lab_proxy_enabled CONF     [proxy] enable = yes in CONF; progress MSG: a progress line
 #   lab_behaviour [LOG]        AnyConnect 3.x check; sets AC_DTLS_OFFERED AC_DTLS_ESTABLISHED
 #                              AC_CSTP_MTU AC_DTLS_MTU AC_TUN_MTU AC_RECONNECT, prints one line
@@ -363,12 +363,6 @@ lab_lan_services() {
 	lab_bg udpecho "$NS_LAN" socat UDP6-RECVFROM:7,fork,reuseaddr PIPE
 	wait_until 10 lab_listening "$NS_LAN" tcp 80 || die "http server did not start"
 	wait_until 10 lab_listening "$NS_LAN" tcp 5201 || die "iperf3 did not start"
-}
-
-lab_listening() { # NS tcp|udp PORT
-	local flag=-Htln
-	[[ $2 == udp ]] && flag=-Huln
-	[[ -n $(ip netns exec "$1" ss "$flag" "sport = :$3") ]]
 }
 
 lab_up() {
